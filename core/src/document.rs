@@ -1,0 +1,227 @@
+//! One automerge document per customer: the typed [`CustomerFile`] kept in step with its
+//! automerge document, one commit per action.
+
+use automerge::transaction::CommitOptions;
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
+use autosurgeon::{hydrate, reconcile, reconcile_prop};
+
+use crate::domain::{Action, Ctx, CustomerFile, SCHEMA_VERSION, Touched};
+use crate::error::{Error, Result};
+
+/// A customer document and its typed view, always equal to `hydrate(doc)`.
+#[derive(Debug, Clone)]
+pub struct CustomerDoc {
+    doc: AutoCommit,
+    file: CustomerFile,
+}
+
+impl CustomerDoc {
+    /// Creates the document of a new customer; `action` must be [`Action::CreateCustomer`].
+    /// Returns the document and the bytes of its first change.
+    pub fn create(actor: &ActorId, action: &Action, ctx: &Ctx) -> Result<(Self, Vec<u8>)> {
+        let Action::CreateCustomer { id, profile } = action else {
+            return Err(Error::NotFound { what: "customer", id: String::new() });
+        };
+        let mut placeholder = CustomerFile::new(id.clone(), profile.clone(), String::new(), 0);
+        action.apply(&mut placeholder, ctx)?;
+        let mut doc = AutoCommit::new().with_actor(actor.clone());
+        reconcile(&mut doc, &placeholder)?;
+        doc.commit_with(commit_options(action, ctx));
+        let change = last_change(&mut doc)?;
+        Ok((CustomerDoc { doc, file: placeholder }, change))
+    }
+
+    /// Loads a stored document (a snapshot followed by change chunks) and checks its schema.
+    pub fn load(customer_id: &str, bytes: &[u8], actor: &ActorId) -> Result<Self> {
+        let doc = AutoCommit::load(bytes).map_err(|e| Error::CorruptChanges { reason: e.to_string() })?;
+        let doc = doc.with_actor(actor.clone());
+        let file = typed_view(customer_id, &doc)?;
+        Ok(CustomerDoc { doc, file })
+    }
+
+    /// Builds a document from changes received from another replica (a customer new to this store).
+    pub fn from_changes(customer_id: &str, changes: Vec<Change>, actor: &ActorId) -> Result<(Self, Vec<u8>)> {
+        let mut empty = CustomerDoc { doc: AutoCommit::new().with_actor(actor.clone()), file: placeholder_file(customer_id) };
+        let bytes = empty.merge(customer_id, changes)?;
+        Ok((empty, bytes))
+    }
+
+    pub fn file(&self) -> &CustomerFile {
+        &self.file
+    }
+
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// Every change of the document, for sending it whole to another replica.
+    pub fn changes(&mut self) -> Vec<Change> {
+        self.doc.get_changes(&[])
+    }
+
+    /// The changes since `heads`, concatenated.
+    pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// The whole document in automerge's compact form.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// Applies a user action as one commit. Returns the new change's bytes, or `None` if the action
+    /// changed nothing. On error the document is unchanged.
+    pub fn apply(&mut self, action: &Action, ctx: &Ctx) -> Result<Option<Vec<u8>>> {
+        if matches!(action, Action::CreateCustomer { .. }) {
+            return Err(Error::AlreadyExists { what: "customer", id: self.file.id.clone() });
+        }
+        let mut next = self.file.clone();
+        let touched = action.apply(&mut next, ctx)?;
+        if let Err(e) = write_touched(&mut self.doc, &next, &touched) {
+            self.doc.rollback();
+            return Err(e);
+        }
+        if self.doc.commit_with(commit_options(action, ctx)).is_none() {
+            return Ok(None);
+        }
+        let change = last_change(&mut self.doc)?;
+        self.file = next;
+        Ok(Some(change))
+    }
+
+    /// Merges changes from another replica. Returns the bytes of the changes that were new here
+    /// (empty if all were known). On error (missing dependencies, a result that does not match
+    /// the schema) the document is unchanged.
+    pub fn merge(&mut self, customer_id: &str, changes: Vec<Change>) -> Result<Vec<u8>> {
+        let before = self.doc.get_heads();
+        let mut next = self.doc.clone();
+        next.apply_changes(changes)?;
+        let missing = next.get_missing_deps(&[]);
+        if !missing.is_empty() {
+            return Err(Error::MissingDependencies { customer_id: customer_id.to_string(), missing: missing.len() });
+        }
+        if next.get_heads() == before {
+            return Ok(Vec::new());
+        }
+        let file = typed_view(customer_id, &next)?;
+        let new_bytes = next.save_after(&before);
+        self.doc = next;
+        self.file = file;
+        Ok(new_bytes)
+    }
+}
+
+fn commit_options(action: &Action, ctx: &Ctx) -> CommitOptions {
+    CommitOptions::default().with_message(action.name().to_string()).with_time(ctx.now / 1000)
+}
+
+fn last_change(doc: &mut AutoCommit) -> Result<Vec<u8>> {
+    doc.get_last_local_change()
+        .map(|c| c.raw_bytes().to_vec())
+        .ok_or_else(|| Error::CorruptChanges { reason: "commit produced no change".into() })
+}
+
+fn placeholder_file(customer_id: &str) -> CustomerFile {
+    CustomerFile::new(customer_id.to_string(), crate::domain::Profile::new(crate::domain::CustomerKind::Individual, "", ""), String::new(), 0)
+}
+
+/// Hydrates the typed view and checks it is this customer's document in a version we read.
+fn typed_view(customer_id: &str, doc: &AutoCommit) -> Result<CustomerFile> {
+    let mismatch = |path: &str| Error::SchemaMismatch { customer_id: customer_id.to_string(), path: path.to_string() };
+    match doc.get(ROOT, "schema")? {
+        Some((Value::Scalar(s), _)) => match s.as_u64() {
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(Error::NewerDocument { customer_id: customer_id.to_string(), found: v, supported: SCHEMA_VERSION });
+            }
+            Some(_) => {}
+            None => return Err(mismatch("schema")),
+        },
+        _ => return Err(mismatch("schema")),
+    }
+    let file: CustomerFile = hydrate(doc).map_err(|e| mismatch(&e.to_string()))?;
+    if file.id != customer_id {
+        return Err(mismatch("id"));
+    }
+    Ok(file)
+}
+
+/// The map object at a root key, which every document has from its first commit.
+fn root_map(doc: &AutoCommit, key: &str) -> Result<ObjId> {
+    match doc.get(ROOT, key)? {
+        Some((Value::Object(ObjType::Map), id)) => Ok(id),
+        _ => Err(Error::SchemaMismatch { customer_id: String::new(), path: key.to_string() }),
+    }
+}
+
+/// Writes one entity of `file` (or removes it, if `file` no longer has it) into the document.
+fn write_entry<V: autosurgeon::Reconcile>(doc: &mut AutoCommit, key: &str, id: &str, value: Option<&V>) -> Result<()> {
+    use automerge::transaction::Transactable;
+    let obj = root_map(doc, key)?;
+    match value {
+        Some(v) => reconcile_prop(doc, &obj, id, v)?,
+        None => doc.delete(&obj, id)?,
+    }
+    Ok(())
+}
+
+fn write_touched(doc: &mut AutoCommit, file: &CustomerFile, touched: &Touched) -> Result<()> {
+    match touched {
+        Touched::Everything => reconcile(doc, file)?,
+        Touched::Profile => reconcile_prop(doc, ROOT, "profile", &file.profile)?,
+        Touched::Server => reconcile_prop(doc, ROOT, "server", &file.server)?,
+        Touched::Contact(id) => write_entry(doc, "contacts", id, file.contacts.get(id))?,
+        Touched::Visit(id) => write_entry(doc, "visits", id, file.visits.get(id))?,
+        Touched::Lead(id) => write_entry(doc, "leads", id, file.leads.get(id))?,
+        Touched::Reminder(id) => write_entry(doc, "reminders", id, file.reminders.get(id))?,
+        Touched::Interaction(id) => write_entry(doc, "interactions", id, file.interactions.get(id))?,
+        Touched::Intent(id) => write_entry(doc, "intents", id, file.intents.get(id))?,
+        Touched::Review(id) => write_entry(doc, "reviews", id, file.reviews.get(id))?,
+    }
+    Ok(())
+}
+
+/// Splits bytes received from another replica into changes, strictly: any corrupt, truncated or
+/// unknown chunk fails the whole input (automerge's own incremental load would skip it silently).
+/// Accepts change chunks and whole-document chunks (a server-built snapshot).
+pub fn parse_changes(bytes: &[u8]) -> Result<Vec<Change>> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let corrupt = |reason: &str| Error::CorruptChanges { reason: reason.to_string() };
+    let mut changes = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.len() < 10 || rest[..4] != MAGIC {
+            return Err(corrupt("not an automerge chunk"));
+        }
+        let chunk_type = rest[8];
+        let (len, leb_len) = read_uleb(&rest[9..]).ok_or_else(|| corrupt("bad chunk length"))?;
+        let total = 9usize
+            .checked_add(leb_len)
+            .and_then(|n| n.checked_add(usize::try_from(len).ok()?))
+            .ok_or_else(|| corrupt("bad chunk length"))?;
+        if total > rest.len() {
+            return Err(corrupt("truncated chunk"));
+        }
+        let (chunk, tail) = rest.split_at(total);
+        match chunk_type {
+            0 => {
+                let doc = automerge::Automerge::load(chunk).map_err(|e| corrupt(&e.to_string()))?;
+                changes.extend(doc.get_changes(&[]));
+            }
+            1 | 2 => changes.push(Change::try_from(chunk).map_err(|e| corrupt(&e.to_string()))?),
+            _ => return Err(corrupt("unknown chunk type")),
+        }
+        rest = tail;
+    }
+    Ok(changes)
+}
+
+fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value: u64 = 0;
+    for (i, b) in bytes.iter().enumerate().take(10) {
+        value |= u64::from(b & 0x7f).checked_shl(7 * i as u32)?;
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}

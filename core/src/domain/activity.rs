@@ -1,0 +1,71 @@
+//! Reminders (提醒) and interactions (咨询、投诉、关怀) of a customer.
+
+use autosurgeon::{Hydrate, Reconcile};
+
+use super::codes::code_enum;
+use super::error::{Checked, check};
+
+code_enum! {
+    pub enum ReminderKind {
+        Maturity = ("maturity", "产品到期"),
+        Dividend = ("dividend", "分红"),
+        Repayment = ("repayment", "还款"),
+        Birthday = ("birthday", "生日"),
+        FollowUp = ("follow_up", "跟进"),
+        Custom = ("custom", "自定义"),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+pub struct Reminder {
+    pub id: String,
+    pub kind: ReminderKind,
+    pub due_at: i64,
+    pub note: String,
+    pub done_at: Option<i64>,
+}
+
+impl Reminder {
+    pub fn validate(&self) -> Checked {
+        check::id("reminder.id", &self.id)?;
+        check::time_ms("reminder.due_at", self.due_at)?;
+        if let Some(t) = self.done_at {
+            check::time_ms("reminder.done_at", t)?;
+        }
+        check::max_len("reminder.note", &self.note, check::MAX_TEXT)
+    }
+}
+
+code_enum! {
+    pub enum InteractionKind {
+        Consultation = ("consultation", "咨询"),
+        Complaint = ("complaint", "投诉"),
+        Care = ("care", "关怀"),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+pub struct Interaction {
+    pub id: String,
+    pub kind: InteractionKind,
+    pub summary: String,
+    /// When it happened.
+    pub at: i64,
+    /// When the manager recorded it on the tablet: a complaint's service clock starts here,
+    /// not when the tablet next syncs.
+    pub captured_at: i64,
+    pub visit_id: Option<String>,
+}
+
+impl Interaction {
+    pub fn validate(&self) -> Checked {
+        check::id("interaction.id", &self.id)?;
+        check::required("interaction.summary", &self.summary, check::MAX_TEXT)?;
+        check::time_ms("interaction.at", self.at)?;
+        check::time_ms("interaction.captured_at", self.captured_at)?;
+        if let Some(v) = &self.visit_id {
+            check::id("interaction.visit_id", v)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+//! The customer file (客户档案): everything about one customer, kept as one automerge document.
+
+use std::collections::BTreeMap;
+
+use autosurgeon::{Hydrate, Reconcile};
+
+use super::activity::{Interaction, Reminder};
+use super::contact::Contact;
+use super::customer::Profile;
+use super::error::Checked;
+use super::lead::Lead;
+use super::server::{Intent, Review, ServerFields};
+use super::visit::Visit;
+
+/// The version of the document layout below. A reader refuses documents with a newer version.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Maps are keyed by the entity's ID so that concurrent additions on two devices never collide.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+pub struct CustomerFile {
+    pub schema: u64,
+    pub id: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub profile: Profile,
+    pub contacts: BTreeMap<String, Contact>,
+    pub visits: BTreeMap<String, Visit>,
+    pub leads: BTreeMap<String, Lead>,
+    pub reminders: BTreeMap<String, Reminder>,
+    pub interactions: BTreeMap<String, Interaction>,
+    /// Intents written by tablets (e.g. claim from the pool), resolved by the server.
+    pub intents: BTreeMap<String, Intent>,
+    /// Written only by supervisors through the server, keyed by visit ID.
+    pub reviews: BTreeMap<String, Review>,
+    /// Written only by the server.
+    pub server: ServerFields,
+}
+
+impl CustomerFile {
+    pub fn new(id: String, profile: Profile, created_by: String, created_at: i64) -> Self {
+        CustomerFile {
+            schema: SCHEMA_VERSION,
+            id,
+            created_by,
+            created_at,
+            profile,
+            contacts: BTreeMap::new(),
+            visits: BTreeMap::new(),
+            leads: BTreeMap::new(),
+            reminders: BTreeMap::new(),
+            interactions: BTreeMap::new(),
+            intents: BTreeMap::new(),
+            reviews: BTreeMap::new(),
+            server: ServerFields::default(),
+        }
+    }
+
+    /// Field-level checks of every entity. Cross-entity rules that concurrent edits may break (two
+    /// visits in progress after a merge) are not checked here: a merge result is always accepted.
+    pub fn validate(&self) -> Checked {
+        self.profile.validate()?;
+        self.contacts.values().try_for_each(Contact::validate)?;
+        self.visits.values().try_for_each(Visit::validate)?;
+        self.leads.values().try_for_each(Lead::validate)?;
+        self.reminders.values().try_for_each(Reminder::validate)?;
+        self.interactions.values().try_for_each(Interaction::validate)?;
+        self.reviews.values().try_for_each(Review::validate)
+    }
+
+    /// The visit that set the customer's next follow-up: the latest completed visit.
+    pub fn last_completed_visit(&self) -> Option<&Visit> {
+        self.visits
+            .values()
+            .filter(|v| v.status == super::VisitStatus::Completed)
+            .max_by_key(|v| (v.when(), v.id.as_str()))
+    }
+}

@@ -1,0 +1,28 @@
+//! The domain: typed customer files, their validation and the actions that change them.
+//! Nothing here touches storage; the same rules run on tablets and on the server.
+
+mod codes;
+
+pub mod action;
+pub mod activity;
+pub mod contact;
+pub mod customer;
+pub mod error;
+pub mod file;
+pub mod idcard;
+pub mod lead;
+pub mod phone;
+pub mod server;
+pub mod visit;
+
+pub use action::{Action, Ctx, NewLead, Role, Touched};
+pub use activity::{Interaction, InteractionKind, Reminder, ReminderKind};
+pub use contact::{Contact, Relation};
+pub use customer::{Birthday, CustomerKind, CustomerSource, Gender, GeoPoint, Profile, Tags};
+pub use error::{Problem, ValidationError};
+pub use file::{CustomerFile, SCHEMA_VERSION};
+pub use lead::{Lead, LeadSource, LeadStage, Product, StageChange};
+pub use server::{
+    Intent, IntentKind, IntentOutcome, Lifecycle, Owner, Review, ReviewDecision, ServerFields, ValueTier,
+};
+pub use visit::{Channel, CheckPoint, Costs, LocationProvider, Visit, VisitDetails, VisitPurpose, VisitStatus};

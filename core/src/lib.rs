@@ -1,0 +1,17 @@
+//! fieldsync-core: what runs on every tablet.
+//!
+//! - [`domain`]: typed customer files, validation and the actions that change them;
+//! - [`document`]: one automerge document per customer, one commit per action;
+//! - [`store`]: the device's SQLite store: documents, projections, queries, merge;
+//! - [`search`]: name search by Chinese characters and pinyin initials;
+//! - [`workload`]: the reference workload and a deterministic branch generator, for benchmarks.
+
+pub mod document;
+pub mod domain;
+pub mod error;
+pub mod ids;
+pub mod search;
+pub mod store;
+pub mod workload;
+
+pub use error::{Error, Result};

@@ -1,0 +1,129 @@
+//! Opening the SQLite file: encryption key, durability pragmas, health checks, and moving an
+//! unreadable file aside (never deleting it).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::schema::{self, APPLICATION_ID};
+use crate::error::{Error, Result};
+
+/// A raw 256-bit SQLCipher key; the app keeps it in the platform keystore.
+#[derive(Clone)]
+pub struct Key(pub [u8; 32]);
+
+impl Key {
+    pub fn from_slice(bytes: &[u8]) -> Result<Key> {
+        Ok(Key(bytes.try_into().map_err(|_| Error::BadKey)?))
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+/// Opens (creating if needed) and migrates the store at `path`. Returns the connection and whether
+/// projections must be rebuilt after a migration.
+pub fn open(path: &Path, key: Option<&Key>) -> Result<(Connection, bool)> {
+    let existed = path.exists() && std::fs::metadata(path)?.len() > 0;
+    let mut conn = match connect(path, key, existed) {
+        Ok(conn) => conn,
+        Err(Unhealthy::Sqlite(e)) => return Err(e.into()),
+        Err(Unhealthy::Unreadable(reason)) => {
+            let moved_to = move_aside(path)?;
+            tracing::warn!(moved_to = %moved_to.display(), %reason, "moved an unreadable store aside");
+            return Err(Error::Unreadable { reason, moved_to });
+        }
+    };
+    let rebuild = schema::migrate(&mut conn)?;
+    Ok((conn, rebuild))
+}
+
+enum Unhealthy {
+    /// Not our database, encrypted with another key, or damaged: moved aside.
+    Unreadable(String),
+    /// Anything else (disk full, permissions): reported as it is, the file left in place.
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Unhealthy {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match e.sqlite_error_code() {
+            Some(NotADatabase) => Unhealthy::Unreadable("not a database, or a different encryption key".into()),
+            Some(DatabaseCorrupt) => Unhealthy::Unreadable("the database file is damaged".into()),
+            _ => Unhealthy::Sqlite(e),
+        }
+    }
+}
+
+fn connect(path: &Path, key: Option<&Key>, existed: bool) -> Result<Connection, Unhealthy> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    if let Some(key) = key {
+        let hex: String = key.0.iter().map(|b| format!("{b:02x}")).collect();
+        conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))?;
+    }
+    // Reading the schema is the first real read: a foreign, damaged or wrongly keyed file fails here.
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if existed && tables > 0 {
+        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        if app_id != APPLICATION_ID {
+            return Err(Unhealthy::Unreadable("the file is not a fieldsync store".into()));
+        }
+        check_length(&conn, path)?;
+    }
+    // Temporary tables and sort spills stay in memory, so no plaintext reaches a temp file.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    Ok(conn)
+}
+
+/// A file cut short (a copy interrupted, a full disk) would only fail later, on the first query that
+/// touches a missing page; this catches it at open while no WAL holds newer pages.
+fn check_length(conn: &Connection, path: &Path) -> Result<(), Unhealthy> {
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let page_size = page_size.max(0) as u64;
+    let page_count: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let page_count = page_count.max(0) as u64;
+    let len = std::fs::metadata(path).map_err(|e| Unhealthy::Unreadable(e.to_string()))?.len();
+    let wal = wal_path(path);
+    let wal_in_use = std::fs::metadata(&wal).map(|m| m.len() > 0).unwrap_or(false);
+    if page_size == 0 || len % page_size != 0 || (!wal_in_use && page_count * page_size > len) {
+        return Err(Unhealthy::Unreadable("the database file is truncated".into()));
+    }
+    Ok(())
+}
+
+fn wal_path(path: &Path) -> PathBuf {
+    sidecar(path, "-wal")
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Renames the file and its WAL/SHM side files to `<name>.unreadable-<unix ms>`.
+fn move_aside(path: &Path) -> Result<PathBuf> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let target = sidecar(path, &format!(".unreadable-{stamp}"));
+    std::fs::rename(path, &target)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = sidecar(path, suffix);
+        if side.exists() {
+            std::fs::rename(&side, sidecar(&target, suffix))?;
+        }
+    }
+    Ok(target)
+}

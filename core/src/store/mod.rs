@@ -1,0 +1,422 @@
+//! The device store: one SQLite file holding every customer document (snapshot + change chunks)
+//! and the projection tables the screens read, always written in one transaction.
+//!
+//! WAL with `synchronous = FULL`: when a write returns, it survives a power cut.
+
+mod db;
+mod documents;
+mod projection;
+pub mod queries;
+pub mod schema;
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+
+use automerge::ActorId;
+use lru::LruCache;
+use rusqlite::{Connection, OptionalExtension};
+
+pub use db::Key;
+pub use queries::{
+    Customer360, CustomerFilter, CustomerSummary, FunnelStage, LeadSummary, Page, ReminderSummary, VisitSummary,
+};
+
+use crate::document::{CustomerDoc, parse_changes};
+use crate::domain::{Action, Ctx, CustomerFile, Profile, Role};
+use crate::error::{Error, Result};
+
+/// Documents kept loaded between actions: a manager works on a handful of customers at a time.
+const CACHE_DOCS: usize = 64;
+/// A document with this many change chunks is folded into its snapshot during the next write.
+const AUTO_COMPACT_CHUNKS: i64 = 64;
+
+/// The signed-in user of this tablet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// What one write did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub customer_id: String,
+    /// False when the action changed nothing (e.g. saving an unchanged form): no commit was made.
+    pub changed: bool,
+}
+
+/// The result of merging one document's changes from another replica.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    pub customer_id: String,
+    /// Bytes of the changes that were new here (0 when everything was already known).
+    pub new_bytes: usize,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    actor: ActorId,
+    user: Option<User>,
+    cache: LruCache<String, CustomerDoc>,
+}
+
+impl Store {
+    /// Opens or creates the store. With a key the whole file, its WAL and journals are encrypted.
+    pub fn open(path: impl AsRef<Path>, key: Option<&Key>) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let (conn, rebuild) = db::open(&path, key)?;
+        let actor = match meta_get(&conn, "actor")? {
+            Some(bytes) => ActorId::from(bytes.as_slice()),
+            None => {
+                let actor = crate::ids::new_actor();
+                meta_set(&conn, "actor", actor.to_bytes().to_vec())?;
+                actor
+            }
+        };
+        let user = match (meta_get(&conn, "user_id")?, meta_get(&conn, "user_name")?, meta_get(&conn, "user_role")?) {
+            (Some(id), Some(name), Some(role)) => Some(User {
+                id: String::from_utf8_lossy(&id).into_owned(),
+                name: String::from_utf8_lossy(&name).into_owned(),
+                role: role_from_code(&role),
+            }),
+            _ => None,
+        };
+        let mut store = Store { conn, path, actor, user, cache: LruCache::new(NonZeroUsize::new(CACHE_DOCS).unwrap()) };
+        if rebuild {
+            store.rebuild_projections()?;
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This device's automerge actor.
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// Records who uses this tablet; every later write is theirs.
+    pub fn sign_in(&mut self, user: User) -> Result<()> {
+        if user.role == Role::Server {
+            return Err(Error::ServerDecided { field: "role" });
+        }
+        let tx = self.conn.transaction()?;
+        meta_set(&tx, "user_id", user.id.as_bytes().to_vec())?;
+        meta_set(&tx, "user_name", user.name.as_bytes().to_vec())?;
+        meta_set(&tx, "user_role", role_code(user.role).as_bytes().to_vec())?;
+        tx.commit()?;
+        self.user = Some(user);
+        Ok(())
+    }
+
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_ref()
+    }
+
+    fn ctx(&self, now: i64) -> Result<Ctx> {
+        let user = self.user.as_ref().ok_or(Error::NotSignedIn)?;
+        Ok(Ctx { user_id: user.id.clone(), user_name: user.name.clone(), role: user.role, now })
+    }
+
+    /// Creates a customer file; returns its new ID.
+    pub fn create_customer(&mut self, profile: Profile, now: i64) -> Result<String> {
+        let id = crate::ids::new_id();
+        let action = Action::CreateCustomer { id: id.clone(), profile };
+        let ctx = self.ctx(now)?;
+        let (doc, change) = CustomerDoc::create(&self.actor, &action, &ctx)?;
+        let tx = self.conn.transaction()?;
+        documents::append(&tx, &id, &change)?;
+        projection::write(&tx, doc.file())?;
+        tx.commit()?;
+        self.cache.put(id.clone(), doc);
+        Ok(id)
+    }
+
+    /// Applies one user action to one customer as one durable commit. On any error nothing changes.
+    pub fn apply(&mut self, customer_id: &str, action: &Action, now: i64) -> Result<Written> {
+        let ctx = self.ctx(now)?;
+        if let Some(visit_id) = action.starts_visit() {
+            if let Some((_, busy)) = queries::visit_in_progress(&self.conn, &ctx.user_id)? {
+                if busy != visit_id {
+                    return Err(Error::VisitInProgress { in_progress: busy });
+                }
+            }
+        }
+        let mut doc = self.take_doc(customer_id)?;
+        let result = (|| {
+            let Some(change) = doc.apply(action, &ctx)? else { return Ok(false) };
+            let tx = self.conn.transaction()?;
+            documents::append(&tx, customer_id, &change)?;
+            projection::write(&tx, doc.file())?;
+            compact_if_due(&tx, customer_id, &mut doc)?;
+            tx.commit()?;
+            Ok(true)
+        })();
+        match result {
+            Ok(changed) => {
+                self.cache.put(customer_id.to_string(), doc);
+                Ok(Written { customer_id: customer_id.to_string(), changed })
+            }
+            // The document may hold a commit the database refused: drop it, reload next time.
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Merges changes of one customer received from another replica (the server, or another
+    /// device in tests). Corrupt input, missing history or a result that does not fit the schema
+    /// is refused and changes nothing.
+    pub fn merge(&mut self, customer_id: &str, bytes: &[u8]) -> Result<Merged> {
+        let tx = self.conn.transaction()?;
+        let (merged, doc) = merge_one(&tx, &mut self.cache, &self.actor, customer_id, bytes)?;
+        tx.commit()?;
+        if let Some(doc) = doc {
+            self.cache.put(customer_id.to_string(), doc);
+        }
+        Ok(merged)
+    }
+
+    /// Merges many documents' changes in one transaction. A document that is refused does not
+    /// stop the others: each gets its own result.
+    pub fn merge_batch<'a>(&mut self, batch: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<Vec<Result<Merged>>> {
+        let tx = self.conn.transaction()?;
+        let mut results = Vec::new();
+        let mut loaded = Vec::new();
+        for (customer_id, bytes) in batch {
+            tx.execute_batch("SAVEPOINT doc")?;
+            match merge_one(&tx, &mut self.cache, &self.actor, customer_id, bytes) {
+                Ok((merged, doc)) => {
+                    tx.execute_batch("RELEASE doc")?;
+                    if let Some(doc) = doc {
+                        loaded.push((customer_id.to_string(), doc));
+                    }
+                    results.push(Ok(merged));
+                }
+                Err(e) => {
+                    tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        tx.commit()?;
+        for (id, doc) in loaded.into_iter().rev().take(CACHE_DOCS) {
+            self.cache.put(id, doc);
+        }
+        Ok(results)
+    }
+
+    /// Every change of a customer's document, for sending to another replica.
+    pub fn document_changes(&mut self, customer_id: &str) -> Result<Vec<u8>> {
+        let mut doc = self.take_doc(customer_id)?;
+        let bytes = doc.changes_since(&[]);
+        self.cache.put(customer_id.to_string(), doc);
+        Ok(bytes)
+    }
+
+    /// Heads of a customer's document (for sync and for tests of convergence).
+    pub fn heads(&mut self, customer_id: &str) -> Result<Vec<automerge::ChangeHash>> {
+        let mut doc = self.take_doc(customer_id)?;
+        let heads = doc.heads();
+        self.cache.put(customer_id.to_string(), doc);
+        Ok(heads)
+    }
+
+    /// The whole customer file, typed.
+    pub fn customer_file(&mut self, customer_id: &str) -> Result<CustomerFile> {
+        let doc = self.take_doc(customer_id)?;
+        let file = doc.file().clone();
+        self.cache.put(customer_id.to_string(), doc);
+        Ok(file)
+    }
+
+    /// One customer's 360 view: profile, contacts, visits newest first, leads, reminders, reviews.
+    /// Phone and ID numbers are whole here.
+    pub fn customer_360(&mut self, customer_id: &str) -> Result<Customer360> {
+        Ok(Customer360::from_file(self.customer_file(customer_id)?))
+    }
+
+    pub fn customers(&self, filter: &CustomerFilter, page_size: u32, cursor: Option<&str>) -> Result<Page<CustomerSummary>> {
+        queries::customers(&self.conn, filter, page_size, cursor)
+    }
+
+    pub fn overdue_follow_ups(&self, now: i64, page_size: u32, cursor: Option<&str>) -> Result<Page<CustomerSummary>> {
+        queries::overdue_follow_ups(&self.conn, now, page_size, cursor)
+    }
+
+    /// The signed-in manager's plan for the day `[day_start, day_end)` (UTC ms of local midnights).
+    pub fn todays_plan(&self, day_start: i64, day_end: i64) -> Result<Vec<VisitSummary>> {
+        let user = self.user.as_ref().ok_or(Error::NotSignedIn)?;
+        queries::visits_planned(&self.conn, &user.id, day_start, day_end)
+    }
+
+    pub fn upcoming_reminders(&self, until: i64, page_size: u32, cursor: Option<&str>) -> Result<Page<ReminderSummary>> {
+        queries::upcoming_reminders(&self.conn, until, page_size, cursor)
+    }
+
+    pub fn open_leads(&self, stage: Option<crate::domain::LeadStage>, page_size: u32, cursor: Option<&str>) -> Result<Page<LeadSummary>> {
+        queries::open_leads(&self.conn, stage, page_size, cursor)
+    }
+
+    pub fn funnel(&self) -> Result<Vec<FunnelStage>> {
+        queries::funnel(&self.conn)
+    }
+
+    /// IDs of every customer held on this device.
+    pub fn customer_ids(&self) -> Result<Vec<String>> {
+        documents::all_ids(&self.conn)
+    }
+
+    /// Removes a customer that left this device's scope (reassigned, closed): its document and
+    /// every projection row. Returns whether it was here.
+    pub fn purge(&mut self, customer_id: &str) -> Result<bool> {
+        self.cache.pop(customer_id);
+        let tx = self.conn.transaction()?;
+        let existed = documents::exists(&tx, customer_id)?;
+        documents::delete(&tx, customer_id)?;
+        projection::delete(&tx, customer_id)?;
+        tx.commit()?;
+        Ok(existed)
+    }
+
+    /// Folds the change chunks of documents with at least `min_chunks` chunks into their snapshots.
+    /// Returns how many documents were compacted. Meant for idle time (after a sync, at night).
+    pub fn compact(&mut self, min_chunks: i64) -> Result<usize> {
+        let ids = documents::needing_compaction(&self.conn, min_chunks.max(1))?;
+        for id in &ids {
+            let mut doc = self.take_doc(id)?;
+            let tx = self.conn.transaction()?;
+            let (_, next_seq) = documents::chunk_state(&tx, id)?.unwrap_or((0, 0));
+            documents::compact(&tx, id, &doc.save(), next_seq)?;
+            tx.commit()?;
+            self.cache.put(id.clone(), doc);
+        }
+        Ok(ids.len())
+    }
+
+    /// Rebuilds every projection table from the documents alone.
+    pub fn rebuild_projections(&mut self) -> Result<()> {
+        self.cache.clear();
+        let tx = self.conn.transaction()?;
+        projection::clear(&tx)?;
+        for id in documents::all_ids(&tx)? {
+            let bytes = documents::load(&tx, &id)?.ok_or_else(|| Error::NotFound { what: "customer", id: id.clone() })?;
+            let doc = CustomerDoc::load(&id, &bytes, &self.actor)?;
+            projection::write(&tx, doc.file())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every row of every projection table, in a stable order: for checking that projections equal
+    /// a rebuild and that replicas agree.
+    pub fn projection_dump(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (table, order) in [
+            ("customers", "customer_id"),
+            ("visits", "customer_id, visit_id"),
+            ("leads", "customer_id, lead_id"),
+            ("reminders", "customer_id, reminder_id"),
+        ] {
+            let mut stmt = self.conn.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let values: Vec<String> = (0..columns)
+                    .map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                    .collect::<rusqlite::Result<_>>()?;
+                out.push(format!("{table}: {}", values.join(" | ")));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The raw connection, for diagnostics and tests (e.g. `PRAGMA integrity_check`).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Takes a document out of the cache (or loads it); callers put it back when they succeed, so a
+    /// failed write never leaves a half-applied document cached.
+    fn take_doc(&mut self, customer_id: &str) -> Result<CustomerDoc> {
+        if let Some(doc) = self.cache.pop(customer_id) {
+            return Ok(doc);
+        }
+        load_doc(&self.conn, &self.actor, customer_id)
+    }
+}
+
+fn load_doc(conn: &Connection, actor: &ActorId, customer_id: &str) -> Result<CustomerDoc> {
+    let bytes = documents::load(conn, customer_id)?.ok_or_else(|| Error::NotFound { what: "customer", id: customer_id.to_string() })?;
+    CustomerDoc::load(customer_id, &bytes, actor)
+}
+
+/// Merges one document inside the caller's transaction; returns the document to cache.
+fn merge_one(
+    conn: &Connection,
+    cache: &mut LruCache<String, CustomerDoc>,
+    actor: &ActorId,
+    customer_id: &str,
+    bytes: &[u8],
+) -> Result<(Merged, Option<CustomerDoc>)> {
+    crate::domain::error::check::id("customer_id", customer_id)?;
+    let changes = parse_changes(bytes)?;
+    let existing = match cache.pop(customer_id) {
+        Some(doc) => Some(doc),
+        None if documents::exists(conn, customer_id)? => Some(load_doc(conn, actor, customer_id)?),
+        None => None,
+    };
+    let (doc, new_bytes) = match existing {
+        Some(mut doc) => {
+            let backup = doc.clone();
+            match doc.merge(customer_id, changes) {
+                Ok(new_bytes) => (doc, new_bytes),
+                Err(e) => {
+                    cache.put(customer_id.to_string(), backup);
+                    return Err(e);
+                }
+            }
+        }
+        None => CustomerDoc::from_changes(customer_id, changes, actor)?,
+    };
+    if !new_bytes.is_empty() {
+        documents::append(conn, customer_id, &new_bytes)?;
+        projection::write(conn, doc.file())?;
+    }
+    Ok((Merged { customer_id: customer_id.to_string(), new_bytes: new_bytes.len() }, Some(doc)))
+}
+
+fn compact_if_due(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc) -> Result<()> {
+    if let Some((chunks, next_seq)) = documents::chunk_state(conn, customer_id)? {
+        if chunks >= AUTO_COMPACT_CHUNKS {
+            documents::compact(conn, customer_id, &doc.save(), next_seq)?;
+        }
+    }
+    Ok(())
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: Vec<u8>) -> Result<()> {
+    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", rusqlite::params![key, value])?;
+    Ok(())
+}
+
+fn role_code(role: Role) -> &'static str {
+    match role {
+        Role::Manager => "manager",
+        Role::Supervisor => "supervisor",
+        Role::Server => "server",
+    }
+}
+
+fn role_from_code(code: &[u8]) -> Role {
+    match code {
+        b"supervisor" => Role::Supervisor,
+        _ => Role::Manager,
+    }
+}

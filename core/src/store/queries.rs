@@ -1,0 +1,389 @@
+//! What a manager's screens read, served from the projection tables and paged.
+//! Phone and ID numbers come back masked here; only the 360 view shows them whole.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params_from_iter};
+
+use crate::domain::{
+    Contact, CustomerFile, CustomerKind, Interaction, Lead, LeadStage, Lifecycle, Problem, Product, Reminder,
+    ReminderKind, Review, ValidationError, ValueTier, Visit, VisitPurpose, VisitStatus, phone,
+};
+use crate::error::{Error, Result};
+use crate::search::Query;
+
+/// One page of results and the cursor for the next page (`None` on the last page).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Which customers to list. Every filter is optional; they combine with AND.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerFilter {
+    pub village: Option<String>,
+    pub tier: Option<ValueTier>,
+    pub lifecycle: Option<Lifecycle>,
+    /// `Some(None)`: the public pool; `Some(Some(id))`: one manager's customers.
+    pub owner: Option<Option<String>>,
+    /// Part of the name, pinyin initials (`zs` finds 张三) or the end of the phone number.
+    pub search: Option<String>,
+}
+
+/// A customer in a list: masked personal data only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerSummary {
+    pub customer_id: String,
+    pub kind: CustomerKind,
+    pub name: String,
+    pub phone_masked: Option<String>,
+    pub id_number_masked: Option<String>,
+    pub village: String,
+    pub tier: Option<ValueTier>,
+    pub lifecycle: Option<Lifecycle>,
+    pub owner_id: Option<String>,
+    pub owner_name: Option<String>,
+    pub last_visit_at: Option<i64>,
+    pub next_follow_up_at: Option<i64>,
+    pub open_leads: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitSummary {
+    pub customer_id: String,
+    pub customer_name: String,
+    pub village: String,
+    pub visit_id: String,
+    pub status: VisitStatus,
+    pub purpose: VisitPurpose,
+    pub planned_at: Option<i64>,
+    pub check_in_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadSummary {
+    pub customer_id: String,
+    pub customer_name: String,
+    pub lead_id: String,
+    pub stage: LeadStage,
+    pub product: Product,
+    pub amount_fen: i64,
+    pub probability: u8,
+    pub expected_close: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReminderSummary {
+    pub customer_id: String,
+    pub customer_name: String,
+    pub reminder_id: String,
+    pub kind: ReminderKind,
+    pub due_at: i64,
+}
+
+/// One bar of the funnel: open leads at a stage (won and lost are counted too, for conversion).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelStage {
+    pub stage: LeadStage,
+    pub count: i64,
+    pub amount_fen: i64,
+}
+
+/// Everything about one customer, whole (not masked): opening it is a deliberate act.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer360 {
+    pub file: CustomerFile,
+    pub contacts: Vec<Contact>,
+    /// Newest first.
+    pub visits: Vec<Visit>,
+    pub leads: Vec<Lead>,
+    /// Open ones first, by due date.
+    pub reminders: Vec<Reminder>,
+    /// Newest first.
+    pub interactions: Vec<Interaction>,
+    /// Reviews with the visit they judge, newest visit first.
+    pub reviews: Vec<(String, Review)>,
+}
+
+impl Customer360 {
+    pub fn from_file(file: CustomerFile) -> Self {
+        let contacts = file.contacts.values().cloned().collect();
+        let mut visits: Vec<Visit> = file.visits.values().cloned().collect();
+        visits.sort_by(|a, b| (b.when(), &b.id).cmp(&(a.when(), &a.id)));
+        let mut leads: Vec<Lead> = file.leads.values().cloned().collect();
+        leads.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        let mut reminders: Vec<Reminder> = file.reminders.values().cloned().collect();
+        reminders.sort_by_key(|r| (r.done_at.is_some(), r.due_at, r.id.clone()));
+        let mut interactions: Vec<Interaction> = file.interactions.values().cloned().collect();
+        interactions.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
+        let reviews = visits.iter().filter_map(|v| file.reviews.get(&v.id).map(|r| (v.id.clone(), r.clone()))).collect();
+        Customer360 { file, contacts, visits, leads, reminders, interactions, reviews }
+    }
+}
+
+/// Page sizes are clamped to this.
+pub const MAX_PAGE: u32 = 500;
+
+fn limit(n: u32) -> i64 {
+    i64::from(n.clamp(1, MAX_PAGE))
+}
+
+/// Cursors are `<sort value>\u{1}<id>`: opaque to callers, checked when given back.
+fn encode_cursor(sort: &str, id: &str) -> String {
+    format!("{sort}\u{1}{id}")
+}
+
+fn decode_cursor(cursor: &str) -> Result<(String, String)> {
+    cursor
+        .split_once('\u{1}')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .ok_or_else(|| ValidationError::new("cursor", Problem::BadFormat).into())
+}
+
+fn code<T>(row: &Row, idx: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let s: String = row.get(idx)?;
+    parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(idx, "code".into(), rusqlite::types::Type::Text))
+}
+
+fn opt_code<T>(row: &Row, idx: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<Option<T>> {
+    let s: Option<String> = row.get(idx)?;
+    Ok(s.and_then(|s| parse(&s)))
+}
+
+const CUSTOMER_COLUMNS: &str = "c.customer_id, c.kind, c.name, c.phone, c.id_number_masked, c.village, c.tier,
+    c.lifecycle, c.owner_id, c.owner_name, c.last_visit_at, c.next_follow_up_at, c.open_leads, c.name_sort";
+
+fn customer_row(row: &Row) -> rusqlite::Result<(CustomerSummary, String)> {
+    let phone: Option<String> = row.get(3)?;
+    Ok((
+        CustomerSummary {
+            customer_id: row.get(0)?,
+            kind: code(row, 1, CustomerKind::from_code)?,
+            name: row.get(2)?,
+            phone_masked: phone.as_deref().map(phone::mask),
+            id_number_masked: row.get(4)?,
+            village: row.get(5)?,
+            tier: opt_code(row, 6, ValueTier::from_code)?,
+            lifecycle: opt_code(row, 7, Lifecycle::from_code)?,
+            owner_id: row.get(8)?,
+            owner_name: row.get(9)?,
+            last_visit_at: row.get(10)?,
+            next_follow_up_at: row.get(11)?,
+            open_leads: row.get(12)?,
+        },
+        row.get(13)?,
+    ))
+}
+
+/// Customers matching `filter`, sorted by the pinyin of their names.
+pub fn customers(conn: &Connection, filter: &CustomerFilter, page_size: u32, cursor: Option<&str>) -> Result<Page<CustomerSummary>> {
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(v) = &filter.village {
+        clauses.push("c.village = ?");
+        args.push(Value::Text(v.clone()));
+    }
+    if let Some(t) = filter.tier {
+        clauses.push("c.tier = ?");
+        args.push(Value::Text(t.code().into()));
+    }
+    if let Some(l) = filter.lifecycle {
+        clauses.push("c.lifecycle = ?");
+        args.push(Value::Text(l.code().into()));
+    }
+    match &filter.owner {
+        Some(Some(owner)) => {
+            clauses.push("c.owner_id = ?");
+            args.push(Value::Text(owner.clone()));
+        }
+        Some(None) => clauses.push("c.owner_id IS NULL"),
+        None => {}
+    }
+    // instr() rather than LIKE: user input needs no escaping and cannot act as a pattern.
+    match filter.search.as_deref().and_then(Query::parse) {
+        Some(Query::PhoneSuffix(d)) => {
+            clauses.push("substr(c.phone, -length(?)) = ?");
+            args.push(Value::Text(d.clone()));
+            args.push(Value::Text(d));
+        }
+        Some(Query::Initials(q)) => {
+            clauses.push("instr(c.name_initials, ?) > 0");
+            args.push(Value::Text(q));
+        }
+        Some(Query::NameFragment(q)) => {
+            clauses.push("instr(c.name, ?) > 0");
+            args.push(Value::Text(q));
+        }
+        None => {}
+    }
+    if let Some(cursor) = cursor {
+        let (sort, id) = decode_cursor(cursor)?;
+        clauses.push("(c.name_sort, c.customer_id) > (?, ?)");
+        args.push(Value::Text(sort));
+        args.push(Value::Text(id));
+    }
+    let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    let n = limit(page_size);
+    args.push(Value::Integer(n + 1));
+    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c {where_sql} ORDER BY c.name_sort, c.customer_id LIMIT ?");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows: Vec<(CustomerSummary, String)> =
+        stmt.query_map(params_from_iter(args), customer_row)?.collect::<rusqlite::Result<_>>()?;
+    Ok(paged(rows, n, |(c, sort)| encode_cursor(sort, &c.customer_id), |(c, _)| c))
+}
+
+/// Keeps `n` rows and makes the next cursor from the last kept row if there were more.
+fn paged<R, T>(mut rows: Vec<R>, n: i64, cursor: impl Fn(&R) -> String, item: impl Fn(R) -> T) -> Page<T> {
+    let more = rows.len() as i64 > n;
+    rows.truncate(n as usize);
+    let next = if more { rows.last().map(&cursor) } else { None };
+    Page { items: rows.into_iter().map(item).collect(), next }
+}
+
+/// Customers whose follow-up date (set at their latest completed visit) is before `now`, oldest first.
+pub fn overdue_follow_ups(conn: &Connection, now: i64, page_size: u32, cursor: Option<&str>) -> Result<Page<CustomerSummary>> {
+    let n = limit(page_size);
+    let (after_due, after_id) = match cursor {
+        Some(c) => {
+            let (due, id) = decode_cursor(c)?;
+            let due: i64 = due.parse().map_err(|_| Error::from(ValidationError::new("cursor", Problem::BadFormat)))?;
+            (due, id)
+        }
+        None => (i64::MIN, String::new()),
+    };
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS} FROM customers c
+         WHERE c.next_follow_up_at IS NOT NULL AND c.next_follow_up_at < ?1
+           AND (c.next_follow_up_at, c.customer_id) > (?2, ?3)
+         ORDER BY c.next_follow_up_at, c.customer_id LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows: Vec<(CustomerSummary, String)> =
+        stmt.query_map(rusqlite::params![now, after_due, after_id, n + 1], customer_row)?.collect::<rusqlite::Result<_>>()?;
+    Ok(paged(
+        rows,
+        n,
+        |(c, _)| encode_cursor(&c.next_follow_up_at.unwrap_or_default().to_string(), &c.customer_id),
+        |(c, _)| c,
+    ))
+}
+
+/// Today's plan for `manager_id`: visits planned in `[day_start, day_end)` and any visit in
+/// progress, in planned order.
+pub fn visits_planned(conn: &Connection, manager_id: &str, day_start: i64, day_end: i64) -> Result<Vec<VisitSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT v.customer_id, c.name, c.village, v.visit_id, v.status, v.purpose, v.planned_at, v.check_in_at
+         FROM visits v JOIN customers c ON c.customer_id = v.customer_id
+         WHERE v.manager_id = ?1 AND (v.status = 'in_progress'
+               OR (v.planned_at >= ?2 AND v.planned_at < ?3 AND v.status IN ('planned', 'completed')))
+         ORDER BY coalesce(v.planned_at, v.check_in_at), v.visit_id",
+    )?;
+    let rows = stmt
+        .query_map(rusqlite::params![manager_id, day_start, day_end], |row| {
+            Ok(VisitSummary {
+                customer_id: row.get(0)?,
+                customer_name: row.get(1)?,
+                village: row.get(2)?,
+                visit_id: row.get(3)?,
+                status: code(row, 4, VisitStatus::from_code)?,
+                purpose: code(row, 5, VisitPurpose::from_code)?,
+                planned_at: row.get(6)?,
+                check_in_at: row.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The manager's visit in progress, if any: `(customer_id, visit_id)`.
+pub fn visit_in_progress(conn: &Connection, manager_id: &str) -> Result<Option<(String, String)>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached("SELECT customer_id, visit_id FROM visits WHERE manager_id = ?1 AND status = 'in_progress' LIMIT 1")?
+        .query_row([manager_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Reminders not done and due before `until` (overdue ones included), soonest first.
+pub fn upcoming_reminders(conn: &Connection, until: i64, page_size: u32, cursor: Option<&str>) -> Result<Page<ReminderSummary>> {
+    let n = limit(page_size);
+    let (after_due, after_id) = match cursor {
+        Some(c) => {
+            let (due, id) = decode_cursor(c)?;
+            (due.parse().map_err(|_| Error::from(ValidationError::new("cursor", Problem::BadFormat)))?, id)
+        }
+        None => (i64::MIN, String::new()),
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.customer_id, c.name, r.reminder_id, r.kind, r.due_at
+         FROM reminders r JOIN customers c ON c.customer_id = r.customer_id
+         WHERE r.done = 0 AND r.due_at < ?1 AND (r.due_at, r.reminder_id) > (?2, ?3)
+         ORDER BY r.due_at, r.reminder_id LIMIT ?4",
+    )?;
+    let rows: Vec<ReminderSummary> = stmt
+        .query_map(rusqlite::params![until, after_due, after_id, n + 1], |row| {
+            Ok(ReminderSummary {
+                customer_id: row.get(0)?,
+                customer_name: row.get(1)?,
+                reminder_id: row.get(2)?,
+                kind: code(row, 3, ReminderKind::from_code)?,
+                due_at: row.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(paged(rows, n, |r| encode_cursor(&r.due_at.to_string(), &r.reminder_id), |r| r))
+}
+
+/// Open leads, optionally at one stage, largest amount first.
+pub fn open_leads(conn: &Connection, stage: Option<LeadStage>, page_size: u32, cursor: Option<&str>) -> Result<Page<LeadSummary>> {
+    if stage.is_some_and(|s| !s.is_open()) {
+        return Err(ValidationError::new("stage", Problem::OutOfRange).into());
+    }
+    let n = limit(page_size);
+    // Sorted by amount descending: the cursor holds the negated amount so the comparison stays ">".
+    let (after_neg, after_id) = match cursor {
+        Some(c) => {
+            let (neg, id) = decode_cursor(c)?;
+            (neg.parse().map_err(|_| Error::from(ValidationError::new("cursor", Problem::BadFormat)))?, id)
+        }
+        None => (i64::MIN, String::new()),
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.customer_id, c.name, l.lead_id, l.stage, l.product, l.amount_fen, l.probability, l.expected_close
+         FROM leads l JOIN customers c ON c.customer_id = l.customer_id
+         WHERE l.stage IN ('new', 'contacted', 'qualified', 'proposal') AND (?1 IS NULL OR l.stage = ?1)
+           AND (-l.amount_fen, l.lead_id) > (?2, ?3)
+         ORDER BY -l.amount_fen, l.lead_id LIMIT ?4",
+    )?;
+    let rows: Vec<LeadSummary> = stmt
+        .query_map(rusqlite::params![stage.map(|s| s.code()), after_neg, after_id, n + 1], |row| {
+            Ok(LeadSummary {
+                customer_id: row.get(0)?,
+                customer_name: row.get(1)?,
+                lead_id: row.get(2)?,
+                stage: code(row, 3, LeadStage::from_code)?,
+                product: code(row, 4, Product::from_code)?,
+                amount_fen: row.get(5)?,
+                probability: row.get(6)?,
+                expected_close: row.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(paged(rows, n, |l| encode_cursor(&(-l.amount_fen).to_string(), &l.lead_id), |l| l))
+}
+
+/// Lead counts and amounts at every stage, in stage order (stages with no leads show zero).
+pub fn funnel(conn: &Connection) -> Result<Vec<FunnelStage>> {
+    let mut stmt = conn.prepare_cached("SELECT stage, count(*), coalesce(sum(amount_fen), 0) FROM leads GROUP BY stage")?;
+    let mut totals: Vec<FunnelStage> =
+        LeadStage::ALL.iter().map(|&stage| FunnelStage { stage, count: 0, amount_fen: 0 }).collect();
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+    for row in rows {
+        let (stage, count, amount) = row?;
+        if let Some(t) = totals.iter_mut().find(|t| t.stage.code() == stage) {
+            t.count = count;
+            t.amount_fen = amount;
+        }
+    }
+    Ok(totals)
+}

@@ -1,0 +1,1 @@
+//! Placeholder until the sync issue fills this crate in.
