@@ -41,7 +41,8 @@ impl CustomerDoc {
 
     /// Builds a document from changes received from another replica (a customer new to this store).
     pub fn from_changes(customer_id: &str, changes: Vec<Change>, actor: &ActorId) -> Result<(Self, Vec<u8>)> {
-        let mut empty = CustomerDoc { doc: AutoCommit::new().with_actor(actor.clone()), file: placeholder_file(customer_id) };
+        let mut empty =
+            CustomerDoc { doc: AutoCommit::new().with_actor(actor.clone()), file: placeholder_file(customer_id) };
         let bytes = empty.merge(customer_id, changes)?;
         Ok((empty, bytes))
     }
@@ -122,7 +123,12 @@ fn last_change(doc: &mut AutoCommit) -> Result<Vec<u8>> {
 }
 
 fn placeholder_file(customer_id: &str) -> CustomerFile {
-    CustomerFile::new(customer_id.to_string(), crate::domain::Profile::new(crate::domain::CustomerKind::Individual, "", ""), String::new(), 0)
+    CustomerFile::new(
+        customer_id.to_string(),
+        crate::domain::Profile::new(crate::domain::CustomerKind::Individual, "", ""),
+        String::new(),
+        0,
+    )
 }
 
 /// Hydrates the typed view and checks it is this customer's document in a version we read.
@@ -131,7 +137,11 @@ fn typed_view(customer_id: &str, doc: &AutoCommit) -> Result<CustomerFile> {
     match doc.get(ROOT, "schema")? {
         Some((Value::Scalar(s), _)) => match s.as_u64() {
             Some(v) if v > SCHEMA_VERSION => {
-                return Err(Error::NewerDocument { customer_id: customer_id.to_string(), found: v, supported: SCHEMA_VERSION });
+                return Err(Error::NewerDocument {
+                    customer_id: customer_id.to_string(),
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                });
             }
             Some(_) => {}
             None => return Err(mismatch("schema")),

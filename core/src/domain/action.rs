@@ -47,30 +47,93 @@ pub struct NewLead {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    CreateCustomer { id: String, profile: Profile },
-    UpdateProfile { profile: Profile },
-    UpsertContact { contact: Contact },
-    RemoveContact { contact_id: String },
-    PlanVisit { visit_id: String, purpose: VisitPurpose, channel: Channel, planned_at: i64 },
+    CreateCustomer {
+        id: String,
+        profile: Profile,
+    },
+    UpdateProfile {
+        profile: Profile,
+    },
+    UpsertContact {
+        contact: Contact,
+    },
+    RemoveContact {
+        contact_id: String,
+    },
+    PlanVisit {
+        visit_id: String,
+        purpose: VisitPurpose,
+        channel: Channel,
+        planned_at: i64,
+    },
     /// Start an unplanned visit on the spot: created and checked in in one step.
-    StartVisit { visit_id: String, purpose: VisitPurpose, channel: Channel, check_in: CheckPoint },
-    CheckIn { visit_id: String, check_in: CheckPoint },
-    CheckOut { visit_id: String, check_out: CheckPoint, details: VisitDetails },
-    UpdateVisit { visit_id: String, details: VisitDetails },
-    AbandonVisit { visit_id: String },
-    AddLead { lead: NewLead },
-    UpdateLead { lead_id: String, amount_fen: i64, expected_close: Option<i64>, probability: u8, notes: String },
-    MoveLead { lead_id: String, stage: LeadStage, lost_reason: Option<String> },
-    AddReminder { reminder: Reminder },
-    CompleteReminder { reminder_id: String },
-    AddInteraction { interaction: Interaction },
-    RequestClaim { intent_id: String },
+    StartVisit {
+        visit_id: String,
+        purpose: VisitPurpose,
+        channel: Channel,
+        check_in: CheckPoint,
+    },
+    CheckIn {
+        visit_id: String,
+        check_in: CheckPoint,
+    },
+    CheckOut {
+        visit_id: String,
+        check_out: CheckPoint,
+        details: VisitDetails,
+    },
+    UpdateVisit {
+        visit_id: String,
+        details: VisitDetails,
+    },
+    AbandonVisit {
+        visit_id: String,
+    },
+    AddLead {
+        lead: NewLead,
+    },
+    UpdateLead {
+        lead_id: String,
+        amount_fen: i64,
+        expected_close: Option<i64>,
+        probability: u8,
+        notes: String,
+    },
+    MoveLead {
+        lead_id: String,
+        stage: LeadStage,
+        lost_reason: Option<String>,
+    },
+    AddReminder {
+        reminder: Reminder,
+    },
+    CompleteReminder {
+        reminder_id: String,
+    },
+    AddInteraction {
+        interaction: Interaction,
+    },
+    RequestClaim {
+        intent_id: String,
+    },
     // Server-decided: refused on tablets.
-    AssignOwner { owner: Owner },
-    SetValueTier { tier: Option<ValueTier> },
-    SetLifecycle { lifecycle: Option<Lifecycle> },
-    WriteReview { visit_id: String, review: Review },
-    ResolveIntent { intent_id: String, outcome: IntentOutcome },
+    AssignOwner {
+        owner: Owner,
+    },
+    SetValueTier {
+        tier: Option<ValueTier>,
+    },
+    SetLifecycle {
+        lifecycle: Option<Lifecycle>,
+    },
+    WriteReview {
+        visit_id: String,
+        review: Review,
+    },
+    ResolveIntent {
+        intent_id: String,
+        outcome: IntentOutcome,
+    },
 }
 
 /// The part of the document an action changed, so only that part is reconciled.
@@ -274,7 +337,12 @@ impl Action {
                 if file.server.owner.manager_id.is_some() {
                     return Err(Error::Transition { entity: "customer", from: "owned", to: "claimed" });
                 }
-                let intent = Intent { id: intent_id.clone(), kind: IntentKind::ClaimFromPool, by: ctx.user_id.clone(), at: ctx.now };
+                let intent = Intent {
+                    id: intent_id.clone(),
+                    kind: IntentKind::ClaimFromPool,
+                    by: ctx.user_id.clone(),
+                    at: ctx.now,
+                };
                 file.intents.insert(intent_id.clone(), intent);
                 Touched::Intent(intent_id.clone())
             }
@@ -361,7 +429,10 @@ fn own_visit<'f>(file: &'f mut CustomerFile, ctx: &Ctx, visit_id: &str) -> Resul
 
 fn transition(visit: &mut Visit, to: VisitStatus) -> Result<()> {
     use VisitStatus::*;
-    let ok = matches!((visit.status, to), (Planned, InProgress) | (InProgress, Completed) | (Planned | InProgress, Abandoned));
+    let ok = matches!(
+        (visit.status, to),
+        (Planned, InProgress) | (InProgress, Completed) | (Planned | InProgress, Abandoned)
+    );
     if !ok {
         return Err(Error::Transition { entity: "visit", from: visit.status.code(), to: to.code() });
     }

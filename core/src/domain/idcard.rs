@@ -1,7 +1,7 @@
 //! Resident identity card numbers (GB 11643-1999): 17 digits and a check character.
 
-use super::error::{Checked, Problem, ValidationError};
 use super::Gender;
+use super::error::{Checked, Problem, ValidationError};
 
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK_CHARS: &[u8; 11] = b"10X98765432";

@@ -14,11 +14,7 @@ pub fn validate(field: &str, phone: &str) -> Checked {
             && (10..=12).contains(&digits.len())
             && digits.iter().all(u8::is_ascii_digit)
     };
-    if mobile || landline {
-        Ok(())
-    } else {
-        Err(ValidationError::new(field, Problem::BadFormat))
-    }
+    if mobile || landline { Ok(()) } else { Err(ValidationError::new(field, Problem::BadFormat)) }
 }
 
 /// `138****1234`: the first three and last four digits.

@@ -165,7 +165,8 @@ impl Visit {
         }
         if let Some(c) = &self.check_out {
             c.validate("visit.check_out")?;
-            let start = self.check_in.as_ref().ok_or_else(|| ValidationError::new("visit.check_in", Problem::Required))?;
+            let start =
+                self.check_in.as_ref().ok_or_else(|| ValidationError::new("visit.check_in", Problem::Required))?;
             if c.at < start.at {
                 return Err(ValidationError::new("visit.check_out.at", Problem::BeforeStart));
             }

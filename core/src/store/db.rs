@@ -113,10 +113,7 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 
 /// Renames the file and its WAL/SHM side files to `<name>.unreadable-<unix ms>`.
 fn move_aside(path: &Path) -> Result<PathBuf> {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let target = sidecar(path, &format!(".unreadable-{stamp}"));
     std::fs::rename(path, &target)?;
     for suffix in ["-wal", "-shm"] {

@@ -38,8 +38,11 @@ pub fn append(conn: &Connection, customer_id: &str, chunk: &[u8]) -> Result<()> 
     let seq: i64 = conn
         .prepare_cached("UPDATE documents SET next_seq = next_seq + 1, chunks = chunks + 1 WHERE customer_id = ?1 RETURNING next_seq - 1")?
         .query_row([customer_id], |r| r.get(0))?;
-    conn.prepare_cached("INSERT INTO doc_chunks (customer_id, seq, bytes) VALUES (?1, ?2, ?3)")?
-        .execute(params![customer_id, seq, chunk])?;
+    conn.prepare_cached("INSERT INTO doc_chunks (customer_id, seq, bytes) VALUES (?1, ?2, ?3)")?.execute(params![
+        customer_id,
+        seq,
+        chunk
+    ])?;
     Ok(())
 }
 

@@ -181,7 +181,10 @@ impl Store {
 
     /// Merges many documents' changes in one transaction. A document that is refused does not
     /// stop the others: each gets its own result.
-    pub fn merge_batch<'a>(&mut self, batch: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<Vec<Result<Merged>>> {
+    pub fn merge_batch<'a>(
+        &mut self,
+        batch: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Vec<Result<Merged>>> {
         let tx = self.conn.transaction()?;
         let mut results = Vec::new();
         let mut loaded = Vec::new();
@@ -238,7 +241,12 @@ impl Store {
         Ok(Customer360::from_file(self.customer_file(customer_id)?))
     }
 
-    pub fn customers(&self, filter: &CustomerFilter, page_size: u32, cursor: Option<&str>) -> Result<Page<CustomerSummary>> {
+    pub fn customers(
+        &self,
+        filter: &CustomerFilter,
+        page_size: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<CustomerSummary>> {
         queries::customers(&self.conn, filter, page_size, cursor)
     }
 
@@ -252,11 +260,21 @@ impl Store {
         queries::visits_planned(&self.conn, &user.id, day_start, day_end)
     }
 
-    pub fn upcoming_reminders(&self, until: i64, page_size: u32, cursor: Option<&str>) -> Result<Page<ReminderSummary>> {
+    pub fn upcoming_reminders(
+        &self,
+        until: i64,
+        page_size: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<ReminderSummary>> {
         queries::upcoming_reminders(&self.conn, until, page_size, cursor)
     }
 
-    pub fn open_leads(&self, stage: Option<crate::domain::LeadStage>, page_size: u32, cursor: Option<&str>) -> Result<Page<LeadSummary>> {
+    pub fn open_leads(
+        &self,
+        stage: Option<crate::domain::LeadStage>,
+        page_size: u32,
+        cursor: Option<&str>,
+    ) -> Result<Page<LeadSummary>> {
         queries::open_leads(&self.conn, stage, page_size, cursor)
     }
 
@@ -302,7 +320,8 @@ impl Store {
         let tx = self.conn.transaction()?;
         projection::clear(&tx)?;
         for id in documents::all_ids(&tx)? {
-            let bytes = documents::load(&tx, &id)?.ok_or_else(|| Error::NotFound { what: "customer", id: id.clone() })?;
+            let bytes =
+                documents::load(&tx, &id)?.ok_or_else(|| Error::NotFound { what: "customer", id: id.clone() })?;
             let doc = CustomerDoc::load(&id, &bytes, &self.actor)?;
             projection::write(&tx, doc.file())?;
         }
@@ -349,7 +368,8 @@ impl Store {
 }
 
 fn load_doc(conn: &Connection, actor: &ActorId, customer_id: &str) -> Result<CustomerDoc> {
-    let bytes = documents::load(conn, customer_id)?.ok_or_else(|| Error::NotFound { what: "customer", id: customer_id.to_string() })?;
+    let bytes = documents::load(conn, customer_id)?
+        .ok_or_else(|| Error::NotFound { what: "customer", id: customer_id.to_string() })?;
     CustomerDoc::load(customer_id, &bytes, actor)
 }
 
@@ -402,7 +422,10 @@ fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
 }
 
 fn meta_set(conn: &Connection, key: &str, value: Vec<u8>) -> Result<()> {
-    conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", rusqlite::params![key, value])?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        rusqlite::params![key, value],
+    )?;
     Ok(())
 }
 

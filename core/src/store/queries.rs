@@ -116,7 +116,8 @@ impl Customer360 {
         reminders.sort_by_key(|r| (r.done_at.is_some(), r.due_at, r.id.clone()));
         let mut interactions: Vec<Interaction> = file.interactions.values().cloned().collect();
         interactions.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
-        let reviews = visits.iter().filter_map(|v| file.reviews.get(&v.id).map(|r| (v.id.clone(), r.clone()))).collect();
+        let reviews =
+            visits.iter().filter_map(|v| file.reviews.get(&v.id).map(|r| (v.id.clone(), r.clone()))).collect();
         Customer360 { file, contacts, visits, leads, reminders, interactions, reviews }
     }
 }
@@ -176,7 +177,12 @@ fn customer_row(row: &Row) -> rusqlite::Result<(CustomerSummary, String)> {
 }
 
 /// Customers matching `filter`, sorted by the pinyin of their names.
-pub fn customers(conn: &Connection, filter: &CustomerFilter, page_size: u32, cursor: Option<&str>) -> Result<Page<CustomerSummary>> {
+pub fn customers(
+    conn: &Connection,
+    filter: &CustomerFilter,
+    page_size: u32,
+    cursor: Option<&str>,
+) -> Result<Page<CustomerSummary>> {
     let mut clauses: Vec<&str> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     if let Some(v) = &filter.village {
@@ -225,7 +231,8 @@ pub fn customers(conn: &Connection, filter: &CustomerFilter, page_size: u32, cur
     let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
     let n = limit(page_size);
     args.push(Value::Integer(n + 1));
-    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c {where_sql} ORDER BY c.name_sort, c.customer_id LIMIT ?");
+    let sql =
+        format!("SELECT {CUSTOMER_COLUMNS} FROM customers c {where_sql} ORDER BY c.name_sort, c.customer_id LIMIT ?");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows: Vec<(CustomerSummary, String)> =
         stmt.query_map(params_from_iter(args), customer_row)?.collect::<rusqlite::Result<_>>()?;
@@ -241,7 +248,12 @@ fn paged<R, T>(mut rows: Vec<R>, n: i64, cursor: impl Fn(&R) -> String, item: im
 }
 
 /// Customers whose follow-up date (set at their latest completed visit) is before `now`, oldest first.
-pub fn overdue_follow_ups(conn: &Connection, now: i64, page_size: u32, cursor: Option<&str>) -> Result<Page<CustomerSummary>> {
+pub fn overdue_follow_ups(
+    conn: &Connection,
+    now: i64,
+    page_size: u32,
+    cursor: Option<&str>,
+) -> Result<Page<CustomerSummary>> {
     let n = limit(page_size);
     let (after_due, after_id) = match cursor {
         Some(c) => {
@@ -258,8 +270,9 @@ pub fn overdue_follow_ups(conn: &Connection, now: i64, page_size: u32, cursor: O
          ORDER BY c.next_follow_up_at, c.customer_id LIMIT ?4"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows: Vec<(CustomerSummary, String)> =
-        stmt.query_map(rusqlite::params![now, after_due, after_id, n + 1], customer_row)?.collect::<rusqlite::Result<_>>()?;
+    let rows: Vec<(CustomerSummary, String)> = stmt
+        .query_map(rusqlite::params![now, after_due, after_id, n + 1], customer_row)?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(paged(
         rows,
         n,
@@ -299,13 +312,20 @@ pub fn visits_planned(conn: &Connection, manager_id: &str, day_start: i64, day_e
 pub fn visit_in_progress(conn: &Connection, manager_id: &str) -> Result<Option<(String, String)>> {
     use rusqlite::OptionalExtension;
     Ok(conn
-        .prepare_cached("SELECT customer_id, visit_id FROM visits WHERE manager_id = ?1 AND status = 'in_progress' LIMIT 1")?
+        .prepare_cached(
+            "SELECT customer_id, visit_id FROM visits WHERE manager_id = ?1 AND status = 'in_progress' LIMIT 1",
+        )?
         .query_row([manager_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
 
 /// Reminders not done and due before `until` (overdue ones included), soonest first.
-pub fn upcoming_reminders(conn: &Connection, until: i64, page_size: u32, cursor: Option<&str>) -> Result<Page<ReminderSummary>> {
+pub fn upcoming_reminders(
+    conn: &Connection,
+    until: i64,
+    page_size: u32,
+    cursor: Option<&str>,
+) -> Result<Page<ReminderSummary>> {
     let n = limit(page_size);
     let (after_due, after_id) = match cursor {
         Some(c) => {
@@ -335,7 +355,12 @@ pub fn upcoming_reminders(conn: &Connection, until: i64, page_size: u32, cursor:
 }
 
 /// Open leads, optionally at one stage, largest amount first.
-pub fn open_leads(conn: &Connection, stage: Option<LeadStage>, page_size: u32, cursor: Option<&str>) -> Result<Page<LeadSummary>> {
+pub fn open_leads(
+    conn: &Connection,
+    stage: Option<LeadStage>,
+    page_size: u32,
+    cursor: Option<&str>,
+) -> Result<Page<LeadSummary>> {
     if stage.is_some_and(|s| !s.is_open()) {
         return Err(ValidationError::new("stage", Problem::OutOfRange).into());
     }
@@ -374,7 +399,8 @@ pub fn open_leads(conn: &Connection, stage: Option<LeadStage>, page_size: u32, c
 
 /// Lead counts and amounts at every stage, in stage order (stages with no leads show zero).
 pub fn funnel(conn: &Connection) -> Result<Vec<FunnelStage>> {
-    let mut stmt = conn.prepare_cached("SELECT stage, count(*), coalesce(sum(amount_fen), 0) FROM leads GROUP BY stage")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT stage, count(*), coalesce(sum(amount_fen), 0) FROM leads GROUP BY stage")?;
     let mut totals: Vec<FunnelStage> =
         LeadStage::ALL.iter().map(|&stage| FunnelStage { stage, count: 0, amount_fen: 0 }).collect();
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
