@@ -217,7 +217,15 @@ pub fn parse_changes(bytes: &[u8]) -> Result<Vec<Change>> {
                 let doc = automerge::Automerge::load(chunk).map_err(|e| corrupt(&e.to_string()))?;
                 changes.extend(doc.get_changes(&[]));
             }
-            1 | 2 => changes.push(Change::try_from(chunk).map_err(|e| corrupt(&e.to_string()))?),
+            1 | 2 => {
+                let change = Change::try_from(chunk).map_err(|e| corrupt(&e.to_string()))?;
+                // The header's checksum is the start of the change's hash; automerge does not check
+                // it when parsing, so a flipped byte would otherwise pass as a different change.
+                if change.hash().0[..4] != chunk[4..8] {
+                    return Err(corrupt("checksum mismatch"));
+                }
+                changes.push(change);
+            }
             _ => return Err(corrupt("unknown chunk type")),
         }
         rest = tail;

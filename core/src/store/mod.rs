@@ -388,6 +388,7 @@ fn merge_one(
         None if documents::exists(conn, customer_id)? => Some(load_doc(conn, actor, customer_id)?),
         None => None,
     };
+    let is_known = existing.is_some();
     let (doc, new_bytes) = match existing {
         Some(mut doc) => {
             let backup = doc.clone();
@@ -401,11 +402,14 @@ fn merge_one(
         }
         None => CustomerDoc::from_changes(customer_id, changes, actor)?,
     };
-    if !new_bytes.is_empty() {
-        documents::append(conn, customer_id, &new_bytes)?;
-        projection::write(conn, doc.file())?;
+    let merged = Merged { customer_id: customer_id.to_string(), new_bytes: new_bytes.len() };
+    if new_bytes.is_empty() {
+        // Nothing new. For a customer not held here that means nothing to keep at all.
+        return Ok((merged, is_known.then_some(doc)));
     }
-    Ok((Merged { customer_id: customer_id.to_string(), new_bytes: new_bytes.len() }, Some(doc)))
+    documents::append(conn, customer_id, &new_bytes)?;
+    projection::write(conn, doc.file())?;
+    Ok((merged, Some(doc)))
 }
 
 fn compact_if_due(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc) -> Result<()> {
