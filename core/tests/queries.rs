@@ -1,0 +1,229 @@
+//! The screens' queries: today's plan, follow-ups, reminders, leads and the funnel, paging.
+
+mod common;
+
+use common::*;
+use fieldsync_core::Error;
+use fieldsync_core::domain::*;
+use fieldsync_core::store::CustomerFilter;
+
+fn new_lead(id: &str, product: Product, amount_fen: i64) -> Action {
+    Action::AddLead {
+        lead: NewLead {
+            id: id.into(),
+            product,
+            amount_fen,
+            source: LeadSource::Visit,
+            expected_close: Some(NOW + 30 * DAY),
+            probability: None,
+            visit_id: None,
+            notes: String::new(),
+        },
+    }
+}
+
+#[test]
+fn todays_plan_has_planned_and_in_progress_visits_of_the_day() {
+    let (_dir, mut store) = store("M1");
+    let a = store.create_customer(profile("张三", "韩桥村"), NOW).unwrap();
+    let b = store.create_customer(profile("李四", "张坪村"), NOW).unwrap();
+    let plan = |id: &str, at: i64| Action::PlanVisit {
+        visit_id: id.into(),
+        purpose: VisitPurpose::FollowUp,
+        channel: Channel::InPerson,
+        planned_at: at,
+    };
+    store.apply(&a, &plan("today-late", NOW + 5 * HOUR), NOW).unwrap();
+    store.apply(&b, &plan("today-early", NOW + HOUR), NOW).unwrap();
+    store.apply(&a, &plan("tomorrow", NOW + DAY + HOUR), NOW).unwrap();
+    store.apply(&b, &plan("abandoned", NOW + 2 * HOUR), NOW).unwrap();
+    store.apply(&b, &Action::AbandonVisit { visit_id: "abandoned".into() }, NOW).unwrap();
+    store.apply(&a, &plan("yesterday", NOW - DAY), NOW).unwrap();
+    store.apply(&a, &Action::CheckIn { visit_id: "yesterday".into(), check_in: here(NOW) }, NOW).unwrap();
+
+    let day: Vec<String> = store.todays_plan(NOW, NOW + DAY).unwrap().into_iter().map(|v| v.visit_id).collect();
+    assert_eq!(day, vec!["yesterday", "today-early", "today-late"]);
+    let first = &store.todays_plan(NOW, NOW + DAY).unwrap()[0];
+    assert_eq!(first.status, VisitStatus::InProgress);
+    assert_eq!(first.customer_name, "张三");
+
+    // Another manager's plan is not mine.
+    store.sign_in(manager("M2")).unwrap();
+    assert!(store.todays_plan(NOW, NOW + DAY).unwrap().is_empty());
+}
+
+#[test]
+fn overdue_follow_ups_come_from_the_latest_completed_visit() {
+    let (_dir, mut store) = store("M1");
+    let a = store.create_customer(profile("张三", "韩桥村"), NOW).unwrap();
+    let b = store.create_customer(profile("李四", "韩桥村"), NOW).unwrap();
+    complete_visit(&mut store, &a, NOW - 20 * DAY, "旧"); // next contact NOW + 7 days (from details())
+    let v = complete_visit(&mut store, &b, NOW - 10 * DAY, "旧");
+    let mut d = details("改期");
+    d.next_contact_at = Some(NOW - 3 * DAY);
+    store.apply(&b, &Action::UpdateVisit { visit_id: v, details: d }, NOW).unwrap();
+    let overdue = store.overdue_follow_ups(NOW, 10, None).unwrap();
+    assert_eq!(overdue.items.iter().map(|c| c.customer_id.clone()).collect::<Vec<_>>(), vec![b.clone()]);
+    let later = store.overdue_follow_ups(NOW + 8 * DAY, 1, None).unwrap();
+    assert_eq!(later.items[0].customer_id, b);
+    let rest = store.overdue_follow_ups(NOW + 8 * DAY, 1, later.next.as_deref()).unwrap();
+    assert_eq!(rest.items[0].customer_id, a);
+    assert!(rest.next.is_none());
+}
+
+#[test]
+fn upcoming_reminders_skip_done_ones() {
+    let (_dir, mut store) = store("M1");
+    let a = store.create_customer(profile("张三", "韩桥村"), NOW).unwrap();
+    let reminder = |id: &str, kind, due_at| Action::AddReminder {
+        reminder: Reminder { id: id.into(), kind, due_at, note: "到期".into(), done_at: None },
+    };
+    store.apply(&a, &reminder("r1", ReminderKind::Maturity, NOW + 2 * DAY), NOW).unwrap();
+    store.apply(&a, &reminder("r2", ReminderKind::Birthday, NOW + DAY), NOW).unwrap();
+    store.apply(&a, &reminder("r3", ReminderKind::Repayment, NOW + 40 * DAY), NOW).unwrap();
+    store.apply(&a, &reminder("r4", ReminderKind::FollowUp, NOW - DAY), NOW).unwrap();
+    store.apply(&a, &Action::CompleteReminder { reminder_id: "r4".into() }, NOW).unwrap();
+    let due = store.upcoming_reminders(NOW + 30 * DAY, 50, None).unwrap();
+    let ids: Vec<_> = due.items.iter().map(|r| r.reminder_id.as_str()).collect();
+    assert_eq!(ids, ["r2", "r1"]);
+    assert_eq!(due.items[0].kind, ReminderKind::Birthday);
+    let err = store.apply(&a, &Action::CompleteReminder { reminder_id: "r4".into() }, NOW).unwrap_err();
+    assert!(matches!(err, Error::Transition { entity: "reminder", .. }));
+}
+
+#[test]
+fn open_leads_and_the_funnel() {
+    let (_dir, mut store) = store("M1");
+    let a = store.create_customer(profile("张三", "韩桥村"), NOW).unwrap();
+    let b = store.create_customer(profile("李四", "韩桥村"), NOW).unwrap();
+    store.apply(&a, &new_lead("l1", Product::Loan, 30_000_000), NOW).unwrap();
+    store.apply(&a, &new_lead("l2", Product::Deposit, 5_000_000), NOW).unwrap();
+    store.apply(&b, &new_lead("l3", Product::Wealth, 10_000_000), NOW).unwrap();
+    store.apply(&b, &new_lead("l4", Product::Card, 0), NOW).unwrap();
+    let mv = |id: &str, stage| Action::MoveLead { lead_id: id.into(), stage, lost_reason: None };
+    store.apply(&a, &mv("l1", LeadStage::Qualified), NOW).unwrap();
+    store.apply(&b, &mv("l4", LeadStage::Won), NOW).unwrap();
+    let lost = Action::MoveLead { lead_id: "l2".into(), stage: LeadStage::Lost, lost_reason: Some("利率".into()) };
+    store.apply(&a, &lost, NOW).unwrap();
+
+    let open = store.open_leads(None, 50, None).unwrap();
+    assert_eq!(open.items.iter().map(|l| l.lead_id.as_str()).collect::<Vec<_>>(), ["l1", "l3"]);
+    let qualified = store.open_leads(Some(LeadStage::Qualified), 50, None).unwrap();
+    assert_eq!(qualified.items.len(), 1);
+    assert_eq!(qualified.items[0].probability, 40);
+    assert!(matches!(store.open_leads(Some(LeadStage::Won), 50, None), Err(Error::Invalid(_))));
+    // Paging: one per page, largest amount first.
+    let p1 = store.open_leads(None, 1, None).unwrap();
+    let p2 = store.open_leads(None, 1, p1.next.as_deref()).unwrap();
+    assert_eq!((p1.items[0].lead_id.as_str(), p2.items[0].lead_id.as_str()), ("l1", "l3"));
+    assert!(p2.next.is_none());
+
+    let funnel = store.funnel().unwrap();
+    let at = |s: LeadStage| funnel.iter().find(|f| f.stage == s).unwrap().clone();
+    assert_eq!((at(LeadStage::New).count, at(LeadStage::New).amount_fen), (1, 10_000_000));
+    assert_eq!((at(LeadStage::Qualified).count, at(LeadStage::Qualified).amount_fen), (1, 30_000_000));
+    assert_eq!(at(LeadStage::Won).count, 1);
+    assert_eq!((at(LeadStage::Lost).count, at(LeadStage::Lost).amount_fen), (1, 5_000_000));
+    assert_eq!(funnel.len(), LeadStage::ALL.len());
+}
+
+#[test]
+fn customer_lists_filter_and_page() {
+    let (_dir, mut store) = store("M1");
+    let names = ["张三", "赵四", "安平", "单丽", "王五", "李六"];
+    for (i, n) in names.iter().enumerate() {
+        let village = if i % 2 == 0 { "韩桥村" } else { "张坪村" };
+        store.create_customer(profile(n, village), NOW).unwrap();
+    }
+    // Pages of two, sorted by the usual pinyin: an ping, dan li, li liu, wang wu, zhang san, zhao si.
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.customers(&CustomerFilter::default(), 2, cursor.as_deref()).unwrap();
+        assert!(page.items.len() <= 2);
+        all.extend(page.items.into_iter().map(|c| c.name));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(all, ["安平", "单丽", "李六", "王五", "张三", "赵四"]);
+    let village = CustomerFilter { village: Some("张坪村".into()), ..Default::default() };
+    let in_village: Vec<_> = store.customers(&village, 50, None).unwrap().items.into_iter().map(|c| c.name).collect();
+    assert_eq!(in_village, ["单丽", "李六", "赵四"]);
+    // Heteronyms: 单 is found as dan and as shan.
+    for q in ["dl", "sl"] {
+        let f = CustomerFilter { search: Some(q.into()), ..Default::default() };
+        assert_eq!(store.customers(&f, 50, None).unwrap().items[0].name, "单丽", "{q}");
+    }
+    // Customers nobody owns yet are in no manager's list; owner filters read server decisions.
+    let mine = CustomerFilter { owner: Some(Some("M1".into())), ..Default::default() };
+    assert!(store.customers(&mine, 50, None).unwrap().items.is_empty());
+    let pool = CustomerFilter { owner: Some(None), ..Default::default() };
+    assert_eq!(store.customers(&pool, 50, None).unwrap().items.len(), 6);
+    let tier = CustomerFilter { tier: Some(ValueTier::High), ..Default::default() };
+    assert!(store.customers(&tier, 50, None).unwrap().items.is_empty());
+    // A forged cursor is a typed error, not a panic; a page size of 0 is clamped.
+    assert!(matches!(store.customers(&CustomerFilter::default(), 2, Some("garbage")), Err(Error::Invalid(_))));
+    assert!(matches!(store.overdue_follow_ups(NOW, 2, Some("x\u{1}y")), Err(Error::Invalid(_))));
+    assert_eq!(store.customers(&CustomerFilter::default(), 0, None).unwrap().items.len(), 1);
+}
+
+#[test]
+fn the_360_view_orders_visits_newest_first_and_shows_reviews() {
+    let (_dir, mut store) = store("M1");
+    let a = store.create_customer(profile("张三", "韩桥村"), NOW).unwrap();
+    let old = complete_visit(&mut store, &a, NOW - 10 * DAY, "旧");
+    let new = complete_visit(&mut store, &a, NOW - DAY, "新");
+    let contact = Contact {
+        id: "c1".into(),
+        name: "张妻".into(),
+        role: String::new(),
+        phone: Some("13700001111".into()),
+        relation: Relation::Spouse,
+        influence: 3,
+        key_decision_maker: true,
+        preferences: "不喜欢电话打扰".into(),
+        notes: String::new(),
+    };
+    store.apply(&a, &Action::UpsertContact { contact }, NOW).unwrap();
+    // A review written at the branch arrives as a change from the server.
+    let mut server = fieldsync_core::document::CustomerDoc::load(
+        &a,
+        &store.document_changes(&a).unwrap(),
+        &fieldsync_core::ids::new_actor(),
+    )
+    .unwrap();
+    let srv = Ctx { user_id: "S1".into(), user_name: "主任".into(), role: Role::Server, now: NOW };
+    let review = Review {
+        decision: ReviewDecision::Returned,
+        comment: "请补充照片".into(),
+        reviewer_id: "S1".into(),
+        reviewer_name: "主任".into(),
+        at: NOW,
+    };
+    let heads = store.heads(&a).unwrap();
+    server.apply(&Action::WriteReview { visit_id: old.clone(), review }, &srv).unwrap();
+    store.merge(&a, &server.changes_since(&heads)).unwrap();
+
+    let view = store.customer_360(&a).unwrap();
+    assert_eq!(view.visits.iter().map(|v| v.id.clone()).collect::<Vec<_>>(), vec![new, old.clone()]);
+    assert_eq!(view.contacts[0].relation, Relation::Spouse);
+    assert_eq!(view.reviews.len(), 1);
+    assert_eq!(view.reviews[0].0, old);
+    assert_eq!(view.reviews[0].1.comment, "请补充照片");
+    // The review is also in the visit projection, for "returned" badges in lists.
+    assert!(store.projection_dump().unwrap().iter().any(|r| r.contains("returned")));
+}
+
+#[test]
+fn purge_removes_a_customer_that_left_scope() {
+    let (_dir, mut store) = store("M1");
+    let a = store.create_customer(profile("张三", "韩桥村"), NOW).unwrap();
+    complete_visit(&mut store, &a, NOW, "x");
+    assert!(store.purge(&a).unwrap());
+    assert!(store.projection_dump().unwrap().is_empty());
+    assert!(matches!(store.customer_360(&a), Err(Error::NotFound { .. })));
+    assert!(!store.purge(&a).unwrap());
+    store.create_customer(profile("李四", "韩桥村"), NOW).unwrap();
+}
