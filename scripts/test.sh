@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace: formatting, clippy, unit, integration, property and
+# crash tests. Installs what it needs, or stops with a precise message.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { echo "test.sh: '$1' is required: $2" >&2; exit 2; }
+}
+
+need cargo "install Rust (stable, 1.85 or newer) with rustup: https://rustup.rs"
+# A C compiler and perl build the bundled SQLCipher and OpenSSL.
+need cc "install a C toolchain (Debian: apt-get install -y build-essential)"
+need perl "install perl (Debian: apt-get install -y perl)"
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    need rustup "install the $component component: rustup component add $component"
+    rustup component add "$component"
+  fi
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test --workspace"
+cargo test --workspace --locked
+
+echo "== benchmarks compile and run once (figures come from: cargo bench -p fieldsync-core)"
+cargo test -p fieldsync-core --benches --locked
