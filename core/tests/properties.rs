@@ -103,7 +103,7 @@ fn arb_op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn pick<'a, V>(map: &'a std::collections::BTreeMap<String, V>, i: usize) -> Option<&'a String> {
+fn pick<V>(map: &std::collections::BTreeMap<String, V>, i: usize) -> Option<&String> {
     if map.is_empty() { None } else { map.keys().nth(i % map.len()) }
 }
 
@@ -209,7 +209,7 @@ proptest! {
 #[derive(Debug, Clone)]
 enum Event {
     /// Replica `r` (0..3 tablets, 3 = the server) acts on customer `c`.
-    Act(usize, usize, Op),
+    Act(usize, usize, Box<Op>),
     /// The server decides something about customer `c`.
     Decide(usize, u8),
     /// Replica `from` sends customer `c` to replica `to`.
@@ -218,7 +218,7 @@ enum Event {
 
 fn arb_event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        4 => (0usize..3, 0usize..2, arb_op()).prop_map(|(r, c, op)| Event::Act(r, c, op)),
+        4 => (0usize..3, 0usize..2, arb_op()).prop_map(|(r, c, op)| Event::Act(r, c, Box::new(op))),
         1 => (0usize..2, any::<u8>()).prop_map(|(c, k)| Event::Decide(c, k)),
         3 => (0usize..4, 0usize..4, 0usize..2).prop_map(|(f, t, c)| Event::Send(f, t, c)),
     ]

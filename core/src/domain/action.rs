@@ -202,10 +202,10 @@ impl Action {
 
     /// Applies the action to `file`. On error `file` may be partly changed: callers apply to a copy.
     pub fn apply(&self, file: &mut CustomerFile, ctx: &Ctx) -> Result<Touched> {
-        if let Some(field) = self.server_field() {
-            if ctx.role != Role::Server {
-                return Err(Error::ServerDecided { field });
-            }
+        if let Some(field) = self.server_field()
+            && ctx.role != Role::Server
+        {
+            return Err(Error::ServerDecided { field });
         }
         let touched = match self {
             Action::CreateCustomer { id, profile } => {
@@ -268,10 +268,10 @@ impl Action {
                 if file.leads.contains_key(&lead.id) {
                     return Err(Error::AlreadyExists { what: "lead", id: lead.id.clone() });
                 }
-                if let Some(v) = &lead.visit_id {
-                    if !file.visits.contains_key(v) {
-                        return Err(ValidationError::new("lead.visit_id", Problem::Unknown).into());
-                    }
+                if let Some(v) = &lead.visit_id
+                    && !file.visits.contains_key(v)
+                {
+                    return Err(ValidationError::new("lead.visit_id", Problem::Unknown).into());
                 }
                 let new = Lead {
                     id: lead.id.clone(),

@@ -50,10 +50,10 @@ pub struct Birthday {
 impl Birthday {
     pub fn validate(&self, field: &str) -> Checked {
         let bad = || Err(ValidationError::new(field, Problem::ImpossibleDate));
-        if let Some(year) = self.year {
-            if !(1900..=2100).contains(&year) {
-                return Err(ValidationError::new(field, Problem::OutOfRange));
-            }
+        if let Some(year) = self.year
+            && !(1900..=2100).contains(&year)
+        {
+            return Err(ValidationError::new(field, Problem::OutOfRange));
         }
         if self.lunar {
             // Lunar months have 29 or 30 days; which one depends on the year, so only bounds here.

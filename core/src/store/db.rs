@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rusqlite::types::{Type, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
 use super::schema::{self, APPLICATION_ID};
@@ -88,7 +89,14 @@ fn connect(path: &Path, key: Option<&Key>, existed: bool) -> Result<Connection, 
 /// A file cut short (a copy interrupted, a full disk) would only fail later, on the first query that
 /// touches a missing page; this catches it at open while no WAL holds newer pages.
 fn check_length(conn: &Connection, path: &Path) -> Result<(), Unhealthy> {
-    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    // Once a SQLCipher key is set, `PRAGMA page_size` answers as `cipher_page_size`, in text.
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| match r.get_ref(0)? {
+        ValueRef::Text(t) => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| rusqlite::Error::InvalidColumnType(0, "page_size".into(), Type::Text)),
+        _ => r.get(0),
+    })?;
     let page_size = page_size.max(0) as u64;
     let page_count: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
     let page_count = page_count.max(0) as u64;

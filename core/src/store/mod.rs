@@ -139,12 +139,11 @@ impl Store {
     /// Applies one user action to one customer as one durable commit. On any error nothing changes.
     pub fn apply(&mut self, customer_id: &str, action: &Action, now: i64) -> Result<Written> {
         let ctx = self.ctx(now)?;
-        if let Some(visit_id) = action.starts_visit() {
-            if let Some((_, busy)) = queries::visit_in_progress(&self.conn, &ctx.user_id)? {
-                if busy != visit_id {
-                    return Err(Error::VisitInProgress { in_progress: busy });
-                }
-            }
+        if let Some(visit_id) = action.starts_visit()
+            && let Some((_, busy)) = queries::visit_in_progress(&self.conn, &ctx.user_id)?
+            && busy != visit_id
+        {
+            return Err(Error::VisitInProgress { in_progress: busy });
         }
         let mut doc = self.take_doc(customer_id)?;
         let result = (|| {
@@ -413,10 +412,10 @@ fn merge_one(
 }
 
 fn compact_if_due(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc) -> Result<()> {
-    if let Some((chunks, next_seq)) = documents::chunk_state(conn, customer_id)? {
-        if chunks >= AUTO_COMPACT_CHUNKS {
-            documents::compact(conn, customer_id, &doc.save(), next_seq)?;
-        }
+    if let Some((chunks, next_seq)) = documents::chunk_state(conn, customer_id)?
+        && chunks >= AUTO_COMPACT_CHUNKS
+    {
+        documents::compact(conn, customer_id, &doc.save(), next_seq)?;
     }
     Ok(())
 }
