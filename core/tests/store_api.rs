@@ -77,3 +77,69 @@ fn one_visit_in_progress_per_manager() {
     store.apply(&a, &Action::AbandonVisit { visit_id: "v1".into() }, NOW).unwrap();
     store.apply(&b, &start("v2"), NOW).unwrap();
 }
+
+#[test]
+fn one_commit_per_action_and_none_for_a_no_op() {
+    let (_dir, mut store) = store("M1");
+    let id = store.create_customer(profile("张三", "韩桥村"), NOW).unwrap();
+    complete_visit(&mut store, &id, NOW, "x"); // two actions: start, check out
+    let count = |store: &mut fieldsync_core::store::Store| {
+        fieldsync_core::document::parse_changes(&store.document_changes(&id).unwrap()).unwrap().len()
+    };
+    assert_eq!(count(&mut store), 3);
+    // Saving the profile form unchanged makes no commit.
+    let same = store.customer_file(&id).unwrap().profile;
+    let written = store.apply(&id, &Action::UpdateProfile { profile: same.clone() }, NOW).unwrap();
+    assert!(!written.changed);
+    assert_eq!(count(&mut store), 3);
+    // Changing one field is one small commit.
+    let mut p = same;
+    p.occupation = "养殖户".into();
+    let before = store.document_changes(&id).unwrap().len();
+    assert!(store.apply(&id, &Action::UpdateProfile { profile: p }, NOW).unwrap().changed);
+    assert_eq!(count(&mut store), 4);
+    let grown = store.document_changes(&id).unwrap().len() - before;
+    assert!(grown < 200, "a one-field edit should be a small change, was {grown} bytes");
+}
+
+#[test]
+fn compaction_folds_chunks_and_keeps_the_document() {
+    let (dir, mut store) = store("M1");
+    let id = store.create_customer(profile("张三", "韩桥村"), NOW).unwrap();
+    let chunks = |store: &fieldsync_core::store::Store| -> i64 {
+        store.connection().query_row("SELECT count(*) FROM doc_chunks", [], |r| r.get(0)).unwrap()
+    };
+    for i in 0..30 {
+        let mut p = store.customer_file(&id).unwrap().profile;
+        p.notes = format!("第{i}次");
+        store.apply(&id, &Action::UpdateProfile { profile: p }, NOW).unwrap();
+    }
+    assert_eq!(chunks(&store), 31);
+    let before = store.customer_file(&id).unwrap();
+    let heads = store.heads(&id).unwrap();
+    assert_eq!(store.compact(100).unwrap(), 0, "below the threshold nothing is compacted");
+    assert_eq!(store.compact(10).unwrap(), 1);
+    assert_eq!(chunks(&store), 0);
+    drop(store);
+    let mut store = fieldsync_core::store::Store::open(dir.path().join("device.db"), None).unwrap();
+    assert_eq!(store.customer_file(&id).unwrap(), before);
+    assert_eq!(store.heads(&id).unwrap(), heads);
+    // Writing on goes on appending after the snapshot; many chunks fold automatically.
+    for i in 0..70 {
+        let mut p = store.customer_file(&id).unwrap().profile;
+        p.notes = format!("再{i}次");
+        store.apply(&id, &Action::UpdateProfile { profile: p }, NOW).unwrap();
+    }
+    assert!(chunks(&store) < 64, "auto-compaction keeps chunk counts bounded: {}", chunks(&store));
+    drop(store);
+    let mut store = fieldsync_core::store::Store::open(dir.path().join("device.db"), None).unwrap();
+    assert_eq!(store.customer_file(&id).unwrap().profile.notes, "再69次");
+}
+
+#[test]
+fn signing_in_needs_a_real_user() {
+    let (_dir, mut store) = store("M1");
+    let blank = fieldsync_core::store::User { id: " ".into(), name: "x".into(), role: Role::Manager };
+    assert!(matches!(store.sign_in(blank), Err(Error::Invalid(_))));
+    assert_eq!(store.user().unwrap().id, "M1");
+}

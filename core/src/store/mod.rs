@@ -104,6 +104,8 @@ impl Store {
         if user.role == Role::Server {
             return Err(Error::ServerDecided { field: "role" });
         }
+        crate::domain::error::check::required("user.id", &user.id, 64)?;
+        crate::domain::error::check::required("user.name", &user.name, 100)?;
         let tx = self.conn.transaction()?;
         meta_set(&tx, "user_id", user.id.as_bytes().to_vec())?;
         meta_set(&tx, "user_name", user.name.as_bytes().to_vec())?;
