@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rusqlite::config::DbConfig;
 use rusqlite::types::{Type, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
@@ -63,6 +64,9 @@ impl From<rusqlite::Error> for Unhealthy {
 fn connect(path: &Path, key: Option<&Key>, existed: bool) -> Result<Connection, Unhealthy> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
+    // Until the file proves readable, closing must not checkpoint its WAL into it and delete the
+    // WAL: an unreadable file is moved aside exactly as it was found.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     if let Some(key) = key {
         let hex: String = key.0.iter().map(|b| format!("{b:02x}")).collect();
         conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))?;
@@ -76,6 +80,7 @@ fn connect(path: &Path, key: Option<&Key>, existed: bool) -> Result<Connection, 
         }
         check_length(&conn, path)?;
     }
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
     // Temporary tables and sort spills stay in memory, so no plaintext reaches a temp file.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -122,7 +127,13 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 /// Renames the file and its WAL/SHM side files to `<name>.unreadable-<unix ms>`.
 fn move_aside(path: &Path) -> Result<PathBuf> {
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    let target = sidecar(path, &format!(".unreadable-{stamp}"));
+    let mut target = sidecar(path, &format!(".unreadable-{stamp}"));
+    // Never onto a file moved aside earlier: rename would replace it.
+    let mut n = 0;
+    while ["", "-wal", "-shm"].iter().any(|suffix| sidecar(&target, suffix).exists()) {
+        n += 1;
+        target = sidecar(path, &format!(".unreadable-{stamp}-{n}"));
+    }
     std::fs::rename(path, &target)?;
     for suffix in ["-wal", "-shm"] {
         let side = sidecar(path, suffix);
