@@ -1,7 +1,7 @@
 //! The device store's schema: forward-only migrations numbered by `PRAGMA user_version`.
 //!
 //! A new database runs every migration from 0, so there is one definition of each version; the
-//! test in `tests/migrations.rs` builds a database at every earlier version and checks that
+//! test in `tests/storage_files.rs` builds a database at every earlier version and checks that
 //! migrating it gives exactly the schema of a new one, with the data kept.
 
 use rusqlite::Connection;
