@@ -83,6 +83,19 @@ impl std::error::Error for ValidationError {}
 
 pub type Checked = Result<(), ValidationError>;
 
+/// Keeps the first `head` and last `tail` characters and stars the rest; a value too short to
+/// keep anything after masking is starred whole.
+pub(crate) fn mask_middle(value: &str, head: usize, tail: usize) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() <= head + tail {
+        return "*".repeat(chars.len());
+    }
+    let mut out: String = chars[..head].iter().collect();
+    out.push_str(&"*".repeat(chars.len() - head - tail));
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
 /// Small checks shared by every entity.
 pub(crate) mod check {
     use super::{Checked, Problem, ValidationError};

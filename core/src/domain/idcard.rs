@@ -52,14 +52,7 @@ pub fn gender(number: &str) -> Option<Gender> {
 
 /// `4228**********5665`: the region prefix and the last four characters only.
 pub fn mask(number: &str) -> String {
-    let chars: Vec<char> = number.chars().collect();
-    if chars.len() <= 8 {
-        return "*".repeat(chars.len());
-    }
-    let mut out: String = chars[..4].iter().collect();
-    out.push_str(&"*".repeat(chars.len() - 8));
-    out.extend(&chars[chars.len() - 4..]);
-    out
+    super::error::mask_middle(number, 4, 4)
 }
 
 #[cfg(test)]

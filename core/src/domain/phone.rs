@@ -19,14 +19,7 @@ pub fn validate(field: &str, phone: &str) -> Checked {
 
 /// `138****1234`: the first three and last four digits.
 pub fn mask(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() < 8 {
-        return "*".repeat(chars.len());
-    }
-    let mut out: String = chars[..3].iter().collect();
-    out.push_str(&"*".repeat(chars.len() - 7));
-    out.extend(&chars[chars.len() - 4..]);
-    out
+    super::error::mask_middle(phone, 3, 4)
 }
 
 #[cfg(test)]

@@ -141,6 +141,14 @@ fn decode_cursor(cursor: &str) -> Result<(String, String)> {
         .ok_or_else(|| ValidationError::new("cursor", Problem::BadFormat).into())
 }
 
+/// A cursor whose sort value is a number; no cursor starts before every row.
+fn decode_numeric_cursor(cursor: Option<&str>) -> Result<(i64, String)> {
+    let Some(cursor) = cursor else { return Ok((i64::MIN, String::new())) };
+    let (value, id) = decode_cursor(cursor)?;
+    let value = value.parse().map_err(|_| Error::from(ValidationError::new("cursor", Problem::BadFormat)))?;
+    Ok((value, id))
+}
+
 fn code<T>(row: &Row, idx: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
     let s: String = row.get(idx)?;
     parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(idx, "code".into(), rusqlite::types::Type::Text))
@@ -255,14 +263,7 @@ pub fn overdue_follow_ups(
     cursor: Option<&str>,
 ) -> Result<Page<CustomerSummary>> {
     let n = limit(page_size);
-    let (after_due, after_id) = match cursor {
-        Some(c) => {
-            let (due, id) = decode_cursor(c)?;
-            let due: i64 = due.parse().map_err(|_| Error::from(ValidationError::new("cursor", Problem::BadFormat)))?;
-            (due, id)
-        }
-        None => (i64::MIN, String::new()),
-    };
+    let (after_due, after_id) = decode_numeric_cursor(cursor)?;
     let sql = format!(
         "SELECT {CUSTOMER_COLUMNS} FROM customers c
          WHERE c.next_follow_up_at IS NOT NULL AND c.next_follow_up_at < ?1
@@ -327,13 +328,7 @@ pub fn upcoming_reminders(
     cursor: Option<&str>,
 ) -> Result<Page<ReminderSummary>> {
     let n = limit(page_size);
-    let (after_due, after_id) = match cursor {
-        Some(c) => {
-            let (due, id) = decode_cursor(c)?;
-            (due.parse().map_err(|_| Error::from(ValidationError::new("cursor", Problem::BadFormat)))?, id)
-        }
-        None => (i64::MIN, String::new()),
-    };
+    let (after_due, after_id) = decode_numeric_cursor(cursor)?;
     let mut stmt = conn.prepare_cached(
         "SELECT r.customer_id, c.name, r.reminder_id, r.kind, r.due_at
          FROM reminders r JOIN customers c ON c.customer_id = r.customer_id
@@ -366,13 +361,7 @@ pub fn open_leads(
     }
     let n = limit(page_size);
     // Sorted by amount descending: the cursor holds the negated amount so the comparison stays ">".
-    let (after_neg, after_id) = match cursor {
-        Some(c) => {
-            let (neg, id) = decode_cursor(c)?;
-            (neg.parse().map_err(|_| Error::from(ValidationError::new("cursor", Problem::BadFormat)))?, id)
-        }
-        None => (i64::MIN, String::new()),
-    };
+    let (after_neg, after_id) = decode_numeric_cursor(cursor)?;
     let mut stmt = conn.prepare_cached(
         "SELECT l.customer_id, c.name, l.lead_id, l.stage, l.product, l.amount_fen, l.probability, l.expected_close
          FROM leads l JOIN customers c ON c.customer_id = l.customer_id
