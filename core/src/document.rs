@@ -8,6 +8,15 @@ use autosurgeon::{hydrate, reconcile, reconcile_prop};
 use crate::domain::{Action, Ctx, CustomerFile, SCHEMA_VERSION, Touched};
 use crate::error::{Error, Result};
 
+/// What one action committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The change's bytes, to append to storage and to send to other replicas.
+    pub change: Vec<u8>,
+    /// The part of the customer file it changed, so only those projection rows are rewritten.
+    pub touched: Touched,
+}
+
 /// A customer document and its typed view, always equal to `hydrate(doc)`.
 #[derive(Debug, Clone)]
 pub struct CustomerDoc {
@@ -37,6 +46,26 @@ impl CustomerDoc {
         let doc = doc.with_actor(actor.clone());
         let file = typed_view(customer_id, &doc)?;
         Ok(CustomerDoc { doc, file })
+    }
+
+    /// Loads a stored document and merges changes into it, building the typed view once. Returns
+    /// `None` when every change was already there (nothing to store, no typed view built).
+    pub fn load_and_merge(
+        customer_id: &str,
+        stored: &[u8],
+        changes: Vec<Change>,
+        actor: &ActorId,
+    ) -> Result<Option<(Self, Vec<u8>)>> {
+        let mut doc = AutoCommit::load(stored).map_err(|e| Error::CorruptChanges { reason: e.to_string() })?;
+        doc.set_actor(actor.clone());
+        let before = doc.get_heads();
+        apply_foreign(customer_id, &mut doc, changes)?;
+        if doc.get_heads() == before {
+            return Ok(None);
+        }
+        let file = typed_view(customer_id, &doc)?;
+        let new_bytes = doc.save_after(&before);
+        Ok(Some((CustomerDoc { doc, file }, new_bytes)))
     }
 
     /// Builds a document from changes received from another replica (a customer new to this store).
@@ -70,9 +99,9 @@ impl CustomerDoc {
         self.doc.save()
     }
 
-    /// Applies a user action as one commit. Returns the new change's bytes, or `None` if the action
-    /// changed nothing. On error the document is unchanged.
-    pub fn apply(&mut self, action: &Action, ctx: &Ctx) -> Result<Option<Vec<u8>>> {
+    /// Applies a user action as one commit. Returns the new change and what it touched, or `None`
+    /// if the action changed nothing. On error the document is unchanged.
+    pub fn apply(&mut self, action: &Action, ctx: &Ctx) -> Result<Option<Committed>> {
         if matches!(action, Action::CreateCustomer { .. }) {
             return Err(Error::AlreadyExists { what: "customer", id: self.file.id.clone() });
         }
@@ -87,7 +116,7 @@ impl CustomerDoc {
         }
         let change = last_change(&mut self.doc)?;
         self.file = next;
-        Ok(Some(change))
+        Ok(Some(Committed { change, touched }))
     }
 
     /// Merges changes from another replica. Returns the bytes of the changes that were new here
@@ -96,11 +125,7 @@ impl CustomerDoc {
     pub fn merge(&mut self, customer_id: &str, changes: Vec<Change>) -> Result<Vec<u8>> {
         let before = self.doc.get_heads();
         let mut next = self.doc.clone();
-        next.apply_changes(changes)?;
-        let missing = next.get_missing_deps(&[]);
-        if !missing.is_empty() {
-            return Err(Error::MissingDependencies { customer_id: customer_id.to_string(), missing: missing.len() });
-        }
+        apply_foreign(customer_id, &mut next, changes)?;
         if next.get_heads() == before {
             return Ok(Vec::new());
         }
@@ -110,6 +135,15 @@ impl CustomerDoc {
         self.file = file;
         Ok(new_bytes)
     }
+}
+
+fn apply_foreign(customer_id: &str, doc: &mut AutoCommit, changes: Vec<Change>) -> Result<()> {
+    doc.apply_changes(changes)?;
+    let missing = doc.get_missing_deps(&[]);
+    if !missing.is_empty() {
+        return Err(Error::MissingDependencies { customer_id: customer_id.to_string(), missing: missing.len() });
+    }
+    Ok(())
 }
 
 fn commit_options(action: &Action, ctx: &Ctx) -> CommitOptions {
@@ -231,6 +265,13 @@ pub fn parse_changes(bytes: &[u8]) -> Result<Vec<Change>> {
         rest = tail;
     }
     Ok(changes)
+}
+
+/// True when `bytes` is exactly one whole-document chunk (the form `save()` produces).
+pub fn is_single_document_chunk(bytes: &[u8]) -> bool {
+    bytes.len() > 9
+        && bytes[8] == 0
+        && read_uleb(&bytes[9..]).is_some_and(|(len, n)| usize::try_from(len).is_ok_and(|len| 9 + n + len == bytes.len()))
 }
 
 fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {

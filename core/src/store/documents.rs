@@ -28,6 +28,13 @@ pub fn exists(conn: &Connection, customer_id: &str) -> Result<bool> {
         .is_some())
 }
 
+/// Stores a new document as a snapshot with no chunks.
+pub fn create(conn: &Connection, customer_id: &str, snapshot: &[u8]) -> Result<()> {
+    conn.prepare_cached("INSERT INTO documents (customer_id, snapshot, next_seq, chunks) VALUES (?1, ?2, 0, 0)")?
+        .execute(params![customer_id, snapshot])?;
+    Ok(())
+}
+
 /// Appends a change chunk, creating the document's row on its first chunk.
 pub fn append(conn: &Connection, customer_id: &str, chunk: &[u8]) -> Result<()> {
     conn.prepare_cached(

@@ -21,7 +21,7 @@ pub use queries::{
     Customer360, CustomerFilter, CustomerSummary, FunnelStage, LeadSummary, Page, ReminderSummary, VisitSummary,
 };
 
-use crate::document::{CustomerDoc, parse_changes};
+use crate::document::{CustomerDoc, is_single_document_chunk, parse_changes};
 use crate::domain::{Action, Ctx, CustomerFile, Profile, Role};
 use crate::error::{Error, Result};
 
@@ -149,10 +149,10 @@ impl Store {
         }
         let mut doc = self.take_doc(customer_id)?;
         let result = (|| {
-            let Some(change) = doc.apply(action, &ctx)? else { return Ok(false) };
+            let Some(committed) = doc.apply(action, &ctx)? else { return Ok(false) };
             let tx = self.conn.transaction()?;
-            documents::append(&tx, customer_id, &change)?;
-            projection::write(&tx, doc.file())?;
+            documents::append(&tx, customer_id, &committed.change)?;
+            projection::write_touched(&tx, doc.file(), &committed.touched)?;
             compact_if_due(&tx, customer_id, &mut doc)?;
             tx.commit()?;
             Ok(true)
@@ -300,8 +300,9 @@ impl Store {
         Ok(existed)
     }
 
-    /// Folds the change chunks of documents with at least `min_chunks` chunks into their snapshots.
-    /// Returns how many documents were compacted. Meant for idle time (after a sync, at night).
+    /// Folds the change chunks of documents with at least `min_chunks` chunks into their snapshots
+    /// and checkpoints the WAL. Returns how many documents were compacted. Meant for idle time
+    /// (after a sync, when the app goes to the background), so user actions rarely pay for it.
     pub fn compact(&mut self, min_chunks: i64) -> Result<usize> {
         let ids = documents::needing_compaction(&self.conn, min_chunks.max(1))?;
         for id in &ids {
@@ -312,6 +313,7 @@ impl Store {
             tx.commit()?;
             self.cache.put(id.clone(), doc);
         }
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(ids.len())
     }
 
@@ -384,33 +386,42 @@ fn merge_one(
 ) -> Result<(Merged, Option<CustomerDoc>)> {
     crate::domain::error::check::id("customer_id", customer_id)?;
     let changes = parse_changes(bytes)?;
-    let existing = match cache.pop(customer_id) {
-        Some(doc) => Some(doc),
-        None if documents::exists(conn, customer_id)? => Some(load_doc(conn, actor, customer_id)?),
-        None => None,
-    };
-    let is_known = existing.is_some();
-    let (doc, new_bytes) = match existing {
-        Some(mut doc) => {
-            let backup = doc.clone();
-            match doc.merge(customer_id, changes) {
-                Ok(new_bytes) => (doc, new_bytes),
-                Err(e) => {
-                    cache.put(customer_id.to_string(), backup);
-                    return Err(e);
-                }
+    let merged = |new_bytes: usize| Merged { customer_id: customer_id.to_string(), new_bytes };
+    if let Some(mut doc) = cache.pop(customer_id) {
+        // `merge` leaves the document as it was when it fails, so it goes back to the cache.
+        let new_bytes = match doc.merge(customer_id, changes) {
+            Ok(new_bytes) => new_bytes,
+            Err(e) => {
+                cache.put(customer_id.to_string(), doc);
+                return Err(e);
             }
+        };
+        if !new_bytes.is_empty() {
+            documents::append(conn, customer_id, &new_bytes)?;
+            projection::write(conn, doc.file())?;
         }
-        None => CustomerDoc::from_changes(customer_id, changes, actor)?,
-    };
-    let merged = Merged { customer_id: customer_id.to_string(), new_bytes: new_bytes.len() };
-    if new_bytes.is_empty() {
-        // Nothing new. For a customer not held here that means nothing to keep at all.
-        return Ok((merged, is_known.then_some(doc)));
+        return Ok((merged(new_bytes.len()), Some(doc)));
     }
-    documents::append(conn, customer_id, &new_bytes)?;
+    if let Some(stored) = documents::load(conn, customer_id)? {
+        return match CustomerDoc::load_and_merge(customer_id, &stored, changes, actor)? {
+            None => Ok((merged(0), None)),
+            Some((doc, new_bytes)) => {
+                documents::append(conn, customer_id, &new_bytes)?;
+                projection::write(conn, doc.file())?;
+                Ok((merged(new_bytes.len()), Some(doc)))
+            }
+        };
+    }
+    // A customer new to this store: keep it compacted from the start. A whole document sent as one
+    // chunk (a server-built snapshot) is stored as it came.
+    let (mut doc, new_bytes) = CustomerDoc::from_changes(customer_id, changes, actor)?;
+    if new_bytes.is_empty() {
+        return Ok((merged(0), None));
+    }
+    let snapshot = if is_single_document_chunk(bytes) { bytes.to_vec() } else { doc.save() };
+    documents::create(conn, customer_id, &snapshot)?;
     projection::write(conn, doc.file())?;
-    Ok((merged, Some(doc)))
+    Ok((merged(new_bytes.len()), Some(doc)))
 }
 
 fn compact_if_due(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc) -> Result<()> {
