@@ -373,7 +373,7 @@ impl Action {
                 Touched::Server
             }
         };
-        file.validate()?;
+        file.validate_touched(&touched)?;
         Ok(touched)
     }
 }

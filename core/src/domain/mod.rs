@@ -11,6 +11,7 @@ pub mod error;
 pub mod file;
 pub mod idcard;
 pub mod lead;
+pub mod packed;
 pub mod phone;
 pub mod server;
 pub mod visit;

@@ -46,8 +46,9 @@ code_enum! {
     }
 }
 
-/// A check-in or check-out: when and where, and how trustworthy the position is.
-#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+/// A check-in or check-out: when and where, and how trustworthy the position is. Stored as one
+/// scalar (see `packed.rs`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckPoint {
     pub at: i64,
     pub position: GeoPoint,
@@ -63,8 +64,8 @@ impl CheckPoint {
     }
 }
 
-/// Costs of a visit in integer fen.
-#[derive(Debug, Clone, PartialEq, Default, Reconcile, Hydrate)]
+/// Costs of a visit in integer fen. Stored as one scalar (see `packed.rs`).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Costs {
     pub transport_fen: i64,
     pub gift_fen: i64,
