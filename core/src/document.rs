@@ -271,7 +271,8 @@ pub fn parse_changes(bytes: &[u8]) -> Result<Vec<Change>> {
 pub fn is_single_document_chunk(bytes: &[u8]) -> bool {
     bytes.len() > 9
         && bytes[8] == 0
-        && read_uleb(&bytes[9..]).is_some_and(|(len, n)| usize::try_from(len).is_ok_and(|len| 9 + n + len == bytes.len()))
+        && read_uleb(&bytes[9..])
+            .is_some_and(|(len, n)| usize::try_from(len).is_ok_and(|len| 9 + n + len == bytes.len()))
 }
 
 fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {

@@ -92,7 +92,7 @@ mod tests {
     fn round_trips_exactly() {
         let c = CheckPoint {
             at: 1_753_056_000_123,
-            position: GeoPoint { lat: 31.689264781128851, lng: -105.4247751509930, accuracy_m: 0.1 + 0.2 },
+            position: GeoPoint { lat: 31.689_264_781_128_85, lng: -105.424_775_150_993, accuracy_m: 0.1 + 0.2 },
             provider: LocationProvider::Fused,
             mock_location: true,
         };

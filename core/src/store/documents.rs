@@ -35,22 +35,28 @@ pub fn create(conn: &Connection, customer_id: &str, snapshot: &[u8]) -> Result<(
     Ok(())
 }
 
-/// Appends a change chunk, creating the document's row on its first chunk.
-pub fn append(conn: &Connection, customer_id: &str, chunk: &[u8]) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO documents (customer_id, snapshot, next_seq, chunks) VALUES (?1, x'', 0, 0)
-         ON CONFLICT (customer_id) DO NOTHING",
-    )?
-    .execute([customer_id])?;
-    let seq: i64 = conn
-        .prepare_cached("UPDATE documents SET next_seq = next_seq + 1, chunks = chunks + 1 WHERE customer_id = ?1 RETURNING next_seq - 1")?
-        .query_row([customer_id], |r| r.get(0))?;
+/// Appends a change chunk, creating the document's row on its first chunk. Returns the sequence
+/// number the next chunk will get and how many chunks the document now has.
+pub fn append(conn: &Connection, customer_id: &str, chunk: &[u8]) -> Result<ChunkState> {
+    let state = conn
+        .prepare_cached(
+            "INSERT INTO documents (customer_id, snapshot, next_seq, chunks) VALUES (?1, x'', 1, 1)
+             ON CONFLICT (customer_id) DO UPDATE SET next_seq = next_seq + 1, chunks = chunks + 1
+             RETURNING next_seq, chunks",
+        )?
+        .query_row([customer_id], |r| Ok(ChunkState { next_seq: r.get(0)?, chunks: r.get(1)? }))?;
     conn.prepare_cached("INSERT INTO doc_chunks (customer_id, seq, bytes) VALUES (?1, ?2, ?3)")?.execute(params![
         customer_id,
-        seq,
+        state.next_seq - 1,
         chunk
     ])?;
-    Ok(())
+    Ok(state)
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkState {
+    pub next_seq: i64,
+    pub chunks: i64,
 }
 
 /// How many chunks the document has, and the sequence number the next one will get.

@@ -151,9 +151,11 @@ impl Store {
         let result = (|| {
             let Some(committed) = doc.apply(action, &ctx)? else { return Ok(false) };
             let tx = self.conn.transaction()?;
-            documents::append(&tx, customer_id, &committed.change)?;
+            let chunks = documents::append(&tx, customer_id, &committed.change)?;
             projection::write_touched(&tx, doc.file(), &committed.touched)?;
-            compact_if_due(&tx, customer_id, &mut doc)?;
+            if chunks.chunks >= AUTO_COMPACT_CHUNKS {
+                documents::compact(&tx, customer_id, &doc.save(), chunks.next_seq)?;
+            }
             tx.commit()?;
             Ok(true)
         })();
@@ -422,15 +424,6 @@ fn merge_one(
     documents::create(conn, customer_id, &snapshot)?;
     projection::write(conn, doc.file())?;
     Ok((merged(new_bytes.len()), Some(doc)))
-}
-
-fn compact_if_due(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc) -> Result<()> {
-    if let Some((chunks, next_seq)) = documents::chunk_state(conn, customer_id)?
-        && chunks >= AUTO_COMPACT_CHUNKS
-    {
-        documents::compact(conn, customer_id, &doc.save(), next_seq)?;
-    }
-    Ok(())
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {

@@ -99,7 +99,8 @@ fn write_visit_summary(conn: &Connection, file: &CustomerFile) -> Result<()> {
 
 fn write_lead_summary(conn: &Connection, file: &CustomerFile) -> Result<()> {
     let open = file.leads.values().filter(|l| l.stage.is_open()).count() as i64;
-    conn.prepare_cached("UPDATE customers SET open_leads = ?2 WHERE customer_id = ?1")?.execute(params![file.id, open])?;
+    conn.prepare_cached("UPDATE customers SET open_leads = ?2 WHERE customer_id = ?1")?
+        .execute(params![file.id, open])?;
     Ok(())
 }
 
