@@ -159,14 +159,11 @@ impl Store {
             tx.commit()?;
             Ok(true)
         })();
-        match result {
-            Ok(changed) => {
-                self.cache.put(customer_id.to_string(), doc);
-                Ok(Written { customer_id: customer_id.to_string(), changed })
-            }
-            // The document may hold a commit the database refused: drop it, reload next time.
-            Err(e) => Err(e),
-        }
+        // On error the document may hold a commit the database refused: it is dropped, not cached,
+        // and loaded again from the database next time.
+        let changed = result?;
+        self.cache.put(customer_id.to_string(), doc);
+        Ok(Written { customer_id: customer_id.to_string(), changed })
     }
 
     /// Merges changes of one customer received from another replica (the server, or another
