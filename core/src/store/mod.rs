@@ -148,7 +148,7 @@ impl Store {
             return Err(Error::VisitInProgress { in_progress: busy });
         }
         let mut doc = self.take_doc(customer_id)?;
-        let result = (|| {
+        let result = (|| -> Result<bool> {
             let Some(committed) = doc.apply(action, &ctx)? else { return Ok(false) };
             let tx = self.conn.transaction()?;
             let chunks = documents::append(&tx, customer_id, &committed.change)?;
