@@ -1,1 +1,17 @@
-//! Placeholder until the sync issue fills this crate in.
+//! fieldsync-server: the branch sync server and supervisor web app.
+//!
+//! - [`config`]: command-line and environment settings;
+//! - [`error`]: the error type every handler returns, mapped to HTTP answers;
+//! - [`routes`]: the router (`app`), built without a socket so tests drive it with `oneshot`;
+//! - [`serve`]: binding, structured logs and graceful shutdown.
+//!
+//! This is the first step of the sync issue: the process, its health check and its shutdown.
+
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod serve;
+
+pub use config::Config;
+pub use error::AppError;
+pub use routes::{AppState, app};

@@ -1,0 +1,15 @@
+//! Settings, from flags or the environment (flags win).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Folder holding the server's store; created on first start.
+    #[arg(long, env = "FIELDSYNC_DATA", default_value = "./fieldsync-data")]
+    pub data: PathBuf,
+
+    /// Address to listen on. Port 0 picks a free port (printed at start).
+    #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}

@@ -1,0 +1,70 @@
+//! The real binary: it starts on a free loopback port, creates its data folder, answers
+//! `/healthz` over HTTP, and exits cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+/// Kills the server if the test fails before stopping it.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn serves_health_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("branch-data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    let mut child = Running(child);
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit("http://").next().expect("address line").to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "unexpected first line: {line}");
+    assert!(data.is_dir(), "first start creates the data folder");
+
+    let response = http_get(&addr, "/healthz");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""status":"ok""#), "{response}");
+    assert!(http_get(&addr, "/nope").starts_with("HTTP/1.1 404"));
+
+    let killed = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
+    let mut logs = String::new();
+    let mut stderr = stderr;
+    stderr.read_to_string(&mut logs).unwrap();
+    assert!(logs.contains("shutting down") && logs.contains("stopped"), "{logs}");
+}
+
+#[test]
+fn a_bad_listen_address_is_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+        .args(["serve", "--listen", "not-an-address"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+}
