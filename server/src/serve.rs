@@ -16,11 +16,12 @@ pub async fn run(
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(&config.data)?;
+    let db = crate::db::Db::open(&config.data).map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %config.data.display(), "listening");
     on_bound(addr);
-    let state = AppState { data_dir: Arc::new(config.data) };
+    let state = AppState { data_dir: Arc::new(config.data), db };
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
