@@ -6,7 +6,8 @@
 //! - [`serve`]: binding, structured logs and graceful shutdown.
 //!
 //! - [`accounts`]: branches, outlets, users, devices, login and revocation;
-//! - [`db`]: the embedded SQLite store.
+//! - [`db`]: the embedded SQLite store;
+//! - [`validate`]: what a pushed change may do, by the writer's role.
 
 pub mod accounts;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod routes;
 pub mod serve;
+pub mod validate;
 
 pub use config::Config;
 pub use error::AppError;

@@ -1,0 +1,172 @@
+//! Server-side validation of pushed changes, on real customer documents built with the core.
+//! A tampered tablet can produce any change, so "forged" changes here are made with the server's
+//! own rules (`Role::Server`) under a manager's name.
+
+use fieldsync_core::document::CustomerDoc;
+use fieldsync_core::domain::*;
+use fieldsync_server::accounts::{Role as ServerRole, User};
+use fieldsync_server::validate::{Refusal, check};
+
+const NOW: i64 = 1_753_056_000_000;
+
+fn user(id: &str, role: ServerRole) -> User {
+    User { id: id.into(), branch_id: "b1".into(), outlet_id: None, username: id.into(), display_name: id.into(), role }
+}
+
+fn ctx(id: &str, role: Role) -> Ctx {
+    Ctx { user_id: id.into(), user_name: id.into(), role, now: NOW }
+}
+
+fn here() -> CheckPoint {
+    CheckPoint {
+        at: NOW,
+        position: GeoPoint { lat: 31.68, lng: 105.42, accuracy_m: 10.0 },
+        provider: LocationProvider::Gps,
+        mock_location: false,
+    }
+}
+
+fn start(id: &str) -> Action {
+    Action::StartVisit {
+        visit_id: id.into(),
+        purpose: VisitPurpose::Care,
+        channel: Channel::InPerson,
+        check_in: here(),
+    }
+}
+
+/// A customer created by M1 and assigned to M1 by the server.
+fn owned_by_m1() -> CustomerDoc {
+    let actor = fieldsync_core::ids::new_actor();
+    let create = Action::CreateCustomer {
+        id: "c1".into(),
+        profile: Profile::new(CustomerKind::Individual, "张三", "韩桥村"),
+    };
+    let (mut doc, _) = CustomerDoc::create(&actor, &create, &ctx("M1", Role::Manager)).unwrap();
+    let owner = Owner { manager_id: Some("M1".into()), manager_name: None };
+    doc.apply(&Action::AssignOwner { owner }, &ctx("server", Role::Server)).unwrap();
+    doc
+}
+
+fn after(doc: &CustomerDoc, action: &Action, as_: Ctx) -> CustomerFile {
+    let mut copy = doc.clone();
+    copy.apply(action, &as_).unwrap();
+    copy.file().clone()
+}
+
+#[test]
+fn a_manager_edits_their_own_customer_and_visits() {
+    let doc = owned_by_m1();
+    let m1 = user("M1", ServerRole::Manager);
+    assert_eq!(check(Some(doc.file()), &after(&doc, &start("v1"), ctx("M1", Role::Manager)), &m1), Ok(()));
+    let mut p = doc.file().profile.clone();
+    p.occupation = "养殖户".into();
+    assert_eq!(
+        check(Some(doc.file()), &after(&doc, &Action::UpdateProfile { profile: p }, ctx("M1", Role::Manager)), &m1),
+        Ok(())
+    );
+}
+
+#[test]
+fn a_new_customer_must_be_the_writers_and_carry_no_decisions() {
+    let actor = fieldsync_core::ids::new_actor();
+    let create = Action::CreateCustomer {
+        id: "c2".into(),
+        profile: Profile::new(CustomerKind::Household, "李家", "张坪村"),
+    };
+    let (doc, _) = CustomerDoc::create(&actor, &create, &ctx("M2", Role::Manager)).unwrap();
+    assert_eq!(check(None, doc.file(), &user("M2", ServerRole::Manager)), Ok(()));
+    assert_eq!(check(None, doc.file(), &user("M1", ServerRole::Manager)), Err(Refusal::ForgedAuthor));
+    let tiered = after(&doc, &Action::SetValueTier { tier: Some(ValueTier::PrivateBanking) }, ctx("M2", Role::Server));
+    assert_eq!(check(None, &tiered, &user("M2", ServerRole::Manager)), Err(Refusal::ServerDecided("value_tier")));
+}
+
+#[test]
+fn managers_cannot_write_server_decisions_or_reviews() {
+    let doc = owned_by_m1();
+    let m1 = user("M1", ServerRole::Manager);
+    let forged = |action: Action| after(&doc, &action, ctx("M1", Role::Server));
+    let cases = [
+        (Action::AssignOwner { owner: Owner { manager_id: Some("M9".into()), manager_name: None } }, "owner"),
+        (Action::SetValueTier { tier: Some(ValueTier::High) }, "value_tier"),
+        (Action::SetLifecycle { lifecycle: Some(Lifecycle::Dormant) }, "lifecycle"),
+    ];
+    for (action, field) in cases {
+        assert_eq!(check(Some(doc.file()), &forged(action), &m1), Err(Refusal::ServerDecided(field)));
+    }
+    let with_visit = {
+        let mut d = doc.clone();
+        d.apply(&start("v1"), &ctx("M1", Role::Manager)).unwrap();
+        d
+    };
+    let review = Review {
+        decision: ReviewDecision::Approved,
+        comment: "自己批准".into(),
+        reviewer_id: "M1".into(),
+        reviewer_name: "M1".into(),
+        at: NOW,
+    };
+    let reviewed = after(
+        &with_visit,
+        &Action::WriteReview { visit_id: "v1".into(), review: review.clone() },
+        ctx("M1", Role::Server),
+    );
+    assert_eq!(check(Some(with_visit.file()), &reviewed, &m1), Err(Refusal::ServerDecided("reviews")));
+    // A supervisor may review and reassign.
+    let s1 = user("S1", ServerRole::Supervisor);
+    assert_eq!(check(Some(with_visit.file()), &reviewed, &s1), Ok(()));
+    let reassigned = forged(Action::AssignOwner { owner: Owner { manager_id: Some("M2".into()), manager_name: None } });
+    assert_eq!(check(Some(doc.file()), &reassigned, &s1), Ok(()));
+    // Never tiers, even for a supervisor.
+    assert_eq!(check(Some(doc.file()), &forged(Action::SetValueTier { tier: None }), &s1), Ok(()), "no change is fine");
+    let tier = forged(Action::SetValueTier { tier: Some(ValueTier::Low) });
+    assert_eq!(check(Some(doc.file()), &tier, &s1), Err(Refusal::ServerDecided("value_tier")));
+}
+
+#[test]
+fn another_managers_customer_and_visits_are_off_limits() {
+    let doc = owned_by_m1();
+    let m2 = user("M2", ServerRole::Manager);
+    let edited = after(&doc, &start("v9"), ctx("M2", Role::Manager));
+    assert_eq!(check(Some(doc.file()), &edited, &m2), Err(Refusal::NotYourCustomer));
+    // M1 cannot touch a visit M2 recorded (e.g. when covering for a colleague).
+    let with_m2_visit = {
+        let mut d = doc.clone();
+        d.apply(&start("v2"), &ctx("M2", Role::Manager)).unwrap();
+        d
+    };
+    let edited = after(&with_m2_visit, &Action::AbandonVisit { visit_id: "v2".into() }, ctx("M1", Role::Supervisor));
+    assert_eq!(check(Some(with_m2_visit.file()), &edited, &user("M1", ServerRole::Manager)), Err(Refusal::OthersVisit));
+}
+
+#[test]
+fn pool_customers_take_only_claim_intents_from_their_author() {
+    let actor = fieldsync_core::ids::new_actor();
+    let create = Action::CreateCustomer {
+        id: "c3".into(),
+        profile: Profile::new(CustomerKind::Individual, "王五", "韩桥村"),
+    };
+    let (pool, _) = CustomerDoc::create(&actor, &create, &ctx("server", Role::Server)).unwrap();
+    let m2 = user("M2", ServerRole::Manager);
+    let claim = after(&pool, &Action::RequestClaim { intent_id: "i1".into() }, ctx("M2", Role::Manager));
+    assert_eq!(check(Some(pool.file()), &claim, &m2), Ok(()));
+    let forged_claim = after(&pool, &Action::RequestClaim { intent_id: "i1".into() }, ctx("M7", Role::Manager));
+    assert_eq!(check(Some(pool.file()), &forged_claim, &m2), Err(Refusal::ForgedAuthor));
+    let edit = after(&pool, &start("v1"), ctx("M2", Role::Manager));
+    assert_eq!(check(Some(pool.file()), &edit, &m2), Err(Refusal::NotYourCustomer));
+}
+
+#[test]
+fn refusals_explain_themselves_in_chinese_and_english() {
+    for r in [
+        Refusal::NotYourCustomer,
+        Refusal::ServerDecided("owner"),
+        Refusal::OthersVisit,
+        Refusal::ForgedAuthor,
+        Refusal::Invalid("visit.costs".into()),
+    ] {
+        assert!(!r.code().is_empty());
+        assert!(r.message_zh().chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{r:?}");
+        assert!(!r.message_en().is_empty());
+    }
+}
