@@ -27,6 +27,7 @@ impl Db {
              PRAGMA busy_timeout = 5000;",
         )?;
         conn.execute_batch(crate::accounts::SCHEMA)?;
+        conn.execute_batch(crate::docs::SCHEMA)?;
         Ok(Db(Arc::new(Mutex::new(conn))))
     }
 

@@ -7,11 +7,13 @@
 //!
 //! - [`accounts`]: branches, outlets, users, devices, login and revocation;
 //! - [`db`]: the embedded SQLite store;
+//! - [`docs`]: customer documents: validated pushes, commit-ordered pulls;
 //! - [`validate`]: what a pushed change may do, by the writer's role.
 
 pub mod accounts;
 pub mod config;
 pub mod db;
+pub mod docs;
 pub mod error;
 pub mod routes;
 pub mod serve;
