@@ -12,4 +12,13 @@ pub struct Config {
     /// Address to listen on. Port 0 picks a free port (printed at start).
     #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Seed a demo branch (managers, a supervisor, customers with visits and leads) on first
+    /// start and print its logins.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Customers per demo manager.
+    #[arg(long, default_value_t = 200, requires = "demo")]
+    pub demo_customers: usize,
 }

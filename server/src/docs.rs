@@ -162,3 +162,30 @@ pub fn pull(
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
+
+/// Stores changes the server itself wrote (its own decisions, the demo branch): no validation,
+/// same idempotent append.
+pub fn store_server_changes(
+    conn: &mut Connection,
+    branch_id: &str,
+    customer_id: &str,
+    bytes: &[u8],
+    owner_id: Option<&str>,
+) -> Result<usize, PushError> {
+    let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
+    let tx = conn.transaction()?;
+    let mut inserted = 0;
+    for change in &changes {
+        inserted += tx
+            .prepare_cached("INSERT OR IGNORE INTO changes (customer_id, hash, bytes) VALUES (?1, ?2, ?3)")?
+            .execute(params![customer_id, change.hash().0.as_slice(), change.raw_bytes()])?;
+    }
+    let seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
+    tx.execute(
+        "INSERT INTO documents (customer_id, branch_id, owner_id, updated_seq) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (customer_id) DO UPDATE SET owner_id = coalesce(?3, owner_id), updated_seq = ?4",
+        params![customer_id, branch_id, owner_id, seq],
+    )?;
+    tx.commit()?;
+    Ok(inserted)
+}

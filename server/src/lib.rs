@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod docs;
 pub mod error;
 pub mod routes;

@@ -17,6 +17,15 @@ pub async fn run(
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(&config.data)?;
     let db = crate::db::Db::open(&config.data).map_err(std::io::Error::other)?;
+    if config.demo {
+        let seeded =
+            crate::demo::seed(&db, config.demo_customers, crate::routes::now_ms()).map_err(std::io::Error::other)?;
+        tracing::info!(customers = seeded, "demo branch ready");
+        println!("demo branch {}: logins (username / password / role)", crate::demo::BRANCH_NAME);
+        for l in &crate::demo::LOGINS {
+            println!("  {} / {} / {}", l.username, l.password, l.role.code());
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %config.data.display(), "listening");

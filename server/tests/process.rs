@@ -133,3 +133,50 @@ fn admin_commands_create_accounts_that_can_log_in_over_http() {
     let out = admin(&data, &["revoke-device", "--device", "tablet-7"], "");
     assert!(out.status.success(), "{out:?}");
 }
+
+#[test]
+fn demo_branch_is_seeded_once_and_its_logins_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    for round in 0..2 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+            .args(["serve", "--demo", "--demo-customers", "3", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let _child = Running(child);
+        let mut printed = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "server exited early: {printed}");
+            printed.push_str(&line);
+            if let Some(addr) = line.trim().strip_prefix("fieldsync-server listening on http://") {
+                break addr.to_string();
+            }
+        };
+        assert!(printed.contains("manager1 / demo-manager-1 / manager"), "{printed}");
+        let body = r#"{"username":"manager1","password":"demo-manager-1","device_id":"demo-tablet"}"#;
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "POST /api/v1/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "round {round}: {response}");
+    }
+    // Seeded once: two managers' customers, not four.
+    let db = fieldsync_server::db::Db::open(&data).unwrap();
+    let (branches, customers): (i64, i64) = db.with(|c| {
+        (
+            c.query_row("SELECT count(*) FROM branches", [], |r| r.get(0)).unwrap(),
+            c.query_row("SELECT count(*) FROM documents", [], |r| r.get(0)).unwrap(),
+        )
+    });
+    assert_eq!((branches, customers), (1, 6));
+}
