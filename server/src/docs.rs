@@ -106,19 +106,9 @@ pub fn push(
     }
     validate::check(before.as_ref(), doc.file(), writer).map_err(PushError::Refused)?;
     let new = parse_changes(&doc.changes_since(&before_heads)).map_err(|_| PushError::Corrupt)?;
-    let mut inserted = 0;
-    for change in &new {
-        inserted += tx
-            .prepare_cached("INSERT OR IGNORE INTO changes (customer_id, hash, bytes) VALUES (?1, ?2, ?3)")?
-            .execute(params![customer_id, change.hash().0.as_slice(), change.raw_bytes()])?;
-    }
-    let seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
     // Until the server records an owner in the document, a new customer belongs to its creator.
-    tx.execute(
-        "INSERT INTO documents (customer_id, branch_id, owner_id, updated_seq) VALUES (?1, ?2, coalesce(?3, ?5), ?4)
-         ON CONFLICT (customer_id) DO UPDATE SET owner_id = coalesce(?3, owner_id), updated_seq = ?4",
-        params![customer_id, branch_id, doc.file().server.owner.manager_id, seq, writer.id],
-    )?;
+    let owner = doc.file().server.owner.manager_id.as_deref().or(before.is_none().then_some(writer.id.as_str()));
+    let inserted = append(&tx, branch_id, customer_id, &new, owner)?;
     tx.commit()?;
     Ok(Accepted { customer_id: customer_id.to_string(), new_changes: inserted })
 }
@@ -174,8 +164,22 @@ pub fn store_server_changes(
 ) -> Result<usize, PushError> {
     let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
     let tx = conn.transaction()?;
+    let inserted = append(&tx, branch_id, customer_id, &changes, owner_id)?;
+    tx.commit()?;
+    Ok(inserted)
+}
+
+/// Appends changes once each (keyed by hash) and records the document's branch, owner (kept when
+/// `owner_id` is `None`) and latest sequence number. Returns how many changes were new.
+fn append(
+    tx: &Connection,
+    branch_id: &str,
+    customer_id: &str,
+    changes: &[automerge::Change],
+    owner_id: Option<&str>,
+) -> Result<usize, PushError> {
     let mut inserted = 0;
-    for change in &changes {
+    for change in changes {
         inserted += tx
             .prepare_cached("INSERT OR IGNORE INTO changes (customer_id, hash, bytes) VALUES (?1, ?2, ?3)")?
             .execute(params![customer_id, change.hash().0.as_slice(), change.raw_bytes()])?;
@@ -186,6 +190,5 @@ pub fn store_server_changes(
          ON CONFLICT (customer_id) DO UPDATE SET owner_id = coalesce(?3, owner_id), updated_seq = ?4",
         params![customer_id, branch_id, owner_id, seq],
     )?;
-    tx.commit()?;
     Ok(inserted)
 }

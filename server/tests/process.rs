@@ -15,6 +15,49 @@ impl Drop for Running {
     }
 }
 
+/// Starts `serve` with `args` on a free port; returns the process, its address and what it printed
+/// before listening.
+fn start(
+    args: &[&str],
+    data: &std::path::Path,
+    stderr: Stdio,
+) -> (Running, String, String, Option<std::process::ChildStderr>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start the server");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let stderr = child.stderr.take();
+    let running = Running(child);
+    let mut printed = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "server exited early: {printed}");
+        printed.push_str(&line);
+        if let Some(addr) = line.trim().strip_prefix("fieldsync-server listening on http://") {
+            return (running, addr.to_string(), printed, stderr);
+        }
+    }
+}
+
+fn post_json(addr: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
@@ -27,20 +70,7 @@ fn http_get(addr: &str, path: &str) -> String {
 fn serves_health_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("branch-data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let stderr = child.stderr.take().unwrap();
-    let mut child = Running(child);
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit("http://").next().expect("address line").to_string();
-    assert!(addr.starts_with("127.0.0.1:"), "unexpected first line: {line}");
+    let (mut child, addr, _, stderr) = start(&[], &data, Stdio::piped());
     assert!(data.is_dir(), "first start creates the data folder");
 
     let response = http_get(&addr, "/healthz");
@@ -53,8 +83,7 @@ fn serves_health_and_stops_on_sigterm() {
     let status = child.0.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
     let mut logs = String::new();
-    let mut stderr = stderr;
-    stderr.read_to_string(&mut logs).unwrap();
+    stderr.unwrap().read_to_string(&mut logs).unwrap();
     assert!(logs.contains("shutting down") && logs.contains("stopped"), "{logs}");
 }
 
@@ -105,33 +134,16 @@ fn admin_commands_create_accounts_that_can_log_in_over_http() {
         admin(&data, &["create-user", "--branch", &branch, "--username", "x1", "--name", "x", "--role", "king"], "");
     assert!(!out.status.success());
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let _child = Running(child);
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-    let body = r#"{"username":"wang","password":"s3cret-pass","device_id":"tablet-7"}"#;
-    let mut stream = TcpStream::connect(&addr).unwrap();
-    write!(
-        stream,
-        "POST /api/v1/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let (_server, addr, _, _) = start(&[], &data, Stdio::null());
+    let login = r#"{"username":"wang","password":"s3cret-pass","device_id":"tablet-7"}"#;
+    let response = post_json(&addr, "/api/v1/login", login);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("\"token\""), "{response}");
     // Revoking from the command line: the next login from that tablet is refused as revoked.
     let out = admin(&data, &["revoke-device", "--device", "tablet-7"], "");
     assert!(out.status.success(), "{out:?}");
+    let response = post_json(&addr, "/api/v1/login", login);
+    assert!(response.starts_with("HTTP/1.1 410") && response.contains("device_revoked"), "{response}");
 }
 
 #[test]
@@ -139,35 +151,10 @@ fn demo_branch_is_seeded_once_and_its_logins_work() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     for round in 0..2 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
-            .args(["serve", "--demo", "--demo-customers", "3", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let _child = Running(child);
-        let mut printed = String::new();
-        let addr = loop {
-            let mut line = String::new();
-            assert!(stdout.read_line(&mut line).unwrap() > 0, "server exited early: {printed}");
-            printed.push_str(&line);
-            if let Some(addr) = line.trim().strip_prefix("fieldsync-server listening on http://") {
-                break addr.to_string();
-            }
-        };
+        let (_server, addr, printed, _) = start(&["--demo", "--demo-customers", "3"], &data, Stdio::null());
         assert!(printed.contains("manager1 / demo-manager-1 / manager"), "{printed}");
-        let body = r#"{"username":"manager1","password":"demo-manager-1","device_id":"demo-tablet"}"#;
-        let mut stream = TcpStream::connect(&addr).unwrap();
-        write!(
-            stream,
-            "POST /api/v1/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
+        let login = r#"{"username":"manager1","password":"demo-manager-1","device_id":"demo-tablet"}"#;
+        let response = post_json(&addr, "/api/v1/login", login);
         assert!(response.starts_with("HTTP/1.1 200"), "round {round}: {response}");
     }
     // Seeded once: two managers' customers, not four.
