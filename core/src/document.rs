@@ -42,8 +42,7 @@ impl CustomerDoc {
 
     /// Loads a stored document (a snapshot followed by change chunks) and checks its schema.
     pub fn load(customer_id: &str, bytes: &[u8], actor: &ActorId) -> Result<Self> {
-        let doc = AutoCommit::load(bytes).map_err(|e| Error::CorruptChanges { reason: e.to_string() })?;
-        let doc = doc.with_actor(actor.clone());
+        let doc = load_raw(bytes, actor)?;
         let file = typed_view(customer_id, &doc)?;
         Ok(CustomerDoc { doc, file })
     }
@@ -56,24 +55,13 @@ impl CustomerDoc {
         changes: Vec<Change>,
         actor: &ActorId,
     ) -> Result<Option<(Self, Vec<u8>)>> {
-        let mut doc = AutoCommit::load(stored).map_err(|e| Error::CorruptChanges { reason: e.to_string() })?;
-        doc.set_actor(actor.clone());
-        let before = doc.get_heads();
-        apply_foreign(customer_id, &mut doc, changes)?;
-        if doc.get_heads() == before {
-            return Ok(None);
-        }
-        let file = typed_view(customer_id, &doc)?;
-        let new_bytes = doc.save_after(&before);
-        Ok(Some((CustomerDoc { doc, file }, new_bytes)))
+        merged(customer_id, load_raw(stored, actor)?, changes)
     }
 
-    /// Builds a document from changes received from another replica (a customer new to this store).
-    pub fn from_changes(customer_id: &str, changes: Vec<Change>, actor: &ActorId) -> Result<(Self, Vec<u8>)> {
-        let mut empty =
-            CustomerDoc { doc: AutoCommit::new().with_actor(actor.clone()), file: placeholder_file(customer_id) };
-        let bytes = empty.merge(customer_id, changes)?;
-        Ok((empty, bytes))
+    /// Builds a document from changes received from another replica (a customer new to this
+    /// store). Returns `None` when there were no changes at all.
+    pub fn from_changes(customer_id: &str, changes: Vec<Change>, actor: &ActorId) -> Result<Option<(Self, Vec<u8>)>> {
+        merged(customer_id, AutoCommit::new().with_actor(actor.clone()), changes)
     }
 
     pub fn file(&self) -> &CustomerFile {
@@ -123,27 +111,36 @@ impl CustomerDoc {
     /// (empty if all were known). On error (missing dependencies, a result that does not match
     /// the schema) the document is unchanged.
     pub fn merge(&mut self, customer_id: &str, changes: Vec<Change>) -> Result<Vec<u8>> {
-        let before = self.doc.get_heads();
-        let mut next = self.doc.clone();
-        apply_foreign(customer_id, &mut next, changes)?;
-        if next.get_heads() == before {
-            return Ok(Vec::new());
+        match merged(customer_id, self.doc.clone(), changes)? {
+            Some((next, new_bytes)) => {
+                *self = next;
+                Ok(new_bytes)
+            }
+            None => Ok(Vec::new()),
         }
-        let file = typed_view(customer_id, &next)?;
-        let new_bytes = next.save_after(&before);
-        self.doc = next;
-        self.file = file;
-        Ok(new_bytes)
     }
 }
 
-fn apply_foreign(customer_id: &str, doc: &mut AutoCommit, changes: Vec<Change>) -> Result<()> {
+fn load_raw(bytes: &[u8], actor: &ActorId) -> Result<AutoCommit> {
+    let doc = AutoCommit::load(bytes).map_err(|e| Error::CorruptChanges { reason: e.to_string() })?;
+    Ok(doc.with_actor(actor.clone()))
+}
+
+/// Applies foreign changes to `doc` (owned, so a failure leaves the caller's document alone) and
+/// builds the typed view of the result. `None` when nothing was new.
+fn merged(customer_id: &str, mut doc: AutoCommit, changes: Vec<Change>) -> Result<Option<(CustomerDoc, Vec<u8>)>> {
+    let before = doc.get_heads();
     doc.apply_changes(changes)?;
     let missing = doc.get_missing_deps(&[]);
     if !missing.is_empty() {
         return Err(Error::MissingDependencies { customer_id: customer_id.to_string(), missing: missing.len() });
     }
-    Ok(())
+    if doc.get_heads() == before {
+        return Ok(None);
+    }
+    let file = typed_view(customer_id, &doc)?;
+    let new_bytes = doc.save_after(&before);
+    Ok(Some((CustomerDoc { doc, file }, new_bytes)))
 }
 
 fn commit_options(action: &Action, ctx: &Ctx) -> CommitOptions {
@@ -154,15 +151,6 @@ fn last_change(doc: &mut AutoCommit) -> Result<Vec<u8>> {
     doc.get_last_local_change()
         .map(|c| c.raw_bytes().to_vec())
         .ok_or_else(|| Error::CorruptChanges { reason: "commit produced no change".into() })
-}
-
-fn placeholder_file(customer_id: &str) -> CustomerFile {
-    CustomerFile::new(
-        customer_id.to_string(),
-        crate::domain::Profile::new(crate::domain::CustomerKind::Individual, "", ""),
-        String::new(),
-        0,
-    )
 }
 
 /// Hydrates the typed view and checks it is this customer's document in a version we read.

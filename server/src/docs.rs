@@ -93,19 +93,18 @@ pub fn push(
     }
     let existing = load(&tx, customer_id, actor)?;
     let before: Option<CustomerFile> = existing.as_ref().map(|d| d.file().clone());
-    let (mut doc, before_heads) = match existing {
+    let merged = match existing {
         Some(mut doc) => {
-            let heads = doc.heads();
-            doc.merge(customer_id, changes).map_err(merge_error)?;
-            (doc, heads)
+            let new_bytes = doc.merge(customer_id, changes).map_err(merge_error)?;
+            (!new_bytes.is_empty()).then_some((doc, new_bytes))
         }
-        None => (CustomerDoc::from_changes(customer_id, changes, actor).map_err(merge_error)?.0, Vec::new()),
+        None => CustomerDoc::from_changes(customer_id, changes, actor).map_err(merge_error)?,
     };
-    if doc.heads() == before_heads {
+    let Some((doc, new_bytes)) = merged else {
         return Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0 });
-    }
+    };
     validate::check(before.as_ref(), doc.file(), writer).map_err(PushError::Refused)?;
-    let new = parse_changes(&doc.changes_since(&before_heads)).map_err(|_| PushError::Corrupt)?;
+    let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
     // Until the server records an owner in the document, a new customer belongs to its creator.
     let owner = doc.file().server.owner.manager_id.as_deref().or(before.is_none().then_some(writer.id.as_str()));
     let inserted = append(&tx, branch_id, customer_id, &new, owner)?;

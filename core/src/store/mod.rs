@@ -413,10 +413,9 @@ fn merge_one(
     }
     // A customer new to this store: keep it compacted from the start. A whole document sent as one
     // chunk (a server-built snapshot) is stored as it came.
-    let (mut doc, new_bytes) = CustomerDoc::from_changes(customer_id, changes, actor)?;
-    if new_bytes.is_empty() {
+    let Some((mut doc, new_bytes)) = CustomerDoc::from_changes(customer_id, changes, actor)? else {
         return Ok((merged(0), None));
-    }
+    };
     let snapshot = if is_single_document_chunk(bytes) { bytes.to_vec() } else { doc.save() };
     documents::create(conn, customer_id, &snapshot)?;
     projection::write(conn, doc.file())?;
