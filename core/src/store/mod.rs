@@ -213,26 +213,17 @@ impl Store {
 
     /// Every change of a customer's document, for sending to another replica.
     pub fn document_changes(&mut self, customer_id: &str) -> Result<Vec<u8>> {
-        let mut doc = self.take_doc(customer_id)?;
-        let bytes = doc.changes_since(&[]);
-        self.cache.put(customer_id.to_string(), doc);
-        Ok(bytes)
+        self.read_doc(customer_id, |doc| doc.changes_since(&[]))
     }
 
     /// Heads of a customer's document (for sync and for tests of convergence).
     pub fn heads(&mut self, customer_id: &str) -> Result<Vec<automerge::ChangeHash>> {
-        let mut doc = self.take_doc(customer_id)?;
-        let heads = doc.heads();
-        self.cache.put(customer_id.to_string(), doc);
-        Ok(heads)
+        self.read_doc(customer_id, CustomerDoc::heads)
     }
 
     /// The whole customer file, typed.
     pub fn customer_file(&mut self, customer_id: &str) -> Result<CustomerFile> {
-        let doc = self.take_doc(customer_id)?;
-        let file = doc.file().clone();
-        self.cache.put(customer_id.to_string(), doc);
-        Ok(file)
+        self.read_doc(customer_id, |doc| doc.file().clone())
     }
 
     /// One customer's 360 view: profile, contacts, visits newest first, leads, reminders, reviews.
@@ -357,6 +348,14 @@ impl Store {
     /// The raw connection, for diagnostics and tests (e.g. `PRAGMA integrity_check`).
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Reads from a document, loading it into the cache if needed.
+    fn read_doc<T>(&mut self, customer_id: &str, read: impl FnOnce(&mut CustomerDoc) -> T) -> Result<T> {
+        let mut doc = self.take_doc(customer_id)?;
+        let value = read(&mut doc);
+        self.cache.put(customer_id.to_string(), doc);
+        Ok(value)
     }
 
     /// Takes a document out of the cache (or loads it); callers put it back when they succeed, so a
