@@ -107,6 +107,26 @@ impl CustomerDoc {
         Ok(Some(Committed { change, touched }))
     }
 
+    /// The next message of automerge's sync protocol towards a peer, for reconciling a document
+    /// whose history the two sides disagree about; `None` when there is nothing to send.
+    pub fn sync_message(&mut self, state: &mut automerge::sync::State) -> Option<Vec<u8>> {
+        use automerge::sync::SyncDoc;
+        self.doc.sync().generate_sync_message(state).map(automerge::sync::Message::encode)
+    }
+
+    /// Reads a peer's sync message into `state` and returns the changes it carried that are new
+    /// here, concatenated, for the caller to merge through the usual checks. The document itself is
+    /// not changed.
+    pub fn receive_sync_message(&self, state: &mut automerge::sync::State, message: &[u8]) -> Result<Vec<u8>> {
+        use automerge::sync::SyncDoc;
+        let message = automerge::sync::Message::decode(message)
+            .map_err(|e| Error::CorruptChanges { reason: format!("sync message: {e}") })?;
+        let mut copy = self.doc.clone();
+        let before = copy.get_heads();
+        copy.sync().receive_sync_message(state, message)?;
+        Ok(copy.get_changes(&before).iter().flat_map(|c| c.raw_bytes().to_vec()).collect())
+    }
+
     /// Merges changes from another replica. Returns the bytes of the changes that were new here
     /// (empty if all were known). On error (missing dependencies, a result that does not match
     /// the schema) the document is unchanged.

@@ -3,6 +3,7 @@
 //! - [`domain`]: typed customer files, validation and the actions that change them;
 //! - [`document`]: one automerge document per customer, one commit per action;
 //! - [`store`]: the device's SQLite store: documents, projections, queries, merge;
+//! - [`sync`]: the sync protocol and the sans-IO engine that drives it;
 //! - [`search`]: name search by Chinese characters and pinyin initials;
 //! - [`workload`]: the reference workload and a deterministic branch generator, for benchmarks.
 
@@ -12,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod search;
 pub mod store;
+pub mod sync;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ mod documents;
 mod projection;
 pub mod queries;
 pub mod schema;
+mod sync;
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -17,13 +18,16 @@ use lru::LruCache;
 use rusqlite::{Connection, OptionalExtension};
 
 pub use db::Key;
+pub use projection::{CustomerRow, LeadRow, ReminderRow, Rows, VisitRow};
 pub use queries::{
     Customer360, CustomerFilter, CustomerSummary, FunnelStage, LeadSummary, Page, ReminderSummary, VisitSummary,
 };
+pub use sync::{PoolSummary, QuarantinedChange, SyncApplied, SyncBatch};
 
 use crate::document::{CustomerDoc, is_single_document_chunk, parse_changes};
 use crate::domain::{Action, Ctx, CustomerFile, Profile, Role};
 use crate::error::{Error, Result};
+use documents::Origin;
 
 /// Documents kept loaded between actions: a manager works on a handful of customers at a time.
 const CACHE_DOCS: usize = 64;
@@ -131,7 +135,7 @@ impl Store {
         let ctx = self.ctx(now)?;
         let (doc, change) = CustomerDoc::create(&self.actor, &action, &ctx)?;
         let tx = self.conn.transaction()?;
-        documents::append(&tx, &id, &change)?;
+        documents::append(&tx, &id, &change, Origin::Local)?;
         projection::write(&tx, doc.file())?;
         tx.commit()?;
         self.cache.put(id.clone(), doc);
@@ -151,7 +155,7 @@ impl Store {
         let result = (|| -> Result<bool> {
             let Some(committed) = doc.apply(action, &ctx)? else { return Ok(false) };
             let tx = self.conn.transaction()?;
-            let chunks = documents::append(&tx, customer_id, &committed.change)?;
+            let chunks = documents::append(&tx, customer_id, &committed.change, Origin::Local)?;
             projection::write_touched(&tx, doc.file(), &committed.touched)?;
             if chunks.chunks >= AUTO_COMPACT_CHUNKS {
                 documents::compact(&tx, customer_id, &doc.save(), chunks.next_seq)?;
@@ -371,7 +375,14 @@ impl Store {
 fn load_doc(conn: &Connection, actor: &ActorId, customer_id: &str) -> Result<CustomerDoc> {
     let bytes = documents::load(conn, customer_id)?
         .ok_or_else(|| Error::NotFound { what: "customer", id: customer_id.to_string() })?;
-    CustomerDoc::load(customer_id, &bytes, actor)
+    let mut doc = CustomerDoc::load(customer_id, &bytes, actor)?;
+    if documents::sync_row(conn, customer_id)?.is_some_and(|row| row.unchecked) {
+        // First parse of a snapshot from the server: its rows are replaced by rows computed here,
+        // and what the server sent is what the server has.
+        projection::write(conn, doc.file())?;
+        documents::set_acked(conn, customer_id, &doc.heads(), None)?;
+    }
+    Ok(doc)
 }
 
 /// Merges one document inside the caller's transaction; returns the document to cache.
@@ -395,7 +406,16 @@ fn merge_one(
             }
         };
         if !new_bytes.is_empty() {
-            documents::append(conn, customer_id, &new_bytes)?;
+            documents::append(conn, customer_id, &new_bytes, Origin::Remote)?;
+            projection::write(conn, doc.file())?;
+        }
+        return Ok((merged(new_bytes.len()), Some(doc)));
+    }
+    if documents::sync_row(conn, customer_id)?.is_some_and(|row| row.unchecked) {
+        let mut doc = load_doc(conn, actor, customer_id)?;
+        let new_bytes = doc.merge(customer_id, changes)?;
+        if !new_bytes.is_empty() {
+            documents::append(conn, customer_id, &new_bytes, Origin::Remote)?;
             projection::write(conn, doc.file())?;
         }
         return Ok((merged(new_bytes.len()), Some(doc)));
@@ -404,7 +424,7 @@ fn merge_one(
         return match CustomerDoc::load_and_merge(customer_id, &stored, changes, actor)? {
             None => Ok((merged(0), None)),
             Some((doc, new_bytes)) => {
-                documents::append(conn, customer_id, &new_bytes)?;
+                documents::append(conn, customer_id, &new_bytes, Origin::Remote)?;
                 projection::write(conn, doc.file())?;
                 Ok((merged(new_bytes.len()), Some(doc)))
             }
@@ -416,7 +436,7 @@ fn merge_one(
         return Ok((merged(0), None));
     };
     let snapshot = if is_single_document_chunk(bytes) { bytes.to_vec() } else { doc.save() };
-    documents::create(conn, customer_id, &snapshot)?;
+    documents::create(conn, customer_id, &snapshot, false)?;
     projection::write(conn, doc.file())?;
     Ok((merged(new_bytes.len()), Some(doc)))
 }

@@ -1,8 +1,13 @@
 //! Query tables derived from documents, written in the same transaction as each document write.
-//! A local action rewrites only the rows it touched; a merge rewrites the customer's rows; both
-//! must equal a rebuild from the documents alone (checked by the property tests).
+//!
+//! [`Rows`] is a customer's projection as plain values. The device computes it from the typed
+//! file; the server computes the same rows and ships them with a snapshot, so a new tablet shows
+//! its customers without parsing every document first (the document is checked later, and its rows
+//! rewritten from it). A local action rewrites only the rows it touched; a merge rewrites the
+//! customer's rows; both must equal a rebuild from the documents alone (the property tests check).
 
 use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{CustomerFile, Touched, idcard};
 use crate::error::Result;
@@ -10,26 +15,169 @@ use crate::search;
 
 const TABLES: [&str; 4] = ["customers", "visits", "leads", "reminders"];
 
-/// Replaces every projection row of one customer.
+/// Every projection row of one customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rows {
+    pub customer: CustomerRow,
+    pub visits: Vec<VisitRow>,
+    pub leads: Vec<LeadRow>,
+    pub reminders: Vec<ReminderRow>,
+}
+
+/// The customers row; the pinyin sort key and initials are derived from the name when inserted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRow {
+    pub customer_id: String,
+    pub kind: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub id_number_masked: Option<String>,
+    pub village: String,
+    pub tier: Option<String>,
+    pub lifecycle: Option<String>,
+    pub owner_id: Option<String>,
+    pub owner_name: Option<String>,
+    pub created_by: String,
+    pub last_visit_at: Option<i64>,
+    pub next_follow_up_at: Option<i64>,
+    pub open_leads: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitRow {
+    pub visit_id: String,
+    pub manager_id: String,
+    pub status: String,
+    pub purpose: String,
+    pub channel: String,
+    pub planned_at: Option<i64>,
+    pub check_in_at: Option<i64>,
+    pub check_out_at: Option<i64>,
+    pub next_contact_at: Option<i64>,
+    pub cost_fen: i64,
+    pub mock_location: bool,
+    pub review: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadRow {
+    pub lead_id: String,
+    pub stage: String,
+    pub product: String,
+    pub amount_fen: i64,
+    pub probability: i64,
+    pub expected_close: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReminderRow {
+    pub reminder_id: String,
+    pub kind: String,
+    pub due_at: i64,
+    pub done: bool,
+}
+
+impl Rows {
+    pub fn of(file: &CustomerFile) -> Rows {
+        Rows {
+            customer: customer_row(file),
+            visits: file.visits.keys().filter_map(|id| visit_row(file, id)).collect(),
+            leads: file.leads.keys().filter_map(|id| lead_row(file, id)).collect(),
+            reminders: file.reminders.keys().filter_map(|id| reminder_row(file, id)).collect(),
+        }
+    }
+}
+
+pub fn customer_row(file: &CustomerFile) -> CustomerRow {
+    let p = &file.profile;
+    let s = &file.server;
+    let last = file.last_completed_visit();
+    CustomerRow {
+        customer_id: file.id.clone(),
+        kind: p.kind.code().to_string(),
+        name: p.name.clone(),
+        phone: p.phone.clone(),
+        id_number_masked: p.id_number.as_deref().map(idcard::mask),
+        village: p.village.clone(),
+        tier: s.value_tier.map(|t| t.code().to_string()),
+        lifecycle: s.lifecycle.map(|l| l.code().to_string()),
+        owner_id: s.owner.manager_id.clone(),
+        owner_name: s.owner.manager_name.clone(),
+        created_by: file.created_by.clone(),
+        last_visit_at: last.map(|v| v.when()),
+        next_follow_up_at: last.and_then(|v| v.next_contact_at),
+        open_leads: file.leads.values().filter(|l| l.stage.is_open()).count() as i64,
+    }
+}
+
+fn visit_row(file: &CustomerFile, visit_id: &str) -> Option<VisitRow> {
+    let v = file.visits.get(visit_id)?;
+    Some(VisitRow {
+        visit_id: v.id.clone(),
+        manager_id: v.manager_id.clone(),
+        status: v.status.code().to_string(),
+        purpose: v.purpose.code().to_string(),
+        channel: v.channel.code().to_string(),
+        planned_at: v.planned_at,
+        check_in_at: v.check_in.as_ref().map(|c| c.at),
+        check_out_at: v.check_out.as_ref().map(|c| c.at),
+        next_contact_at: v.next_contact_at,
+        cost_fen: v.costs.total_fen(),
+        mock_location: [&v.check_in, &v.check_out].iter().any(|c| c.as_ref().is_some_and(|c| c.mock_location)),
+        review: file.reviews.get(&v.id).map(|r| r.decision.code().to_string()),
+    })
+}
+
+fn lead_row(file: &CustomerFile, lead_id: &str) -> Option<LeadRow> {
+    let l = file.leads.get(lead_id)?;
+    Some(LeadRow {
+        lead_id: l.id.clone(),
+        stage: l.stage.code().to_string(),
+        product: l.product.code().to_string(),
+        amount_fen: l.amount_fen,
+        probability: i64::from(l.probability),
+        expected_close: l.expected_close,
+        created_at: l.created_at,
+    })
+}
+
+fn reminder_row(file: &CustomerFile, reminder_id: &str) -> Option<ReminderRow> {
+    let r = file.reminders.get(reminder_id)?;
+    Some(ReminderRow {
+        reminder_id: r.id.clone(),
+        kind: r.kind.code().to_string(),
+        due_at: r.due_at,
+        done: r.done_at.is_some(),
+    })
+}
+
+/// Replaces every projection row of one customer with the rows of its file.
 pub fn write(conn: &Connection, file: &CustomerFile) -> Result<()> {
-    delete(conn, &file.id)?;
+    insert(conn, &Rows::of(file))
+}
+
+/// Replaces every projection row of one customer with `rows`.
+pub fn insert(conn: &Connection, rows: &Rows) -> Result<()> {
+    let id = &rows.customer.customer_id;
+    delete(conn, id)?;
     conn.prepare_cached(
         "INSERT INTO customers (customer_id, kind, name, name_sort, name_initials, phone, id_number_masked,
              village, created_by, open_leads) VALUES (?1, '', '', '', '', NULL, NULL, '', '', 0)",
     )?
-    .execute([&file.id])?;
-    write_identity(conn, file)?;
-    write_server_fields(conn, file)?;
-    write_visit_summary(conn, file)?;
-    write_lead_summary(conn, file)?;
-    for id in file.visits.keys() {
-        write_visit(conn, file, id)?;
+    .execute([id])?;
+    let c = &rows.customer;
+    update_identity(conn, c)?;
+    update_server_fields(conn, c)?;
+    update_summaries(conn, c)?;
+    for v in &rows.visits {
+        upsert_visit(conn, id, v)?;
     }
-    for id in file.leads.keys() {
-        write_lead(conn, file, id)?;
+    for l in &rows.leads {
+        upsert_lead(conn, id, l)?;
     }
-    for id in file.reminders.keys() {
-        write_reminder(conn, file, id)?;
+    for r in &rows.reminders {
+        upsert_reminder(conn, id, r)?;
     }
     Ok(())
 }
@@ -38,109 +186,100 @@ pub fn write(conn: &Connection, file: &CustomerFile) -> Result<()> {
 pub fn write_touched(conn: &Connection, file: &CustomerFile, touched: &Touched) -> Result<()> {
     match touched {
         Touched::Everything => write(conn, file)?,
-        Touched::Profile => write_identity(conn, file)?,
-        Touched::Server => write_server_fields(conn, file)?,
+        Touched::Profile => update_identity(conn, &customer_row(file))?,
+        Touched::Server => update_server_fields(conn, &customer_row(file))?,
         Touched::Visit(id) | Touched::Review(id) => {
-            write_visit(conn, file, id)?;
-            write_visit_summary(conn, file)?;
+            if let Some(v) = visit_row(file, id) {
+                upsert_visit(conn, &file.id, &v)?;
+            }
+            update_summaries(conn, &customer_row(file))?;
         }
         Touched::Lead(id) => {
-            write_lead(conn, file, id)?;
-            write_lead_summary(conn, file)?;
+            if let Some(l) = lead_row(file, id) {
+                upsert_lead(conn, &file.id, &l)?;
+            }
+            update_summaries(conn, &customer_row(file))?;
         }
-        Touched::Reminder(id) => write_reminder(conn, file, id)?,
+        Touched::Reminder(id) => {
+            if let Some(r) = reminder_row(file, id) {
+                upsert_reminder(conn, &file.id, &r)?;
+            }
+        }
         // Contacts, interactions and intents are read from the document only.
         Touched::Contact(_) | Touched::Interaction(_) | Touched::Intent(_) => {}
     }
     Ok(())
 }
 
-fn write_identity(conn: &Connection, file: &CustomerFile) -> Result<()> {
-    let p = &file.profile;
+fn update_identity(conn: &Connection, c: &CustomerRow) -> Result<()> {
     conn.prepare_cached(
         "UPDATE customers SET kind = ?2, name = ?3, name_sort = ?4, name_initials = ?5, phone = ?6,
              id_number_masked = ?7, village = ?8, created_by = ?9 WHERE customer_id = ?1",
     )?
     .execute(params![
-        file.id,
-        p.kind.code(),
-        p.name,
-        search::sort_key(&p.name),
-        search::name_initials(&p.name),
-        p.phone,
-        p.id_number.as_deref().map(idcard::mask),
-        p.village,
-        file.created_by,
+        c.customer_id,
+        c.kind,
+        c.name,
+        search::sort_key(&c.name),
+        search::name_initials(&c.name),
+        c.phone,
+        c.id_number_masked,
+        c.village,
+        c.created_by,
     ])?;
     Ok(())
 }
 
-fn write_server_fields(conn: &Connection, file: &CustomerFile) -> Result<()> {
-    let s = &file.server;
+fn update_server_fields(conn: &Connection, c: &CustomerRow) -> Result<()> {
     conn.prepare_cached(
         "UPDATE customers SET tier = ?2, lifecycle = ?3, owner_id = ?4, owner_name = ?5 WHERE customer_id = ?1",
     )?
-    .execute(params![
-        file.id,
-        s.value_tier.map(|t| t.code()),
-        s.lifecycle.map(|l| l.code()),
-        s.owner.manager_id,
-        s.owner.manager_name,
-    ])?;
+    .execute(params![c.customer_id, c.tier, c.lifecycle, c.owner_id, c.owner_name])?;
     Ok(())
 }
 
-fn write_visit_summary(conn: &Connection, file: &CustomerFile) -> Result<()> {
-    let last = file.last_completed_visit();
-    conn.prepare_cached("UPDATE customers SET last_visit_at = ?2, next_follow_up_at = ?3 WHERE customer_id = ?1")?
-        .execute(params![file.id, last.map(|v| v.when()), last.and_then(|v| v.next_contact_at)])?;
+fn update_summaries(conn: &Connection, c: &CustomerRow) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE customers SET last_visit_at = ?2, next_follow_up_at = ?3, open_leads = ?4 WHERE customer_id = ?1",
+    )?
+    .execute(params![c.customer_id, c.last_visit_at, c.next_follow_up_at, c.open_leads])?;
     Ok(())
 }
 
-fn write_lead_summary(conn: &Connection, file: &CustomerFile) -> Result<()> {
-    let open = file.leads.values().filter(|l| l.stage.is_open()).count() as i64;
-    conn.prepare_cached("UPDATE customers SET open_leads = ?2 WHERE customer_id = ?1")?
-        .execute(params![file.id, open])?;
-    Ok(())
-}
-
-fn write_visit(conn: &Connection, file: &CustomerFile, visit_id: &str) -> Result<()> {
-    let Some(v) = file.visits.get(visit_id) else { return Ok(()) };
-    let mock = [&v.check_in, &v.check_out].iter().any(|c| c.as_ref().is_some_and(|c| c.mock_location));
+fn upsert_visit(conn: &Connection, customer_id: &str, v: &VisitRow) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO visits (customer_id, visit_id, manager_id, status, purpose, channel, planned_at,
              check_in_at, check_out_at, next_contact_at, cost_fen, mock_location, review)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
-        file.id,
-        v.id,
+        customer_id,
+        v.visit_id,
         v.manager_id,
-        v.status.code(),
-        v.purpose.code(),
-        v.channel.code(),
+        v.status,
+        v.purpose,
+        v.channel,
         v.planned_at,
-        v.check_in.as_ref().map(|c| c.at),
-        v.check_out.as_ref().map(|c| c.at),
+        v.check_in_at,
+        v.check_out_at,
         v.next_contact_at,
-        v.costs.total_fen(),
-        mock,
-        file.reviews.get(&v.id).map(|r| r.decision.code()),
+        v.cost_fen,
+        v.mock_location,
+        v.review,
     ])?;
     Ok(())
 }
 
-fn write_lead(conn: &Connection, file: &CustomerFile, lead_id: &str) -> Result<()> {
-    let Some(l) = file.leads.get(lead_id) else { return Ok(()) };
+fn upsert_lead(conn: &Connection, customer_id: &str, l: &LeadRow) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO leads (customer_id, lead_id, stage, product, amount_fen, probability,
              expected_close, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        file.id,
-        l.id,
-        l.stage.code(),
-        l.product.code(),
+        customer_id,
+        l.lead_id,
+        l.stage,
+        l.product,
         l.amount_fen,
         l.probability,
         l.expected_close,
@@ -149,12 +288,11 @@ fn write_lead(conn: &Connection, file: &CustomerFile, lead_id: &str) -> Result<(
     Ok(())
 }
 
-fn write_reminder(conn: &Connection, file: &CustomerFile, reminder_id: &str) -> Result<()> {
-    let Some(r) = file.reminders.get(reminder_id) else { return Ok(()) };
+fn upsert_reminder(conn: &Connection, customer_id: &str, r: &ReminderRow) -> Result<()> {
     conn.prepare_cached(
         "INSERT OR REPLACE INTO reminders (customer_id, reminder_id, kind, due_at, done) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![file.id, r.id, r.kind.code(), r.due_at, r.done_at.is_some()])?;
+    .execute(params![customer_id, r.reminder_id, r.kind, r.due_at, r.done])?;
     Ok(())
 }
 

@@ -22,9 +22,10 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("schema/v1.sql"), rebuild_projections: false },
     Migration { version: 2, sql: include_str!("schema/v2.sql"), rebuild_projections: true },
+    Migration { version: 3, sql: include_str!("schema/v3.sql"), rebuild_projections: false },
 ];
 
-pub const LATEST: u32 = 2;
+pub const LATEST: u32 = 3;
 
 /// Brings the database to [`LATEST`] in one transaction. Returns whether projections must be
 /// rebuilt.

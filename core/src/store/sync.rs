@@ -1,0 +1,596 @@
+//! The store's side of sync: what to send next, and applying what the server answered, each
+//! response in one transaction together with the new cursor, so a sync cut at any point resumes
+//! from the last applied response and nothing is applied twice.
+//!
+//! Bookkeeping per document: `local_seq`/`pushed_seq` say whether local writes await a push,
+//! `acked_heads` are the heads the server is known to hold (a push sends the changes after them).
+//! A first sync lists the device's scope into `sync_pending` and fetches it in that order.
+
+use std::collections::HashMap;
+
+use automerge::ChangeHash;
+use automerge::sync::State;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::documents;
+use super::projection;
+use super::{Store, load_doc, merge_one, meta_get, meta_set};
+use crate::document::CustomerDoc;
+use crate::error::{Error, Result};
+use crate::sync::protocol::{
+    Claim, DocChanges, PoolEntry, PushOutcome, Refusal, Snapshot, SyncMessage, SyncRequest, SyncResponse,
+};
+
+/// Pushed bytes per request; the rest goes in the next round trip.
+const MAX_PUSH_BYTES: usize = 2 * 1024 * 1024;
+/// Documents asked for whole per request (the server also stops at the response budget).
+const MAX_FETCH: usize = 500;
+
+/// One request and what it carried, to settle the answer against.
+#[derive(Debug, Clone, Default)]
+pub struct SyncBatch {
+    pub request: SyncRequest,
+    pushed: Vec<PushedDoc>,
+}
+
+#[derive(Debug, Clone)]
+struct PushedDoc {
+    customer_id: String,
+    local_seq: i64,
+    heads: Vec<ChangeHash>,
+    changes: usize,
+}
+
+/// What applying one response did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncApplied {
+    pub pushed_changes: usize,
+    pub documents_received: usize,
+    pub changes_received: usize,
+    pub purged: usize,
+    pub quarantined: usize,
+    /// Documents still to fetch whole (first sync, restores).
+    pub pending: usize,
+    pub more: bool,
+}
+
+/// A change the server refused, kept for inspection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantinedChange {
+    pub customer_id: String,
+    pub at: i64,
+    pub code: String,
+    pub message_zh: String,
+    pub message_en: String,
+    pub changes: Vec<u8>,
+}
+
+/// A public-pool customer as the tablet holds it (masked).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSummary {
+    pub customer_id: String,
+    pub name_masked: String,
+    pub kind: String,
+    pub village: String,
+    pub tier: Option<String>,
+    /// `pending`, `accepted` or `rejected` when this device asked to claim it.
+    pub claim: Option<String>,
+}
+
+impl Store {
+    /// The server sequence number this device has pulled up to (0 before the first sync).
+    pub fn sync_cursor(&self) -> Result<u64> {
+        Ok(meta_get(&self.conn, "sync_cursor")?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// Documents with local writes the server has not acknowledged yet.
+    pub fn unpushed(&self) -> Result<Vec<String>> {
+        documents::unpushed(&self.conn)
+    }
+
+    /// Documents still to be fetched whole.
+    pub fn pending_fetches(&self) -> Result<usize> {
+        Ok(self.conn.query_row("SELECT count(*) FROM sync_pending", [], |r| r.get::<_, i64>(0))? as usize)
+    }
+
+    /// Documents whose history is being reconciled with the server.
+    pub fn reconciling(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT customer_id FROM reconcile ORDER BY customer_id")?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// Asks to take a customer from the branch's public pool; the server decides at the next sync
+    /// (the first valid claim wins). Returns the intent ID.
+    pub fn claim_from_pool(&mut self, customer_id: &str, now: i64) -> Result<String> {
+        self.user.as_ref().ok_or(Error::NotSignedIn)?;
+        let in_pool: bool = self
+            .conn
+            .query_row("SELECT 1 FROM pool WHERE customer_id = ?1", [customer_id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !in_pool {
+            return Err(Error::NotFound { what: "pool customer", id: customer_id.to_string() });
+        }
+        if let Some(existing) = self
+            .conn
+            .query_row(
+                "SELECT intent_id FROM claims WHERE customer_id = ?1 AND status = 'pending'",
+                [customer_id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+        {
+            return Ok(existing);
+        }
+        let intent_id = crate::ids::new_id();
+        self.conn.execute(
+            "INSERT INTO claims (intent_id, customer_id, at, status, reason) VALUES (?1, ?2, ?3, 'pending', '')",
+            params![intent_id, customer_id, now],
+        )?;
+        Ok(intent_id)
+    }
+
+    /// The pool customers of a village (all villages when `None`), masked, with this device's claims.
+    pub fn pool(&self, village: Option<&str>) -> Result<Vec<PoolSummary>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.customer_id, p.name_masked, p.kind, p.village, p.tier,
+                 (SELECT status FROM claims c WHERE c.customer_id = p.customer_id ORDER BY at DESC LIMIT 1)
+             FROM pool p WHERE ?1 IS NULL OR p.village = ?1 ORDER BY p.village, p.customer_id",
+        )?;
+        let rows = stmt
+            .query_map([village], |r| {
+                Ok(PoolSummary {
+                    customer_id: r.get(0)?,
+                    name_masked: r.get(1)?,
+                    kind: r.get(2)?,
+                    village: r.get(3)?,
+                    tier: r.get(4)?,
+                    claim: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Changes the server refused, newest first.
+    pub fn quarantined(&self) -> Result<Vec<QuarantinedChange>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT customer_id, at, code, message_zh, message_en, changes FROM quarantine ORDER BY id DESC",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(QuarantinedChange {
+                    customer_id: r.get(0)?,
+                    at: r.get(1)?,
+                    code: r.get(2)?,
+                    message_zh: r.get(3)?,
+                    message_en: r.get(4)?,
+                    changes: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Builds the next request: unacknowledged local changes, pending claims, documents to fetch,
+    /// and the next automerge sync message of each document under reconciliation.
+    pub fn next_sync_request(
+        &mut self,
+        today: Option<(i64, i64)>,
+        max_bytes: u32,
+        states: &mut HashMap<String, State>,
+    ) -> Result<SyncBatch> {
+        let mut batch = SyncBatch {
+            request: SyncRequest { cursor: self.sync_cursor()?, today, max_bytes, ..Default::default() },
+            pushed: Vec::new(),
+        };
+        let reconciling = self.reconciling()?;
+        let mut push_bytes = 0;
+        for customer_id in documents::unpushed(&self.conn)? {
+            if push_bytes >= MAX_PUSH_BYTES {
+                break;
+            }
+            if reconciling.contains(&customer_id) {
+                continue;
+            }
+            let row = documents::sync_row(&self.conn, &customer_id)?
+                .ok_or_else(|| Error::NotFound { what: "customer", id: customer_id.clone() })?;
+            let (changes, heads) =
+                self.read_doc(&customer_id, |doc| (doc.changes_since(&row.acked_heads), doc.heads()))?;
+            push_bytes += changes.len();
+            batch.pushed.push(PushedDoc {
+                customer_id: customer_id.clone(),
+                local_seq: row.local_seq,
+                heads,
+                changes: crate::document::parse_changes(&changes).map_or(0, |c| c.len()),
+            });
+            batch.request.push.push(DocChanges { customer_id, changes });
+        }
+        let mut stmt =
+            self.conn.prepare_cached("SELECT intent_id, customer_id, at FROM claims WHERE status = 'pending'")?;
+        batch.request.claims = stmt
+            .query_map([], |r| Ok(Claim { intent_id: r.get(0)?, customer_id: r.get(1)?, at: r.get(2)? }))?
+            .collect::<rusqlite::Result<_>>()?;
+        drop(stmt);
+        let mut stmt = self.conn.prepare_cached("SELECT customer_id FROM sync_pending ORDER BY rank LIMIT ?1")?;
+        batch.request.fetch = stmt.query_map([MAX_FETCH as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        drop(stmt);
+        for customer_id in reconciling {
+            let state = states.entry(customer_id.clone()).or_default();
+            let message = self.read_doc(&customer_id, |doc| doc.sync_message(state))?;
+            match message {
+                Some(message) => batch.request.reconcile.push(SyncMessage { customer_id, message }),
+                None if state.their_heads.is_some() => {
+                    // Nothing left to say and the server has answered: both sides hold the same
+                    // history again.
+                    let heads = self.heads(&customer_id)?;
+                    let row = documents::sync_row(&self.conn, &customer_id)?;
+                    let tx = self.conn.transaction()?;
+                    documents::set_acked(&tx, &customer_id, &heads, row.map(|r| r.local_seq))?;
+                    tx.execute("DELETE FROM reconcile WHERE customer_id = ?1", [&customer_id])?;
+                    tx.commit()?;
+                    states.remove(&customer_id);
+                }
+                None => {}
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Applies one response in one transaction, with its cursor.
+    pub fn apply_sync_response(
+        &mut self,
+        batch: &SyncBatch,
+        response: SyncResponse,
+        states: &mut HashMap<String, State>,
+        now: i64,
+    ) -> Result<SyncApplied> {
+        let mut applied = SyncApplied { more: response.more, ..Default::default() };
+        let tx = self.conn.transaction()?;
+        let mut loaded: Vec<(String, CustomerDoc)> = Vec::new();
+
+        for result in &response.pushed {
+            let Some(sent) = batch.pushed.iter().find(|p| p.customer_id == result.customer_id) else { continue };
+            match &result.outcome {
+                PushOutcome::Accepted { .. } => {
+                    documents::set_acked(&tx, &sent.customer_id, &sent.heads, Some(sent.local_seq))?;
+                    applied.pushed_changes += sent.changes;
+                }
+                PushOutcome::MissingHistory => {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO reconcile (customer_id, state) VALUES (?1, x'')",
+                        [&sent.customer_id],
+                    )?;
+                    states.insert(sent.customer_id.clone(), State::new());
+                }
+                PushOutcome::Refused(refusal) => {
+                    quarantine(&tx, &mut self.cache, batch, &sent.customer_id, refusal, now)?;
+                    applied.quarantined += 1;
+                }
+                PushOutcome::NotFound => {
+                    let refusal = Refusal {
+                        code: "not_found".into(),
+                        message_zh: "服务器上没有这个客户，或您无权查看".into(),
+                        message_en: "the server has no such customer visible to you".into(),
+                    };
+                    quarantine(&tx, &mut self.cache, batch, &sent.customer_id, &refusal, now)?;
+                    applied.quarantined += 1;
+                }
+                PushOutcome::Corrupt => {
+                    let refusal = Refusal {
+                        code: "corrupt".into(),
+                        message_zh: "变更数据已损坏".into(),
+                        message_en: "the changes were corrupt".into(),
+                    };
+                    quarantine(&tx, &mut self.cache, batch, &sent.customer_id, &refusal, now)?;
+                    applied.quarantined += 1;
+                }
+            }
+        }
+
+        for claim in &response.claims {
+            tx.execute(
+                "UPDATE claims SET status = ?2, reason = ?3 WHERE intent_id = ?1",
+                params![claim.intent_id, if claim.accepted { "accepted" } else { "rejected" }, claim.reason],
+            )?;
+        }
+
+        for customer_id in response.purge.iter().chain(&response.gone) {
+            check_id(customer_id)?;
+            self.cache.pop(customer_id);
+            purge(&tx, customer_id)?;
+            applied.purged += 1;
+        }
+
+        for snapshot in response.snapshots {
+            store_snapshot(&tx, &mut self.cache, &self.actor, snapshot, &mut loaded)?;
+            applied.documents_received += 1;
+        }
+
+        for DocChanges { customer_id, changes } in response.changes {
+            check_id(&customer_id)?;
+            if is_pending(&tx, &customer_id)? {
+                // The document will arrive whole, newer than these changes.
+                continue;
+            }
+            if !documents::exists(&tx, &customer_id)? {
+                tx.execute(
+                    "INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, 0, 0)",
+                    [&customer_id],
+                )?;
+                continue;
+            }
+            applied.changes_received += crate::document::parse_changes(&changes).map_or(0, |c| c.len());
+            merge_from_server(&tx, &mut self.cache, &self.actor, &customer_id, &changes, states, &mut loaded)?;
+        }
+
+        for entry in &response.pool {
+            check_id(&entry.customer_id)?;
+            if !documents::exists(&tx, &entry.customer_id)? {
+                upsert_pool(&tx, entry)?;
+            }
+            tx.execute("DELETE FROM sync_pending WHERE customer_id = ?1", [&entry.customer_id])?;
+        }
+
+        for SyncMessage { customer_id, message } in &response.reconcile {
+            check_id(customer_id)?;
+            if !documents::exists(&tx, customer_id)? {
+                continue;
+            }
+            let state = states.entry(customer_id.clone()).or_default();
+            let doc = match self.cache.pop(customer_id) {
+                Some(doc) => doc,
+                None => load_doc(&tx, &self.actor, customer_id)?,
+            };
+            let incoming = doc.receive_sync_message(state, message)?;
+            self.cache.put(customer_id.clone(), doc);
+            if !incoming.is_empty() {
+                tx.execute_batch("SAVEPOINT doc")?;
+                match merge_one(&tx, &mut self.cache, &self.actor, customer_id, &incoming) {
+                    Ok((_, doc)) => {
+                        tx.execute_batch("RELEASE doc")?;
+                        if let Some(doc) = doc {
+                            loaded.push((customer_id.clone(), doc));
+                        }
+                    }
+                    Err(e) => {
+                        tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
+                        tracing::warn!(customer_id, error = %e, "a reconcile message could not be merged");
+                    }
+                }
+            }
+        }
+
+        if let Some(listing) = &response.listing {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool)
+                 SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM documents WHERE customer_id = ?1)",
+            )?;
+            for (rank, id) in listing.documents.iter().enumerate() {
+                check_id(id)?;
+                insert.execute(params![id, rank as i64 + 1, false])?;
+            }
+            let base = listing.documents.len() as i64 + 1;
+            for (rank, id) in listing.pool.iter().enumerate() {
+                check_id(id)?;
+                insert.execute(params![id, base + rank as i64, true])?;
+            }
+        }
+        meta_set(&tx, "sync_cursor", response.cursor.to_be_bytes().to_vec())?;
+        applied.pending = tx.query_row("SELECT count(*) FROM sync_pending", [], |r| r.get::<_, i64>(0))? as usize;
+        tx.commit()?;
+        for (id, doc) in loaded {
+            self.cache.put(id, doc);
+        }
+        Ok(applied)
+    }
+
+    /// Parses documents that arrived as server snapshots and replaces their rows with rows computed
+    /// here; a document that does not parse is quarantined and fetched again. Returns how many were
+    /// checked. Meant for idle time after a first sync.
+    pub fn check_received(&mut self, limit: u32) -> Result<usize> {
+        let ids = documents::unchecked(&self.conn, limit)?;
+        for id in &ids {
+            match load_doc(&self.conn, &self.actor, id) {
+                Ok(doc) => {
+                    self.cache.put(id.clone(), doc);
+                }
+                Err(e) => {
+                    tracing::warn!(customer_id = %id, error = %e, "a received document did not parse");
+                    let tx = self.conn.transaction()?;
+                    let bytes = documents::load(&tx, id)?.unwrap_or_default();
+                    record_quarantine(
+                        &tx,
+                        id,
+                        "unreadable",
+                        "收到的客户档案无法读取",
+                        "a received document did not parse",
+                        &bytes,
+                        0,
+                    )?;
+                    purge(&tx, id)?;
+                    tx.execute("INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, 0, 0)", [id])?;
+                    tx.commit()?;
+                }
+            }
+        }
+        Ok(ids.len())
+    }
+
+    /// Deletes every customer, change, pool entry, quarantined change, claim and sync state, and the
+    /// signed-in user: the remote wipe of a revoked tablet. The file is vacuumed so no old page keeps
+    /// the data.
+    pub fn wipe(&mut self) -> Result<()> {
+        self.cache.clear();
+        let tx = self.conn.transaction()?;
+        for table in [
+            "doc_chunks",
+            "documents",
+            "customers",
+            "visits",
+            "leads",
+            "reminders",
+            "pool",
+            "sync_pending",
+            "quarantine",
+            "claims",
+            "reconcile",
+            "meta",
+        ] {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        tx.commit()?;
+        self.conn.execute_batch("VACUUM")?;
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.user = None;
+        let actor = crate::ids::new_actor();
+        meta_set(&self.conn, "actor", actor.to_bytes().to_vec())?;
+        self.actor = actor;
+        Ok(())
+    }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    crate::domain::error::check::id("customer_id", id)?;
+    Ok(())
+}
+
+fn is_pending(conn: &Connection, customer_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM sync_pending WHERE customer_id = ?1")?
+        .query_row([customer_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn purge(conn: &Connection, customer_id: &str) -> Result<()> {
+    documents::delete(conn, customer_id)?;
+    projection::delete(conn, customer_id)?;
+    for table in ["pool", "sync_pending", "reconcile"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE customer_id = ?1"))?.execute([customer_id])?;
+    }
+    Ok(())
+}
+
+fn upsert_pool(conn: &Connection, e: &PoolEntry) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO pool (customer_id, name_masked, kind, village, tier) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![e.customer_id, e.name_masked, e.kind, e.village, e.tier])?;
+    Ok(())
+}
+
+fn record_quarantine(
+    conn: &Connection,
+    customer_id: &str,
+    code: &str,
+    zh: &str,
+    en: &str,
+    changes: &[u8],
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO quarantine (customer_id, at, code, message_zh, message_en, changes) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![customer_id, now, code, zh, en, changes])?;
+    Ok(())
+}
+
+/// Keeps the refused changes aside, drops the local document and asks for the server's copy.
+fn quarantine(
+    conn: &Connection,
+    cache: &mut lru::LruCache<String, CustomerDoc>,
+    batch: &SyncBatch,
+    customer_id: &str,
+    refusal: &Refusal,
+    now: i64,
+) -> Result<()> {
+    let changes = batch.request.push.iter().find(|p| p.customer_id == customer_id).map_or(&[][..], |p| &p.changes);
+    record_quarantine(conn, customer_id, &refusal.code, &refusal.message_zh, &refusal.message_en, changes, now)?;
+    cache.pop(customer_id);
+    purge(conn, customer_id)?;
+    conn.execute("INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, 0, 0)", [customer_id])?;
+    Ok(())
+}
+
+/// Stores a document sent whole. A document new here is kept as the bytes that came, with the
+/// server's rows, unparsed until first use or [`Store::check_received`]; one already here is
+/// merged like any changes.
+fn store_snapshot(
+    conn: &Connection,
+    cache: &mut lru::LruCache<String, CustomerDoc>,
+    actor: &automerge::ActorId,
+    snapshot: Snapshot,
+    loaded: &mut Vec<(String, CustomerDoc)>,
+) -> Result<()> {
+    let Snapshot { customer_id, document, rows } = snapshot;
+    check_id(&customer_id)?;
+    conn.prepare_cached("DELETE FROM sync_pending WHERE customer_id = ?1")?.execute([&customer_id])?;
+    conn.prepare_cached("DELETE FROM pool WHERE customer_id = ?1")?.execute([&customer_id])?;
+    if documents::exists(conn, &customer_id)? {
+        let (_, doc) = merge_one(conn, cache, actor, &customer_id, &document)?;
+        if let Some(doc) = doc {
+            loaded.push((customer_id, doc));
+        }
+        return Ok(());
+    }
+    if rows.customer.customer_id != customer_id || !crate::document::is_single_document_chunk(&document) {
+        return Err(Error::CorruptChanges { reason: "a snapshot does not match its customer".into() });
+    }
+    documents::create(conn, &customer_id, &document, true)?;
+    projection::insert(conn, &rows)?;
+    Ok(())
+}
+
+/// Merges changes pulled from the server. The server holds them, so a document with no local
+/// writes pending is then fully acknowledged. Missing history starts a reconciliation; anything
+/// else the store refuses is kept aside and leaves the document as it was.
+fn merge_from_server(
+    conn: &Connection,
+    cache: &mut lru::LruCache<String, CustomerDoc>,
+    actor: &automerge::ActorId,
+    customer_id: &str,
+    changes: &[u8],
+    states: &mut HashMap<String, State>,
+    loaded: &mut Vec<(String, CustomerDoc)>,
+) -> Result<()> {
+    conn.execute_batch("SAVEPOINT doc")?;
+    match merge_one(conn, cache, actor, customer_id, changes) {
+        Ok((_, doc)) => {
+            if let Some(mut doc) = doc {
+                let row = documents::sync_row(conn, customer_id)?;
+                if row.is_some_and(|r| r.local_seq <= r.pushed_seq) {
+                    documents::set_acked(conn, customer_id, &doc.heads(), None)?;
+                }
+                loaded.push((customer_id.to_string(), doc));
+            }
+            conn.execute_batch("RELEASE doc")?;
+        }
+        Err(Error::MissingDependencies { .. }) => {
+            conn.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
+            conn.execute("INSERT OR IGNORE INTO reconcile (customer_id, state) VALUES (?1, x'')", [customer_id])?;
+            states.entry(customer_id.to_string()).or_default();
+        }
+        Err(Error::Sqlite(e)) => {
+            conn.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
+            return Err(Error::Sqlite(e));
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
+            tracing::warn!(customer_id, error = %e, "changes from the server were refused");
+            record_quarantine(
+                conn,
+                customer_id,
+                "bad_from_server",
+                "服务器发来的变更无法应用",
+                "changes from the server could not be applied",
+                changes,
+                0,
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! The sans-IO sync engine: a [`SyncSession`] turns the store's state into request frames and
+//! applies reply frames; it never touches a socket. [`run`] drives a session over any
+//! [`Transport`] (the HTTP one lives in `fieldsync-ffi`; tests can use anything).
+//!
+//! A session loops until nothing is left: local changes pushed, documents fetched, more pages
+//! pulled, reconciliations finished. Each reply is applied atomically with its cursor, so a session
+//! cut at any point (network, cancel, process kill) resumes where it stopped, and a retried request
+//! repeats nothing: pushes are idempotent on the server, merges are idempotent here.
+
+use std::collections::HashMap;
+
+use automerge::sync::State;
+
+use super::protocol::{self, FrameError, SyncResponse};
+use crate::store::{Store, SyncBatch};
+
+/// Response budget to start with: small enough that the first page (today's customers) arrives
+/// quickly over EDGE, doubled after each full page up to [`MAX_PAGE_BYTES`].
+pub const FIRST_PAGE_BYTES: u32 = 256 * 1024;
+pub const MAX_PAGE_BYTES: u32 = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// The device's local day `[start, end)` in UTC ms: a first sync fetches today's planned
+    /// customers first.
+    pub today: Option<(i64, i64)>,
+    /// Now, in UTC ms (for the quarantine log).
+    pub now: i64,
+    /// Stops a session that keeps going (a server bug) after this many round trips.
+    pub max_round_trips: u32,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions { today: None, now: 0, max_round_trips: 10_000 }
+    }
+}
+
+/// What a session has done so far, reported after every round trip.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub round_trips: u32,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub changes_pushed: u64,
+    pub changes_received: u64,
+    pub documents_received: u64,
+    /// Documents still to fetch whole (a first sync's remaining customers).
+    pub documents_pending: u64,
+    pub purged: u64,
+    pub quarantined: u64,
+}
+
+pub type SyncReport = Progress;
+
+/// A transport's answer to one request frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// 200 with a response frame.
+    Frame(Vec<u8>),
+    /// Any other HTTP status, with its (JSON) body.
+    Status { status: u16, body: Vec<u8> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The server revoked this device; the store has been wiped.
+    #[error("this device was revoked; its local data has been wiped")]
+    Revoked,
+    #[error("the sign-in has expired; sign in again")]
+    Unauthenticated,
+    #[error("the server speaks a newer protocol; update the app")]
+    UpgradeRequired,
+    #[error("the server answered {status} ({code})")]
+    Server { status: u16, code: String },
+    #[error("network: {0}")]
+    Transport(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("the server's reply is not readable: {0}")]
+    Protocol(#[from] FrameError),
+    #[error("the session is not making progress")]
+    NoProgress,
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+/// Sends one request frame and returns the reply; `Err` when no reply arrived (connection
+/// failed, cut, timed out).
+pub trait Transport {
+    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, String>;
+}
+
+pub struct SyncSession {
+    options: SyncOptions,
+    states: HashMap<String, State>,
+    in_flight: Option<SyncBatch>,
+    progress: Progress,
+    page_bytes: u32,
+    last: Option<Last>,
+    finished: bool,
+}
+
+/// What the previous round asked and got, to decide whether another round is needed.
+struct Last {
+    more: bool,
+    fetch: Vec<String>,
+    received_anything: bool,
+}
+
+impl SyncSession {
+    pub fn new(options: SyncOptions) -> Self {
+        SyncSession {
+            options,
+            states: HashMap::new(),
+            in_flight: None,
+            progress: Progress::default(),
+            page_bytes: FIRST_PAGE_BYTES,
+            last: None,
+            finished: false,
+        }
+    }
+
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// The next request frame to send, or `None` when the session is complete.
+    pub fn next_request(&mut self, store: &mut Store) -> Result<Option<Vec<u8>>, SyncError> {
+        if self.finished {
+            return Ok(None);
+        }
+        if self.progress.round_trips >= self.options.max_round_trips {
+            return Err(SyncError::NoProgress);
+        }
+        let batch = store.next_sync_request(self.options.today, self.page_bytes, &mut self.states)?;
+        let r = &batch.request;
+        let has_work = !(r.push.is_empty() && r.claims.is_empty() && r.fetch.is_empty() && r.reconcile.is_empty());
+        if let Some(last) = &self.last {
+            if !has_work && !last.more {
+                self.finished = true;
+                return Ok(None);
+            }
+            if !last.more && !last.received_anything && r.push.is_empty() && r.fetch == last.fetch {
+                // The same documents were asked for and nothing came back.
+                return Err(SyncError::NoProgress);
+            }
+        }
+        let frame = protocol::encode(&batch.request);
+        self.progress.bytes_sent += frame.len() as u64;
+        self.in_flight = Some(batch);
+        Ok(Some(frame))
+    }
+
+    /// Applies the reply to the request [`next_request`](Self::next_request) returned last.
+    pub fn handle_reply(&mut self, store: &mut Store, reply: Reply) -> Result<(), SyncError> {
+        let batch = self.in_flight.take().ok_or(SyncError::NoProgress)?;
+        self.progress.round_trips += 1;
+        let frame = match reply {
+            Reply::Frame(frame) => frame,
+            Reply::Status { status, body } => {
+                self.progress.bytes_received += body.len() as u64;
+                return Err(status_error(store, status, &body));
+            }
+        };
+        self.progress.bytes_received += frame.len() as u64;
+        let response: SyncResponse = protocol::decode(&frame)?;
+        let full_page = response.more;
+        let applied = store.apply_sync_response(&batch, response, &mut self.states, self.options.now)?;
+        let p = &mut self.progress;
+        p.changes_pushed += applied.pushed_changes as u64;
+        p.changes_received += applied.changes_received as u64;
+        p.documents_received += applied.documents_received as u64;
+        p.documents_pending = applied.pending as u64;
+        p.purged += applied.purged as u64;
+        p.quarantined += applied.quarantined as u64;
+        if full_page || applied.documents_received > 0 {
+            self.page_bytes = (self.page_bytes.saturating_mul(2)).min(MAX_PAGE_BYTES);
+        }
+        self.last = Some(Last {
+            more: applied.more,
+            fetch: batch.request.fetch.clone(),
+            received_anything: applied.documents_received + applied.changes_received + applied.purged > 0
+                || !batch.request.push.is_empty()
+                || !batch.request.reconcile.is_empty(),
+        });
+        Ok(())
+    }
+
+    /// The reply never came: the request may or may not have reached the server. Nothing was
+    /// applied here; the next session (or the next call to `next_request`) asks again, and the
+    /// server ignores what it already has.
+    pub fn abandon_request(&mut self) {
+        self.in_flight = None;
+        self.page_bytes = (self.page_bytes / 2).max(32 * 1024);
+    }
+}
+
+fn status_error(store: &mut Store, status: u16, body: &[u8]) -> SyncError {
+    let code = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string))
+        .unwrap_or_default();
+    match status {
+        410 => match store.wipe() {
+            Ok(()) => SyncError::Revoked,
+            Err(e) => SyncError::Store(e),
+        },
+        401 => SyncError::Unauthenticated,
+        426 => SyncError::UpgradeRequired,
+        _ => SyncError::Server { status, code },
+    }
+}
+
+/// Runs a whole session over `transport`, reporting progress after each round trip and checking
+/// `cancelled` before each request.
+pub fn run(
+    store: &mut Store,
+    transport: &mut dyn Transport,
+    options: SyncOptions,
+    on_progress: &mut dyn FnMut(&Progress),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SyncReport, SyncError> {
+    let mut session = SyncSession::new(options);
+    loop {
+        if cancelled() {
+            return Err(SyncError::Cancelled);
+        }
+        let Some(frame) = session.next_request(store)? else { break };
+        match transport.exchange(frame) {
+            Ok(reply) => session.handle_reply(store, reply)?,
+            Err(e) => {
+                session.abandon_request();
+                return Err(SyncError::Transport(e));
+            }
+        }
+        on_progress(session.progress());
+    }
+    Ok(session.progress().clone())
+}

@@ -1,0 +1,7 @@
+//! Sync with the branch server: the wire [`protocol`] and the sans-IO [`engine`] that drives a
+//! sync session over any transport.
+
+pub mod engine;
+pub mod protocol;
+
+pub use engine::{Progress, Reply, SyncError, SyncOptions, SyncReport, SyncSession, Transport, run};
