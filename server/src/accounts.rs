@@ -114,7 +114,7 @@ fn valid_name(field: &'static str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-fn audit(conn: &Connection, now: i64, actor: &str, action: &str, subject: &str) -> Result<()> {
+pub fn audit(conn: &Connection, now: i64, actor: &str, action: &str, subject: &str) -> Result<()> {
     conn.execute(
         "INSERT INTO audit (at, actor, action, subject) VALUES (?1, ?2, ?3, ?4)",
         params![now, actor, action, subject],
@@ -315,6 +315,13 @@ pub fn authenticate(conn: &Connection, token: &str, device_id: &str) -> Result<U
         return Err(AccountError::Unauthenticated);
     }
     Ok(user)
+}
+
+/// An active user by ID.
+pub fn user_by_id(conn: &Connection, user_id: &str) -> Result<Option<User>> {
+    let row =
+        conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [user_id], user_row).optional()?;
+    Ok(row.filter(|(_, _, active)| *active).map(|(user, _, _)| user))
 }
 
 /// Revokes a device (a lost tablet): its tokens stop working and its next contact wipes it.

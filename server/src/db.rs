@@ -27,7 +27,9 @@ impl Db {
              PRAGMA busy_timeout = 5000;",
         )?;
         conn.execute_batch(crate::accounts::SCHEMA)?;
+        drop_prerelease_documents(&conn)?;
         conn.execute_batch(crate::docs::SCHEMA)?;
+        conn.execute_batch(crate::photos::SCHEMA)?;
         Ok(Db(Arc::new(Mutex::new(conn))))
     }
 
@@ -50,4 +52,19 @@ impl Db {
         let mut conn = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut conn)
     }
+}
+
+/// Development builds before the sync protocol kept documents in a `changes` table, in a shape no
+/// release ever had; such documents are dropped (delete the data folder to re-seed the demo).
+fn drop_prerelease_documents(conn: &Connection) -> rusqlite::Result<()> {
+    let old: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes')",
+        [],
+        |r| r.get(0),
+    )?;
+    if old {
+        tracing::warn!("dropping documents from a pre-release development build");
+        conn.execute_batch("DROP TABLE changes; DROP TABLE IF EXISTS documents; ")?;
+    }
+    Ok(())
 }

@@ -56,14 +56,8 @@ pub fn seed(db: &Db, customers_per_manager: usize, now: i64) -> Result<usize, St
             let actor = book.server_actor();
             for record in workload::generate_branch(customers_per_manager, 1000 + k as u64) {
                 let prepared = workload::build_changes(&record, &book, &actor).map_err(|e| e.to_string())?;
-                crate::docs::store_server_changes(
-                    conn,
-                    &branch,
-                    &prepared.customer_id,
-                    &prepared.bytes,
-                    Some(&user_id),
-                )
-                .map_err(|e| e.to_string())?;
+                crate::docs::store_server_changes(conn, &branch, &prepared.customer_id, &prepared.bytes)
+                    .map_err(|e| e.to_string())?;
                 written += 1;
             }
         }

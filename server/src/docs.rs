@@ -1,32 +1,63 @@
-//! The server's customer documents: every accepted change appended once, keyed by customer and
-//! change hash (a repeated push is harmless), with a commit-ordered sequence number that devices
-//! pull from. SQLite has one writer at a time, so sequence numbers are assigned in commit order
-//! and a cursor never skips a change committed late.
+//! The server's customer documents.
+//!
+//! - `log`: every accepted change appended once, keyed by customer and change hash (a repeated push
+//!   is harmless), and every scope move (reassignment, to or from the pool, closing, deletion), all
+//!   under one commit-ordered sequence number that devices pull from. SQLite has one writer at a
+//!   time, so sequence numbers are assigned in commit order and a cursor never skips a change
+//!   committed late.
+//! - `documents`: per customer, its branch and scope, a saved snapshot (folding the log up to
+//!   `snapshot_seq`), the projection rows and masked pool entry of its current state, and its
+//!   village; `planned` lists planned visits, so a first sync can send today's customers first.
+//!
+//! A document's scope is `m:<manager id>` (owned), `pool`, `closed` (supervisors only) or
+//! `deleted` (nobody).
 
-use automerge::ActorId;
+use automerge::{ActorId, Change};
 use fieldsync_core::document::{CustomerDoc, parse_changes};
-use fieldsync_core::domain::CustomerFile;
+use fieldsync_core::domain::{Action, Ctx, CustomerFile, Lifecycle, Owner, Role as DomainRole, VisitStatus};
+use fieldsync_core::store::Rows;
+use fieldsync_core::sync::protocol::PoolEntry;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::accounts::User;
+use crate::accounts::{Role, User};
 use crate::validate::{self, Refusal};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
     customer_id TEXT PRIMARY KEY,
     branch_id TEXT NOT NULL,
-    owner_id TEXT,
-    updated_seq INTEGER NOT NULL
+    scope TEXT NOT NULL,
+    village TEXT NOT NULL DEFAULT '',
+    updated_seq INTEGER NOT NULL,
+    snapshot BLOB NOT NULL DEFAULT x'',
+    snapshot_seq INTEGER NOT NULL DEFAULT 0,
+    rows BLOB NOT NULL DEFAULT x'',
+    pool_entry BLOB NOT NULL DEFAULT x''
 );
-CREATE TABLE IF NOT EXISTS changes (
+CREATE INDEX IF NOT EXISTS documents_scope ON documents (branch_id, scope, village, customer_id);
+CREATE TABLE IF NOT EXISTS log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     customer_id TEXT NOT NULL,
-    hash BLOB NOT NULL,
-    bytes BLOB NOT NULL,
-    UNIQUE (customer_id, hash)
+    hash BLOB,
+    bytes BLOB,
+    device_id TEXT,
+    from_scope TEXT,
+    to_scope TEXT
 );
-CREATE INDEX IF NOT EXISTS changes_customer ON changes (customer_id, seq);
+CREATE UNIQUE INDEX IF NOT EXISTS log_change ON log (customer_id, hash) WHERE hash IS NOT NULL;
+CREATE INDEX IF NOT EXISTS log_customer ON log (customer_id, seq);
+CREATE TABLE IF NOT EXISTS planned (
+    customer_id TEXT NOT NULL,
+    manager_id TEXT NOT NULL,
+    planned_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS planned_customer ON planned (customer_id);
+CREATE INDEX IF NOT EXISTS planned_manager ON planned (manager_id, planned_at);
+CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 ";
+
+/// Fold a document's log into a new snapshot once this many changes sit after the snapshot.
+const SNAPSHOT_AFTER: i64 = 32;
 
 /// Why a push of one document was not taken. The rest of a push goes on regardless.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +78,29 @@ pub enum PushError {
     Core(String),
 }
 
+impl From<fieldsync_core::Error> for PushError {
+    fn from(e: fieldsync_core::Error) -> Self {
+        use fieldsync_core::Error as E;
+        match e {
+            E::MissingDependencies { .. } => PushError::MissingHistory,
+            E::CorruptChanges { .. } => PushError::Corrupt,
+            E::SchemaMismatch { .. } | E::NewerDocument { .. } => {
+                PushError::Refused(Refusal::Invalid("document".into()))
+            }
+            E::Sqlite(e) => PushError::Sqlite(e),
+            other => PushError::Core(other.to_string()),
+        }
+    }
+}
+
+/// Who is writing: the signed-in user and the device the changes came from (`None` for the
+/// server's own writes), so a device is not sent its own changes back.
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<'a> {
+    pub user: &'a User,
+    pub device_id: Option<&'a str>,
+}
+
 /// The result of an accepted push.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Accepted {
@@ -55,139 +109,348 @@ pub struct Accepted {
     pub new_changes: usize,
 }
 
-fn load(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result<Option<CustomerDoc>, PushError> {
-    let mut stmt = conn.prepare_cached("SELECT bytes FROM changes WHERE customer_id = ?1 ORDER BY seq")?;
-    let mut rows = stmt.query([customer_id])?;
-    let mut bytes = Vec::new();
+/// How much of a document a user may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Full,
+    /// A pool customer, as a manager sees it: a masked entry.
+    Masked,
+    None,
+}
+
+/// What a user sees of a document in `scope`.
+pub fn view(user: &User, scope: &str) -> View {
+    match user.role {
+        Role::Supervisor | Role::Admin => {
+            if scope == "deleted" {
+                View::None
+            } else {
+                View::Full
+            }
+        }
+        Role::Manager => {
+            if scope.strip_prefix("m:") == Some(user.id.as_str()) {
+                View::Full
+            } else if scope == "pool" {
+                View::Masked
+            } else {
+                View::None
+            }
+        }
+    }
+}
+
+pub fn valid_id(customer_id: &str) -> bool {
+    !customer_id.is_empty()
+        && customer_id.len() <= 64
+        && customer_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The server's automerge actor, created on first use.
+pub fn server_actor(conn: &Connection) -> rusqlite::Result<ActorId> {
+    if let Some(bytes) = conn
+        .query_row("SELECT value FROM server_meta WHERE key = 'actor'", [], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?
+    {
+        return Ok(ActorId::from(bytes.as_slice()));
+    }
+    let actor = fieldsync_core::ids::new_actor();
+    conn.execute("INSERT INTO server_meta (key, value) VALUES ('actor', ?1)", [actor.to_bytes()])?;
+    Ok(actor)
+}
+
+/// A document's row: branch and scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocMeta {
+    pub branch_id: String,
+    pub scope: String,
+}
+
+pub fn meta(conn: &Connection, customer_id: &str) -> rusqlite::Result<Option<DocMeta>> {
+    conn.prepare_cached("SELECT branch_id, scope FROM documents WHERE customer_id = ?1")?
+        .query_row([customer_id], |r| Ok(DocMeta { branch_id: r.get(0)?, scope: r.get(1)? }))
+        .optional()
+}
+
+/// Loads a document: its snapshot and the changes logged after it.
+pub fn load(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result<Option<CustomerDoc>, PushError> {
+    let Some((mut bytes, snapshot_seq)) = conn
+        .prepare_cached("SELECT snapshot, snapshot_seq FROM documents WHERE customer_id = ?1")?
+        .query_row([customer_id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT bytes FROM log WHERE customer_id = ?1 AND hash IS NOT NULL AND seq > ?2 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![customer_id, snapshot_seq])?;
     while let Some(row) = rows.next()? {
         bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
     }
     if bytes.is_empty() {
         return Ok(None);
     }
-    CustomerDoc::load(customer_id, &bytes, actor).map(Some).map_err(|e| PushError::Core(e.to_string()))
+    Ok(Some(CustomerDoc::load(customer_id, &bytes, actor)?))
 }
 
-/// Validates and stores one document's pushed changes, in one transaction.
+/// Validates and stores one document's pushed changes inside the caller's transaction (the caller
+/// wraps it in a savepoint, so a refusal leaves nothing behind). A manager's new customer is
+/// assigned to them by a server-written change.
 pub fn push(
-    conn: &mut Connection,
+    conn: &Connection,
     branch_id: &str,
-    writer: &User,
+    writer: Writer,
     customer_id: &str,
     bytes: &[u8],
     actor: &ActorId,
+    now: i64,
 ) -> Result<Accepted, PushError> {
-    if customer_id.is_empty()
-        || customer_id.len() > 64
-        || !customer_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    if !valid_id(customer_id) {
         return Err(PushError::NotFound);
     }
     let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
-    let tx = conn.transaction()?;
-    let home: Option<String> = tx
-        .query_row("SELECT branch_id FROM documents WHERE customer_id = ?1", [customer_id], |r| r.get(0))
-        .optional()?;
-    if home.as_deref().is_some_and(|b| b != branch_id) {
+    let before_meta = meta(conn, customer_id)?;
+    if before_meta.as_ref().is_some_and(|m| m.branch_id != branch_id || m.scope == "deleted") {
         return Err(PushError::NotFound);
     }
-    let existing = load(&tx, customer_id, actor)?;
+    let existing = load(conn, customer_id, actor)?;
     let before: Option<CustomerFile> = existing.as_ref().map(|d| d.file().clone());
     let merged = match existing {
         Some(mut doc) => {
-            let new_bytes = doc.merge(customer_id, changes).map_err(merge_error)?;
+            let new_bytes = doc.merge(customer_id, changes)?;
             (!new_bytes.is_empty()).then_some((doc, new_bytes))
         }
-        None => CustomerDoc::from_changes(customer_id, changes, actor).map_err(merge_error)?,
+        None => CustomerDoc::from_changes(customer_id, changes, actor)?,
     };
-    let Some((doc, new_bytes)) = merged else {
+    let Some((mut doc, new_bytes)) = merged else {
         return Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0 });
     };
-    validate::check(before.as_ref(), doc.file(), writer).map_err(PushError::Refused)?;
+    validate::check(before.as_ref(), doc.file(), writer.user).map_err(PushError::Refused)?;
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
-    // Until the server records an owner in the document, a new customer belongs to its creator.
-    let owner = doc.file().server.owner.manager_id.as_deref().or(before.is_none().then_some(writer.id.as_str()));
-    let inserted = append(&tx, branch_id, customer_id, &new, owner)?;
-    tx.commit()?;
+    let inserted = append(conn, customer_id, &new, writer.device_id)?;
+    if before.is_none() && writer.user.role == Role::Manager && doc.file().server.owner.manager_id.is_none() {
+        let owner =
+            Owner { manager_id: Some(writer.user.id.clone()), manager_name: Some(writer.user.display_name.clone()) };
+        apply_server_action(conn, &mut doc, &Action::AssignOwner { owner }, &writer.user.id, now)?;
+    }
+    save_state(conn, branch_id, &mut doc, before_meta.as_ref().map(|m| m.scope.as_str()))?;
     Ok(Accepted { customer_id: customer_id.to_string(), new_changes: inserted })
 }
 
-fn merge_error(e: fieldsync_core::Error) -> PushError {
-    use fieldsync_core::Error as E;
-    match e {
-        E::MissingDependencies { .. } => PushError::MissingHistory,
-        E::CorruptChanges { .. } => PushError::Corrupt,
-        E::SchemaMismatch { .. } | E::NewerDocument { .. } => PushError::Refused(Refusal::Invalid("document".into())),
-        other => PushError::Core(other.to_string()),
-    }
-}
-
-/// One change a device pulls, with the cursor to resume after it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pulled {
-    pub seq: i64,
-    pub customer_id: String,
-    pub bytes: Vec<u8>,
-}
-
-/// Changes after `since` of the customers `owner_id` owns in `branch_id` (every customer of the
-/// branch when `owner_id` is `None`, for supervisors), oldest first, at most `limit`.
-pub fn pull(
+/// Applies a decision of the server (an owner, a review, a claim's outcome) to a loaded document
+/// and appends its change. `on_behalf_of` is the user the decision is for or by.
+pub fn apply_server_action(
     conn: &Connection,
-    branch_id: &str,
-    owner_id: Option<&str>,
-    since: i64,
-    limit: u32,
-) -> Result<Vec<Pulled>, PushError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT c.seq, c.customer_id, c.bytes FROM changes c JOIN documents d ON d.customer_id = c.customer_id
-         WHERE d.branch_id = ?1 AND (?2 IS NULL OR d.owner_id = ?2) AND c.seq > ?3
-         ORDER BY c.seq LIMIT ?4",
-    )?;
-    let rows = stmt
-        .query_map(params![branch_id, owner_id, since, i64::from(limit.clamp(1, 10_000))], |r| {
-            Ok(Pulled { seq: r.get(0)?, customer_id: r.get(1)?, bytes: r.get(2)? })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(rows)
+    doc: &mut CustomerDoc,
+    action: &Action,
+    on_behalf_of: &str,
+    now: i64,
+) -> Result<(), PushError> {
+    let ctx = Ctx { user_id: on_behalf_of.to_string(), user_name: String::new(), role: DomainRole::Server, now };
+    let Some(committed) = doc.apply(action, &ctx).map_err(|e| PushError::Core(e.to_string()))? else {
+        return Ok(());
+    };
+    let change = parse_changes(&committed.change).map_err(|_| PushError::Corrupt)?;
+    append(conn, &doc.file().id.clone(), &change, None)?;
+    Ok(())
 }
 
-/// Stores changes the server itself wrote (its own decisions, the demo branch): no validation,
-/// same idempotent append.
+/// Writes a server decision on one customer of `branch_id` in its own transaction (supervisor
+/// actions from the web app and the API). Returns `NotFound` for a customer the branch lacks.
+pub fn write_decision(
+    conn: &mut Connection,
+    branch_id: &str,
+    customer_id: &str,
+    action: &Action,
+    by: &str,
+    now: i64,
+) -> Result<(), PushError> {
+    if !valid_id(customer_id) {
+        return Err(PushError::NotFound);
+    }
+    let tx = conn.transaction()?;
+    let meta = meta(&tx, customer_id)?.filter(|m| m.branch_id == branch_id && m.scope != "deleted");
+    let Some(meta) = meta else { return Err(PushError::NotFound) };
+    let actor = server_actor(&tx)?;
+    let mut doc = load(&tx, customer_id, &actor)?.ok_or(PushError::NotFound)?;
+    apply_server_action(&tx, &mut doc, action, by, now)?;
+    save_state(&tx, branch_id, &mut doc, Some(&meta.scope))?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Marks a customer deleted: it leaves every device at their next sync. The log keeps its history.
+pub fn delete_customer(conn: &mut Connection, branch_id: &str, customer_id: &str) -> Result<(), PushError> {
+    let tx = conn.transaction()?;
+    let Some(meta) = meta(&tx, customer_id)?.filter(|m| m.branch_id == branch_id && m.scope != "deleted") else {
+        return Err(PushError::NotFound);
+    };
+    log_move(&tx, customer_id, &meta.scope, "deleted")?;
+    tx.execute("UPDATE documents SET scope = 'deleted' WHERE customer_id = ?1", [customer_id])?;
+    tx.execute("DELETE FROM planned WHERE customer_id = ?1", [customer_id])?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Stores changes the server itself wrote (the demo branch, imports): no validation, same
+/// idempotent append.
 pub fn store_server_changes(
     conn: &mut Connection,
     branch_id: &str,
     customer_id: &str,
     bytes: &[u8],
-    owner_id: Option<&str>,
 ) -> Result<usize, PushError> {
     let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
     let tx = conn.transaction()?;
-    let inserted = append(&tx, branch_id, customer_id, &changes, owner_id)?;
+    let actor = server_actor(&tx)?;
+    let before = meta(&tx, customer_id)?;
+    if before.as_ref().is_some_and(|m| m.branch_id != branch_id) {
+        return Err(PushError::NotFound);
+    }
+    let merged = match load(&tx, customer_id, &actor)? {
+        Some(mut doc) => {
+            let new = doc.merge(customer_id, changes)?;
+            (!new.is_empty()).then_some((doc, new))
+        }
+        None => CustomerDoc::from_changes(customer_id, changes, &actor)?,
+    };
+    let Some((mut doc, new_bytes)) = merged else { return Ok(0) };
+    let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
+    let inserted = append(&tx, customer_id, &new, None)?;
+    save_state(&tx, branch_id, &mut doc, before.as_ref().map(|m| m.scope.as_str()))?;
     tx.commit()?;
     Ok(inserted)
 }
 
-/// Appends changes once each (keyed by hash) and records the document's branch, owner (kept when
-/// `owner_id` is `None`) and latest sequence number. Returns how many changes were new.
+/// Appends changes once each (keyed by hash). Returns how many were new.
 fn append(
-    tx: &Connection,
-    branch_id: &str,
+    conn: &Connection,
     customer_id: &str,
-    changes: &[automerge::Change],
-    owner_id: Option<&str>,
-) -> Result<usize, PushError> {
+    changes: &[Change],
+    device_id: Option<&str>,
+) -> rusqlite::Result<usize> {
     let mut inserted = 0;
+    let mut stmt =
+        conn.prepare_cached("INSERT OR IGNORE INTO log (customer_id, hash, bytes, device_id) VALUES (?1, ?2, ?3, ?4)")?;
     for change in changes {
-        inserted += tx
-            .prepare_cached("INSERT OR IGNORE INTO changes (customer_id, hash, bytes) VALUES (?1, ?2, ?3)")?
-            .execute(params![customer_id, change.hash().0.as_slice(), change.raw_bytes()])?;
+        inserted += stmt.execute(params![customer_id, change.hash().0.as_slice(), change.raw_bytes(), device_id])?;
     }
-    let seq: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM changes", [], |r| r.get(0))?;
-    tx.execute(
-        "INSERT INTO documents (customer_id, branch_id, owner_id, updated_seq) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (customer_id) DO UPDATE SET owner_id = coalesce(?3, owner_id), updated_seq = ?4",
-        params![customer_id, branch_id, owner_id, seq],
-    )?;
     Ok(inserted)
+}
+
+fn log_move(conn: &Connection, customer_id: &str, from: &str, to: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO log (customer_id, from_scope, to_scope) VALUES (?1, ?2, ?3)")?
+        .execute(params![customer_id, from, to])?;
+    Ok(())
+}
+
+pub fn scope_of(file: &CustomerFile) -> String {
+    if file.server.lifecycle == Some(Lifecycle::Closed) {
+        return "closed".into();
+    }
+    match &file.server.owner.manager_id {
+        Some(manager) => format!("m:{manager}"),
+        None => "pool".into(),
+    }
+}
+
+/// A pool customer's masked entry: the first character of the name, no phone, no ID number.
+pub fn pool_entry(file: &CustomerFile) -> PoolEntry {
+    let mut chars = file.profile.name.chars();
+    let first = chars.next().map(String::from).unwrap_or_default();
+    PoolEntry {
+        customer_id: file.id.clone(),
+        name_masked: first + &"*".repeat(chars.count().clamp(1, 3)),
+        kind: file.profile.kind.code().to_string(),
+        village: file.profile.village.clone(),
+        tier: file.server.value_tier.map(|t| t.code().to_string()),
+    }
+}
+
+/// Records a document's current state: scope (logging a move when it changed), rows, pool entry,
+/// village and planned visits, and folds the log into a new snapshot now and then.
+pub fn save_state(
+    conn: &Connection,
+    branch_id: &str,
+    doc: &mut CustomerDoc,
+    previous_scope: Option<&str>,
+) -> rusqlite::Result<()> {
+    let file = doc.file();
+    let customer_id = file.id.clone();
+    let scope = scope_of(file);
+    if let Some(previous) = previous_scope
+        && previous != scope
+        && previous != "deleted"
+    {
+        log_move(conn, &customer_id, previous, &scope)?;
+    }
+    let rows = postcard::to_stdvec(&Rows::of(file)).expect("rows serialise");
+    let pool = postcard::to_stdvec(&pool_entry(file)).expect("pool entries serialise");
+    let seq: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+    let scope = if previous_scope == Some("deleted") { "deleted".to_string() } else { scope };
+    conn.prepare_cached(
+        "INSERT INTO documents (customer_id, branch_id, scope, village, updated_seq, rows, pool_entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (customer_id) DO UPDATE SET scope = ?3, village = ?4, updated_seq = ?5, rows = ?6,
+             pool_entry = ?7",
+    )?
+    .execute(params![customer_id, branch_id, scope, file.profile.village, seq, rows, pool])?;
+    conn.prepare_cached("DELETE FROM planned WHERE customer_id = ?1")?.execute([&customer_id])?;
+    let mut insert =
+        conn.prepare_cached("INSERT INTO planned (customer_id, manager_id, planned_at) VALUES (?1, ?2, ?3)")?;
+    for visit in file.visits.values() {
+        if let (VisitStatus::Planned, Some(at)) = (visit.status, visit.planned_at) {
+            insert.execute(params![customer_id, visit.manager_id, at])?;
+        }
+    }
+    let photos: Vec<String> = file.visits.values().flat_map(|v| v.photos.iter().cloned()).collect();
+    crate::photos::record_refs(conn, &customer_id, &photos)?;
+    let tail: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM log WHERE customer_id = ?1 AND hash IS NOT NULL
+             AND seq > (SELECT snapshot_seq FROM documents WHERE customer_id = ?1)",
+        )?
+        .query_row([&customer_id], |r| r.get(0))?;
+    if tail >= SNAPSHOT_AFTER {
+        save_snapshot(conn, &customer_id, doc, seq)?;
+    }
+    Ok(())
+}
+
+fn save_snapshot(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc, seq: i64) -> rusqlite::Result<Vec<u8>> {
+    let bytes = doc.save();
+    conn.prepare_cached("UPDATE documents SET snapshot = ?2, snapshot_seq = ?3 WHERE customer_id = ?1")?
+        .execute(params![customer_id, bytes, seq])?;
+    Ok(bytes)
+}
+
+/// A document whole, as a device receives it: its saved bytes (folding everything logged so far)
+/// and its projection rows. The saved snapshot is refreshed when the log has moved past it.
+pub fn snapshot(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result<Option<(Vec<u8>, Rows)>, PushError> {
+    let Some((snapshot, snapshot_seq, rows)) = conn
+        .prepare_cached("SELECT snapshot, snapshot_seq, rows FROM documents WHERE customer_id = ?1")?
+        .query_row([customer_id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let rows: Rows = postcard::from_bytes(&rows).map_err(|e| PushError::Core(e.to_string()))?;
+    let newer: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM log WHERE customer_id = ?1 AND hash IS NOT NULL AND seq > ?2)")?
+        .query_row(params![customer_id, snapshot_seq], |r| r.get(0))?;
+    if !newer && !snapshot.is_empty() {
+        return Ok(Some((snapshot, rows)));
+    }
+    let seq: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+    let Some(mut doc) = load(conn, customer_id, actor)? else { return Ok(None) };
+    Ok(Some((save_snapshot(conn, customer_id, &mut doc, seq)?, rows)))
+}
+
+pub fn pool_entry_of(conn: &Connection, customer_id: &str) -> rusqlite::Result<Option<PoolEntry>> {
+    let bytes: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT pool_entry FROM documents WHERE customer_id = ?1")?
+        .query_row([customer_id], |r| r.get(0))
+        .optional()?;
+    Ok(bytes.and_then(|b| postcard::from_bytes(&b).ok()))
 }

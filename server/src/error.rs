@@ -16,6 +16,20 @@ pub enum AppError {
     NotFound,
     #[error("forbidden")]
     Forbidden,
+    #[error("refused: {code}")]
+    Refused { code: &'static str, message_zh: String, message_en: String },
+    #[error("upgrade required")]
+    UpgradeRequired,
+    #[error("bad sync frame: {0}")]
+    BadFrame(String),
+    #[error("the photo is too large")]
+    PhotoTooLarge,
+    #[error("the upload offset does not match the {received} bytes received")]
+    PhotoOffsetMismatch { received: u64 },
+    #[error("the photo does not match its hash")]
+    PhotoHashMismatch,
+    #[error("the photo is being uploaded by another request")]
+    PhotoUploadBusy,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -23,14 +37,35 @@ pub enum AppError {
 #[derive(Serialize)]
 struct Body {
     code: &'static str,
-    message_zh: &'static str,
+    message_zh: std::borrow::Cow<'static, str>,
     message_en: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'static str>,
+    /// Bytes of a photo upload the server holds: where the device resumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    received: Option<u64>,
 }
 
 fn body(code: &'static str, message_zh: &'static str, message_en: &str) -> Body {
-    Body { code, message_zh, message_en: message_en.to_string(), field: None }
+    Body { code, message_zh: message_zh.into(), message_en: message_en.to_string(), field: None, received: None }
+}
+
+impl From<crate::docs::PushError> for AppError {
+    fn from(e: crate::docs::PushError) -> Self {
+        use crate::docs::PushError as P;
+        match e {
+            P::NotFound => AppError::NotFound,
+            P::Refused(r) => {
+                AppError::Refused { code: r.code(), message_zh: r.message_zh(), message_en: r.message_en() }
+            }
+            P::Core(reason) if reason.contains("too many") => AppError::BadFrame(reason),
+            P::Core(reason) => {
+                AppError::Refused { code: "invalid", message_zh: "操作无法完成".into(), message_en: reason }
+            }
+            P::Corrupt | P::MissingHistory => AppError::BadFrame(e.to_string()),
+            P::Sqlite(e) => AppError::Internal(e.to_string()),
+        }
+    }
 }
 
 impl AppError {
@@ -69,6 +104,59 @@ impl AppError {
             AppError::Account(A::Unauthenticated) => {
                 (StatusCode::UNAUTHORIZED, body("unauthenticated", "请重新登录", "please sign in again"))
             }
+            AppError::Refused { code, message_zh, message_en } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Body {
+                    code,
+                    message_zh: message_zh.clone().into(),
+                    message_en: message_en.clone(),
+                    field: None,
+                    received: None,
+                },
+            ),
+            AppError::UpgradeRequired => (
+                StatusCode::UPGRADE_REQUIRED,
+                body(
+                    "upgrade_required",
+                    "应用版本过旧，请升级后再同步",
+                    "this app speaks an older sync protocol; update the app",
+                ),
+            ),
+            AppError::BadFrame(reason) => (
+                StatusCode::BAD_REQUEST,
+                body("bad_frame", "同步数据无法识别", &format!("the sync request is not readable: {reason}")),
+            ),
+            AppError::PhotoTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                body(
+                    "too_large",
+                    "照片过大：每张不超过10 MB，每段不超过1 MB",
+                    "the photo is too large: at most 10 MiB, sent in chunks of at most 1 MiB",
+                ),
+            ),
+            AppError::PhotoOffsetMismatch { received } => (
+                StatusCode::CONFLICT,
+                Body {
+                    received: Some(*received),
+                    ..body(
+                        "offset_mismatch",
+                        "上传位置与服务器不一致，请从服务器已收到的位置继续",
+                        &format!("the offset does not match; the server has {received} bytes, resume from there"),
+                    )
+                },
+            ),
+            AppError::PhotoHashMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                body(
+                    "hash_mismatch",
+                    "照片内容校验失败，请重新上传",
+                    "the photo does not match its SHA-256; upload it again",
+                ),
+            ),
+            AppError::PhotoUploadBusy => (
+                StatusCode::CONFLICT,
+                body("upload_busy", "该照片正在上传，请稍后重试", "this photo is being uploaded; try again shortly"),
+            ),
             AppError::Forbidden => (StatusCode::FORBIDDEN, body("forbidden", "没有权限执行此操作", "not allowed")),
             AppError::Account(A::Hashing | A::Sqlite(_)) | AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,7 +7,9 @@
 //!
 //! - [`accounts`]: branches, outlets, users, devices, login and revocation;
 //! - [`db`]: the embedded SQLite store;
-//! - [`docs`]: customer documents: validated pushes, commit-ordered pulls;
+//! - [`docs`]: customer documents: validated pushes, scopes, snapshots, the commit-ordered log;
+//! - [`sync`]: one sync round trip: pushes, claims, reconciliation, then the device's next page;
+//! - [`photos`]: content-addressed photo blobs: resumable uploads, downloads by visibility;
 //! - [`validate`]: what a pushed change may do, by the writer's role.
 
 pub mod accounts;
@@ -16,8 +18,10 @@ pub mod db;
 pub mod demo;
 pub mod docs;
 pub mod error;
+pub mod photos;
 pub mod routes;
 pub mod serve;
+pub mod sync;
 pub mod validate;
 
 pub use config::Config;

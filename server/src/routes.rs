@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -13,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::{self, Role, User};
 use crate::db::Db;
 use crate::error::AppError;
+
+/// The largest sync request accepted (a tablet pushes at most 2 MB of changes per request).
+pub const MAX_SYNC_BODY: usize = 16 * 1024 * 1024;
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
@@ -27,6 +31,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/login", post(login))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/devices/{device_id}/revoke", post(revoke))
+        .route("/api/v1/sync", post(sync).layer(DefaultBodyLimit::max(MAX_SYNC_BODY)))
+        .route("/api/v1/customers/{customer_id}/reviews/{visit_id}", post(review))
+        .route("/api/v1/customers/{customer_id}/owner", post(reassign))
+        .route("/api/v1/customers/{customer_id}/lifecycle", post(set_lifecycle))
+        .merge(crate::photos::routes())
         .fallback(not_found)
         .with_state(state)
 }
@@ -112,6 +121,178 @@ impl FromRequestParts<AppState> for Authed {
         let user = state.db.call(move |conn| accounts::authenticate(conn, &token, &device)).await?;
         Ok(Authed(user))
     }
+}
+
+/// The signed-in user and the device the request came from.
+pub struct AuthedDevice {
+    pub user: User,
+    pub device_id: String,
+}
+
+impl FromRequestParts<AppState> for AuthedDevice {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let device_id = parts
+            .headers
+            .get("x-device-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or(accounts::AccountError::Unauthenticated)?;
+        let Authed(user) = Authed::from_request_parts(parts, state).await?;
+        Ok(AuthedDevice { user, device_id })
+    }
+}
+
+/// One sync round trip: a request frame in, a response frame out.
+async fn sync(
+    State(state): State<AppState>,
+    AuthedDevice { user, device_id }: AuthedDevice,
+    body: Bytes,
+) -> Result<impl axum::response::IntoResponse, AppError> {
+    use fieldsync_core::sync::protocol;
+    match protocol::frame_version(&body) {
+        None => return Err(AppError::BadFrame("not a sync frame".into())),
+        Some(v) if v != protocol::VERSION => return Err(AppError::UpgradeRequired),
+        Some(_) => {}
+    }
+    let request: protocol::SyncRequest = protocol::decode(&body).map_err(|e| AppError::BadFrame(e.to_string()))?;
+    let bytes_in = body.len();
+    let frame = state
+        .db
+        .call(move |conn| {
+            let (response, stats) = crate::sync::handle(conn, &user, &device_id, request, now_ms())?;
+            let frame = protocol::encode(&response);
+            tracing::info!(
+                user = %user.id,
+                device = %device_id,
+                bytes_in,
+                bytes_out = frame.len(),
+                pushed = stats.pushed,
+                accepted_changes = stats.accepted_changes,
+                refused = stats.refused,
+                snapshots = stats.snapshots,
+                changes = stats.changes,
+                purged = stats.purged,
+                "sync"
+            );
+            Ok::<_, crate::docs::PushError>(frame)
+        })
+        .await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, protocol::CONTENT_TYPE)], frame))
+}
+
+#[derive(Deserialize)]
+struct ReviewRequest {
+    decision: String,
+    comment: String,
+}
+
+/// A supervisor approves, returns or flags a visit; the review reaches the manager's tablet at its
+/// next sync.
+async fn review(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path((customer_id, visit_id)): Path<(String, String)>,
+    Json(req): Json<ReviewRequest>,
+) -> Result<StatusCode, AppError> {
+    use fieldsync_core::domain::{Review, ReviewDecision};
+    if user.role == Role::Manager {
+        return Err(AppError::Forbidden);
+    }
+    let decision =
+        ReviewDecision::from_code(&req.decision).ok_or(accounts::AccountError::Invalid { field: "decision" })?;
+    let now = now_ms();
+    let review = Review {
+        decision,
+        comment: req.comment,
+        reviewer_id: user.id.clone(),
+        reviewer_name: user.display_name.clone(),
+        at: now,
+    };
+    let action = fieldsync_core::domain::Action::WriteReview { visit_id: visit_id.clone(), review };
+    decide(&state, user, customer_id, action, "visit.review", now).await
+}
+
+#[derive(Deserialize)]
+struct ReassignRequest {
+    /// The new owner; `null` returns the customer to the public pool.
+    manager_id: Option<String>,
+}
+
+/// A supervisor reassigns a customer (or returns it to the pool); it leaves the old owner's tablet
+/// and arrives whole on the new owner's at their next syncs.
+async fn reassign(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path(customer_id): Path<String>,
+    Json(req): Json<ReassignRequest>,
+) -> Result<StatusCode, AppError> {
+    use fieldsync_core::domain::Owner;
+    if user.role == Role::Manager {
+        return Err(AppError::Forbidden);
+    }
+    let owner = match req.manager_id {
+        None => Owner::default(),
+        Some(id) => {
+            let branch = user.branch_id.clone();
+            let manager = state
+                .db
+                .call(move |conn| accounts::user_by_id(conn, &id))
+                .await?
+                .filter(|m| m.branch_id == branch && m.role == Role::Manager)
+                .ok_or(AppError::NotFound)?;
+            Owner { manager_id: Some(manager.id), manager_name: Some(manager.display_name) }
+        }
+    };
+    let action = fieldsync_core::domain::Action::AssignOwner { owner };
+    decide(&state, user, customer_id, action, "customer.reassign", now_ms()).await
+}
+
+#[derive(Deserialize)]
+struct LifecycleRequest {
+    lifecycle: Option<String>,
+}
+
+async fn set_lifecycle(
+    State(state): State<AppState>,
+    Authed(user): Authed,
+    Path(customer_id): Path<String>,
+    Json(req): Json<LifecycleRequest>,
+) -> Result<StatusCode, AppError> {
+    use fieldsync_core::domain::Lifecycle;
+    if user.role == Role::Manager {
+        return Err(AppError::Forbidden);
+    }
+    let lifecycle = match req.lifecycle {
+        None => None,
+        Some(code) => Some(Lifecycle::from_code(&code).ok_or(accounts::AccountError::Invalid { field: "lifecycle" })?),
+    };
+    let action = fieldsync_core::domain::Action::SetLifecycle { lifecycle };
+    decide(&state, user, customer_id, action, "customer.lifecycle", now_ms()).await
+}
+
+/// Writes a supervisor's decision as a server change, with an audit row.
+async fn decide(
+    state: &AppState,
+    user: User,
+    customer_id: String,
+    action: fieldsync_core::domain::Action,
+    audit: &'static str,
+    now: i64,
+) -> Result<StatusCode, AppError> {
+    state
+        .db
+        .call(move |conn| {
+            crate::docs::write_decision(conn, &user.branch_id, &customer_id, &action, &user.id, now)?;
+            accounts::audit(conn, now, &user.id, audit, &customer_id).map_err(|e| match e {
+                accounts::AccountError::Sqlite(e) => crate::docs::PushError::Sqlite(e),
+                other => crate::docs::PushError::Core(other.to_string()),
+            })?;
+            Ok::<_, crate::docs::PushError>(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn whoami(Authed(user): Authed) -> Json<UserView> {

@@ -3,6 +3,7 @@
 
 use fieldsync_core::domain::{self, Action, CustomerKind, Profile};
 use fieldsync_core::store::{Store, User as DeviceUser};
+use fieldsync_core::sync::protocol::{DocChanges, PushOutcome, SyncRequest, SyncResponse};
 use fieldsync_server::accounts::{Role, User};
 use fieldsync_server::db::Db;
 use fieldsync_server::docs::{self, PushError};
@@ -20,59 +21,95 @@ fn tablet(dir: &tempfile::TempDir, name: &str, user: &str) -> Store {
     store
 }
 
+/// One sync round trip through the server's handler (no HTTP), as `device`.
+fn round(db: &Db, user: &User, device: &str, request: SyncRequest) -> SyncResponse {
+    db.with(|c| fieldsync_server::sync::handle(c, user, device, request, NOW)).unwrap().0
+}
+
 #[test]
 fn a_customer_goes_from_one_tablet_through_the_server_to_another() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    let actor = fieldsync_core::ids::new_actor();
     let mut a = tablet(&dir, "a.db", "M1");
     let mut b = tablet(&dir, "b.db", "M1");
     let id = a.create_customer(Profile::new(CustomerKind::Individual, "张三", "韩桥村"), NOW).unwrap();
     let bytes = a.document_changes(&id).unwrap();
     let m1 = server_user("M1", Role::Manager);
-    let accepted = db.with(|c| docs::push(c, "b1", &m1, &id, &bytes, &actor)).unwrap();
-    assert_eq!(accepted.new_changes, 1);
+    let push = SyncRequest {
+        cursor: 1,
+        push: vec![DocChanges { customer_id: id.clone(), changes: bytes.clone() }],
+        ..Default::default()
+    };
+    let answer = round(&db, &m1, "tablet-a", push.clone());
+    assert_eq!(answer.pushed[0].outcome, PushOutcome::Accepted { new_changes: 1 });
+    // The server's owner assignment comes back to the pushing device; its own change does not.
+    assert_eq!(answer.changes.len(), 1);
     // A repeated push is harmless.
-    assert_eq!(db.with(|c| docs::push(c, "b1", &m1, &id, &bytes, &actor)).unwrap().new_changes, 0);
+    let again = round(&db, &m1, "tablet-a", SyncRequest { cursor: answer.cursor, ..push });
+    assert_eq!(again.pushed[0].outcome, PushOutcome::Accepted { new_changes: 0 });
+    assert!(again.changes.is_empty());
 
-    let pulled = db.with(|c| docs::pull(c, "b1", Some("M1"), 0, 100)).unwrap();
-    assert_eq!(pulled.len(), 1);
-    for p in &pulled {
-        b.merge(&p.customer_id, &p.bytes).unwrap();
+    // Another tablet of the same manager starts from a listing and gets the document whole.
+    let pulled = round(&db, &m1, "tablet-b", SyncRequest::default());
+    assert_eq!(pulled.listing.as_ref().unwrap().documents, vec![id.clone()]);
+    assert!(pulled.changes.is_empty());
+    for s in &pulled.snapshots {
+        b.merge(&s.customer_id, &s.document).unwrap();
     }
+    a.merge(&id, &answer.changes[0].changes).unwrap();
     assert_eq!(b.customer_file(&id).unwrap(), a.customer_file(&id).unwrap());
-    // The cursor moves on: nothing new after the last sequence number.
-    let last = pulled.last().unwrap().seq;
-    assert!(db.with(|c| docs::pull(c, "b1", Some("M1"), last, 100)).unwrap().is_empty());
-    // Another manager's scope and another branch see nothing.
-    assert!(db.with(|c| docs::pull(c, "b1", Some("M2"), 0, 100)).unwrap().is_empty());
-    assert!(db.with(|c| docs::pull(c, "b2", None, 0, 100)).unwrap().is_empty());
-    // A supervisor's scope is the whole branch.
-    assert_eq!(db.with(|c| docs::pull(c, "b1", None, 0, 100)).unwrap().len(), 1);
+    // The cursor moves on: nothing new after it.
+    let after = round(&db, &m1, "tablet-b", SyncRequest { cursor: pulled.cursor, ..Default::default() });
+    assert!(after.changes.is_empty() && after.snapshots.is_empty());
+    // Another manager's scope and another branch see nothing; a supervisor sees the branch.
+    let m2 = server_user("M2", Role::Manager);
+    assert!(round(&db, &m2, "t2", SyncRequest { cursor: 1, ..Default::default() }).changes.is_empty());
+    let listing = round(&db, &m2, "t2", SyncRequest::default()).listing.unwrap();
+    assert!(listing.documents.is_empty() && listing.pool.is_empty());
+    let mut other = server_user("S9", Role::Supervisor);
+    other.branch_id = "b2".into();
+    let listing = round(&db, &other, "t9", SyncRequest::default());
+    assert!(listing.listing.unwrap().documents.is_empty() && listing.snapshots.is_empty());
+    let sup = server_user("S1", Role::Supervisor);
+    let first = round(&db, &sup, "t3", SyncRequest::default());
+    assert_eq!(first.listing.unwrap().documents, vec![id.clone()]);
+    assert_eq!(first.snapshots.len(), 1);
 }
 
 #[test]
 fn bad_pushes_change_nothing_on_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    let actor = fieldsync_core::ids::new_actor();
     let mut a = tablet(&dir, "a.db", "M1");
     let id = a.create_customer(Profile::new(CustomerKind::Individual, "张三", "韩桥村"), NOW).unwrap();
     let base = a.heads(&id).unwrap();
     let first = a.document_changes(&id).unwrap();
     let m1 = server_user("M1", Role::Manager);
-    db.with(|c| docs::push(c, "b1", &m1, &id, &first, &actor)).unwrap();
-    let count = || db.with(|c| c.query_row("SELECT count(*) FROM changes", [], |r| r.get::<_, i64>(0)).unwrap());
-    assert_eq!(count(), 1);
+    let actor = db.with(|c| docs::server_actor(c)).unwrap();
+    let push = |user: &User, branch: &str, id: &str, bytes: &[u8]| {
+        let mut user = user.clone();
+        user.branch_id = branch.into();
+        db.with(|c| {
+            let tx = c.transaction().unwrap();
+            let writer = docs::Writer { user: &user, device_id: Some("t") };
+            let result = docs::push(&tx, branch, writer, id, bytes, &actor, NOW);
+            if result.is_ok() {
+                tx.commit().unwrap();
+            }
+            result
+        })
+    };
+    push(&m1, "b1", &id, &first).unwrap();
+    let count = || {
+        db.with(|c| c.query_row("SELECT count(*) FROM log WHERE hash IS NOT NULL", [], |r| r.get::<_, i64>(0)).unwrap())
+    };
+    assert_eq!(count(), 2, "the change and the server's owner assignment");
 
     // Garbage, truncated, and another branch's or a malformed document ID.
-    assert!(matches!(db.with(|c| docs::push(c, "b1", &m1, &id, b"garbage", &actor)), Err(PushError::Corrupt)));
-    assert!(matches!(
-        db.with(|c| docs::push(c, "b1", &m1, &id, &first[..first.len() - 2], &actor)),
-        Err(PushError::Corrupt)
-    ));
-    assert!(matches!(db.with(|c| docs::push(c, "b2", &m1, &id, &first, &actor)), Err(PushError::NotFound)));
-    assert!(matches!(db.with(|c| docs::push(c, "b1", &m1, "../x", &first, &actor)), Err(PushError::NotFound)));
+    assert!(matches!(push(&m1, "b1", &id, b"garbage"), Err(PushError::Corrupt)));
+    assert!(matches!(push(&m1, "b1", &id, &first[..first.len() - 2]), Err(PushError::Corrupt)));
+    assert!(matches!(push(&m1, "b2", &id, &first), Err(PushError::NotFound)));
+    assert!(matches!(push(&m1, "b1", "../x", &first), Err(PushError::NotFound)));
 
     // Only the new changes, without the history they build on, from a device that lost it.
     a.apply(&id, &Action::RequestClaim { intent_id: "i1".into() }, NOW).unwrap();
@@ -80,7 +117,7 @@ fn bad_pushes_change_nothing_on_the_server() {
         fieldsync_core::document::CustomerDoc::load(&id, &a.document_changes(&id).unwrap(), a.actor()).unwrap();
     let only_new = doc.changes_since(&base);
     let other = "0198aaaa-0000-7000-8000-000000000001";
-    let unknown = db.with(|c| docs::push(c, "b1", &m1, other, &only_new, &actor));
+    let unknown = push(&m1, "b1", other, &only_new);
     assert!(matches!(unknown, Err(PushError::MissingHistory)), "{unknown:?}");
 
     // Another manager editing M1's customer is refused with a reason.
@@ -90,7 +127,7 @@ fn bad_pushes_change_nothing_on_the_server() {
     a.sign_in(DeviceUser { id: "M2".into(), name: "M2".into(), role: domain::Role::Manager }).unwrap();
     a.apply(&id, &Action::UpdateProfile { profile: p }, NOW).unwrap();
     let edit = a.document_changes(&id).unwrap();
-    let refused = db.with(|c| docs::push(c, "b1", &m2, &id, &edit, &actor));
+    let refused = push(&m2, "b1", &id, &edit);
     assert!(matches!(refused, Err(PushError::Refused(Refusal::NotYourCustomer))), "{refused:?}");
-    assert_eq!(count(), 1, "nothing refused was stored");
+    assert_eq!(count(), 2, "nothing refused was stored");
 }

@@ -1,1 +1,157 @@
-//! Placeholder until the sync issue fills this crate in.
+//! The end-to-end harness: the real server (its own code, its own SQLite store, real HTTP on a
+//! loopback port), devices with real stores on disk signed in over HTTP, and a userspace TCP proxy
+//! that counts bytes and round trips and can cut connections.
+
+pub mod proxy;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use fieldsync_core::sync::{Progress, SyncOptions};
+use fieldsync_ffi::{Device, DeviceError};
+use fieldsync_server::accounts::{self, NewUser, Role};
+use fieldsync_server::config::Config;
+use fieldsync_server::db::Db;
+
+pub const PASSWORD: &str = "e2e-password-1";
+
+/// A branch server running in this process on a loopback port; stopped gracefully on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The accounts a test branch starts with.
+#[derive(Debug, Clone)]
+pub struct Branch {
+    pub id: String,
+    pub m1: String,
+    pub m2: String,
+    pub supervisor: String,
+    /// A supervisor of another branch, for scope tests.
+    pub other_branch: String,
+    pub other_supervisor: String,
+}
+
+impl TestServer {
+    /// Starts a server with a branch `b1` (managers `m1`, `m2`, supervisor `sup`) and another
+    /// branch (supervisor `sup2`); every password is [`PASSWORD`].
+    pub fn start() -> (TestServer, Branch) {
+        let data = tempfile::tempdir().unwrap();
+        let db = Db::open(data.path()).unwrap();
+        let branch = db.with(|conn| {
+            let b1 = accounts::create_branch(conn, "城关支行", 0, "test").unwrap();
+            let b2 = accounts::create_branch(conn, "河口支行", 0, "test").unwrap();
+            let user = |branch: &str, username: &str, name: &str, role: Role| {
+                let new = NewUser {
+                    branch_id: branch,
+                    outlet_id: None,
+                    username,
+                    display_name: name,
+                    role,
+                    password: PASSWORD,
+                };
+                accounts::create_user(conn, &new, 0, "test").unwrap()
+            };
+            Branch {
+                m1: user(&b1, "m1", "王建国", Role::Manager),
+                m2: user(&b1, "m2", "李秀英", Role::Manager),
+                supervisor: user(&b1, "sup", "张主任", Role::Supervisor),
+                other_supervisor: user(&b2, "sup2", "赵主任", Role::Supervisor),
+                id: b1,
+                other_branch: b2,
+            }
+        });
+        drop(db);
+        (TestServer::on(data, false), branch)
+    }
+
+    /// Starts a server on an existing data folder.
+    pub fn on(data: tempfile::TempDir, demo: bool) -> TestServer {
+        let config = Config {
+            data: data.path().to_path_buf(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            demo,
+            demo_customers: 20,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime
+                .block_on(fieldsync_server::serve::run(
+                    config,
+                    async {
+                        let _ = stopped.await;
+                    },
+                    move |addr| bound_tx.send(addr).unwrap(),
+                ))
+                .unwrap();
+        });
+        let addr = bound_rx.recv().expect("the server binds");
+        TestServer { addr, data, stop: Some(stop), thread: Some(thread) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A second connection to the server's store, for checking what it holds.
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.data.path().join("server.db")).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        conn
+    }
+
+    /// Everything the server stores about documents, for "nothing changed" checks.
+    pub fn documents_fingerprint(&self) -> Vec<String> {
+        let conn = self.db();
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT seq || ':' || customer_id || ':' || coalesce(hex(hash), '') || ':' || coalesce(from_scope, '') || '>' || coalesce(to_scope, '') FROM log ORDER BY seq",
+            "SELECT customer_id || ':' || branch_id || ':' || scope || ':' || updated_seq FROM documents ORDER BY customer_id",
+        ] {
+            let mut stmt = conn.prepare(sql).unwrap();
+            out.extend(stmt.query_map([], |r| r.get::<_, String>(0)).unwrap().map(Result::unwrap));
+        }
+        out
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A device signed in as `username`, with its store in `dir`.
+pub fn device(dir: &Path, name: &str, server: &str, username: &str) -> Device {
+    let mut device = Device::open(dir.join(format!("{name}.db")), None).unwrap();
+    device.login(server, username, PASSWORD).unwrap();
+    device
+}
+
+pub fn store_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.db"))
+}
+
+/// Syncs until done; returns the session's progress.
+pub fn sync(device: &mut Device) -> Result<Progress, DeviceError> {
+    device.sync(SyncOptions { now: now_ms(), ..Default::default() }, &mut |_| {}, &|| false)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// JSON `POST` with a device's credentials; returns the status.
+pub fn post_json(device: &mut Device, path: &str, body: serde_json::Value) -> u16 {
+    device.transport().unwrap().post_json(path, &body).unwrap().0
+}

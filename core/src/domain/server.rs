@@ -28,6 +28,8 @@ code_enum! {
         Repeat = ("repeat", "重复客户"),
         Advocate = ("advocate", "忠诚客户"),
         Dormant = ("dormant", "休眠客户"),
+        /// The relationship ended: the customer leaves managers' tablets (supervisors keep it).
+        Closed = ("closed", "已关闭"),
     }
 }
 

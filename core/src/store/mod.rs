@@ -5,6 +5,7 @@
 
 mod db;
 mod documents;
+mod photos;
 mod projection;
 pub mod queries;
 pub mod schema;
@@ -18,6 +19,7 @@ use lru::LruCache;
 use rusqlite::{Connection, OptionalExtension};
 
 pub use db::Key;
+pub use photos::MAX_PHOTO_BYTES;
 pub use projection::{CustomerRow, LeadRow, ReminderRow, Rows, VisitRow};
 pub use queries::{
     Customer360, CustomerFilter, CustomerSummary, FunnelStage, LeadSummary, Page, ReminderSummary, VisitSummary,
@@ -117,6 +119,16 @@ impl Store {
         tx.commit()?;
         self.user = Some(user);
         Ok(())
+    }
+
+    /// A small setting of the app (server address, device ID, sign-in token), kept in the store so
+    /// it is encrypted with it and wiped with it.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(meta_get(&self.conn, &format!("app.{key}"))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
+        meta_set(&self.conn, &format!("app.{key}"), value.as_bytes().to_vec())
     }
 
     pub fn user(&self) -> Option<&User> {

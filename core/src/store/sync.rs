@@ -298,6 +298,22 @@ impl Store {
             )?;
         }
 
+        if let Some(listing) = &response.listing {
+            // Every listed customer is fetched whole, even one this device already holds (written
+            // here before the first sync): the server may have changes to it from before the
+            // listing's cursor. What this response serves is taken off the list below.
+            let mut insert =
+                tx.prepare_cached("INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, ?2, ?3)")?;
+            for (rank, id) in listing.documents.iter().enumerate() {
+                check_id(id)?;
+                insert.execute(params![id, rank as i64 + 1, false])?;
+            }
+            let base = listing.documents.len() as i64 + 1;
+            for (rank, id) in listing.pool.iter().enumerate() {
+                check_id(id)?;
+                insert.execute(params![id, base + rank as i64, true])?;
+            }
+        }
         for customer_id in response.purge.iter().chain(&response.gone) {
             check_id(customer_id)?;
             self.cache.pop(customer_id);
@@ -328,11 +344,16 @@ impl Store {
         }
 
         for entry in &response.pool {
+            // The server sends a masked entry only to a device that may no longer see the customer
+            // whole (returned to the pool): any document of it goes.
             check_id(&entry.customer_id)?;
-            if !documents::exists(&tx, &entry.customer_id)? {
-                upsert_pool(&tx, entry)?;
+            if documents::exists(&tx, &entry.customer_id)? {
+                self.cache.pop(&entry.customer_id);
+                purge(&tx, &entry.customer_id)?;
+                applied.purged += 1;
             }
             tx.execute("DELETE FROM sync_pending WHERE customer_id = ?1", [&entry.customer_id])?;
+            upsert_pool(&tx, entry)?;
         }
 
         for SyncMessage { customer_id, message } in &response.reconcile {
@@ -364,21 +385,6 @@ impl Store {
             }
         }
 
-        if let Some(listing) = &response.listing {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool)
-                 SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM documents WHERE customer_id = ?1)",
-            )?;
-            for (rank, id) in listing.documents.iter().enumerate() {
-                check_id(id)?;
-                insert.execute(params![id, rank as i64 + 1, false])?;
-            }
-            let base = listing.documents.len() as i64 + 1;
-            for (rank, id) in listing.pool.iter().enumerate() {
-                check_id(id)?;
-                insert.execute(params![id, base + rank as i64, true])?;
-            }
-        }
         meta_set(&tx, "sync_cursor", response.cursor.to_be_bytes().to_vec())?;
         applied.pending = tx.query_row("SELECT count(*) FROM sync_pending", [], |r| r.get::<_, i64>(0))? as usize;
         tx.commit()?;
@@ -420,8 +426,9 @@ impl Store {
         Ok(ids.len())
     }
 
-    /// Deletes every customer, change, pool entry, quarantined change, claim and sync state, and the
-    /// signed-in user: the remote wipe of a revoked tablet. The file is vacuumed so no old page keeps
+    /// Deletes every customer, change, pool entry, quarantined change, claim and sync state, the
+    /// signed-in user and every app setting but the device's ID: the remote wipe of a revoked
+    /// tablet. The file is vacuumed so no old page keeps
     /// the data.
     pub fn wipe(&mut self) -> Result<()> {
         self.cache.clear();
@@ -438,10 +445,12 @@ impl Store {
             "quarantine",
             "claims",
             "reconcile",
-            "meta",
+            "photos",
         ] {
             tx.execute(&format!("DELETE FROM {table}"), [])?;
         }
+        // The device keeps its ID, so the server still knows it as the revoked device.
+        tx.execute("DELETE FROM meta WHERE key <> 'app.device_id'", [])?;
         tx.commit()?;
         self.conn.execute_batch("VACUUM")?;
         self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

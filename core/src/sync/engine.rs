@@ -28,11 +28,20 @@ pub struct SyncOptions {
     pub now: i64,
     /// Stops a session that keeps going (a server bug) after this many round trips.
     pub max_round_trips: u32,
+    /// The first response's byte budget; later ones double up to `max_page_bytes`.
+    pub first_page_bytes: u32,
+    pub max_page_bytes: u32,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        SyncOptions { today: None, now: 0, max_round_trips: 10_000 }
+        SyncOptions {
+            today: None,
+            now: 0,
+            max_round_trips: 10_000,
+            first_page_bytes: FIRST_PAGE_BYTES,
+            max_page_bytes: MAX_PAGE_BYTES,
+        }
     }
 }
 
@@ -49,6 +58,8 @@ pub struct Progress {
     pub documents_pending: u64,
     pub purged: u64,
     pub quarantined: u64,
+    /// Photos uploaded after the documents (by the device's photo step).
+    pub photos_uploaded: u64,
 }
 
 pub type SyncReport = Progress;
@@ -110,12 +121,13 @@ struct Last {
 
 impl SyncSession {
     pub fn new(options: SyncOptions) -> Self {
+        let page_bytes = options.first_page_bytes.clamp(1024, MAX_PAGE_BYTES);
         SyncSession {
             options,
             states: HashMap::new(),
             in_flight: None,
             progress: Progress::default(),
-            page_bytes: FIRST_PAGE_BYTES,
+            page_bytes,
             last: None,
             finished: false,
         }
@@ -175,7 +187,7 @@ impl SyncSession {
         p.purged += applied.purged as u64;
         p.quarantined += applied.quarantined as u64;
         if full_page || applied.documents_received > 0 {
-            self.page_bytes = (self.page_bytes.saturating_mul(2)).min(MAX_PAGE_BYTES);
+            self.page_bytes = (self.page_bytes.saturating_mul(2)).min(self.options.max_page_bytes.max(1024));
         }
         self.last = Some(Last {
             more: applied.more,
@@ -192,7 +204,7 @@ impl SyncSession {
     /// server ignores what it already has.
     pub fn abandon_request(&mut self) {
         self.in_flight = None;
-        self.page_bytes = (self.page_bytes / 2).max(32 * 1024);
+        self.page_bytes = (self.page_bytes / 2).max(self.options.first_page_bytes.min(32 * 1024)).max(1024);
     }
 }
 

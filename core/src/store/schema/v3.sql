@@ -43,3 +43,11 @@ CREATE TABLE reconcile (
     customer_id TEXT PRIMARY KEY,
     state BLOB NOT NULL
 );
+-- Photos taken on this device (and ones fetched to view), content-addressed by SHA-256; uploaded
+-- separately from documents, after them.
+CREATE TABLE photos (
+    hash TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL,
+    uploaded INTEGER NOT NULL
+);
+CREATE INDEX photos_unsent ON photos (hash) WHERE uploaded = 0;

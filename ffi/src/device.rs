@@ -1,0 +1,125 @@
+//! A device: its store, its credentials (kept in the store, so encrypted and wiped with it) and
+//! sync over HTTP.
+
+use std::path::Path;
+
+use fieldsync_core::domain::Role;
+use fieldsync_core::store::{Key, Store, User};
+use fieldsync_core::sync::{self, Progress, SyncError, SyncOptions, SyncReport};
+
+use crate::transport::{self, HttpError, HttpTransport};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error(transparent)]
+    Store(#[from] fieldsync_core::Error),
+    /// Boxed: a server's answer carries its messages, and errors stay small to move around.
+    #[error(transparent)]
+    Http(Box<HttpError>),
+    #[error(transparent)]
+    Sync(Box<SyncError>),
+    #[error("this device is not signed in")]
+    NotSignedIn,
+    #[error("the server returned an unknown role")]
+    UnknownRole,
+}
+
+impl From<HttpError> for DeviceError {
+    fn from(e: HttpError) -> Self {
+        DeviceError::Http(Box::new(e))
+    }
+}
+
+impl From<SyncError> for DeviceError {
+    fn from(e: SyncError) -> Self {
+        DeviceError::Sync(Box::new(e))
+    }
+}
+
+pub struct Device {
+    store: Store,
+}
+
+impl Device {
+    pub fn open(path: impl AsRef<Path>, key: Option<&Key>) -> Result<Device, DeviceError> {
+        Ok(Device { store: Store::open(path, key)? })
+    }
+
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// This device's ID, minted once per store.
+    pub fn device_id(&mut self) -> Result<String, DeviceError> {
+        if let Some(id) = self.store.setting("device_id")? {
+            return Ok(id);
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store.set_setting("device_id", &id)?;
+        Ok(id)
+    }
+
+    /// Signs in against `server`; the token is bound to this device and kept in the store.
+    pub fn login(&mut self, server: &str, username: &str, password: &str) -> Result<(), DeviceError> {
+        let device_id = self.device_id()?;
+        let session = transport::login(server, username, password, &device_id)?;
+        let role = match session.user.role.as_str() {
+            "manager" => Role::Manager,
+            "supervisor" | "admin" => Role::Supervisor,
+            _ => return Err(DeviceError::UnknownRole),
+        };
+        if let Some(previous) = self.store.user()
+            && previous.id != session.user.id
+            && !self.store.customer_ids()?.is_empty()
+        {
+            // Another person's customers must not stay on the tablet.
+            self.store.wipe()?;
+            self.store.set_setting("device_id", &device_id)?;
+        }
+        self.store.sign_in(User { id: session.user.id.clone(), name: session.user.display_name.clone(), role })?;
+        self.store.set_setting("server", server)?;
+        self.store.set_setting("token", &session.token)?;
+        Ok(())
+    }
+
+    /// The transport for this device's server and token.
+    pub fn transport(&mut self) -> Result<HttpTransport, DeviceError> {
+        let server = self.store.setting("server")?.ok_or(DeviceError::NotSignedIn)?;
+        let token = self.store.setting("token")?.ok_or(DeviceError::NotSignedIn)?;
+        Ok(HttpTransport::new(&server, &token, &self.device_id()?))
+    }
+
+    /// Syncs with the server until nothing is left, reporting progress after each round trip.
+    /// A revoked device is wiped (the error says so).
+    pub fn sync(
+        &mut self,
+        options: SyncOptions,
+        on_progress: &mut dyn FnMut(&Progress),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<SyncReport, DeviceError> {
+        let mut transport = self.transport()?;
+        let mut progress = sync::run(&mut self.store, &mut transport, options, on_progress, cancelled)?;
+        // Photos after documents: the visits are what the branch needs first.
+        for hash in self.store.photos_to_upload()? {
+            if cancelled() {
+                return Err(SyncError::Cancelled.into());
+            }
+            let Some(bytes) = self.store.photo(&hash)? else { continue };
+            progress.bytes_sent += transport.upload_photo(&hash, &bytes)?;
+            self.store.mark_photo_uploaded(&hash)?;
+            progress.photos_uploaded += 1;
+            on_progress(&progress);
+        }
+        Ok(progress)
+    }
+
+    /// A photo of a visit: from this device, or fetched from the server (and kept) when online.
+    pub fn photo(&mut self, hash: &str) -> Result<Vec<u8>, DeviceError> {
+        if let Some(bytes) = self.store.photo(hash)? {
+            return Ok(bytes);
+        }
+        let bytes = self.transport()?.fetch_photo(hash)?;
+        self.store.keep_fetched_photo(hash, &bytes)?;
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,217 @@
+//! The tablet's HTTP transport: a blocking client (ureq, rustls for HTTPS) that signs in and
+//! carries sync frames to `POST /api/v1/sync` for the core's sans-IO engine.
+
+use std::time::Duration;
+
+use fieldsync_core::sync::{Reply, Transport, protocol};
+use serde::{Deserialize, Serialize};
+
+/// The largest body read from the server (a sync page is a few MB at most).
+const MAX_BODY: u64 = 96 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("network: {0}")]
+    Network(String),
+    /// The server answered with an error: its code and message (Chinese first, English).
+    #[error("{status} {code}: {message_en}")]
+    Server { status: u16, code: String, message_zh: String, message_en: String },
+    #[error("the server's answer is not readable")]
+    BadAnswer,
+}
+
+/// What signing in returns.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Session {
+    pub token: String,
+    pub user: SignedInUser,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SignedInUser {
+    pub id: String,
+    pub branch_id: String,
+    pub display_name: String,
+    pub role: String,
+}
+
+#[derive(Serialize)]
+struct LoginRequest<'a> {
+    username: &'a str,
+    password: &'a str,
+    device_id: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpTransport {
+    agent: ureq::Agent,
+    base_url: String,
+    token: String,
+    device_id: String,
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .user_agent("fieldsync")
+        .build()
+        .into()
+}
+
+fn server_error(status: u16, body: &[u8]) -> HttpError {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let field = |k: &str| v.get(k).and_then(|s| s.as_str()).unwrap_or_default().to_string();
+    HttpError::Server { status, code: field("code"), message_zh: field("message_zh"), message_en: field("message_en") }
+}
+
+/// Signs in a device; the token is bound to `device_id`.
+pub fn login(base_url: &str, username: &str, password: &str, device_id: &str) -> Result<Session, HttpError> {
+    let body = serde_json::to_vec(&LoginRequest { username, password, device_id }).map_err(|_| HttpError::BadAnswer)?;
+    let mut response = agent(Duration::from_secs(60))
+        .post(format!("{}/api/v1/login", base_url.trim_end_matches('/')))
+        .header("content-type", "application/json")
+        .send(&body[..])
+        .map_err(|e| HttpError::Network(e.to_string()))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(1024 * 1024)
+        .read_to_vec()
+        .map_err(|e| HttpError::Network(e.to_string()))?;
+    if status != 200 {
+        return Err(server_error(status, &bytes));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| HttpError::BadAnswer)
+}
+
+impl HttpTransport {
+    pub fn new(base_url: &str, token: &str, device_id: &str) -> Self {
+        HttpTransport {
+            agent: agent(Duration::from_secs(120)),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            device_id: device_id.to_string(),
+        }
+    }
+
+    /// A JSON call with the device's credentials (supervisor decisions, tests).
+    pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<(u16, Vec<u8>), HttpError> {
+        let bytes = serde_json::to_vec(body).map_err(|_| HttpError::BadAnswer)?;
+        let mut response = self
+            .agent
+            .post(format!("{}{path}", self.base_url))
+            .header("authorization", &format!("Bearer {}", self.token))
+            .header("x-device-id", &self.device_id)
+            .header("content-type", "application/json")
+            .send(&bytes[..])
+            .map_err(|e| HttpError::Network(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| HttpError::Network(e.to_string()))?;
+        Ok((status, body))
+    }
+}
+
+/// Photo chunks: small enough that a cut over EDGE loses little, large enough to keep round trips
+/// few.
+pub const PHOTO_CHUNK: usize = 256 * 1024;
+
+#[derive(Deserialize)]
+struct UploadStatus {
+    received: u64,
+    complete: bool,
+}
+
+impl HttpTransport {
+    fn authed(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        request.header("authorization", &format!("Bearer {}", self.token)).header("x-device-id", &self.device_id)
+    }
+
+    fn read(response: &mut ureq::http::Response<ureq::Body>) -> Result<(u16, Vec<u8>), HttpError> {
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| HttpError::Network(e.to_string()))?;
+        Ok((status, body))
+    }
+
+    fn get(&self, path: &str) -> Result<(u16, Vec<u8>), HttpError> {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base_url))
+            .header("authorization", &format!("Bearer {}", self.token))
+            .header("x-device-id", &self.device_id)
+            .call()
+            .map_err(|e| HttpError::Network(e.to_string()))?;
+        Self::read(&mut response)
+    }
+
+    /// Uploads a photo in chunks, resuming from what the server already has (after a cut, or a
+    /// photo another device sent: then nothing is sent). Returns the bytes sent.
+    pub fn upload_photo(&self, hash: &str, bytes: &[u8]) -> Result<u64, HttpError> {
+        let path = format!("/api/v1/photos/{hash}/upload");
+        let (status, body) = self.get(&path)?;
+        if status != 200 {
+            return Err(server_error(status, &body));
+        }
+        let mut state: UploadStatus = serde_json::from_slice(&body).map_err(|_| HttpError::BadAnswer)?;
+        let mut sent = 0u64;
+        while !state.complete {
+            let offset = usize::try_from(state.received).map_err(|_| HttpError::BadAnswer)?;
+            if offset >= bytes.len() {
+                return Err(HttpError::BadAnswer);
+            }
+            let chunk = &bytes[offset..(offset + PHOTO_CHUNK).min(bytes.len())];
+            let request = self.agent.put(format!("{}{path}?offset={offset}&total={}", self.base_url, bytes.len()));
+            let mut response = self
+                .authed(request)
+                .header("content-type", "application/octet-stream")
+                .send(chunk)
+                .map_err(|e| HttpError::Network(e.to_string()))?;
+            let (status, body) = Self::read(&mut response)?;
+            if status != 200 {
+                return Err(server_error(status, &body));
+            }
+            sent += chunk.len() as u64;
+            state = serde_json::from_slice(&body).map_err(|_| HttpError::BadAnswer)?;
+        }
+        Ok(sent)
+    }
+
+    /// Downloads a photo this user may see.
+    pub fn fetch_photo(&self, hash: &str) -> Result<Vec<u8>, HttpError> {
+        let (status, body) = self.get(&format!("/api/v1/photos/{hash}"))?;
+        if status != 200 {
+            return Err(server_error(status, &body));
+        }
+        Ok(body)
+    }
+}
+
+impl Transport for HttpTransport {
+    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, String> {
+        let mut response = self
+            .agent
+            .post(format!("{}/api/v1/sync", self.base_url))
+            .header("authorization", &format!("Bearer {}", self.token))
+            .header("x-device-id", &self.device_id)
+            .header("content-type", protocol::CONTENT_TYPE)
+            .send(&frame[..])
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| e.to_string())?;
+        Ok(if status == 200 { Reply::Frame(body) } else { Reply::Status { status, body } })
+    }
+}

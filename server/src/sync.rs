@@ -1,0 +1,397 @@
+//! One sync round trip on the server: take what the device sent (pushes, pool claims, automerge
+//! sync messages) in one transaction, each document behind its own savepoint so a refusal does not
+//! block the rest; then answer with what the device's scope gained since its cursor, within the
+//! device's byte budget.
+
+use std::collections::HashMap;
+
+use automerge::ActorId;
+use fieldsync_core::domain::{Action, IntentOutcome, Owner};
+use fieldsync_core::sync::protocol::{
+    self, ClaimResult, DocChanges, Listing, PushOutcome, PushResult, Refusal as WireRefusal, Snapshot, SyncMessage,
+    SyncRequest, SyncResponse,
+};
+use rusqlite::{Connection, params};
+
+use crate::accounts::{Role, User};
+use crate::docs::{self, PushError, View, Writer};
+
+const MIN_BUDGET: usize = 16 * 1024;
+const MAX_BUDGET: usize = 8 * 1024 * 1024;
+/// Items a request may carry in each list; a hostile request cannot make the server loop forever.
+pub const MAX_ITEMS: usize = 20_000;
+
+/// What one round trip did, for the log line (no personal data).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub pushed: usize,
+    pub accepted_changes: usize,
+    pub refused: usize,
+    pub snapshots: usize,
+    pub changes: usize,
+    pub purged: usize,
+}
+
+pub fn handle(
+    conn: &mut Connection,
+    user: &User,
+    device_id: &str,
+    request: SyncRequest,
+    now: i64,
+) -> Result<(SyncResponse, Stats), PushError> {
+    let mut response = SyncResponse::default();
+    let mut stats = Stats::default();
+    if request.push.len() + request.claims.len() + request.fetch.len() + request.reconcile.len() > MAX_ITEMS {
+        return Err(PushError::Core("too many items".into()));
+    }
+    let writer = Writer { user, device_id: Some(device_id) };
+
+    // Writes first, durable before anything is answered.
+    let tx = conn.transaction()?;
+    let actor = docs::server_actor(&tx)?;
+    for DocChanges { customer_id, changes } in &request.push {
+        let outcome =
+            in_savepoint(&tx, || docs::push(&tx, &user.branch_id, writer, customer_id, changes, &actor, now))?;
+        stats.pushed += 1;
+        let outcome = match outcome {
+            Ok(accepted) => {
+                stats.accepted_changes += accepted.new_changes;
+                PushOutcome::Accepted { new_changes: accepted.new_changes as u32 }
+            }
+            Err(e) => {
+                stats.refused += 1;
+                wire_outcome(e)
+            }
+        };
+        response.pushed.push(PushResult { customer_id: customer_id.clone(), outcome });
+    }
+    for claim in &request.claims {
+        let result = in_savepoint(&tx, || resolve_claim(&tx, user, claim, &actor, now))?;
+        response.claims.push(result.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a claim could not be resolved");
+            ClaimResult { intent_id: claim.intent_id.clone(), accepted: false, reason: "internal".into() }
+        }));
+    }
+    for message in &request.reconcile {
+        reconcile(&tx, user, writer, message, &actor, now, &mut response)?;
+    }
+    tx.commit()?;
+
+    // Then the answer, read in one transaction so the cursor matches what was read.
+    let tx = conn.transaction()?;
+    let budget = (request.max_bytes as usize).clamp(MIN_BUDGET, MAX_BUDGET);
+    let mut used = protocol::encoded_len(&response);
+    let mut fetch: Vec<String> = request.fetch.iter().filter(|id| docs::valid_id(id)).cloned().collect();
+    if request.cursor == 0 {
+        let (listing, cursor) = list(&tx, user, request.today)?;
+        used += listing.documents.iter().chain(&listing.pool).map(|id| id.len() + 1).sum::<usize>();
+        fetch.extend(listing.documents.iter().cloned());
+        response.listing = Some(listing);
+        response.cursor = cursor;
+    }
+    for id in &fetch {
+        if used >= budget && (!response.snapshots.is_empty() || !response.pool.is_empty()) {
+            break;
+        }
+        used += serve(&tx, user, id, &actor, &mut response)?;
+    }
+    stats.snapshots = response.snapshots.len();
+    if request.cursor != 0 {
+        pull(&tx, user, device_id, request.cursor, budget.saturating_sub(used), &actor, &mut response)?;
+    }
+    tx.commit()?;
+    stats.changes = response.changes.len();
+    stats.purged = response.purge.len();
+    Ok((response, stats))
+}
+
+/// Runs `f` behind a savepoint: rolled back when it fails (the transaction goes on).
+fn in_savepoint<T>(
+    tx: &Connection,
+    f: impl FnOnce() -> Result<T, PushError>,
+) -> Result<Result<T, PushError>, rusqlite::Error> {
+    tx.execute_batch("SAVEPOINT doc")?;
+    match f() {
+        Ok(v) => {
+            tx.execute_batch("RELEASE doc")?;
+            Ok(Ok(v))
+        }
+        Err(PushError::Sqlite(e)) => {
+            tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
+            Err(e)
+        }
+        Err(e) => {
+            tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
+            Ok(Err(e))
+        }
+    }
+}
+
+fn wire_outcome(e: PushError) -> PushOutcome {
+    match e {
+        PushError::Corrupt => PushOutcome::Corrupt,
+        PushError::MissingHistory => PushOutcome::MissingHistory,
+        PushError::NotFound => PushOutcome::NotFound,
+        PushError::Refused(r) => PushOutcome::Refused(WireRefusal {
+            code: r.code().to_string(),
+            message_zh: r.message_zh(),
+            message_en: r.message_en(),
+        }),
+        PushError::Sqlite(_) | PushError::Core(_) => {
+            tracing::warn!(error = %e, "a push failed");
+            PushOutcome::Refused(WireRefusal {
+                code: "invalid".into(),
+                message_zh: "变更无法应用".into(),
+                message_en: "the changes could not be applied".into(),
+            })
+        }
+    }
+}
+
+/// A claim on a pool customer: the first valid claim wins; a repeated claim gets the same answer.
+fn resolve_claim(
+    tx: &Connection,
+    user: &User,
+    claim: &protocol::Claim,
+    actor: &ActorId,
+    now: i64,
+) -> Result<ClaimResult, PushError> {
+    let result = |accepted: bool, reason: &str| ClaimResult {
+        intent_id: claim.intent_id.clone(),
+        accepted,
+        reason: reason.to_string(),
+    };
+    if user.role != Role::Manager {
+        return Ok(result(false, "只有客户经理可以领取 / only managers claim customers"));
+    }
+    if !docs::valid_id(&claim.customer_id) || !docs::valid_id(&claim.intent_id) {
+        return Ok(result(false, "不在公海中 / not in the pool"));
+    }
+    let Some(meta) = docs::meta(tx, &claim.customer_id)?.filter(|m| m.branch_id == user.branch_id) else {
+        return Ok(result(false, "不在公海中 / not in the pool"));
+    };
+    let Some(mut doc) = docs::load(tx, &claim.customer_id, actor)? else {
+        return Ok(result(false, "不在公海中 / not in the pool"));
+    };
+    if let Some(outcome) = doc.file().server.intent_outcomes.get(&claim.intent_id) {
+        return Ok(result(outcome.accepted, &outcome.reason));
+    }
+    if meta.scope != "pool" {
+        return Ok(result(false, "已被领取或不在公海中 / already taken or not in the pool"));
+    }
+    let intent_id = claim.intent_id.clone();
+    docs::apply_server_action(tx, &mut doc, &Action::RequestClaim { intent_id: intent_id.clone() }, &user.id, now)?;
+    let outcome = IntentOutcome { accepted: true, reason: String::new(), at: now };
+    docs::apply_server_action(tx, &mut doc, &Action::ResolveIntent { intent_id, outcome }, &user.id, now)?;
+    let owner = Owner { manager_id: Some(user.id.clone()), manager_name: Some(user.display_name.clone()) };
+    docs::apply_server_action(tx, &mut doc, &Action::AssignOwner { owner }, &user.id, now)?;
+    docs::save_state(tx, &user.branch_id, &mut doc, Some(&meta.scope))?;
+    Ok(result(true, ""))
+}
+
+/// One round of automerge's sync protocol for a document the device and server disagree about.
+/// Changes the device sends this way are validated like a push.
+fn reconcile(
+    tx: &Connection,
+    user: &User,
+    writer: Writer,
+    message: &SyncMessage,
+    actor: &ActorId,
+    now: i64,
+    response: &mut SyncResponse,
+) -> Result<(), PushError> {
+    let id = &message.customer_id;
+    let visible = docs::valid_id(id)
+        && docs::meta(tx, id)?
+            .is_some_and(|m| m.branch_id == user.branch_id && docs::view(user, &m.scope) == View::Full);
+    let Some(doc) = visible.then(|| docs::load(tx, id, actor)).transpose()?.flatten() else {
+        response.gone.push(id.clone());
+        return Ok(());
+    };
+    let mut state = automerge::sync::State::new();
+    let Ok(incoming) = doc.receive_sync_message(&mut state, &message.message) else {
+        response.pushed.push(PushResult { customer_id: id.clone(), outcome: PushOutcome::Corrupt });
+        return Ok(());
+    };
+    if !incoming.is_empty() {
+        let pushed = in_savepoint(tx, || docs::push(tx, &user.branch_id, writer, id, &incoming, actor, now))?;
+        if let Err(e) = pushed {
+            let outcome = wire_outcome(e);
+            if outcome != PushOutcome::MissingHistory {
+                response.pushed.push(PushResult { customer_id: id.clone(), outcome });
+                return Ok(());
+            }
+        }
+    }
+    let mut doc = docs::load(tx, id, actor)?.ok_or(PushError::NotFound)?;
+    if let Some(reply) = doc.sync_message(&mut state) {
+        response.reconcile.push(SyncMessage { customer_id: id.clone(), message: reply });
+    }
+    Ok(())
+}
+
+/// A new device's scope in the order to fetch it (today's planned customers, their villages, the
+/// rest by village), and the cursor it is current as of.
+fn list(tx: &Connection, user: &User, today: Option<(i64, i64)>) -> rusqlite::Result<(Listing, u64)> {
+    let cursor: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+    let (start, end) = today.unwrap_or((0, 0));
+    let scope_filter = match user.role {
+        Role::Manager => "d.scope = 'm:' || ?2",
+        Role::Supervisor | Role::Admin => "d.scope <> 'deleted' AND ?2 IS NOT NULL",
+    };
+    let sql = format!(
+        "WITH today AS (SELECT p.customer_id, d2.village FROM planned p JOIN documents d2 USING (customer_id)
+                        WHERE p.manager_id = ?2 AND p.planned_at >= ?3 AND p.planned_at < ?4)
+         SELECT d.customer_id FROM documents d
+         WHERE d.branch_id = ?1 AND {scope_filter}
+         ORDER BY d.customer_id IN (SELECT customer_id FROM today) DESC,
+                  d.village IN (SELECT village FROM today) DESC, d.village, d.customer_id"
+    );
+    let mut stmt = tx.prepare(&sql)?;
+    let documents =
+        stmt.query_map(params![user.branch_id, user.id, start, end], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let pool = if user.role == Role::Manager {
+        let mut stmt = tx.prepare(
+            "SELECT customer_id FROM documents WHERE branch_id = ?1 AND scope = 'pool' ORDER BY village, customer_id",
+        )?;
+        stmt.query_map([&user.branch_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    Ok((Listing { documents, pool }, cursor.max(1) as u64))
+}
+
+/// Adds one customer, as the user may see it, to the response; returns the bytes added.
+fn serve(
+    tx: &Connection,
+    user: &User,
+    id: &str,
+    actor: &ActorId,
+    response: &mut SyncResponse,
+) -> Result<usize, PushError> {
+    let meta = docs::meta(tx, id)?.filter(|m| m.branch_id == user.branch_id);
+    match meta.map_or(View::None, |m| docs::view(user, &m.scope)) {
+        View::Full => match docs::snapshot(tx, id, actor)? {
+            Some((document, rows)) => {
+                let snapshot = Snapshot { customer_id: id.to_string(), document, rows };
+                let size = protocol::encoded_len(&snapshot);
+                response.snapshots.push(snapshot);
+                Ok(size)
+            }
+            None => {
+                response.gone.push(id.to_string());
+                Ok(id.len())
+            }
+        },
+        View::Masked => match docs::pool_entry_of(tx, id)? {
+            Some(entry) => {
+                let size = protocol::encoded_len(&entry);
+                response.pool.push(entry);
+                Ok(size)
+            }
+            None => Ok(0),
+        },
+        View::None => {
+            response.gone.push(id.to_string());
+            Ok(id.len() + 1)
+        }
+    }
+}
+
+/// What a device gets for one customer in a page of the log.
+enum Decision {
+    Changes(usize),
+    Served,
+    Purged,
+    Skip,
+}
+
+/// The log after `since`, as this user may see it, up to `budget` bytes.
+fn pull(
+    tx: &Connection,
+    user: &User,
+    device_id: &str,
+    since: u64,
+    budget: usize,
+    actor: &ActorId,
+    response: &mut SyncResponse,
+) -> Result<(), PushError> {
+    let since = i64::try_from(since).unwrap_or(i64::MAX);
+    let head: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+    response.cursor = head.max(since) as u64;
+    let mut used = 0usize;
+    let mut decided: HashMap<String, Decision> = HashMap::new();
+    let mut stmt = tx.prepare_cached(
+        "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, l.to_scope, d.scope
+         FROM log l JOIN documents d ON d.customer_id = l.customer_id
+         WHERE d.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 ORDER BY l.seq",
+    )?;
+    let mut rows = stmt.query(params![user.branch_id, since, head])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let customer_id: String = row.get(1)?;
+        let bytes: Option<Vec<u8>> = row.get(2)?;
+        let from_device: Option<String> = row.get(3)?;
+        let from_scope: Option<String> = row.get(4)?;
+        let scope_now: String = row.get(6)?;
+        if used >= budget && used > 0 {
+            response.cursor = (seq - 1) as u64;
+            response.more = true;
+            break;
+        }
+        let decision = match decided.get(&customer_id) {
+            Some(d) => d,
+            None => {
+                let d = match docs::view(user, &scope_now) {
+                    View::Full if entered_full_since(tx, user, &customer_id, since)? => {
+                        used += serve(tx, user, &customer_id, actor, response)?;
+                        Decision::Served
+                    }
+                    View::Full => {
+                        response.changes.push(DocChanges { customer_id: customer_id.clone(), changes: Vec::new() });
+                        Decision::Changes(response.changes.len() - 1)
+                    }
+                    View::Masked => {
+                        used += serve(tx, user, &customer_id, actor, response)?;
+                        Decision::Served
+                    }
+                    View::None => match &from_scope {
+                        Some(from) if docs::view(user, from) != View::None => {
+                            response.purge.push(customer_id.clone());
+                            used += customer_id.len() + 1;
+                            Decision::Purged
+                        }
+                        _ => Decision::Skip,
+                    },
+                };
+                if matches!(d, Decision::Skip) {
+                    continue;
+                }
+                decided.entry(customer_id.clone()).or_insert(d)
+            }
+        };
+        if let (Decision::Changes(i), Some(bytes)) = (decision, bytes)
+            && from_device.as_deref() != Some(device_id)
+        {
+            used += bytes.len();
+            response.changes[*i].changes.extend_from_slice(&bytes);
+        }
+    }
+    response.changes.retain(|c| !c.changes.is_empty());
+    Ok(())
+}
+
+/// Whether the customer came into the user's full view after `since` (reassigned to them, out of
+/// the pool, reopened): the device may lack its history, so it gets the document whole.
+fn entered_full_since(tx: &Connection, user: &User, customer_id: &str, since: i64) -> rusqlite::Result<bool> {
+    let mut stmt =
+        tx.prepare_cached("SELECT from_scope, to_scope FROM log WHERE customer_id = ?1 AND seq > ?2 AND hash IS NULL")?;
+    let mut rows = stmt.query(params![customer_id, since])?;
+    while let Some(row) = rows.next()? {
+        let (from, to): (String, String) = (row.get(0)?, row.get(1)?);
+        if docs::view(user, &to) == View::Full && docs::view(user, &from) != View::Full {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
