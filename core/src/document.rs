@@ -87,6 +87,12 @@ impl CustomerDoc {
         self.doc.save()
     }
 
+    /// The whole document without automerge's own DEFLATE of large columns: what the server ships,
+    /// since the sync frame's zstd compresses the raw columns better, across documents.
+    pub fn save_uncompressed(&mut self) -> Vec<u8> {
+        self.doc.save_nocompress()
+    }
+
     /// Applies a user action as one commit. Returns the new change and what it touched, or `None`
     /// if the action changed nothing. On error the document is unchanged.
     pub fn apply(&mut self, action: &Action, ctx: &Ctx) -> Result<Option<Committed>> {

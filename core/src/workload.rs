@@ -940,6 +940,28 @@ pub fn villages_by_size(records: &[BranchRecord]) -> Vec<(String, usize)> {
     out
 }
 
+/// A day's work on one customer as the tablet records it: the corrected phone number, then the
+/// new visit logged whole (two user actions, two commits). `profile` is the customer's current one.
+pub fn day_actions(record: &DayRecord, profile: &Profile) -> Result<[(Action, i64); 2]> {
+    let visit = to_visit(record.index, &record.new_visit)?;
+    let mut profile = profile.clone();
+    profile.phone = Some(record.new_phone.clone());
+    let (check_in, check_out) = (visit.check_in.clone(), visit.check_out.clone());
+    let (Some(check_in), Some(check_out)) = (check_in, check_out) else {
+        return Err(WorkloadError::UnknownCode { index: record.index, field: "visit", code: "no check points".into() });
+    };
+    let details = visit.details();
+    let record_visit = Action::RecordVisit {
+        visit_id: visit.id.clone(),
+        purpose: visit.purpose,
+        channel: visit.channel,
+        check_in,
+        check_out,
+        details,
+    };
+    Ok([(Action::UpdateProfile { profile }, record.at), (record_visit, record.new_visit.ended_at)])
+}
+
 /// A completed visit as a tablet records it, for benchmarks and tests that act on a store: the
 /// `StartVisit` and the `CheckOut` (two actions, two commits), one hour apart from `at`.
 pub fn visit_actions(rng: &mut SplitMix64, visit_id: &str, at: i64, lat: f64, lng: f64) -> (Action, Action) {

@@ -70,7 +70,6 @@ impl Device {
         };
         if let Some(previous) = self.store.user()
             && previous.id != session.user.id
-            && !self.store.customer_ids()?.is_empty()
         {
             // Another person's customers must not stay on the tablet.
             self.store.wipe()?;
@@ -105,9 +104,17 @@ impl Device {
                 return Err(SyncError::Cancelled.into());
             }
             let Some(bytes) = self.store.photo(&hash)? else { continue };
-            progress.bytes_sent += transport.upload_photo(&hash, &bytes)?;
-            self.store.mark_photo_uploaded(&hash)?;
-            progress.photos_uploaded += 1;
+            match transport.upload_photo(&hash, &bytes) {
+                Ok(sent) => {
+                    progress.bytes_sent += sent;
+                    self.store.mark_photo_uploaded(&hash)?;
+                    progress.photos_uploaded += 1;
+                }
+                // A network failure ends this sync; the upload resumes next time.
+                Err(e @ HttpError::Network(_)) => return Err(e.into()),
+                // The server refused this photo: it stays queued, the others still go up.
+                Err(_) => progress.photos_failed += 1,
+            }
             on_progress(&progress);
         }
         Ok(progress)

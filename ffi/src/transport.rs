@@ -169,10 +169,8 @@ impl HttpTransport {
         let mut state: UploadStatus = serde_json::from_slice(&body).map_err(|_| HttpError::BadAnswer)?;
         let mut sent = 0u64;
         while !state.complete {
-            let offset = usize::try_from(state.received).map_err(|_| HttpError::BadAnswer)?;
-            if offset >= bytes.len() {
-                return Err(HttpError::BadAnswer);
-            }
+            // A partial the server holds that cannot be this photo's start: start over.
+            let offset = usize::try_from(state.received).ok().filter(|&o| o < bytes.len()).unwrap_or(0);
             let chunk = &bytes[offset..(offset + PHOTO_CHUNK).min(bytes.len())];
             let request = self.agent.put(format!("{}{path}?offset={offset}&total={}", self.base_url, bytes.len()));
             let mut response = self

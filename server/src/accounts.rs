@@ -266,21 +266,29 @@ pub fn login(
         return Err(AccountError::DeviceRevoked);
     }
     tx.execute("DELETE FROM login_failures WHERE username = ?1", [username])?;
-    tx.execute(
-        "INSERT INTO devices (device_id, user_id, registered_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (device_id) DO UPDATE SET user_id = ?2",
-        params![device_id, user.id, now],
-    )?;
-    // A device holds one live token: logging in again replaces it.
-    tx.execute("DELETE FROM tokens WHERE device_id = ?1", [device_id])?;
-    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-    tx.execute(
-        "INSERT INTO tokens (token_hash, device_id, user_id, issued_at) VALUES (?1, ?2, ?3, ?4)",
-        params![token_hash(&token), device_id, user.id, now],
-    )?;
-    audit(&tx, now, &user.id, "device.login", device_id)?;
+    let token = issue_token(&tx, &user.id, device_id, now)?;
     tx.commit()?;
     Ok((token, user))
+}
+
+/// Registers `device_id` for a user whose credentials were checked and issues its token (one live
+/// token per device: a new one replaces the old). Also used by the sync benchmark to register many
+/// devices without paying for a password hash each.
+pub fn issue_token(conn: &Connection, user_id: &str, device_id: &str, now: i64) -> Result<String> {
+    valid_device_id(device_id)?;
+    conn.execute(
+        "INSERT INTO devices (device_id, user_id, registered_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (device_id) DO UPDATE SET user_id = ?2",
+        params![device_id, user_id, now],
+    )?;
+    conn.execute("DELETE FROM tokens WHERE device_id = ?1", [device_id])?;
+    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    conn.execute(
+        "INSERT INTO tokens (token_hash, device_id, user_id, issued_at) VALUES (?1, ?2, ?3, ?4)",
+        params![token_hash(&token), device_id, user_id, now],
+    )?;
+    audit(conn, now, user_id, "device.login", device_id)?;
+    Ok(token)
 }
 
 fn token_hash(token: &str) -> Vec<u8> {

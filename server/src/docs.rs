@@ -419,7 +419,7 @@ pub fn save_state(
 }
 
 fn save_snapshot(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc, seq: i64) -> rusqlite::Result<Vec<u8>> {
-    let bytes = doc.save();
+    let bytes = doc.save_uncompressed();
     conn.prepare_cached("UPDATE documents SET snapshot = ?2, snapshot_seq = ?3 WHERE customer_id = ?1")?
         .execute(params![customer_id, bytes, seq])?;
     Ok(bytes)

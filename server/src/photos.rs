@@ -247,7 +247,13 @@ fn append_chunk(
     }
     let partial = partial_path(data_dir, hash);
     let partial_dir = partial.parent().unwrap_or(data_dir).to_path_buf();
-    let existing = file_len(&partial).map_err(io_error)?;
+    let mut existing = file_len(&partial).map_err(io_error)?;
+    if offset == 0 && existing.is_some_and(|len| len > 0) {
+        // Starting over: a partial that cannot become this photo (left by a broken or hostile
+        // client) must never block the real one. The content is checked by its hash at the end.
+        fs::remove_file(&partial).map_err(io_error)?;
+        existing = None;
+    }
     let received = existing.unwrap_or(0);
     if offset != received {
         return Err(AppError::PhotoOffsetMismatch { received });

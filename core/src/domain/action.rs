@@ -77,6 +77,16 @@ pub enum Action {
         visit_id: String,
         check_in: CheckPoint,
     },
+    /// Log a visit that is already over (补录): created completed, with check-in and check-out, in
+    /// one commit.
+    RecordVisit {
+        visit_id: String,
+        purpose: VisitPurpose,
+        channel: Channel,
+        check_in: CheckPoint,
+        check_out: CheckPoint,
+        details: VisitDetails,
+    },
     CheckOut {
         visit_id: String,
         check_out: CheckPoint,
@@ -162,6 +172,7 @@ impl Action {
             Action::PlanVisit { .. } => "visit.plan",
             Action::StartVisit { .. } => "visit.start",
             Action::CheckIn { .. } => "visit.check_in",
+            Action::RecordVisit { .. } => "visit.record",
             Action::CheckOut { .. } => "visit.check_out",
             Action::UpdateVisit { .. } => "visit.update",
             Action::AbandonVisit { .. } => "visit.abandon",
@@ -240,6 +251,14 @@ impl Action {
                 let visit = own_visit(file, ctx, visit_id)?;
                 transition(visit, VisitStatus::InProgress)?;
                 visit.check_in = Some(check_in.clone());
+                Touched::Visit(visit_id.clone())
+            }
+            Action::RecordVisit { visit_id, purpose, channel, check_in, check_out, details } => {
+                let visit = new_visit(file, ctx, visit_id, *purpose, *channel, VisitStatus::InProgress)?;
+                visit.check_in = Some(check_in.clone());
+                transition(visit, VisitStatus::Completed)?;
+                visit.check_out = Some(check_out.clone());
+                visit.set_details(details.clone());
                 Touched::Visit(visit_id.clone())
             }
             Action::CheckOut { visit_id, check_out, details } => {

@@ -300,8 +300,7 @@ impl Store {
         self.cache.pop(customer_id);
         let tx = self.conn.transaction()?;
         let existed = documents::exists(&tx, customer_id)?;
-        documents::delete(&tx, customer_id)?;
-        projection::delete(&tx, customer_id)?;
+        sync::purge(&tx, customer_id)?;
         tx.commit()?;
         Ok(existed)
     }

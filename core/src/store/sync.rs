@@ -401,7 +401,13 @@ impl Store {
         let ids = documents::unchecked(&self.conn, limit)?;
         for id in &ids {
             match load_doc(&self.conn, &self.actor, id) {
-                Ok(doc) => {
+                Ok(mut doc) => {
+                    // Snapshots travel without automerge's own compression (the frame's zstd does
+                    // better); here they are stored compact.
+                    let tx = self.conn.transaction()?;
+                    let (_, next_seq) = documents::chunk_state(&tx, id)?.unwrap_or((0, 0));
+                    documents::compact(&tx, id, &doc.save(), next_seq)?;
+                    tx.commit()?;
                     self.cache.put(id.clone(), doc);
                 }
                 Err(e) => {
@@ -475,7 +481,10 @@ fn is_pending(conn: &Connection, customer_id: &str) -> Result<bool> {
         .is_some())
 }
 
-fn purge(conn: &Connection, customer_id: &str) -> Result<()> {
+pub(super) fn purge(conn: &Connection, customer_id: &str) -> Result<()> {
+    // Photos fetched to view are a cache and may belong to the customer leaving: dropped. Photos
+    // taken here and not yet uploaded are this user's own work and stay queued.
+    conn.prepare_cached("DELETE FROM photos WHERE uploaded = 1")?.execute([])?;
     documents::delete(conn, customer_id)?;
     projection::delete(conn, customer_id)?;
     for table in ["pool", "sync_pending", "reconcile"] {

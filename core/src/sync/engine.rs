@@ -60,6 +60,8 @@ pub struct Progress {
     pub quarantined: u64,
     /// Photos uploaded after the documents (by the device's photo step).
     pub photos_uploaded: u64,
+    /// Photos the server refused this time; they stay queued.
+    pub photos_failed: u64,
 }
 
 pub type SyncReport = Progress;

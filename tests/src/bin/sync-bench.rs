@@ -1,1 +1,371 @@
-fn main() {}
+//! The sync benchmark, on the reference workload (`../shared/workload`, or `$FIELDSYNC_WORKLOAD`):
+//! the real server in this process on loopback, a real device store, and a proxy that counts every
+//! byte on the wire (HTTP headers included). It prints each figure beside its DESIGN.md target and,
+//! for bytes, as a ratio to the floor: the zstd-19 size of what has to cross (the documents' saved
+//! bytes for a first sync, the day's new changes for a day's sync).
+//!
+//! ```text
+//! cargo run --release -p fieldsync-tests --bin sync-bench            # the full reference run
+//! cargo run --release -p fieldsync-tests --bin sync-bench -- --quick # a small smoke run
+//! ```
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use fieldsync_core::document::CustomerDoc;
+use fieldsync_core::domain::{Action, Ctx, CustomerKind, Profile, Role};
+use fieldsync_core::sync::protocol::{self, DocChanges, SyncRequest};
+use fieldsync_core::sync::{Reply, SyncOptions, SyncSession, Transport};
+use fieldsync_core::workload::{self, Book};
+use fieldsync_ffi::{Device, HttpTransport};
+use fieldsync_server::accounts::{self, NewUser};
+use fieldsync_server::db::Db;
+use fieldsync_tests::proxy::Proxy;
+use fieldsync_tests::{PASSWORD, TestServer, now_ms};
+
+/// EDGE as DESIGN.md describes it.
+const EDGE_BYTES_PER_S: f64 = 240_000.0 / 8.0;
+const EDGE_RTT_S: f64 = 0.84;
+
+struct Args {
+    customers: usize,
+    devices: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args { customers: usize::MAX, devices: 1000 };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => {
+                a.customers = 100;
+                a.devices = 50;
+            }
+            "--customers" => a.customers = it.next().and_then(|v| v.parse().ok()).expect("--customers N"),
+            "--devices" => a.devices = it.next().and_then(|v| v.parse().ok()).expect("--devices N"),
+            other => {
+                eprintln!("unknown argument {other}; use --quick, --customers N, --devices N");
+                std::process::exit(2);
+            }
+        }
+    }
+    a
+}
+
+fn zstd19(bytes: &[u8]) -> usize {
+    zstd::bulk::compress(bytes, 19).expect("zstd").len()
+}
+
+fn line(figure: &str, measured: String, target: &str) {
+    println!("| {figure} | {measured} | {target} |");
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.1} KB", bytes as f64 / 1000.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let args = args();
+    let dir = workload::workload_dir().expect("the reference workload (../shared/workload or $FIELDSYNC_WORKLOAD)");
+    let mut branch = workload::load_branch(&dir).expect("branch.jsonl");
+    branch.truncate(args.customers);
+    let days: Vec<Vec<workload::DayRecord>> = (1..=2)
+        .map(|d| {
+            workload::load_day(&dir, d).expect("day file").into_iter().filter(|r| r.index < branch.len()).collect()
+        })
+        .collect();
+
+    // The server: one branch, the reference manager, and 20 more managers for the many-device runs.
+    let data = tempfile::tempdir().unwrap();
+    let db = Db::open(data.path()).unwrap();
+    let (branch_id, manager) = db.with(|conn| {
+        let b = accounts::create_branch(conn, "基准支行", 0, "bench").unwrap();
+        let new = NewUser {
+            branch_id: &b,
+            outlet_id: None,
+            username: "bench-m1",
+            display_name: "客户经理01",
+            role: accounts::Role::Manager,
+            password: PASSWORD,
+        };
+        let m = accounts::create_user(conn, &new, 0, "bench").unwrap();
+        (b, m)
+    });
+    let book = Book { manager_id: manager.clone(), manager_name: "客户经理01".into(), namespace: 0 };
+    let started = Instant::now();
+    let prepared = workload::build_all(&branch, &book).expect("documents");
+    let actor = book.server_actor();
+    let mut saved = Vec::new();
+    for p in &prepared {
+        let mut doc = CustomerDoc::load(&p.customer_id, &p.bytes, &actor).unwrap();
+        saved.extend_from_slice(&doc.save());
+        db.with(|conn| fieldsync_server::docs::store_server_changes(conn, &branch_id, &p.customer_id, &p.bytes))
+            .unwrap();
+    }
+    let first_floor = zstd19(&saved);
+    eprintln!(
+        "seeded {} customers ({} changes) in {:.1} s",
+        prepared.len(),
+        prepared.iter().map(|p| p.changes).sum::<usize>(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(db);
+    let server = TestServer::on(data, false);
+    let proxy = Proxy::start(server.addr);
+    let work = tempfile::tempdir().unwrap();
+
+    println!("| figure | measured | target |");
+    println!("|---|---|---|");
+
+    // A new tablet's first sync.
+    let mut tablet = Device::open(work.path().join("tablet.db"), None).unwrap();
+    tablet.login(&proxy.url(), "bench-m1", PASSWORD).unwrap();
+    proxy.reset_counts();
+    let mut transport = tablet.transport().unwrap();
+    let mut session = SyncSession::new(SyncOptions { now: now_ms(), ..Default::default() });
+    let (mut network, mut apply) = (Duration::ZERO, Duration::ZERO);
+    let mut first_page: Option<(u64, Duration)> = None;
+    let wall = Instant::now();
+    while let Some(frame) = session.next_request(tablet.store()).unwrap() {
+        let t0 = Instant::now();
+        let reply = transport.exchange(frame).unwrap();
+        let t1 = Instant::now();
+        session.handle_reply(tablet.store(), reply).unwrap();
+        network += t1 - t0;
+        apply += t1.elapsed();
+        if first_page.is_none() {
+            let c = proxy.counts();
+            first_page = Some((c.up + c.down, wall.elapsed()));
+        }
+    }
+    let wall = wall.elapsed();
+    let progress = session.progress().clone();
+    let counts = proxy.counts();
+    let rows: i64 = tablet
+        .store()
+        .connection()
+        .query_row(
+            "SELECT (SELECT count(*) FROM customers) + (SELECT count(*) FROM visits) + (SELECT count(*) FROM leads)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    line(
+        "first sync: round trips",
+        format!("{} ({} documents)", progress.round_trips, progress.documents_received),
+        "—",
+    );
+    line(
+        "first sync: bytes down / up (wire, with HTTP headers)",
+        format!(
+            "{} / {}; floor {} → **{:.3} × floor**",
+            kb(counts.down),
+            kb(counts.up),
+            kb(first_floor as u64),
+            (counts.down + counts.up) as f64 / first_floor as f64
+        ),
+        "≤ 1.1 × floor",
+    );
+    line(
+        "first sync: rows applied on the tablet (decode + store, excluding network)",
+        format!("{rows} rows in {:.2} s = **{:.0} rows/s**", apply.as_secs_f64(), rows as f64 / apply.as_secs_f64()),
+        "≥ 50,000 rows/s",
+    );
+    line(
+        "first sync: wall time on loopback (server work + transfer + apply)",
+        format!("{:.2} s ({:.2} s waiting for the server)", wall.as_secs_f64(), network.as_secs_f64()),
+        "—",
+    );
+    let (page_bytes, page_time) = first_page.unwrap();
+    let edge_whole = (counts.down + counts.up) as f64 / EDGE_BYTES_PER_S + f64::from(progress.round_trips) * EDGE_RTT_S;
+    line(
+        "first sync over EDGE (computed: bytes ÷ 30 KB/s + round trips × 840 ms): first page usable",
+        format!(
+            "{:.1} s (first page {}; loopback {:.2} s); whole book {:.0} s",
+            page_bytes as f64 / EDGE_BYTES_PER_S + 2.0 * EDGE_RTT_S,
+            kb(page_bytes),
+            page_time.as_secs_f64(),
+            edge_whole
+        ),
+        "today's customers ≤ 12 s",
+    );
+    let checked = Instant::now();
+    let n = tablet.store().check_received(u32::MAX).unwrap();
+    line(
+        "deferred check of received documents (parse + rows rewritten), after the sync",
+        format!("{n} documents in {:.2} s", checked.elapsed().as_secs_f64()),
+        "—",
+    );
+
+    // A sync with nothing new.
+    proxy.reset_counts();
+    let report = tablet.sync(SyncOptions { now: now_ms(), ..Default::default() }, &mut |_| {}, &|| false).unwrap();
+    let c = proxy.counts();
+    line(
+        "no-op sync",
+        format!(
+            "{} round trip, **{} bytes** on the wire ({} up, {} down)",
+            report.round_trips,
+            c.up + c.down,
+            c.up,
+            c.down
+        ),
+        "1 round trip, ≤ 600 bytes",
+    );
+
+    // Two days of offline work.
+    for (d, records) in days.iter().enumerate() {
+        let mut new_changes = Vec::new();
+        let mut actions = 0;
+        for r in records {
+            let id = book.customer_id(&branch[r.index]);
+            let heads = tablet.store().heads(&id).unwrap();
+            let profile = tablet.store().customer_file(&id).unwrap().profile;
+            for (action, at) in workload::day_actions(r, &profile).unwrap() {
+                tablet.store().apply(&id, &action, at).unwrap();
+                actions += 1;
+            }
+            let bytes = tablet.store().document_changes(&id).unwrap();
+            let mut doc = CustomerDoc::load(&id, &bytes, &actor).unwrap();
+            new_changes.extend_from_slice(&doc.changes_since(&heads));
+        }
+        let floor = zstd19(&new_changes);
+        proxy.reset_counts();
+        let t = Instant::now();
+        let report = tablet.sync(SyncOptions { now: now_ms(), ..Default::default() }, &mut |_| {}, &|| false).unwrap();
+        let elapsed = t.elapsed();
+        let c = proxy.counts();
+        let total = c.up + c.down;
+        line(
+            &format!("day {} sync: {} changes over {} customers", d + 1, report.changes_pushed, records.len()),
+            format!(
+                "{} round trip(s), {} ({} up, {} down) in {:.2} s; floor {} ({} actions) → **{:.3} × floor**; target bound {}",
+                report.round_trips,
+                kb(total),
+                kb(c.up),
+                kb(c.down),
+                elapsed.as_secs_f64(),
+                kb(floor as u64),
+                actions,
+                total as f64 / floor as f64,
+                kb((1.25 * floor as f64) as u64 + 1000)
+            ),
+            "≤ 2 round trips; ≤ 1.25 × floor + 1 KB",
+        );
+    }
+
+    // Many devices at once: each pushes a new customer with 4 visits, then all sync with nothing new.
+    let url = server.url();
+    let conn = server.db();
+    let managers: Vec<String> = (0..20)
+        .map(|k| {
+            let id = fieldsync_core::ids::new_id();
+            conn.execute(
+                "INSERT INTO users (id, branch_id, outlet_id, username, display_name, role, password_hash)
+                 VALUES (?1, ?2, NULL, ?3, ?4, 'manager', 'x')",
+                rusqlite::params![id, branch_id, format!("load-{k}"), format!("客户经理{k:02}")],
+            )
+            .unwrap();
+            id
+        })
+        .collect();
+    let cursor: i64 = conn.query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
+    let mut clients = Vec::new();
+    let mut pushed_changes = 0;
+    for i in 0..args.devices {
+        let manager = &managers[i % managers.len()];
+        let device_id = format!("bench-device-{i:05}");
+        let token = accounts::issue_token(&conn, manager, &device_id, now_ms()).unwrap();
+        let (frame, changes) = new_customer_frame(manager, cursor as u64, i);
+        pushed_changes += changes;
+        clients.push((HttpTransport::new(&url, &token, &device_id), frame));
+    }
+    drop(conn);
+    let run = |frames: Vec<(HttpTransport, Vec<u8>)>| -> (Duration, Vec<Duration>) {
+        let barrier = Arc::new(Barrier::new(frames.len() + 1));
+        let handles: Vec<_> = frames
+            .into_iter()
+            .map(|(mut t, frame)| {
+                let barrier = barrier.clone();
+                std::thread::Builder::new()
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        barrier.wait();
+                        let start = Instant::now();
+                        let reply = t.exchange(frame).expect("a reply");
+                        assert!(matches!(reply, Reply::Frame(_)), "{reply:?}");
+                        start.elapsed()
+                    })
+                    .unwrap()
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let mut latencies: Vec<Duration> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wall = start.elapsed();
+        latencies.sort();
+        (wall, latencies)
+    };
+    let (wall, latencies) = run(clients.iter().map(|(t, f)| (t.clone(), f.clone())).collect());
+    line(
+        &format!("server apply: {} devices push at once ({pushed_changes} changes)", args.devices),
+        format!(
+            "**{:.0} changes/s** ({:.2} s); latency p50 {:.0} ms, p99 {:.0} ms",
+            pushed_changes as f64 / wall.as_secs_f64(),
+            wall.as_secs_f64(),
+            percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.99).as_secs_f64() * 1000.0
+        ),
+        "≥ 10,000 changes/s on 2 cores",
+    );
+    let head: i64 = server.db().query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
+    let noop: Vec<(HttpTransport, Vec<u8>)> = clients
+        .iter()
+        .map(|(t, _)| (t.clone(), protocol::encode(&SyncRequest { cursor: head as u64, ..Default::default() })))
+        .collect();
+    let (wall, latencies) = run(noop);
+    line(
+        &format!("{} devices sync at once (nothing new)", args.devices),
+        format!(
+            "p50 {:.0} ms, **p99 {:.0} ms** ({:.2} s in all)",
+            percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+            wall.as_secs_f64()
+        ),
+        "1,000 devices, p99 ≤ 1 s",
+    );
+}
+
+/// A sync request from a device of `manager` pushing a new customer with four logged visits.
+fn new_customer_frame(manager: &str, cursor: u64, i: usize) -> (Vec<u8>, usize) {
+    let actor = fieldsync_core::ids::new_actor();
+    let ctx =
+        Ctx { user_id: manager.to_string(), user_name: "客户经理".into(), role: Role::Manager, now: now_ms() };
+    let id = fieldsync_core::ids::new_id();
+    let profile = Profile::new(CustomerKind::Individual, format!("新客户{i}"), "基准村");
+    let (mut doc, _) = CustomerDoc::create(&actor, &Action::CreateCustomer { id: id.clone(), profile }, &ctx).unwrap();
+    let mut rng = workload::SplitMix64::new(i as u64);
+    for _ in 0..4 {
+        let visit_id = fieldsync_core::ids::new_id();
+        let (start, out) = workload::visit_actions(&mut rng, &visit_id, ctx.now - 7_200_000, 30.5, 114.3);
+        let (Action::StartVisit { purpose, channel, check_in, .. }, Action::CheckOut { check_out, details, .. }) =
+            (start, out)
+        else {
+            unreachable!()
+        };
+        let record = Action::RecordVisit { visit_id, purpose, channel, check_in, check_out, details };
+        doc.apply(&record, &ctx).unwrap();
+    }
+    let changes = doc.changes_since(&[]);
+    let request = SyncRequest {
+        cursor,
+        max_bytes: 64 * 1024,
+        push: vec![DocChanges { customer_id: id, changes }],
+        ..Default::default()
+    };
+    (protocol::encode(&request), 5)
+}
