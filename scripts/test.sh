@@ -30,3 +30,6 @@ cargo test --workspace --locked
 
 echo "== benchmarks compile and run once (figures come from: cargo bench -p fieldsync-core)"
 cargo test -p fieldsync-core --benches --locked
+
+echo "== the sync benchmark runs end to end (small; figures come from: cargo run --release -p fieldsync-tests --bin sync-bench)"
+cargo run -q -p fieldsync-tests --bin sync-bench --locked -- --quick

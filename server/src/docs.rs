@@ -257,7 +257,8 @@ pub fn apply_server_action(
 }
 
 /// Writes a server decision on one customer of `branch_id` in its own transaction (supervisor
-/// actions from the web app and the API). Returns `NotFound` for a customer the branch lacks.
+/// actions from the web app and the API), with its audit row in the same transaction. Returns
+/// `NotFound` for a customer the branch lacks.
 pub fn write_decision(
     conn: &mut Connection,
     branch_id: &str,
@@ -266,6 +267,7 @@ pub fn write_decision(
     by: &str,
     now: i64,
 ) -> Result<(), PushError> {
+    let audit = action.name();
     if !valid_id(customer_id) {
         return Err(PushError::NotFound);
     }
@@ -276,12 +278,22 @@ pub fn write_decision(
     let mut doc = load(&tx, customer_id, &actor)?.ok_or(PushError::NotFound)?;
     apply_server_action(&tx, &mut doc, action, by, now)?;
     save_state(&tx, branch_id, &mut doc, Some(&meta.scope))?;
+    crate::accounts::audit(&tx, now, by, audit, customer_id).map_err(|e| match e {
+        crate::accounts::AccountError::Sqlite(e) => PushError::Sqlite(e),
+        other => PushError::Core(other.to_string()),
+    })?;
     tx.commit()?;
     Ok(())
 }
 
 /// Marks a customer deleted: it leaves every device at their next sync. The log keeps its history.
-pub fn delete_customer(conn: &mut Connection, branch_id: &str, customer_id: &str) -> Result<(), PushError> {
+pub fn delete_customer(
+    conn: &mut Connection,
+    branch_id: &str,
+    customer_id: &str,
+    by: &str,
+    now: i64,
+) -> Result<(), PushError> {
     let tx = conn.transaction()?;
     let Some(meta) = meta(&tx, customer_id)?.filter(|m| m.branch_id == branch_id && m.scope != "deleted") else {
         return Err(PushError::NotFound);
@@ -289,6 +301,10 @@ pub fn delete_customer(conn: &mut Connection, branch_id: &str, customer_id: &str
     log_move(&tx, customer_id, &meta.scope, "deleted")?;
     tx.execute("UPDATE documents SET scope = 'deleted' WHERE customer_id = ?1", [customer_id])?;
     tx.execute("DELETE FROM planned WHERE customer_id = ?1", [customer_id])?;
+    crate::accounts::audit(&tx, now, by, "customer.delete", customer_id).map_err(|e| match e {
+        crate::accounts::AccountError::Sqlite(e) => PushError::Sqlite(e),
+        other => PushError::Core(other.to_string()),
+    })?;
     tx.commit()?;
     Ok(())
 }
@@ -319,6 +335,9 @@ pub fn store_server_changes(
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
     let inserted = append(&tx, customer_id, &new, None)?;
     save_state(&tx, branch_id, &mut doc, before.as_ref().map(|m| m.scope.as_str()))?;
+    // Imported documents are stored with their snapshot, ready for a new tablet's first sync.
+    let seq: i64 = tx.query_row("SELECT max(seq) FROM log", [], |r| r.get(0))?;
+    save_snapshot(&tx, customer_id, &mut doc, seq)?;
     tx.commit()?;
     Ok(inserted)
 }

@@ -63,6 +63,14 @@ enum Admin {
         #[arg(long)]
         device: String,
     },
+    /// Delete a customer of a branch: it leaves every device at their next sync (the history stays
+    /// in the server's log).
+    DeleteCustomer {
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        customer: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -132,6 +140,15 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
             Admin::RevokeDevice { device } => {
                 accounts::revoke_device(conn, &device, None, now)?;
                 format!("revoked {device}")
+            }
+            Admin::DeleteCustomer { branch, customer } => {
+                fieldsync_server::docs::delete_customer(conn, &branch, &customer, "admin-cli", now).map_err(
+                    |e| match e {
+                        fieldsync_server::docs::PushError::Sqlite(e) => accounts::AccountError::Sqlite(e),
+                        _ => accounts::AccountError::NotFound { what: "customer" },
+                    },
+                )?;
+                format!("deleted {customer}")
             }
         })
     })?;

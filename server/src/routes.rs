@@ -158,27 +158,30 @@ async fn sync(
     }
     let request: protocol::SyncRequest = protocol::decode(&body).map_err(|e| AppError::BadFrame(e.to_string()))?;
     let bytes_in = body.len();
-    let frame = state
+    let (response, stats) = state
         .db
         .call(move |conn| {
             let (response, stats) = crate::sync::handle(conn, &user, &device_id, request, now_ms())?;
-            let frame = protocol::encode(&response);
-            tracing::info!(
-                user = %user.id,
-                device = %device_id,
-                bytes_in,
-                bytes_out = frame.len(),
-                pushed = stats.pushed,
-                accepted_changes = stats.accepted_changes,
-                refused = stats.refused,
-                snapshots = stats.snapshots,
-                changes = stats.changes,
-                purged = stats.purged,
-                "sync"
-            );
-            Ok::<_, crate::docs::PushError>(frame)
+            Ok::<_, crate::docs::PushError>((response, stats.with_ids(user.id, device_id)))
         })
         .await?;
+    // Compressed outside the database lock, so other requests go on meanwhile.
+    let frame = tokio::task::spawn_blocking(move || protocol::encode_at(&response, protocol::SERVER_LEVEL))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    tracing::info!(
+        user = %stats.user,
+        device = %stats.device,
+        bytes_in,
+        bytes_out = frame.len(),
+        pushed = stats.pushed,
+        accepted_changes = stats.accepted_changes,
+        refused = stats.refused,
+        snapshots = stats.snapshots,
+        changes = stats.changes,
+        purged = stats.purged,
+        "sync"
+    );
     Ok(([(axum::http::header::CONTENT_TYPE, protocol::CONTENT_TYPE)], frame))
 }
 
@@ -211,7 +214,7 @@ async fn review(
         at: now,
     };
     let action = fieldsync_core::domain::Action::WriteReview { visit_id: visit_id.clone(), review };
-    decide(&state, user, customer_id, action, "visit.review", now).await
+    decide(&state, user, customer_id, action, now).await
 }
 
 #[derive(Deserialize)]
@@ -246,7 +249,7 @@ async fn reassign(
         }
     };
     let action = fieldsync_core::domain::Action::AssignOwner { owner };
-    decide(&state, user, customer_id, action, "customer.reassign", now_ms()).await
+    decide(&state, user, customer_id, action, now_ms()).await
 }
 
 #[derive(Deserialize)]
@@ -269,28 +272,20 @@ async fn set_lifecycle(
         Some(code) => Some(Lifecycle::from_code(&code).ok_or(accounts::AccountError::Invalid { field: "lifecycle" })?),
     };
     let action = fieldsync_core::domain::Action::SetLifecycle { lifecycle };
-    decide(&state, user, customer_id, action, "customer.lifecycle", now_ms()).await
+    decide(&state, user, customer_id, action, now_ms()).await
 }
 
-/// Writes a supervisor's decision as a server change, with an audit row.
+/// Writes a supervisor's decision as a server change (audited in the same transaction).
 async fn decide(
     state: &AppState,
     user: User,
     customer_id: String,
     action: fieldsync_core::domain::Action,
-    audit: &'static str,
     now: i64,
 ) -> Result<StatusCode, AppError> {
     state
         .db
-        .call(move |conn| {
-            crate::docs::write_decision(conn, &user.branch_id, &customer_id, &action, &user.id, now)?;
-            accounts::audit(conn, now, &user.id, audit, &customer_id).map_err(|e| match e {
-                accounts::AccountError::Sqlite(e) => crate::docs::PushError::Sqlite(e),
-                other => crate::docs::PushError::Core(other.to_string()),
-            })?;
-            Ok::<_, crate::docs::PushError>(())
-        })
+        .call(move |conn| crate::docs::write_decision(conn, &user.branch_id, &customer_id, &action, &user.id, now))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,7 +26,7 @@ pub async fn run(
             println!("  {} / {} / {}", l.username, l.password, l.role.code());
         }
     }
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = listen(config.listen)?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %config.data.display(), "listening");
     on_bound(addr);
@@ -34,6 +34,14 @@ pub async fn run(
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds with a deep accept queue: when signal returns to a village, many tablets connect at once.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -30,6 +30,16 @@ pub struct Stats {
     pub snapshots: usize,
     pub changes: usize,
     pub purged: usize,
+    pub user: String,
+    pub device: String,
+}
+
+impl Stats {
+    pub fn with_ids(mut self, user: String, device: String) -> Stats {
+        self.user = user;
+        self.device = device;
+        self
+    }
 }
 
 pub fn handle(
@@ -321,12 +331,18 @@ fn pull(
     response.cursor = head.max(since) as u64;
     let mut used = 0usize;
     let mut decided: HashMap<String, Decision> = HashMap::new();
-    let mut stmt = tx.prepare_cached(
+    // Changes of customers the user cannot see now are not read at all (their bytes stay on disk);
+    // scope moves are always looked at, since they may purge.
+    let visible = match user.role {
+        Role::Manager => "(d.scope = 'm:' || ?4 OR d.scope = 'pool' OR l.hash IS NULL)",
+        Role::Supervisor | Role::Admin => "(d.scope <> 'deleted' OR l.hash IS NULL) AND ?4 IS NOT NULL",
+    };
+    let mut stmt = tx.prepare_cached(&format!(
         "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, l.to_scope, d.scope
          FROM log l JOIN documents d ON d.customer_id = l.customer_id
-         WHERE d.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 ORDER BY l.seq",
-    )?;
-    let mut rows = stmt.query(params![user.branch_id, since, head])?;
+         WHERE d.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 AND {visible} ORDER BY l.seq"
+    ))?;
+    let mut rows = stmt.query(params![user.branch_id, since, head, user.id])?;
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
         let customer_id: String = row.get(1)?;

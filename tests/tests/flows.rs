@@ -202,6 +202,30 @@ fn a_closed_customer_leaves_managers_but_not_supervisors() {
 }
 
 #[test]
+fn a_deleted_customer_leaves_every_device() {
+    let (server, branch) = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
+    let mut sup = device(dir.path(), "sup", &server.url(), "sup");
+    let customer = new_customer(&mut m1, "郑九", "韩桥村");
+    let kept = new_customer(&mut m1, "冯十", "韩桥村");
+    sync(&mut m1).unwrap();
+    sync(&mut sup).unwrap();
+    // Deleting needs the customer's own branch: another branch's admin finds nothing.
+    let mut conn = server.db();
+    assert!(fieldsync_server::docs::delete_customer(&mut conn, &branch.other_branch, &customer, "t", 0).is_err());
+    fieldsync_server::docs::delete_customer(&mut conn, &branch.id, &customer, "t", 0).unwrap();
+    for d in [&mut m1, &mut sup] {
+        assert_eq!(sync(d).unwrap().purged, 1);
+        assert_eq!(d.store().customer_ids().unwrap(), vec![kept.clone()]);
+    }
+    // A tablet that still pushes to it is answered as if it never existed.
+    let mut late = device(dir.path(), "late", &server.url(), "sup");
+    sync(&mut late).unwrap();
+    assert_eq!(late.store().customer_ids().unwrap(), vec![kept]);
+}
+
+#[test]
 fn a_revoked_tablet_is_refused_and_wiped() {
     let (server, _branch) = TestServer::start();
     let dir = tempfile::tempdir().unwrap();

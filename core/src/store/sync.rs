@@ -399,35 +399,43 @@ impl Store {
     /// checked. Meant for idle time after a first sync.
     pub fn check_received(&mut self, limit: u32) -> Result<usize> {
         let ids = documents::unchecked(&self.conn, limit)?;
-        for id in &ids {
-            match load_doc(&self.conn, &self.actor, id) {
-                Ok(mut doc) => {
-                    // Snapshots travel without automerge's own compression (the frame's zstd does
-                    // better); here they are stored compact.
-                    let tx = self.conn.transaction()?;
-                    let (_, next_seq) = documents::chunk_state(&tx, id)?.unwrap_or((0, 0));
-                    documents::compact(&tx, id, &doc.save(), next_seq)?;
-                    tx.commit()?;
-                    self.cache.put(id.clone(), doc);
-                }
-                Err(e) => {
-                    tracing::warn!(customer_id = %id, error = %e, "a received document did not parse");
-                    let tx = self.conn.transaction()?;
-                    let bytes = documents::load(&tx, id)?.unwrap_or_default();
-                    record_quarantine(
-                        &tx,
-                        id,
-                        "unreadable",
-                        "收到的客户档案无法读取",
-                        "a received document did not parse",
-                        &bytes,
-                        0,
-                    )?;
-                    purge(&tx, id)?;
-                    tx.execute("INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, 0, 0)", [id])?;
-                    tx.commit()?;
+        // A few dozen documents per transaction: one durable commit for many rewrites.
+        for batch in ids.chunks(64) {
+            let tx = self.conn.transaction()?;
+            for id in batch {
+                tx.execute_batch("SAVEPOINT doc")?;
+                match load_doc(&tx, &self.actor, id) {
+                    Ok(mut doc) => {
+                        // Snapshots travel without automerge's own compression (the frame's zstd
+                        // does better); here they are stored compact.
+                        let (_, next_seq) = documents::chunk_state(&tx, id)?.unwrap_or((0, 0));
+                        documents::compact(&tx, id, &doc.save(), next_seq)?;
+                        tx.execute_batch("RELEASE doc")?;
+                    }
+                    Err(Error::Sqlite(e)) => return Err(Error::Sqlite(e)),
+                    Err(e) => {
+                        tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
+                        tracing::warn!(customer_id = %id, error = %e, "a received document did not parse");
+                        let bytes = documents::load(&tx, id)?.unwrap_or_default();
+                        record_quarantine(
+                            &tx,
+                            id,
+                            "unreadable",
+                            "收到的客户档案无法读取",
+                            "a received document did not parse",
+                            &bytes,
+                            0,
+                        )?;
+                        self.cache.pop(id);
+                        purge(&tx, id)?;
+                        tx.execute(
+                            "INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, 0, 0)",
+                            [id],
+                        )?;
+                    }
                 }
             }
+            tx.commit()?;
         }
         Ok(ids.len())
     }
