@@ -99,22 +99,23 @@ impl HttpTransport {
     /// A JSON call with the device's credentials (supervisor decisions, tests).
     pub fn post_json(&self, path: &str, body: &serde_json::Value) -> Result<(u16, Vec<u8>), HttpError> {
         let bytes = serde_json::to_vec(body).map_err(|_| HttpError::BadAnswer)?;
-        let mut response = self
-            .agent
-            .post(format!("{}{path}", self.base_url))
+        self.send(self.agent.post(format!("{}{path}", self.base_url)), "application/json", &bytes)
+    }
+
+    /// Sends a body with the device's credentials; returns the status and the body read back.
+    fn send(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), HttpError> {
+        let mut response = request
             .header("authorization", &format!("Bearer {}", self.token))
             .header("x-device-id", &self.device_id)
-            .header("content-type", "application/json")
-            .send(&bytes[..])
+            .header("content-type", content_type)
+            .send(body)
             .map_err(|e| HttpError::Network(e.to_string()))?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-            .map_err(|e| HttpError::Network(e.to_string()))?;
-        Ok((status, body))
+        Self::read(&mut response)
     }
 }
 
@@ -129,13 +130,6 @@ struct UploadStatus {
 }
 
 impl HttpTransport {
-    fn authed(
-        &self,
-        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
-    ) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
-        request.header("authorization", &format!("Bearer {}", self.token)).header("x-device-id", &self.device_id)
-    }
-
     fn read(response: &mut ureq::http::Response<ureq::Body>) -> Result<(u16, Vec<u8>), HttpError> {
         let status = response.status().as_u16();
         let body = response
@@ -172,13 +166,8 @@ impl HttpTransport {
             // A partial the server holds that cannot be this photo's start: start over.
             let offset = usize::try_from(state.received).ok().filter(|&o| o < bytes.len()).unwrap_or(0);
             let chunk = &bytes[offset..(offset + PHOTO_CHUNK).min(bytes.len())];
-            let request = self.agent.put(format!("{}{path}?offset={offset}&total={}", self.base_url, bytes.len()));
-            let mut response = self
-                .authed(request)
-                .header("content-type", "application/octet-stream")
-                .send(chunk)
-                .map_err(|e| HttpError::Network(e.to_string()))?;
-            let (status, body) = Self::read(&mut response)?;
+            let url = format!("{}{path}?offset={offset}&total={}", self.base_url, bytes.len());
+            let (status, body) = self.send(self.agent.put(url), "application/octet-stream", chunk)?;
             if status != 200 {
                 return Err(server_error(status, &body));
             }
@@ -200,16 +189,11 @@ impl HttpTransport {
 
 impl Transport for HttpTransport {
     fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, String> {
-        let mut response = self
-            .agent
-            .post(format!("{}/api/v1/sync", self.base_url))
-            .header("authorization", &format!("Bearer {}", self.token))
-            .header("x-device-id", &self.device_id)
-            .header("content-type", protocol::CONTENT_TYPE)
-            .send(&frame[..])
-            .map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let body = response.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| e.to_string())?;
+        let request = self.agent.post(format!("{}/api/v1/sync", self.base_url));
+        let (status, body) = self.send(request, protocol::CONTENT_TYPE, &frame).map_err(|e| match e {
+            HttpError::Network(m) => m,
+            other => other.to_string(),
+        })?;
         Ok(if status == 200 { Reply::Frame(body) } else { Reply::Status { status, body } })
     }
 }

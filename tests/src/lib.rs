@@ -155,3 +155,34 @@ pub fn now_ms() -> i64 {
 pub fn post_json(device: &mut Device, path: &str, body: serde_json::Value) -> u16 {
     device.transport().unwrap().post_json(path, &body).unwrap().0
 }
+
+/// A GPS check point in 韩桥村 at `at`.
+pub fn checkpoint(at: i64) -> fieldsync_core::domain::CheckPoint {
+    use fieldsync_core::domain::{CheckPoint, GeoPoint, LocationProvider};
+    CheckPoint {
+        at,
+        position: GeoPoint { lat: 30.59, lng: 114.30, accuracy_m: 12.0 },
+        provider: LocationProvider::Gps,
+        mock_location: false,
+    }
+}
+
+/// Records a completed visit on `customer` as a tablet does (start, then check out with
+/// `details`); returns the visit's ID.
+pub fn record_visit(device: &mut Device, customer: &str, details: fieldsync_core::domain::VisitDetails) -> String {
+    use fieldsync_core::domain::{Action, Channel, VisitPurpose};
+    let id = fieldsync_core::ids::new_id();
+    let now = now_ms();
+    let store = device.store();
+    let start = Action::StartVisit {
+        visit_id: id.clone(),
+        purpose: VisitPurpose::FollowUp,
+        channel: Channel::InPerson,
+        check_in: checkpoint(now - 60_000),
+    };
+    store.apply(customer, &start, now - 60_000).unwrap();
+    store
+        .apply(customer, &Action::CheckOut { visit_id: id.clone(), check_out: checkpoint(now), details }, now)
+        .unwrap();
+    id
+}

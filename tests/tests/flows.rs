@@ -2,46 +2,15 @@
 //! review reaching the tablet, reassignment purging the old owner's tablet, the public pool,
 //! closing a customer, and a revoked tablet wiped.
 
-use fieldsync_core::domain::{
-    Action, Channel, CheckPoint, CustomerKind, GeoPoint, LocationProvider, Profile, VisitDetails, VisitPurpose,
-};
-use fieldsync_core::ids::new_id;
+use fieldsync_core::domain::{CustomerKind, Profile, VisitDetails};
 use fieldsync_core::sync::SyncError;
 use fieldsync_ffi::{Device, DeviceError};
-use fieldsync_tests::{TestServer, device, now_ms, post_json, sync};
+use fieldsync_tests::{TestServer, device, now_ms, post_json, record_visit, sync};
 use serde_json::json;
-
-fn checkpoint(at: i64) -> CheckPoint {
-    CheckPoint {
-        at,
-        position: GeoPoint { lat: 30.59, lng: 114.30, accuracy_m: 12.0 },
-        provider: LocationProvider::Gps,
-        mock_location: false,
-    }
-}
 
 /// Records a completed visit on `customer`; returns its ID.
 fn visit(device: &mut Device, customer: &str, notes: &str) -> String {
-    let id = new_id();
-    let now = now_ms();
-    let store = device.store();
-    store
-        .apply(
-            customer,
-            &Action::StartVisit {
-                visit_id: id.clone(),
-                purpose: VisitPurpose::FollowUp,
-                channel: Channel::InPerson,
-                check_in: checkpoint(now - 60_000),
-            },
-            now - 60_000,
-        )
-        .unwrap();
-    let details = VisitDetails { notes: notes.into(), ..VisitDetails::default() };
-    store
-        .apply(customer, &Action::CheckOut { visit_id: id.clone(), check_out: checkpoint(now), details }, now)
-        .unwrap();
-    id
+    record_visit(device, customer, VisitDetails { notes: notes.into(), ..VisitDetails::default() })
 }
 
 fn new_customer(device: &mut Device, name: &str, village: &str) -> String {

@@ -5,15 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use fieldsync_core::domain::{
-    Action, Channel, CheckPoint, CustomerKind, GeoPoint, LocationProvider, Profile, VisitDetails, VisitPurpose,
-};
-use fieldsync_core::ids::new_id;
+use fieldsync_core::domain::{CustomerKind, Profile, VisitDetails};
 use fieldsync_ffi::transport::PHOTO_CHUNK;
 use fieldsync_ffi::{Device, DeviceError, HttpError};
 use fieldsync_server::photos::hash_of;
 use fieldsync_tests::proxy::Proxy;
-use fieldsync_tests::{TestServer, device, now_ms, sync};
+use fieldsync_tests::{TestServer, device, now_ms, record_visit, sync};
 
 /// `len` bytes that do not compress, different for each seed (a stand-in for a JPEG).
 fn photo_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -30,15 +27,6 @@ fn photo_bytes(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-fn checkpoint(at: i64) -> CheckPoint {
-    CheckPoint {
-        at,
-        position: GeoPoint { lat: 30.59, lng: 114.30, accuracy_m: 12.0 },
-        provider: LocationProvider::Gps,
-        mock_location: false,
-    }
-}
-
 fn new_customer(device: &mut Device, name: &str) -> String {
     let profile = Profile::new(CustomerKind::Individual, name, "韩桥村");
     device.store().create_customer(profile, now_ms()).unwrap()
@@ -46,27 +34,9 @@ fn new_customer(device: &mut Device, name: &str) -> String {
 
 /// Records a completed visit on `customer` whose details reference `photos`; returns its ID.
 fn visit_with_photos(device: &mut Device, customer: &str, photos: &[String]) -> String {
-    let id = new_id();
-    let now = now_ms();
-    let store = device.store();
-    store
-        .apply(
-            customer,
-            &Action::StartVisit {
-                visit_id: id.clone(),
-                purpose: VisitPurpose::FollowUp,
-                channel: Channel::InPerson,
-                check_in: checkpoint(now - 60_000),
-            },
-            now - 60_000,
-        )
-        .unwrap();
     let details =
         VisitDetails { notes: "拍了营业执照".into(), photos: photos.to_vec(), ..VisitDetails::default() };
-    store
-        .apply(customer, &Action::CheckOut { visit_id: id.clone(), check_out: checkpoint(now), details }, now)
-        .unwrap();
-    id
+    record_visit(device, customer, details)
 }
 
 /// Where the server keeps a complete photo.
