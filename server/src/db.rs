@@ -2,14 +2,34 @@
 //! the async runtime.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
+use fieldsync_core::sync::protocol::{SyncRequest, SyncResponse};
 use rusqlite::Connection;
 
+use crate::accounts::User;
+use crate::docs::PushError;
 use crate::error::AppError;
+use crate::sync::Stats;
+
+/// Sync requests taken in one transaction at most (a batch's answers wait for its commit).
+const MAX_BATCH: usize = 64;
 
 #[derive(Clone)]
-pub struct Db(Arc<Mutex<Connection>>);
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+    /// The group-commit thread's queue, started on the first sync request.
+    syncs: Arc<OnceLock<mpsc::Sender<SyncJob>>>,
+}
+
+/// A sync request queued for the group-commit thread, with where to send its answer.
+struct SyncJob {
+    user: User,
+    device_id: String,
+    request: SyncRequest,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<(SyncResponse, Stats), PushError>>,
+}
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -30,7 +50,7 @@ impl Db {
         drop_prerelease_documents(&conn)?;
         conn.execute_batch(crate::docs::SCHEMA)?;
         conn.execute_batch(crate::photos::SCHEMA)?;
-        Ok(Db(Arc::new(Mutex::new(conn))))
+        Ok(Db { conn: Arc::new(Mutex::new(conn)), syncs: Arc::new(OnceLock::new()) })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -38,7 +58,7 @@ impl Db {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, AppError> {
-        let db = self.0.clone();
+        let db = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = db.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             f(&mut conn).map_err(Into::into)
@@ -49,8 +69,60 @@ impl Db {
 
     /// Direct access for admin commands and tests (not from async code).
     pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        let mut conn = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut conn)
+    }
+
+    /// One sync round trip, taken together with the other requests waiting at that moment in one
+    /// transaction and one durable commit (group commit), then answered.
+    pub async fn sync(
+        &self,
+        user: User,
+        device_id: String,
+        request: SyncRequest,
+        now: i64,
+    ) -> Result<(SyncResponse, Stats), AppError> {
+        let queue = self.syncs.get_or_init(|| {
+            let (tx, rx) = mpsc::channel();
+            let conn = self.conn.clone();
+            // The thread holds the connection, not the queue: when the last `Db` goes, the queue
+            // closes and the thread ends.
+            std::thread::Builder::new()
+                .name("fieldsync-sync-commit".into())
+                .spawn(move || group_commit(&conn, &rx))
+                .expect("start the sync commit thread");
+            tx
+        });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        queue
+            .send(SyncJob { user, device_id, request, now, reply })
+            .map_err(|_| AppError::Internal("the sync commit thread stopped".into()))?;
+        let answer = answer.await.map_err(|_| AppError::Internal("the sync commit thread stopped".into()))?;
+        Ok(answer?)
+    }
+}
+
+fn group_commit(conn: &Mutex<Connection>, queue: &mpsc::Receiver<SyncJob>) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let answers = {
+            let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let batch: Vec<crate::sync::Job> = jobs
+                .iter()
+                .map(|j| crate::sync::Job { user: &j.user, device_id: &j.device_id, request: &j.request, now: j.now })
+                .collect();
+            crate::sync::handle_batch(&mut conn, &batch)
+        };
+        for (job, answer) in jobs.into_iter().zip(answers) {
+            // A device that hung up no longer waits; what it sent is committed all the same.
+            let _ = job.reply.send(answer);
+        }
     }
 }
 

@@ -158,13 +158,9 @@ async fn sync(
     }
     let request: protocol::SyncRequest = protocol::decode(&body).map_err(|e| AppError::BadFrame(e.to_string()))?;
     let bytes_in = body.len();
-    let (response, stats) = state
-        .db
-        .call(move |conn| {
-            let (response, stats) = crate::sync::handle(conn, &user, &device_id, request, now_ms())?;
-            Ok::<_, crate::docs::PushError>((response, stats.with_ids(user.id, device_id)))
-        })
-        .await?;
+    let (user_id, device) = (user.id.clone(), device_id.clone());
+    let (response, stats) = state.db.sync(user, device_id, request, now_ms()).await?;
+    let stats = stats.with_ids(user_id, device);
     // Compressed outside the database lock, so other requests go on meanwhile.
     let frame = tokio::task::spawn_blocking(move || protocol::encode_at(&response, protocol::SERVER_LEVEL))
         .await

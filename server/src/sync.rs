@@ -42,11 +42,66 @@ impl Stats {
     }
 }
 
+/// One round trip on its own: what the device sent, committed, then the answer.
 pub fn handle(
     conn: &mut Connection,
     user: &User,
     device_id: &str,
     request: SyncRequest,
+    now: i64,
+) -> Result<(SyncResponse, Stats), PushError> {
+    let job = Job { user, device_id, request: &request, now };
+    handle_batch(conn, &[job]).pop().expect("one answer per job")
+}
+
+/// One sync request waiting in a batch.
+#[derive(Clone, Copy)]
+pub struct Job<'a> {
+    pub user: &'a User,
+    pub device_id: &'a str,
+    pub request: &'a SyncRequest,
+    pub now: i64,
+}
+
+/// Group commit: what several devices sent is taken in one transaction (each request behind its own
+/// savepoint, so one request's failure leaves the others), made durable with one commit, and only
+/// then answered. One fsync serves the whole batch.
+pub fn handle_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(SyncResponse, Stats), PushError>> {
+    let all_failed = |e: &dyn std::fmt::Display| jobs.iter().map(|_| Err(PushError::Core(e.to_string()))).collect();
+    let tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => return all_failed(&e),
+    };
+    let mut taken = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if let Err(e) = tx.execute_batch("SAVEPOINT request") {
+            return all_failed(&e);
+        }
+        let result = take(&tx, job.user, job.device_id, job.request, job.now);
+        let end = if result.is_ok() { "RELEASE request" } else { "ROLLBACK TO request; RELEASE request" };
+        if let Err(e) = tx.execute_batch(end) {
+            return all_failed(&e);
+        }
+        taken.push(result);
+    }
+    if let Err(e) = tx.commit() {
+        return all_failed(&e);
+    }
+    jobs.iter()
+        .zip(taken)
+        .map(|(job, taken)| {
+            let (response, stats) = taken?;
+            answer(conn, job.user, job.device_id, job.request, response, stats)
+        })
+        .collect()
+}
+
+/// What the device sent: pushes, claims, reconciliation messages, inside the caller's transaction.
+fn take(
+    tx: &Connection,
+    user: &User,
+    device_id: &str,
+    request: &SyncRequest,
     now: i64,
 ) -> Result<(SyncResponse, Stats), PushError> {
     let mut response = SyncResponse::default();
@@ -56,12 +111,9 @@ pub fn handle(
     }
     let writer = Writer { user, device_id: Some(device_id) };
 
-    // Writes first, durable before anything is answered.
-    let tx = conn.transaction()?;
-    let actor = docs::server_actor(&tx)?;
+    let actor = docs::server_actor(tx)?;
     for DocChanges { customer_id, changes } in &request.push {
-        let outcome =
-            in_savepoint(&tx, || docs::push(&tx, &user.branch_id, writer, customer_id, changes, &actor, now))?;
+        let outcome = in_savepoint(tx, || docs::push(tx, &user.branch_id, writer, customer_id, changes, &actor, now))?;
         stats.pushed += 1;
         let outcome = match outcome {
             Ok(accepted) => {
@@ -76,19 +128,29 @@ pub fn handle(
         response.pushed.push(PushResult { customer_id: customer_id.clone(), outcome });
     }
     for claim in &request.claims {
-        let result = in_savepoint(&tx, || resolve_claim(&tx, user, claim, &actor, now))?;
+        let result = in_savepoint(tx, || resolve_claim(tx, user, claim, &actor, now))?;
         response.claims.push(result.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "a claim could not be resolved");
             ClaimResult { intent_id: claim.intent_id.clone(), accepted: false, reason: "internal".into() }
         }));
     }
     for message in &request.reconcile {
-        reconcile(&tx, user, writer, message, &actor, now, &mut response)?;
+        reconcile(tx, user, writer, message, &actor, now, &mut response)?;
     }
-    tx.commit()?;
+    Ok((response, stats))
+}
 
-    // Then the answer, read in one transaction so the cursor matches what was read.
+/// The answer to a committed request, read in one transaction so the cursor matches what was read.
+fn answer(
+    conn: &mut Connection,
+    user: &User,
+    device_id: &str,
+    request: &SyncRequest,
+    mut response: SyncResponse,
+    mut stats: Stats,
+) -> Result<(SyncResponse, Stats), PushError> {
     let tx = conn.transaction()?;
+    let actor = docs::server_actor(&tx)?;
     let budget = (request.max_bytes as usize).clamp(MIN_BUDGET, MAX_BUDGET);
     let mut used = protocol::encoded_len(&response);
     let mut fetch: Vec<String> = request.fetch.iter().filter(|id| docs::valid_id(id)).cloned().collect();

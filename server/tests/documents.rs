@@ -131,3 +131,39 @@ fn bad_pushes_change_nothing_on_the_server() {
     assert!(matches!(refused, Err(PushError::Refused(Refusal::NotYourCustomer))), "{refused:?}");
     assert_eq!(count(), 2, "nothing refused was stored");
 }
+
+#[test]
+fn a_batch_commits_once_and_one_bad_request_does_not_sink_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let mut a = tablet(&dir, "a.db", "M1");
+    let mut b = tablet(&dir, "b.db", "M2");
+    let ca = a.create_customer(Profile::new(CustomerKind::Individual, "张三", "韩桥村"), NOW).unwrap();
+    let cb = b.create_customer(Profile::new(CustomerKind::Individual, "李四", "韩桥村"), NOW).unwrap();
+    let (m1, m2) = (server_user("M1", Role::Manager), server_user("M2", Role::Manager));
+    let push = |id: &str, bytes: Vec<u8>| SyncRequest {
+        cursor: 1,
+        push: vec![DocChanges { customer_id: id.to_string(), changes: bytes }],
+        ..Default::default()
+    };
+    let ra = push(&ca, a.document_changes(&ca).unwrap());
+    let rb = push(&cb, b.document_changes(&cb).unwrap());
+    let too_many =
+        SyncRequest { cursor: 1, fetch: vec!["x".into(); fieldsync_server::sync::MAX_ITEMS + 1], ..Default::default() };
+    let jobs = [
+        fieldsync_server::sync::Job { user: &m1, device_id: "ta", request: &ra, now: NOW },
+        fieldsync_server::sync::Job { user: &m2, device_id: "tx", request: &too_many, now: NOW },
+        fieldsync_server::sync::Job { user: &m2, device_id: "tb", request: &rb, now: NOW },
+    ];
+    let answers = db.with(|c| fieldsync_server::sync::handle_batch(c, &jobs));
+    assert_eq!(answers.len(), 3);
+    assert!(answers[1].is_err());
+    for i in [0, 2] {
+        let (response, _) = answers[i].as_ref().unwrap();
+        assert_eq!(response.pushed[0].outcome, PushOutcome::Accepted { new_changes: 1 });
+    }
+    // Both customers are stored, each with its owner assignment.
+    let rows: i64 =
+        db.with(|c| c.query_row("SELECT count(*) FROM log WHERE hash IS NOT NULL", [], |r| r.get(0)).unwrap());
+    assert_eq!(rows, 4);
+}
