@@ -130,13 +130,18 @@ fn group_commit(conn: &Mutex<Connection>, queue: &mpsc::Receiver<SyncJob>) {
 /// release ever had; such documents are dropped (delete the data folder to re-seed the demo).
 fn drop_prerelease_documents(conn: &Connection) -> rusqlite::Result<()> {
     let old: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes')",
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'changes')
+             OR (EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'log')
+                 AND NOT EXISTS (SELECT 1 FROM pragma_table_info('log') WHERE name = 'branch_id'))",
         [],
         |r| r.get(0),
     )?;
     if old {
         tracing::warn!("dropping documents from a pre-release development build");
-        conn.execute_batch("DROP TABLE changes; DROP TABLE IF EXISTS documents; ")?;
+        conn.execute_batch(
+            "DROP TABLE IF EXISTS changes; DROP TABLE IF EXISTS log; DROP TABLE IF EXISTS documents;
+             DROP TABLE IF EXISTS planned;",
+        )?;
     }
     Ok(())
 }

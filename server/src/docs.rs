@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE INDEX IF NOT EXISTS documents_scope ON documents (branch_id, scope, village, customer_id);
 CREATE TABLE IF NOT EXISTS log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    branch_id TEXT NOT NULL,
     customer_id TEXT NOT NULL,
     hash BLOB,
     bytes BLOB,
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS log (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS log_change ON log (customer_id, hash) WHERE hash IS NOT NULL;
 CREATE INDEX IF NOT EXISTS log_customer ON log (customer_id, seq);
+CREATE INDEX IF NOT EXISTS log_branch ON log (branch_id, seq);
 CREATE TABLE IF NOT EXISTS planned (
     customer_id TEXT NOT NULL,
     manager_id TEXT NOT NULL,
@@ -228,11 +230,11 @@ pub fn push(
     };
     validate::check(before.as_ref(), doc.file(), writer.user).map_err(PushError::Refused)?;
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
-    let inserted = append(conn, customer_id, &new, writer.device_id)?;
+    let inserted = append(conn, branch_id, customer_id, &new, writer.device_id)?;
     if before.is_none() && writer.user.role == Role::Manager && doc.file().server.owner.manager_id.is_none() {
         let owner =
             Owner { manager_id: Some(writer.user.id.clone()), manager_name: Some(writer.user.display_name.clone()) };
-        apply_server_action(conn, &mut doc, &Action::AssignOwner { owner }, &writer.user.id, now)?;
+        apply_server_action(conn, branch_id, &mut doc, &Action::AssignOwner { owner }, &writer.user.id, now)?;
     }
     save_state(conn, branch_id, &mut doc, before_meta.as_ref().map(|m| m.scope.as_str()))?;
     Ok(Accepted { customer_id: customer_id.to_string(), new_changes: inserted })
@@ -242,6 +244,7 @@ pub fn push(
 /// and appends its change. `on_behalf_of` is the user the decision is for or by.
 pub fn apply_server_action(
     conn: &Connection,
+    branch_id: &str,
     doc: &mut CustomerDoc,
     action: &Action,
     on_behalf_of: &str,
@@ -252,7 +255,7 @@ pub fn apply_server_action(
         return Ok(());
     };
     let change = parse_changes(&committed.change).map_err(|_| PushError::Corrupt)?;
-    append(conn, &doc.file().id.clone(), &change, None)?;
+    append(conn, branch_id, &doc.file().id.clone(), &change, None)?;
     Ok(())
 }
 
@@ -276,7 +279,7 @@ pub fn write_decision(
     let Some(meta) = meta else { return Err(PushError::NotFound) };
     let actor = server_actor(&tx)?;
     let mut doc = load(&tx, customer_id, &actor)?.ok_or(PushError::NotFound)?;
-    apply_server_action(&tx, &mut doc, action, by, now)?;
+    apply_server_action(&tx, branch_id, &mut doc, action, by, now)?;
     save_state(&tx, branch_id, &mut doc, Some(&meta.scope))?;
     crate::accounts::audit(&tx, now, by, audit, customer_id).map_err(|e| match e {
         crate::accounts::AccountError::Sqlite(e) => PushError::Sqlite(e),
@@ -298,7 +301,7 @@ pub fn delete_customer(
     let Some(meta) = meta(&tx, customer_id)?.filter(|m| m.branch_id == branch_id && m.scope != "deleted") else {
         return Err(PushError::NotFound);
     };
-    log_move(&tx, customer_id, &meta.scope, "deleted")?;
+    log_move(&tx, branch_id, customer_id, &meta.scope, "deleted")?;
     tx.execute("UPDATE documents SET scope = 'deleted' WHERE customer_id = ?1", [customer_id])?;
     tx.execute("DELETE FROM planned WHERE customer_id = ?1", [customer_id])?;
     crate::accounts::audit(&tx, now, by, "customer.delete", customer_id).map_err(|e| match e {
@@ -333,7 +336,7 @@ pub fn store_server_changes(
     };
     let Some((mut doc, new_bytes)) = merged else { return Ok(0) };
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
-    let inserted = append(&tx, customer_id, &new, None)?;
+    let inserted = append(&tx, branch_id, customer_id, &new, None)?;
     save_state(&tx, branch_id, &mut doc, before.as_ref().map(|m| m.scope.as_str()))?;
     // Imported documents are stored with their snapshot, ready for a new tablet's first sync.
     let seq: i64 = tx.query_row("SELECT max(seq) FROM log", [], |r| r.get(0))?;
@@ -345,22 +348,25 @@ pub fn store_server_changes(
 /// Appends changes once each (keyed by hash). Returns how many were new.
 fn append(
     conn: &Connection,
+    branch_id: &str,
     customer_id: &str,
     changes: &[Change],
     device_id: Option<&str>,
 ) -> rusqlite::Result<usize> {
     let mut inserted = 0;
-    let mut stmt =
-        conn.prepare_cached("INSERT OR IGNORE INTO log (customer_id, hash, bytes, device_id) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO log (branch_id, customer_id, hash, bytes, device_id) VALUES (?5, ?1, ?2, ?3, ?4)",
+    )?;
     for change in changes {
-        inserted += stmt.execute(params![customer_id, change.hash().0.as_slice(), change.raw_bytes(), device_id])?;
+        inserted +=
+            stmt.execute(params![customer_id, change.hash().0.as_slice(), change.raw_bytes(), device_id, branch_id])?;
     }
     Ok(inserted)
 }
 
-fn log_move(conn: &Connection, customer_id: &str, from: &str, to: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("INSERT INTO log (customer_id, from_scope, to_scope) VALUES (?1, ?2, ?3)")?
-        .execute(params![customer_id, from, to])?;
+fn log_move(conn: &Connection, branch_id: &str, customer_id: &str, from: &str, to: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO log (branch_id, customer_id, from_scope, to_scope) VALUES (?4, ?1, ?2, ?3)")?
+        .execute(params![customer_id, from, to, branch_id])?;
     Ok(())
 }
 
@@ -402,7 +408,7 @@ pub fn save_state(
         && previous != scope
         && previous != "deleted"
     {
-        log_move(conn, &customer_id, previous, &scope)?;
+        log_move(conn, branch_id, &customer_id, previous, &scope)?;
     }
     let rows = postcard::to_stdvec(&Rows::of(file)).expect("rows serialise");
     let pool = postcard::to_stdvec(&pool_entry(file)).expect("pool entries serialise");

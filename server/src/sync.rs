@@ -252,11 +252,25 @@ fn resolve_claim(
         return Ok(result(false, "已被领取或不在公海中 / already taken or not in the pool"));
     }
     let intent_id = claim.intent_id.clone();
-    docs::apply_server_action(tx, &mut doc, &Action::RequestClaim { intent_id: intent_id.clone() }, &user.id, now)?;
+    docs::apply_server_action(
+        tx,
+        &user.branch_id,
+        &mut doc,
+        &Action::RequestClaim { intent_id: intent_id.clone() },
+        &user.id,
+        now,
+    )?;
     let outcome = IntentOutcome { accepted: true, reason: String::new(), at: now };
-    docs::apply_server_action(tx, &mut doc, &Action::ResolveIntent { intent_id, outcome }, &user.id, now)?;
+    docs::apply_server_action(
+        tx,
+        &user.branch_id,
+        &mut doc,
+        &Action::ResolveIntent { intent_id, outcome },
+        &user.id,
+        now,
+    )?;
     let owner = Owner { manager_id: Some(user.id.clone()), manager_name: Some(user.display_name.clone()) };
-    docs::apply_server_action(tx, &mut doc, &Action::AssignOwner { owner }, &user.id, now)?;
+    docs::apply_server_action(tx, &user.branch_id, &mut doc, &Action::AssignOwner { owner }, &user.id, now)?;
     docs::save_state(tx, &user.branch_id, &mut doc, Some(&meta.scope))?;
     Ok(result(true, ""))
 }
@@ -402,7 +416,7 @@ fn pull(
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, l.to_scope, d.scope
          FROM log l JOIN documents d ON d.customer_id = l.customer_id
-         WHERE d.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 AND {visible} ORDER BY l.seq"
+         WHERE l.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 AND {visible} ORDER BY l.seq"
     ))?;
     let mut rows = stmt.query(params![user.branch_id, since, head, user.id])?;
     while let Some(row) = rows.next()? {

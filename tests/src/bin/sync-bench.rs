@@ -258,16 +258,19 @@ fn main() {
         );
     }
 
-    // Many devices at once: each pushes a new customer with 4 visits, then all sync with nothing new.
+    // Many devices at once, as DESIGN.md's reference: branches of 20 managers, one tablet each.
+    // Each tablet pushes a new customer with 4 visits; then all sync with nothing new.
     let url = server.url();
     let conn = server.db();
-    let managers: Vec<String> = (0..20)
+    let managers: Vec<String> = (0..args.devices)
         .map(|k| {
+            let branch = format!("load-branch-{:03}", k / 20);
+            conn.execute("INSERT OR IGNORE INTO branches (id, name) VALUES (?1, ?1)", [&branch]).unwrap();
             let id = fieldsync_core::ids::new_id();
             conn.execute(
                 "INSERT INTO users (id, branch_id, outlet_id, username, display_name, role, password_hash)
                  VALUES (?1, ?2, NULL, ?3, ?4, 'manager', 'x')",
-                rusqlite::params![id, branch_id, format!("load-{k}"), format!("客户经理{k:02}")],
+                rusqlite::params![id, branch, format!("load-{k}"), format!("客户经理{k:04}")],
             )
             .unwrap();
             id
@@ -276,8 +279,7 @@ fn main() {
     let cursor: i64 = conn.query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
     let mut clients = Vec::new();
     let mut pushed_changes = 0;
-    for i in 0..args.devices {
-        let manager = &managers[i % managers.len()];
+    for (i, manager) in managers.iter().enumerate() {
         let device_id = format!("bench-device-{i:05}");
         let token = accounts::issue_token(&conn, manager, &device_id, now_ms()).unwrap();
         let (frame, changes) = new_customer_frame(manager, cursor as u64, i);
@@ -325,7 +327,11 @@ fn main() {
     };
     let (wall, latencies) = run(clients.iter().map(|(t, f)| (t.clone(), f.clone())).collect());
     line(
-        &format!("server apply: {} devices push at once ({pushed_changes} changes)", args.devices),
+        &format!(
+            "server apply: {} tablets ({} branches × 20 managers) push at once ({pushed_changes} changes)",
+            args.devices,
+            args.devices.div_ceil(20)
+        ),
         format!(
             "**{:.0} changes/s** ({:.2} s); latency p50 {:.0} ms, p99 {:.0} ms",
             pushed_changes as f64 / wall.as_secs_f64(),
