@@ -78,6 +78,18 @@ fn a_visit_and_a_lead_from_the_command_line() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success());
     assert!(text.contains(&format!("{customer}\t杨桂敏\t韩桥村\t138****5678")), "{text}");
+
+    // Without --json, a command that creates something prints the new ID alone on stdout (the
+    // message goes to stderr), so a shell can capture it.
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync-device"))
+        .args(["add-customer", "--name", "李四", "--village", "韩桥村", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let id = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(id.trim().len(), 36, "{id:?}");
+    assert!(String::from_utf8(out.stderr).unwrap().contains("customer created"));
     assert!(!text.contains(PHONE));
 
     let started = ok(

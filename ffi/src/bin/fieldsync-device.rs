@@ -440,6 +440,13 @@ fn what_zh(what: &str) -> &str {
     }
 }
 
+/// What a command that creates something prints: the message on stderr, the new ID alone on
+/// stdout, so scripts can write `ID=$(fieldsync-device add-customer …)`.
+fn created(message: &str, id: &str) -> String {
+    eprintln!("{message}");
+    id.to_string()
+}
+
 /// What a command prints on success: lines for people, an object for `--json`.
 struct Output {
     human: String,
@@ -500,9 +507,7 @@ fn run(cli: Cli) -> Result<Output, Failure> {
             profile.phone = phone.filter(|p| !p.trim().is_empty());
             profile.id_number = id_number.filter(|p| !p.trim().is_empty());
             let id = device.store().create_customer(profile, now)?;
-            Ok(Output {
-                human: format!("已新建客户 / customer created: {id}"), json: json!({ "customer_id": id })
-            })
+            Ok(Output { human: created("已新建客户 / customer created", &id), json: json!({ "customer_id": id }) })
         }
         Command::Visit { command: VisitCommand::Start(args) } => {
             let visit_id = fieldsync_core::ids::new_id();
@@ -514,7 +519,7 @@ fn run(cli: Cli) -> Result<Output, Failure> {
             };
             device.store().apply(&args.customer, &action, now)?;
             Ok(Output {
-                human: format!("已签到，走访开始 / checked in, visit started: {visit_id}"),
+                human: created("已签到，走访开始 / checked in, visit started", &visit_id),
                 json: json!({ "customer_id": args.customer, "visit_id": visit_id }),
             })
         }
@@ -535,7 +540,7 @@ fn run(cli: Cli) -> Result<Output, Failure> {
             let lead_id = lead.id.clone();
             device.store().apply(&customer, &Action::AddLead { lead }, now)?;
             Ok(Output {
-                human: format!("已记录线索 / lead recorded: {lead_id}"),
+                human: created("已记录线索 / lead recorded", &lead_id),
                 json: json!({ "customer_id": customer, "lead_id": lead_id }),
             })
         }
