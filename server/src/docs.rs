@@ -95,6 +95,15 @@ impl From<fieldsync_core::Error> for PushError {
     }
 }
 
+impl From<crate::accounts::AccountError> for PushError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        match e {
+            crate::accounts::AccountError::Sqlite(e) => PushError::Sqlite(e),
+            other => PushError::Core(other.to_string()),
+        }
+    }
+}
+
 /// Who is writing: the signed-in user and the device the changes came from (`None` for the
 /// server's own writes), so a device is not sent its own changes back.
 #[derive(Debug, Clone, Copy)]
@@ -174,6 +183,16 @@ pub fn meta(conn: &Connection, customer_id: &str) -> rusqlite::Result<Option<Doc
         .optional()
 }
 
+/// A customer of `branch_id` that is not deleted, with its scope.
+fn live_in_branch(conn: &Connection, branch_id: &str, customer_id: &str) -> rusqlite::Result<Option<DocMeta>> {
+    Ok(meta(conn, customer_id)?.filter(|m| m.branch_id == branch_id && m.scope != "deleted"))
+}
+
+/// The newest sequence number in the log (0 when it is empty).
+pub fn head(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM log")?.query_row([], |r| r.get(0))
+}
+
 /// Loads a document: its snapshot and the changes logged after it.
 pub fn load(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result<Option<CustomerDoc>, PushError> {
     let Some((mut bytes, snapshot_seq)) = conn
@@ -236,7 +255,7 @@ pub fn push(
             Owner { manager_id: Some(writer.user.id.clone()), manager_name: Some(writer.user.display_name.clone()) };
         apply_server_action(conn, branch_id, &mut doc, &Action::AssignOwner { owner }, &writer.user.id, now)?;
     }
-    save_state(conn, branch_id, &mut doc, before_meta.as_ref().map(|m| m.scope.as_str()))?;
+    save_state(conn, branch_id, &mut doc, before_meta.as_ref().map(|m| m.scope.as_str()), Fold::WhenLong)?;
     Ok(Accepted { customer_id: customer_id.to_string(), new_changes: inserted })
 }
 
@@ -275,16 +294,12 @@ pub fn write_decision(
         return Err(PushError::NotFound);
     }
     let tx = conn.transaction()?;
-    let meta = meta(&tx, customer_id)?.filter(|m| m.branch_id == branch_id && m.scope != "deleted");
-    let Some(meta) = meta else { return Err(PushError::NotFound) };
+    let meta = live_in_branch(&tx, branch_id, customer_id)?.ok_or(PushError::NotFound)?;
     let actor = server_actor(&tx)?;
     let mut doc = load(&tx, customer_id, &actor)?.ok_or(PushError::NotFound)?;
     apply_server_action(&tx, branch_id, &mut doc, action, by, now)?;
-    save_state(&tx, branch_id, &mut doc, Some(&meta.scope))?;
-    crate::accounts::audit(&tx, now, by, audit, customer_id).map_err(|e| match e {
-        crate::accounts::AccountError::Sqlite(e) => PushError::Sqlite(e),
-        other => PushError::Core(other.to_string()),
-    })?;
+    save_state(&tx, branch_id, &mut doc, Some(&meta.scope), Fold::WhenLong)?;
+    crate::accounts::audit(&tx, now, by, audit, customer_id)?;
     tx.commit()?;
     Ok(())
 }
@@ -298,16 +313,11 @@ pub fn delete_customer(
     now: i64,
 ) -> Result<(), PushError> {
     let tx = conn.transaction()?;
-    let Some(meta) = meta(&tx, customer_id)?.filter(|m| m.branch_id == branch_id && m.scope != "deleted") else {
-        return Err(PushError::NotFound);
-    };
+    let meta = live_in_branch(&tx, branch_id, customer_id)?.ok_or(PushError::NotFound)?;
     log_move(&tx, branch_id, customer_id, &meta.scope, "deleted")?;
     tx.execute("UPDATE documents SET scope = 'deleted' WHERE customer_id = ?1", [customer_id])?;
     tx.execute("DELETE FROM planned WHERE customer_id = ?1", [customer_id])?;
-    crate::accounts::audit(&tx, now, by, "customer.delete", customer_id).map_err(|e| match e {
-        crate::accounts::AccountError::Sqlite(e) => PushError::Sqlite(e),
-        other => PushError::Core(other.to_string()),
-    })?;
+    crate::accounts::audit(&tx, now, by, "customer.delete", customer_id)?;
     tx.commit()?;
     Ok(())
 }
@@ -337,10 +347,8 @@ pub fn store_server_changes(
     let Some((mut doc, new_bytes)) = merged else { return Ok(0) };
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
     let inserted = append(&tx, branch_id, customer_id, &new, None)?;
-    save_state(&tx, branch_id, &mut doc, before.as_ref().map(|m| m.scope.as_str()))?;
     // Imported documents are stored with their snapshot, ready for a new tablet's first sync.
-    let seq: i64 = tx.query_row("SELECT max(seq) FROM log", [], |r| r.get(0))?;
-    save_snapshot(&tx, customer_id, &mut doc, seq)?;
+    save_state(&tx, branch_id, &mut doc, before.as_ref().map(|m| m.scope.as_str()), Fold::Now)?;
     tx.commit()?;
     Ok(inserted)
 }
@@ -393,13 +401,23 @@ pub fn pool_entry(file: &CustomerFile) -> PoolEntry {
     }
 }
 
+/// When [`save_state`] folds a document's log into a new snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// Once [`SNAPSHOT_AFTER`] changes sit after the snapshot.
+    WhenLong,
+    /// Now (an import: the first tablet to ask gets a ready snapshot).
+    Now,
+}
+
 /// Records a document's current state: scope (logging a move when it changed), rows, pool entry,
-/// village and planned visits, and folds the log into a new snapshot now and then.
+/// village and planned visits, and folds the log into a new snapshot as `fold` says.
 pub fn save_state(
     conn: &Connection,
     branch_id: &str,
     doc: &mut CustomerDoc,
     previous_scope: Option<&str>,
+    fold: Fold,
 ) -> rusqlite::Result<()> {
     let file = doc.file();
     let customer_id = file.id.clone();
@@ -412,7 +430,7 @@ pub fn save_state(
     }
     let rows = postcard::to_stdvec(&Rows::of(file)).expect("rows serialise");
     let pool = postcard::to_stdvec(&pool_entry(file)).expect("pool entries serialise");
-    let seq: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+    let seq = head(conn)?;
     let scope = if previous_scope == Some("deleted") { "deleted".to_string() } else { scope };
     conn.prepare_cached(
         "INSERT INTO documents (customer_id, branch_id, scope, village, updated_seq, rows, pool_entry)
@@ -431,13 +449,19 @@ pub fn save_state(
     }
     let photos: Vec<String> = file.visits.values().flat_map(|v| v.photos.iter().cloned()).collect();
     crate::photos::record_refs(conn, &customer_id, &photos)?;
-    let tail: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM log WHERE customer_id = ?1 AND hash IS NOT NULL
-             AND seq > (SELECT snapshot_seq FROM documents WHERE customer_id = ?1)",
-        )?
-        .query_row([&customer_id], |r| r.get(0))?;
-    if tail >= SNAPSHOT_AFTER {
+    let fold_now = match fold {
+        Fold::Now => true,
+        Fold::WhenLong => {
+            let tail: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM log WHERE customer_id = ?1 AND hash IS NOT NULL
+                     AND seq > (SELECT snapshot_seq FROM documents WHERE customer_id = ?1)",
+                )?
+                .query_row([&customer_id], |r| r.get(0))?;
+            tail >= SNAPSHOT_AFTER
+        }
+    };
+    if fold_now {
         save_snapshot(conn, &customer_id, doc, seq)?;
     }
     Ok(())
@@ -467,7 +491,7 @@ pub fn snapshot(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result
     if !newer && !snapshot.is_empty() {
         return Ok(Some((snapshot, rows)));
     }
-    let seq: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+    let seq = head(conn)?;
     let Some(mut doc) = load(conn, customer_id, actor)? else { return Ok(None) };
     Ok(Some((save_snapshot(conn, customer_id, &mut doc, seq)?, rows)))
 }

@@ -123,6 +123,21 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
+/// A signed-in supervisor or admin: managers are answered 403.
+pub struct Supervisor(pub User);
+
+impl FromRequestParts<AppState> for Supervisor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let Authed(user) = Authed::from_request_parts(parts, state).await?;
+        if user.role == Role::Manager {
+            return Err(AppError::Forbidden);
+        }
+        Ok(Supervisor(user))
+    }
+}
+
 /// The signed-in user and the device the request came from.
 pub struct AuthedDevice {
     pub user: User,
@@ -151,23 +166,21 @@ async fn sync(
     body: Bytes,
 ) -> Result<impl axum::response::IntoResponse, AppError> {
     use fieldsync_core::sync::protocol;
-    match protocol::frame_version(&body) {
-        None => return Err(AppError::BadFrame("not a sync frame".into())),
-        Some(v) if v != protocol::VERSION => return Err(AppError::UpgradeRequired),
-        Some(_) => {}
-    }
-    let request: protocol::SyncRequest = protocol::decode(&body).map_err(|e| AppError::BadFrame(e.to_string()))?;
+    let request: protocol::SyncRequest = protocol::decode(&body).map_err(|e| match e {
+        protocol::FrameError::Version { .. } => AppError::UpgradeRequired,
+        other => AppError::BadFrame(other.to_string()),
+    })?;
     let bytes_in = body.len();
     let (user_id, device) = (user.id.clone(), device_id.clone());
     let (response, stats) = state.db.sync(user, device_id, request, now_ms()).await?;
-    let stats = stats.with_ids(user_id, device);
+
     // Compressed outside the database lock, so other requests go on meanwhile.
     let frame = tokio::task::spawn_blocking(move || protocol::encode_at(&response, protocol::SERVER_LEVEL))
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
     tracing::info!(
-        user = %stats.user,
-        device = %stats.device,
+        user = %user_id,
+        device = %device,
         bytes_in,
         bytes_out = frame.len(),
         pushed = stats.pushed,
@@ -191,14 +204,11 @@ struct ReviewRequest {
 /// next sync.
 async fn review(
     State(state): State<AppState>,
-    Authed(user): Authed,
+    Supervisor(user): Supervisor,
     Path((customer_id, visit_id)): Path<(String, String)>,
     Json(req): Json<ReviewRequest>,
 ) -> Result<StatusCode, AppError> {
     use fieldsync_core::domain::{Review, ReviewDecision};
-    if user.role == Role::Manager {
-        return Err(AppError::Forbidden);
-    }
     let decision =
         ReviewDecision::from_code(&req.decision).ok_or(accounts::AccountError::Invalid { field: "decision" })?;
     let now = now_ms();
@@ -223,14 +233,11 @@ struct ReassignRequest {
 /// and arrives whole on the new owner's at their next syncs.
 async fn reassign(
     State(state): State<AppState>,
-    Authed(user): Authed,
+    Supervisor(user): Supervisor,
     Path(customer_id): Path<String>,
     Json(req): Json<ReassignRequest>,
 ) -> Result<StatusCode, AppError> {
     use fieldsync_core::domain::Owner;
-    if user.role == Role::Manager {
-        return Err(AppError::Forbidden);
-    }
     let owner = match req.manager_id {
         None => Owner::default(),
         Some(id) => {
@@ -255,14 +262,11 @@ struct LifecycleRequest {
 
 async fn set_lifecycle(
     State(state): State<AppState>,
-    Authed(user): Authed,
+    Supervisor(user): Supervisor,
     Path(customer_id): Path<String>,
     Json(req): Json<LifecycleRequest>,
 ) -> Result<StatusCode, AppError> {
     use fieldsync_core::domain::Lifecycle;
-    if user.role == Role::Manager {
-        return Err(AppError::Forbidden);
-    }
     let lifecycle = match req.lifecycle {
         None => None,
         Some(code) => Some(Lifecycle::from_code(&code).ok_or(accounts::AccountError::Invalid { field: "lifecycle" })?),
@@ -292,12 +296,9 @@ async fn whoami(Authed(user): Authed) -> Json<UserView> {
 
 async fn revoke(
     State(state): State<AppState>,
-    Authed(user): Authed,
+    Supervisor(user): Supervisor,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    if user.role == Role::Manager {
-        return Err(AppError::Forbidden);
-    }
     state.db.call(move |conn| accounts::revoke_device(conn, &device_id, Some(&user), now_ms())).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -30,16 +30,6 @@ pub struct Stats {
     pub snapshots: usize,
     pub changes: usize,
     pub purged: usize,
-    pub user: String,
-    pub device: String,
-}
-
-impl Stats {
-    pub fn with_ids(mut self, user: String, device: String) -> Stats {
-        self.user = user;
-        self.device = device;
-        self
-    }
 }
 
 /// One round trip on its own: what the device sent, committed, then the answer.
@@ -271,7 +261,7 @@ fn resolve_claim(
     )?;
     let owner = Owner { manager_id: Some(user.id.clone()), manager_name: Some(user.display_name.clone()) };
     docs::apply_server_action(tx, &user.branch_id, &mut doc, &Action::AssignOwner { owner }, &user.id, now)?;
-    docs::save_state(tx, &user.branch_id, &mut doc, Some(&meta.scope))?;
+    docs::save_state(tx, &user.branch_id, &mut doc, Some(&meta.scope), docs::Fold::WhenLong)?;
     Ok(result(true, ""))
 }
 
@@ -319,7 +309,7 @@ fn reconcile(
 /// A new device's scope in the order to fetch it (today's planned customers, their villages, the
 /// rest by village), and the cursor it is current as of.
 fn list(tx: &Connection, user: &User, today: Option<(i64, i64)>) -> rusqlite::Result<(Listing, u64)> {
-    let cursor: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+    let cursor = docs::head(tx)?;
     let (start, end) = today.unwrap_or((0, 0));
     let scope_filter = match user.role {
         Role::Manager => "d.scope = 'm:' || ?2",
@@ -403,7 +393,7 @@ fn pull(
     response: &mut SyncResponse,
 ) -> Result<(), PushError> {
     let since = i64::try_from(since).unwrap_or(i64::MAX);
-    let head: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?;
+    let head = docs::head(tx)?;
     response.cursor = head.max(since) as u64;
     let mut used = 0usize;
     let mut decided: HashMap<String, Decision> = HashMap::new();

@@ -205,20 +205,13 @@ impl Store {
         let mut results = Vec::new();
         let mut loaded = Vec::new();
         for (customer_id, bytes) in batch {
-            tx.execute_batch("SAVEPOINT doc")?;
-            match merge_one(&tx, &mut self.cache, &self.actor, customer_id, bytes) {
-                Ok((merged, doc)) => {
-                    tx.execute_batch("RELEASE doc")?;
-                    if let Some(doc) = doc {
-                        loaded.push((customer_id.to_string(), doc));
-                    }
-                    results.push(Ok(merged));
+            let result = in_savepoint(&tx, || merge_one(&tx, &mut self.cache, &self.actor, customer_id, bytes))?;
+            results.push(result.map(|(merged, doc)| {
+                if let Some(doc) = doc {
+                    loaded.push((customer_id.to_string(), doc));
                 }
-                Err(e) => {
-                    tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
-                    results.push(Err(e));
-                }
-            }
+                merged
+            }));
         }
         tx.commit()?;
         for (id, doc) in loaded.into_iter().rev().take(CACHE_DOCS) {
@@ -394,6 +387,16 @@ fn load_doc(conn: &Connection, actor: &ActorId, customer_id: &str) -> Result<Cus
         documents::set_acked(conn, customer_id, &doc.heads(), None)?;
     }
     Ok(doc)
+}
+
+/// Runs `f` behind a savepoint of the caller's transaction: kept when `f` succeeds, rolled back
+/// when it fails, so one document's failure leaves the rest of a batch. The outer error is the
+/// savepoint's own; the inner result is `f`'s.
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce() -> Result<T>) -> Result<Result<T>> {
+    conn.execute_batch("SAVEPOINT doc")?;
+    let result = f();
+    conn.execute_batch(if result.is_ok() { "RELEASE doc" } else { "ROLLBACK TO doc; RELEASE doc" })?;
+    Ok(result)
 }
 
 /// Merges one document inside the caller's transaction; returns the document to cache.

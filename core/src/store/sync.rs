@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::documents;
 use super::projection;
-use super::{Store, load_doc, merge_one, meta_get, meta_set};
+use super::{Store, in_savepoint, load_doc, merge_one, meta_get, meta_set};
 use crate::document::CustomerDoc;
 use crate::error::{Error, Result};
 use crate::sync::protocol::{
@@ -270,21 +270,18 @@ impl Store {
                     quarantine(&tx, &mut self.cache, batch, &sent.customer_id, refusal, now)?;
                     applied.quarantined += 1;
                 }
-                PushOutcome::NotFound => {
-                    let refusal = Refusal {
-                        code: "not_found".into(),
-                        message_zh: "服务器上没有这个客户，或您无权查看".into(),
-                        message_en: "the server has no such customer visible to you".into(),
+                PushOutcome::NotFound | PushOutcome::Corrupt => {
+                    let (code, message_zh, message_en) = if result.outcome == PushOutcome::NotFound {
+                        (
+                            "not_found",
+                            "服务器上没有这个客户，或您无权查看",
+                            "the server has no such customer visible to you",
+                        )
+                    } else {
+                        ("corrupt", "变更数据已损坏", "the changes were corrupt")
                     };
-                    quarantine(&tx, &mut self.cache, batch, &sent.customer_id, &refusal, now)?;
-                    applied.quarantined += 1;
-                }
-                PushOutcome::Corrupt => {
-                    let refusal = Refusal {
-                        code: "corrupt".into(),
-                        message_zh: "变更数据已损坏".into(),
-                        message_en: "the changes were corrupt".into(),
-                    };
+                    let refusal =
+                        Refusal { code: code.into(), message_zh: message_zh.into(), message_en: message_en.into() };
                     quarantine(&tx, &mut self.cache, batch, &sent.customer_id, &refusal, now)?;
                     applied.quarantined += 1;
                 }
@@ -333,10 +330,7 @@ impl Store {
                 continue;
             }
             if !documents::exists(&tx, &customer_id)? {
-                tx.execute(
-                    "INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, 0, 0)",
-                    [&customer_id],
-                )?;
+                fetch_first(&tx, &customer_id)?;
                 continue;
             }
             applied.changes_received += crate::document::parse_changes(&changes).map_or(0, |c| c.len());
@@ -369,18 +363,10 @@ impl Store {
             let incoming = doc.receive_sync_message(state, message)?;
             self.cache.put(customer_id.clone(), doc);
             if !incoming.is_empty() {
-                tx.execute_batch("SAVEPOINT doc")?;
-                match merge_one(&tx, &mut self.cache, &self.actor, customer_id, &incoming) {
-                    Ok((_, doc)) => {
-                        tx.execute_batch("RELEASE doc")?;
-                        if let Some(doc) = doc {
-                            loaded.push((customer_id.clone(), doc));
-                        }
-                    }
-                    Err(e) => {
-                        tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
-                        tracing::warn!(customer_id, error = %e, "a reconcile message could not be merged");
-                    }
+                match in_savepoint(&tx, || merge_one(&tx, &mut self.cache, &self.actor, customer_id, &incoming))? {
+                    Ok((_, Some(doc))) => loaded.push((customer_id.clone(), doc)),
+                    Ok((_, None)) => {}
+                    Err(e) => tracing::warn!(customer_id, error = %e, "a reconcile message could not be merged"),
                 }
             }
         }
@@ -403,18 +389,17 @@ impl Store {
         for batch in ids.chunks(64) {
             let tx = self.conn.transaction()?;
             for id in batch {
-                tx.execute_batch("SAVEPOINT doc")?;
-                match load_doc(&tx, &self.actor, id) {
-                    Ok(mut doc) => {
-                        // Snapshots travel without automerge's own compression (the frame's zstd
-                        // does better); here they are stored compact.
-                        let (_, next_seq) = documents::chunk_state(&tx, id)?.unwrap_or((0, 0));
-                        documents::compact(&tx, id, &doc.save(), next_seq)?;
-                        tx.execute_batch("RELEASE doc")?;
-                    }
+                let checked = in_savepoint(&tx, || {
+                    let mut doc = load_doc(&tx, &self.actor, id)?;
+                    // Snapshots travel without automerge's own compression (the frame's zstd does
+                    // better); here they are stored compact.
+                    let (_, next_seq) = documents::chunk_state(&tx, id)?.unwrap_or((0, 0));
+                    documents::compact(&tx, id, &doc.save(), next_seq)
+                })?;
+                match checked {
+                    Ok(()) => {}
                     Err(Error::Sqlite(e)) => return Err(Error::Sqlite(e)),
                     Err(e) => {
-                        tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
                         tracing::warn!(customer_id = %id, error = %e, "a received document did not parse");
                         let bytes = documents::load(&tx, id)?.unwrap_or_default();
                         record_quarantine(
@@ -428,10 +413,7 @@ impl Store {
                         )?;
                         self.cache.pop(id);
                         purge(&tx, id)?;
-                        tx.execute(
-                            "INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, 0, 0)",
-                            [id],
-                        )?;
+                        fetch_first(&tx, id)?;
                     }
                 }
             }
@@ -538,7 +520,13 @@ fn quarantine(
     record_quarantine(conn, customer_id, &refusal.code, &refusal.message_zh, &refusal.message_en, changes, now)?;
     cache.pop(customer_id);
     purge(conn, customer_id)?;
-    conn.execute("INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, 0, 0)", [customer_id])?;
+    fetch_first(conn, customer_id)
+}
+
+/// Asks for a customer whole at the next sync, ahead of the rest of a listing.
+fn fetch_first(conn: &Connection, customer_id: &str) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, 0, 0)")?
+        .execute([customer_id])?;
     Ok(())
 }
 
@@ -583,29 +571,25 @@ fn merge_from_server(
     states: &mut HashMap<String, State>,
     loaded: &mut Vec<(String, CustomerDoc)>,
 ) -> Result<()> {
-    conn.execute_batch("SAVEPOINT doc")?;
-    match merge_one(conn, cache, actor, customer_id, changes) {
-        Ok((_, doc)) => {
-            if let Some(mut doc) = doc {
-                let row = documents::sync_row(conn, customer_id)?;
-                if row.is_some_and(|r| r.local_seq <= r.pushed_seq) {
-                    documents::set_acked(conn, customer_id, &doc.heads(), None)?;
-                }
-                loaded.push((customer_id.to_string(), doc));
+    let merged = in_savepoint(conn, || {
+        let (_, doc) = merge_one(conn, cache, actor, customer_id, changes)?;
+        if let Some(mut doc) = doc {
+            let row = documents::sync_row(conn, customer_id)?;
+            if row.is_some_and(|r| r.local_seq <= r.pushed_seq) {
+                documents::set_acked(conn, customer_id, &doc.heads(), None)?;
             }
-            conn.execute_batch("RELEASE doc")?;
+            loaded.push((customer_id.to_string(), doc));
         }
+        Ok(())
+    })?;
+    match merged {
+        Ok(()) => {}
         Err(Error::MissingDependencies { .. }) => {
-            conn.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
             conn.execute("INSERT OR IGNORE INTO reconcile (customer_id, state) VALUES (?1, x'')", [customer_id])?;
             states.entry(customer_id.to_string()).or_default();
         }
-        Err(Error::Sqlite(e)) => {
-            conn.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
-            return Err(Error::Sqlite(e));
-        }
+        Err(Error::Sqlite(e)) => return Err(Error::Sqlite(e)),
         Err(e) => {
-            conn.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
             tracing::warn!(customer_id, error = %e, "changes from the server were refused");
             record_quarantine(
                 conn,

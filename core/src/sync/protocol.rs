@@ -205,7 +205,7 @@ pub fn encode_at<T: Serialize>(message: &T, level: i32) -> Vec<u8> {
 }
 
 /// The protocol version a frame claims, if it is a frame at all.
-pub fn frame_version(frame: &[u8]) -> Option<u8> {
+fn frame_version(frame: &[u8]) -> Option<u8> {
     (frame.len() >= 5 && &frame[..3] == MAGIC).then(|| frame[3])
 }
 
