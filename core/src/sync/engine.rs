@@ -179,7 +179,6 @@ impl SyncSession {
         };
         self.progress.bytes_received += frame.len() as u64;
         let response: SyncResponse = protocol::decode(&frame)?;
-        let full_page = response.more;
         let applied = store.apply_sync_response(&batch, response, &mut self.states, self.options.now)?;
         let p = &mut self.progress;
         p.changes_pushed += applied.pushed_changes as u64;
@@ -188,7 +187,7 @@ impl SyncSession {
         p.documents_pending = applied.pending as u64;
         p.purged += applied.purged as u64;
         p.quarantined += applied.quarantined as u64;
-        if full_page || applied.documents_received > 0 {
+        if applied.more || applied.documents_received > 0 {
             self.page_bytes = (self.page_bytes.saturating_mul(2)).min(self.options.max_page_bytes.max(1024));
         }
         self.last = Some(Last {
