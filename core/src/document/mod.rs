@@ -1,10 +1,20 @@
 //! One automerge document per customer: the typed [`CustomerFile`] kept in step with its
 //! automerge document, one commit per action.
+//!
+//! Foreign data (changes, sync messages, received documents) is checked before automerge applies
+//! it ([`check`]), and every automerge call on it runs under [`contain`] on a copy of the
+//! document, so a malformed input fails with [`Error::CorruptChanges`] and changes nothing.
+
+mod check;
+mod contain;
+
+pub use contain::contain;
 
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
 use autosurgeon::{hydrate, reconcile, reconcile_prop};
 
+use self::check::Facts;
 use crate::domain::{Action, Ctx, CustomerFile, SCHEMA_VERSION, Touched};
 use crate::error::{Error, Result};
 
@@ -22,6 +32,9 @@ pub struct Committed {
 pub struct CustomerDoc {
     doc: AutoCommit,
     file: CustomerFile,
+    /// What the checks of foreign changes know about this document's history; built on first
+    /// need, then brought up to date from the changes added since.
+    facts: Option<Facts>,
 }
 
 impl CustomerDoc {
@@ -37,14 +50,25 @@ impl CustomerDoc {
         reconcile(&mut doc, &placeholder)?;
         doc.commit_with(commit_options(action, ctx));
         let change = last_change(&mut doc)?;
-        Ok((CustomerDoc { doc, file: placeholder }, change))
+        Ok((CustomerDoc { doc, file: placeholder, facts: None }, change))
     }
 
     /// Loads a stored document (a snapshot followed by change chunks) and checks its schema.
     pub fn load(customer_id: &str, bytes: &[u8], actor: &ActorId) -> Result<Self> {
-        let doc = load_raw(bytes, actor)?;
-        let file = typed_view(customer_id, &doc)?;
-        Ok(CustomerDoc { doc, file })
+        contain("document", || {
+            let doc = load_raw(bytes, actor)?;
+            let file = typed_view(customer_id, &doc)?;
+            Ok(CustomerDoc { doc, file, facts: None })
+        })
+    }
+
+    /// Loads a document received whole from another replica: like [`CustomerDoc::load`], and its
+    /// whole history must also pass the checks foreign changes pass (so nothing in it can make
+    /// automerge panic later, when it is saved or changes are merged into it).
+    pub fn load_foreign(customer_id: &str, bytes: &[u8], actor: &ActorId) -> Result<Self> {
+        let mut doc = Self::load(customer_id, bytes, actor)?;
+        contain("document", || doc.refresh_facts())?;
+        Ok(doc)
     }
 
     /// Loads a stored document and merges changes into it, building the typed view once. Returns
@@ -55,13 +79,34 @@ impl CustomerDoc {
         changes: Vec<Change>,
         actor: &ActorId,
     ) -> Result<Option<(Self, Vec<u8>)>> {
-        merged(customer_id, load_raw(stored, actor)?, changes)
+        let mut doc = contain("document", || load_raw(stored, actor))?;
+        let mut facts = None;
+        contain("document", || refresh(&mut doc, &mut facts))?;
+        merged(customer_id, doc, facts.unwrap_or_default(), changes)
     }
 
     /// Builds a document from changes received from another replica (a customer new to this
     /// store). Returns `None` when there were no changes at all.
     pub fn from_changes(customer_id: &str, changes: Vec<Change>, actor: &ActorId) -> Result<Option<(Self, Vec<u8>)>> {
-        merged(customer_id, AutoCommit::new().with_actor(actor.clone()), changes)
+        merged(customer_id, AutoCommit::new().with_actor(actor.clone()), Facts::default(), changes)
+    }
+
+    /// Checks foreign changes against this document without applying them: what [`Self::merge`]
+    /// checks first. For callers that want to refuse a malformed batch early (e.g. outside a lock).
+    pub fn check_changes(&mut self, changes: &[Change]) -> Result<()> {
+        let facts = self.facts()?;
+        contain("changes", || check::check(facts, changes).map_err(corrupt)).map(|_| ())
+    }
+
+    /// The facts of this document, brought up to its heads.
+    fn facts(&mut self) -> Result<&Facts> {
+        let CustomerDoc { doc, facts, .. } = self;
+        contain("document", || refresh(doc, facts))?;
+        Ok(self.facts.get_or_insert_default())
+    }
+
+    fn refresh_facts(&mut self) -> Result<()> {
+        refresh(&mut self.doc, &mut self.facts)
     }
 
     pub fn file(&self) -> &CustomerFile {
@@ -125,19 +170,39 @@ impl CustomerDoc {
     /// not changed.
     pub fn receive_sync_message(&self, state: &mut automerge::sync::State, message: &[u8]) -> Result<Vec<u8>> {
         use automerge::sync::SyncDoc;
-        let message = automerge::sync::Message::decode(message)
-            .map_err(|e| Error::CorruptChanges { reason: format!("sync message: {e}") })?;
+        let message = contain("sync message", || {
+            automerge::sync::Message::decode(message)
+                .map_err(|e| Error::CorruptChanges { reason: format!("sync message: {e}") })
+        })?;
         let mut copy = self.doc.clone();
-        let before = copy.get_heads();
-        copy.sync().receive_sync_message(state, message)?;
-        Ok(copy.get_changes(&before).iter().flat_map(|c| c.raw_bytes().to_vec()).collect())
+        // The changes a message carries are checked like any others before automerge sees them.
+        let carried: Vec<u8> = message.changes.iter().flatten().copied().collect();
+        if !carried.is_empty() {
+            let changes = parse_changes(&carried)?;
+            let mut facts = self.facts.clone();
+            contain("sync message", || {
+                refresh(&mut copy, &mut facts)?;
+                check::check(facts.as_ref().unwrap_or(&Facts::default()), &changes).map_err(corrupt)
+            })?;
+        }
+        // On a copy of the state too: a refused message leaves the caller's state as it was.
+        let mut next_state = state.clone();
+        let incoming = contain("sync message", || {
+            let before = copy.get_heads();
+            copy.sync().receive_sync_message(&mut next_state, message)?;
+            Ok(copy.get_changes(&before).iter().flat_map(|c| c.raw_bytes().to_vec()).collect())
+        })?;
+        *state = next_state;
+        Ok(incoming)
     }
 
     /// Merges changes from another replica. Returns the bytes of the changes that were new here
     /// (empty if all were known). On error (missing dependencies, a result that does not match
     /// the schema) the document is unchanged.
     pub fn merge(&mut self, customer_id: &str, changes: Vec<Change>) -> Result<Vec<u8>> {
-        match merged(customer_id, self.doc.clone(), changes)? {
+        self.facts()?;
+        let facts = self.facts.clone().unwrap_or_default();
+        match merged(customer_id, self.doc.clone(), facts, changes)? {
             Some((next, new_bytes)) => {
                 *self = next;
                 Ok(new_bytes)
@@ -152,21 +217,50 @@ fn load_raw(bytes: &[u8], actor: &ActorId) -> Result<AutoCommit> {
     Ok(doc.with_actor(actor.clone()))
 }
 
-/// Applies foreign changes to `doc` (owned, so a failure leaves the caller's document alone) and
-/// builds the typed view of the result. `None` when nothing was new.
-fn merged(customer_id: &str, mut doc: AutoCommit, changes: Vec<Change>) -> Result<Option<(CustomerDoc, Vec<u8>)>> {
-    let before = doc.get_heads();
-    doc.apply_changes(changes)?;
-    let missing = doc.get_missing_deps(&[]);
-    if !missing.is_empty() {
-        return Err(Error::MissingDependencies { customer_id: customer_id.to_string(), missing: missing.len() });
+/// Checks foreign changes against `doc` (described by `facts`, up to date), applies them to it
+/// (owned, so a failure leaves the caller's document alone) and builds the typed view of the
+/// result. `None` when nothing was new.
+fn merged(
+    customer_id: &str,
+    mut doc: AutoCommit,
+    mut facts: Facts,
+    changes: Vec<Change>,
+) -> Result<Option<(CustomerDoc, Vec<u8>)>> {
+    let admitted = contain("changes", || check::check(&facts, &changes).map_err(corrupt))?;
+    contain("changes", move || {
+        let before = doc.get_heads();
+        doc.apply_changes(changes)?;
+        let missing = doc.get_missing_deps(&[]);
+        if !missing.is_empty() {
+            return Err(Error::MissingDependencies { customer_id: customer_id.to_string(), missing: missing.len() });
+        }
+        if doc.get_heads() == before {
+            return Ok(None);
+        }
+        let file = typed_view(customer_id, &doc)?;
+        let new_bytes = doc.save_after(&before);
+        facts.absorb(admitted, doc.get_heads());
+        Ok(Some((CustomerDoc { doc, file, facts: Some(facts) }, new_bytes)))
+    })
+}
+
+/// Brings `facts` up to `doc`'s heads, checking the changes added since as foreign changes are
+/// checked (a document received whole is verified this way before anything is merged into it).
+fn refresh(doc: &mut AutoCommit, facts: &mut Option<Facts>) -> Result<()> {
+    let heads = doc.get_heads();
+    if facts.as_ref().is_some_and(|f| f.heads == heads) {
+        return Ok(());
     }
-    if doc.get_heads() == before {
-        return Ok(None);
-    }
-    let file = typed_view(customer_id, &doc)?;
-    let new_bytes = doc.save_after(&before);
-    Ok(Some((CustomerDoc { doc, file }, new_bytes)))
+    let mut current = facts.take().unwrap_or_default();
+    let changes = doc.get_changes(&current.heads);
+    let admitted = check::check(&current, &changes).map_err(corrupt)?;
+    current.absorb(admitted, heads);
+    *facts = Some(current);
+    Ok(())
+}
+
+fn corrupt(reason: String) -> Error {
+    Error::CorruptChanges { reason }
 }
 
 fn commit_options(action: &Action, ctx: &Ctx) -> CommitOptions {
@@ -178,6 +272,23 @@ fn last_change(doc: &mut AutoCommit) -> Result<Vec<u8>> {
         .map(|c| c.raw_bytes().to_vec())
         .ok_or_else(|| Error::CorruptChanges { reason: "commit produced no change".into() })
 }
+
+/// The top-level keys of a customer document: the fields of [`CustomerFile`].
+const ROOT_KEYS: [&str; 13] = [
+    "schema",
+    "id",
+    "created_by",
+    "created_at",
+    "profile",
+    "contacts",
+    "visits",
+    "leads",
+    "reminders",
+    "interactions",
+    "intents",
+    "reviews",
+    "server",
+];
 
 /// Hydrates the typed view and checks it is this customer's document in a version we read.
 fn typed_view(customer_id: &str, doc: &AutoCommit) -> Result<CustomerFile> {
@@ -195,6 +306,11 @@ fn typed_view(customer_id: &str, doc: &AutoCommit) -> Result<CustomerFile> {
             None => return Err(mismatch("schema")),
         },
         _ => return Err(mismatch("schema")),
+    }
+    // Keys the schema does not know would be carried along unseen by every replica (and could
+    // hide data from validation): refused. The key itself is not echoed, it is foreign text.
+    if doc.keys(ROOT).any(|key| !ROOT_KEYS.contains(&key.as_str())) {
+        return Err(mismatch("(a top-level key the schema does not know)"));
     }
     let file: CustomerFile = hydrate(doc).map_err(|e| mismatch(&e.to_string()))?;
     if file.id != customer_id {
@@ -262,8 +378,11 @@ pub fn parse_changes(bytes: &[u8]) -> Result<Vec<Change>> {
         let (chunk, tail) = rest.split_at(total);
         match chunk_type {
             0 => {
-                let doc = automerge::Automerge::load(chunk).map_err(|e| corrupt(&e.to_string()))?;
-                changes.extend(doc.get_changes(&[]));
+                let loaded = contain("document", || {
+                    let doc = automerge::Automerge::load(chunk).map_err(|e| corrupt(&e.to_string()))?;
+                    Ok(doc.get_changes(&[]))
+                })?;
+                changes.extend(loaded);
             }
             1 | 2 => {
                 let change = Change::try_from(chunk).map_err(|e| corrupt(&e.to_string()))?;
@@ -298,4 +417,26 @@ fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_keys_are_the_fields_of_a_customer_file() {
+        let file = CustomerFile::new(
+            "c".into(),
+            crate::domain::Profile::new(crate::domain::CustomerKind::Individual, "n", "v"),
+            "u".into(),
+            0,
+        );
+        let mut doc = AutoCommit::new();
+        reconcile(&mut doc, &file).unwrap();
+        let mut keys: Vec<String> = doc.keys(ROOT).collect();
+        let mut expected: Vec<String> = ROOT_KEYS.iter().map(|k| k.to_string()).collect();
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected);
+    }
 }
