@@ -379,13 +379,23 @@ impl Store {
 fn load_doc(conn: &Connection, actor: &ActorId, customer_id: &str) -> Result<CustomerDoc> {
     let bytes = documents::load(conn, customer_id)?
         .ok_or_else(|| Error::NotFound { what: "customer", id: customer_id.to_string() })?;
-    let mut doc = CustomerDoc::load(customer_id, &bytes, actor)?;
-    if documents::sync_row(conn, customer_id)?.is_some_and(|row| row.unchecked) {
-        // First parse of a snapshot from the server: its rows are replaced by rows computed here,
-        // and what the server sent is what the server has.
-        projection::write(conn, doc.file())?;
-        documents::set_acked(conn, customer_id, &doc.heads(), None)?;
+    if !documents::sync_row(conn, customer_id)?.is_some_and(|row| row.unchecked) {
+        return CustomerDoc::load(customer_id, &bytes, actor);
     }
+    // First parse of a document received whole: checked as foreign data, then its rows are
+    // replaced by rows computed here, what the server sent is recorded as what the server has,
+    // and the bytes are stored compacted. All in one savepoint: one commit (one fsync) when no
+    // transaction is open, and a process killed half-way leaves the server's rows, never a
+    // customer missing from lists or a row without its kind.
+    let mut doc = CustomerDoc::load_foreign(customer_id, &bytes, actor)?;
+    let heads = doc.heads();
+    let compacted = doc.save();
+    in_savepoint(conn, || {
+        projection::write(conn, doc.file())?;
+        documents::set_acked(conn, customer_id, &heads, None)?;
+        let (_, next_seq) = documents::chunk_state(conn, customer_id)?.unwrap_or((0, 0));
+        documents::compact(conn, customer_id, &compacted, next_seq)
+    })??;
     Ok(doc)
 }
 

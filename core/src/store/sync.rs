@@ -302,29 +302,50 @@ impl Store {
             let mut insert =
                 tx.prepare_cached("INSERT OR IGNORE INTO sync_pending (customer_id, rank, pool) VALUES (?1, ?2, ?3)")?;
             for (rank, id) in listing.documents.iter().enumerate() {
-                check_id(id)?;
-                insert.execute(params![id, rank as i64 + 1, false])?;
+                if valid_id(id) {
+                    insert.execute(params![id, rank as i64 + 1, false])?;
+                }
             }
             let base = listing.documents.len() as i64 + 1;
             for (rank, id) in listing.pool.iter().enumerate() {
-                check_id(id)?;
-                insert.execute(params![id, base + rank as i64, true])?;
+                if valid_id(id) {
+                    insert.execute(params![id, base + rank as i64, true])?;
+                }
             }
         }
         for customer_id in response.purge.iter().chain(&response.gone) {
-            check_id(customer_id)?;
+            if !valid_id(customer_id) {
+                continue;
+            }
             self.cache.pop(customer_id);
             purge(&tx, customer_id)?;
             applied.purged += 1;
         }
 
         for snapshot in response.snapshots {
-            store_snapshot(&tx, &mut self.cache, &self.actor, snapshot, &mut loaded)?;
-            applied.documents_received += 1;
+            if !valid_id(&snapshot.customer_id) {
+                continue;
+            }
+            let customer_id = snapshot.customer_id.clone();
+            let bytes = snapshot.document.clone();
+            let stored = one_document(&tx, &customer_id, &bytes, || {
+                store_snapshot(&tx, &mut self.cache, &self.actor, snapshot, &mut loaded)
+            })?;
+            if stored {
+                applied.documents_received += 1;
+            } else {
+                // Not asked for again: the server would send the same bytes, and the session
+                // would loop. The local document, if any, stays as it was.
+                tx.execute("DELETE FROM sync_pending WHERE customer_id = ?1", [&customer_id])?;
+                self.cache.pop(&customer_id);
+                applied.quarantined += 1;
+            }
         }
 
         for DocChanges { customer_id, changes } in response.changes {
-            check_id(&customer_id)?;
+            if !valid_id(&customer_id) {
+                continue;
+            }
             if is_pending(&tx, &customer_id)? {
                 // The document will arrive whole, newer than these changes.
                 continue;
@@ -340,7 +361,9 @@ impl Store {
         for entry in &response.pool {
             // The server sends a masked entry only to a device that may no longer see the customer
             // whole (returned to the pool): any document of it goes.
-            check_id(&entry.customer_id)?;
+            if !valid_id(&entry.customer_id) {
+                continue;
+            }
             if documents::exists(&tx, &entry.customer_id)? {
                 self.cache.pop(&entry.customer_id);
                 purge(&tx, &entry.customer_id)?;
@@ -351,23 +374,30 @@ impl Store {
         }
 
         for SyncMessage { customer_id, message } in &response.reconcile {
-            check_id(customer_id)?;
-            if !documents::exists(&tx, customer_id)? {
+            if !valid_id(customer_id) || !documents::exists(&tx, customer_id)? {
                 continue;
             }
             let state = states.entry(customer_id.clone()).or_default();
-            let doc = match self.cache.pop(customer_id) {
-                Some(doc) => doc,
-                None => load_doc(&tx, &self.actor, customer_id)?,
-            };
-            let incoming = doc.receive_sync_message(state, message)?;
-            self.cache.put(customer_id.clone(), doc);
-            if !incoming.is_empty() {
-                match in_savepoint(&tx, || merge_one(&tx, &mut self.cache, &self.actor, customer_id, &incoming))? {
-                    Ok((_, Some(doc))) => loaded.push((customer_id.clone(), doc)),
-                    Ok((_, None)) => {}
-                    Err(e) => tracing::warn!(customer_id, error = %e, "a reconcile message could not be merged"),
+            let taken = one_document(&tx, customer_id, message, || {
+                let doc = match self.cache.pop(customer_id) {
+                    Some(doc) => doc,
+                    None => load_doc(&tx, &self.actor, customer_id)?,
+                };
+                let incoming = doc.receive_sync_message(state, message);
+                self.cache.put(customer_id.clone(), doc);
+                let incoming = incoming?;
+                if !incoming.is_empty()
+                    && let (_, Some(doc)) = merge_one(&tx, &mut self.cache, &self.actor, customer_id, &incoming)?
+                {
+                    loaded.push((customer_id.clone(), doc));
                 }
+                Ok(())
+            })?;
+            if !taken {
+                // The document keeps what it has; reconciliation starts over when a push needs it.
+                tx.execute("DELETE FROM reconcile WHERE customer_id = ?1", [customer_id])?;
+                states.remove(customer_id);
+                applied.quarantined += 1;
             }
         }
 
@@ -389,13 +419,9 @@ impl Store {
         for batch in ids.chunks(64) {
             let tx = self.conn.transaction()?;
             for id in batch {
-                let checked = in_savepoint(&tx, || {
-                    let mut doc = load_doc(&tx, &self.actor, id)?;
-                    // Snapshots travel without automerge's own compression (the frame's zstd does
-                    // better); here they are stored compact.
-                    let (_, next_seq) = documents::chunk_state(&tx, id)?.unwrap_or((0, 0));
-                    documents::compact(&tx, id, &doc.save(), next_seq)
-                })?;
+                // The first parse stores the document compacted (snapshots travel without
+                // automerge's own compression: the frame's zstd does better).
+                let checked = in_savepoint(&tx, || load_doc(&tx, &self.actor, id).map(drop))?;
                 match checked {
                     Ok(()) => {}
                     Err(Error::Sqlite(e)) => return Err(Error::Sqlite(e)),
@@ -458,9 +484,39 @@ impl Store {
     }
 }
 
-fn check_id(id: &str) -> Result<()> {
-    crate::domain::error::check::id("customer_id", id)?;
-    Ok(())
+/// A customer ID from the server that is not an ID is skipped (and logged without its value):
+/// one bad entry never stops the rest of a response.
+fn valid_id(id: &str) -> bool {
+    let valid = crate::domain::error::check::id("customer_id", id).is_ok();
+    if !valid {
+        tracing::warn!(len = id.len(), "a malformed customer ID in a sync response was skipped");
+    }
+    valid
+}
+
+/// Runs one document's part of a response behind a savepoint. A failure that concerns only that
+/// document (bytes that do not parse or fit, a panic contained in automerge, a snapshot that does
+/// not match) rolls that part back and is kept in the quarantine with the bytes that caused it;
+/// the rest of the response goes on. Storage errors abort the whole response. Returns whether
+/// the part was applied.
+fn one_document(conn: &Connection, customer_id: &str, bytes: &[u8], work: impl FnOnce() -> Result<()>) -> Result<bool> {
+    match in_savepoint(conn, work)? {
+        Ok(()) => Ok(true),
+        Err(e @ (Error::Sqlite(_) | Error::Io(_))) => Err(e),
+        Err(e) => {
+            tracing::warn!(customer_id, error = %e, "a document in a sync response was set aside");
+            record_quarantine(
+                conn,
+                customer_id,
+                "bad_from_server",
+                "服务器发来的数据无法应用",
+                "data from the server could not be applied",
+                bytes,
+                0,
+            )?;
+            Ok(false)
+        }
+    }
 }
 
 fn is_pending(conn: &Connection, customer_id: &str) -> Result<bool> {
@@ -541,7 +597,6 @@ fn store_snapshot(
     loaded: &mut Vec<(String, CustomerDoc)>,
 ) -> Result<()> {
     let Snapshot { customer_id, document, rows } = snapshot;
-    check_id(&customer_id)?;
     conn.prepare_cached("DELETE FROM sync_pending WHERE customer_id = ?1")?.execute([&customer_id])?;
     conn.prepare_cached("DELETE FROM pool WHERE customer_id = ?1")?.execute([&customer_id])?;
     if documents::exists(conn, &customer_id)? {
