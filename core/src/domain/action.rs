@@ -392,6 +392,9 @@ impl Action {
                 Touched::Server
             }
         };
+        // Normalised before validation: a device always commits NFC, and validation (which the
+        // server also runs on pushed documents) refuses anything else.
+        file.normalize_touched(&touched);
         file.validate_touched(&touched)?;
         Ok(touched)
     }

@@ -4,6 +4,7 @@ use autosurgeon::{Hydrate, Reconcile};
 
 use super::codes::code_enum;
 use super::error::{Checked, check};
+use super::text;
 
 code_enum! {
     pub enum ReminderKind {
@@ -26,13 +27,18 @@ pub struct Reminder {
 }
 
 impl Reminder {
+    /// Stores what the user typed in NFC (see `text.rs`).
+    pub fn normalize(&mut self) {
+        text::normalize_text(&mut self.note);
+    }
+
     pub fn validate(&self) -> Checked {
         check::id("reminder.id", &self.id)?;
         check::time_ms("reminder.due_at", self.due_at)?;
         if let Some(t) = self.done_at {
             check::time_ms("reminder.done_at", t)?;
         }
-        check::max_len("reminder.note", &self.note, check::MAX_TEXT)
+        check::text("reminder.note", &self.note, check::MAX_TEXT)
     }
 }
 
@@ -58,9 +64,14 @@ pub struct Interaction {
 }
 
 impl Interaction {
+    /// Stores what the user typed in NFC (see `text.rs`).
+    pub fn normalize(&mut self) {
+        text::normalize_text(&mut self.summary);
+    }
+
     pub fn validate(&self) -> Checked {
         check::id("interaction.id", &self.id)?;
-        check::required("interaction.summary", &self.summary, check::MAX_TEXT)?;
+        check::required_text("interaction.summary", &self.summary, check::MAX_TEXT)?;
         check::time_ms("interaction.at", self.at)?;
         check::time_ms("interaction.captured_at", self.captured_at)?;
         if let Some(v) = &self.visit_id {

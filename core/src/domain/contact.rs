@@ -4,7 +4,7 @@ use autosurgeon::{Hydrate, Reconcile};
 
 use super::codes::code_enum;
 use super::error::{Checked, Problem, ValidationError, check};
-use super::phone;
+use super::{phone, text};
 
 code_enum! {
     /// How a contact relates to the customer.
@@ -42,17 +42,25 @@ pub struct Contact {
 }
 
 impl Contact {
+    /// Stores what the user typed in NFC (see `text.rs`).
+    pub fn normalize(&mut self) {
+        text::normalize_line(&mut self.name);
+        text::normalize_line(&mut self.role);
+        text::normalize_text(&mut self.preferences);
+        text::normalize_text(&mut self.notes);
+    }
+
     pub fn validate(&self) -> Checked {
         check::id("contact.id", &self.id)?;
-        check::required("contact.name", &self.name, check::MAX_SHORT)?;
-        check::max_len("contact.role", &self.role, check::MAX_SHORT)?;
+        check::name("contact.name", &self.name, check::MAX_SHORT)?;
+        check::line("contact.role", &self.role, check::MAX_SHORT)?;
         if let Some(p) = &self.phone {
             phone::validate("contact.phone", p)?;
         }
         if self.influence > 3 {
             return Err(ValidationError::new("contact.influence", Problem::OutOfRange));
         }
-        check::max_len("contact.preferences", &self.preferences, check::MAX_TEXT)?;
-        check::max_len("contact.notes", &self.notes, check::MAX_TEXT)
+        check::text("contact.preferences", &self.preferences, check::MAX_TEXT)?;
+        check::text("contact.notes", &self.notes, check::MAX_TEXT)
     }
 }

@@ -6,7 +6,7 @@ use autosurgeon::{Hydrate, HydrateError, ReadDoc, Reconcile, Reconciler};
 
 use super::codes::code_enum;
 use super::error::{Checked, Problem, ValidationError, check};
-use super::{idcard, phone};
+use super::{idcard, phone, text};
 
 code_enum! {
     /// What kind of party the customer file describes.
@@ -147,7 +147,20 @@ impl Tags {
         if self.0.len() > 50 {
             return Err(ValidationError::new(field, Problem::OutOfRange));
         }
-        self.0.iter().try_for_each(|t| check::required(field, t, 20))
+        self.0.iter().try_for_each(|t| check::name(field, t, 20))
+    }
+
+    /// Tags in NFC; two spellings of one tag become one.
+    pub fn normalize(&mut self) {
+        if !self.0.iter().all(|t| text::is_nfc(t)) {
+            self.0 = std::mem::take(&mut self.0)
+                .into_iter()
+                .map(|mut t| {
+                    text::normalize_line(&mut t);
+                    t
+                })
+                .collect();
+        }
     }
 }
 
@@ -173,6 +186,16 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Stores what the user typed in NFC (see `text.rs`).
+    pub fn normalize(&mut self) {
+        text::normalize_line(&mut self.name);
+        text::normalize_line(&mut self.village);
+        text::normalize_line(&mut self.address);
+        text::normalize_line(&mut self.occupation);
+        text::normalize_text(&mut self.notes);
+        self.tags.normalize();
+    }
+
     /// A minimal valid profile, for callers that fill the rest in afterwards.
     pub fn new(kind: CustomerKind, name: impl Into<String>, village: impl Into<String>) -> Self {
         Profile {
@@ -193,11 +216,11 @@ impl Profile {
     }
 
     pub fn validate(&self) -> Checked {
-        check::required("profile.name", &self.name, check::MAX_SHORT)?;
-        check::required("profile.village", &self.village, check::MAX_SHORT)?;
-        check::max_len("profile.address", &self.address, 200)?;
-        check::max_len("profile.occupation", &self.occupation, check::MAX_SHORT)?;
-        check::max_len("profile.notes", &self.notes, check::MAX_TEXT)?;
+        check::name("profile.name", &self.name, check::MAX_SHORT)?;
+        check::name("profile.village", &self.village, check::MAX_SHORT)?;
+        check::line("profile.address", &self.address, 200)?;
+        check::line("profile.occupation", &self.occupation, check::MAX_SHORT)?;
+        check::text("profile.notes", &self.notes, check::MAX_TEXT)?;
         if let Some(p) = &self.phone {
             phone::validate("profile.phone", p)?;
         }

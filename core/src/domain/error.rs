@@ -17,6 +17,12 @@ pub enum Problem {
     Duplicate,
     BeforeStart,
     Unknown,
+    /// Text not in Unicode NFC: the same visible name could be stored as two different strings.
+    NotNormalized,
+    /// A control character (a line break in a name; anything but newline and tab in free text).
+    ControlCharacter,
+    /// A bidirectional override, isolate or mark, which can make a name display as another.
+    DirectionControl,
 }
 
 impl Problem {
@@ -34,6 +40,9 @@ impl Problem {
             Problem::Duplicate => "appears twice",
             Problem::BeforeStart => "is earlier than the start",
             Problem::Unknown => "refers to something that does not exist",
+            Problem::NotNormalized => "is not in Unicode normalization form NFC",
+            Problem::ControlCharacter => "contains a control character",
+            Problem::DirectionControl => "contains a text-direction control character",
         }
     }
 
@@ -51,6 +60,9 @@ impl Problem {
             Problem::Duplicate => "重复",
             Problem::BeforeStart => "早于开始时间",
             Problem::Unknown => "引用的记录不存在",
+            Problem::NotNormalized => "不是 Unicode NFC 规范形式",
+            Problem::ControlCharacter => "含有控制字符",
+            Problem::DirectionControl => "含有文字方向控制字符",
         }
     }
 }
@@ -99,6 +111,7 @@ pub(crate) fn mask_middle(value: &str, head: usize, tail: usize) -> String {
 /// Small checks shared by every entity.
 pub(crate) mod check {
     use super::{Checked, Problem, ValidationError};
+    use crate::domain::text;
 
     pub const MAX_SHORT: usize = 100;
     pub const MAX_TEXT: usize = 4000;
@@ -113,6 +126,57 @@ pub(crate) mod check {
     pub fn max_len(field: &str, value: &str, max: usize) -> Checked {
         if value.chars().count() > max {
             return Err(ValidationError::new(field, Problem::TooLong));
+        }
+        Ok(())
+    }
+
+    /// A required name shown in lists and pages (a person, a customer, a village): one line,
+    /// NFC, no direction controls.
+    pub fn name(field: &str, value: &str, max: usize) -> Checked {
+        required(field, value, max)?;
+        line_chars(field, value)
+    }
+
+    /// An optional one-line label (an address, an occupation, a role): the rules of a name, but
+    /// it may be empty.
+    pub fn line(field: &str, value: &str, max: usize) -> Checked {
+        max_len(field, value, max)?;
+        line_chars(field, value)
+    }
+
+    /// Optional free text (notes, outcomes, comments): NFC, newlines and tabs allowed, no other
+    /// control character.
+    pub fn text(field: &str, value: &str, max: usize) -> Checked {
+        max_len(field, value, max)?;
+        text_chars(field, value)
+    }
+
+    /// Free text that must say something (a lost reason, an interaction's summary).
+    pub fn required_text(field: &str, value: &str, max: usize) -> Checked {
+        required(field, value, max)?;
+        text_chars(field, value)
+    }
+
+    fn line_chars(field: &str, value: &str) -> Checked {
+        if value.chars().any(text::is_control_in_line) {
+            return Err(ValidationError::new(field, Problem::ControlCharacter));
+        }
+        if value.chars().any(text::is_direction_control) {
+            return Err(ValidationError::new(field, Problem::DirectionControl));
+        }
+        nfc(field, value)
+    }
+
+    fn text_chars(field: &str, value: &str) -> Checked {
+        if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(ValidationError::new(field, Problem::ControlCharacter));
+        }
+        nfc(field, value)
+    }
+
+    fn nfc(field: &str, value: &str) -> Checked {
+        if !text::is_nfc(value) {
+            return Err(ValidationError::new(field, Problem::NotNormalized));
         }
         Ok(())
     }

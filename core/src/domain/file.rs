@@ -64,7 +64,40 @@ impl CustomerFile {
         self.leads.values().try_for_each(Lead::validate)?;
         self.reminders.values().try_for_each(Reminder::validate)?;
         self.interactions.values().try_for_each(Interaction::validate)?;
-        self.reviews.values().try_for_each(Review::validate)
+        self.reviews.values().try_for_each(Review::validate)?;
+        self.server.validate()
+    }
+
+    /// Puts the text of what one action touched in NFC, so that what a device commits is canonical
+    /// whoever typed it and however (see `text.rs`).
+    pub fn normalize_touched(&mut self, touched: &super::Touched) {
+        use super::Touched;
+        fn one<V>(map: &mut BTreeMap<String, V>, id: &str, normalize: fn(&mut V)) {
+            if let Some(v) = map.get_mut(id) {
+                normalize(v);
+            }
+        }
+        match touched {
+            Touched::Everything => {
+                self.profile.normalize();
+                self.contacts.values_mut().for_each(Contact::normalize);
+                self.visits.values_mut().for_each(Visit::normalize);
+                self.leads.values_mut().for_each(Lead::normalize);
+                self.reminders.values_mut().for_each(Reminder::normalize);
+                self.interactions.values_mut().for_each(Interaction::normalize);
+                self.reviews.values_mut().for_each(Review::normalize);
+                self.server.normalize();
+            }
+            Touched::Profile => self.profile.normalize(),
+            Touched::Contact(id) => one(&mut self.contacts, id, Contact::normalize),
+            Touched::Visit(id) => one(&mut self.visits, id, Visit::normalize),
+            Touched::Lead(id) => one(&mut self.leads, id, Lead::normalize),
+            Touched::Reminder(id) => one(&mut self.reminders, id, Reminder::normalize),
+            Touched::Interaction(id) => one(&mut self.interactions, id, Interaction::normalize),
+            Touched::Review(id) => one(&mut self.reviews, id, Review::normalize),
+            Touched::Server => self.server.normalize(),
+            Touched::Intent(_) => {}
+        }
     }
 
     /// Checks what one action touched: the cost of a write does not grow with the customer's history.
@@ -82,7 +115,8 @@ impl CustomerFile {
             Touched::Reminder(id) => one(&self.reminders, id, Reminder::validate),
             Touched::Interaction(id) => one(&self.interactions, id, Interaction::validate),
             Touched::Review(id) => one(&self.reviews, id, Review::validate),
-            Touched::Intent(_) | Touched::Server => Ok(()),
+            Touched::Server => self.server.validate(),
+            Touched::Intent(_) => Ok(()),
         }
     }
 

@@ -4,6 +4,7 @@ use autosurgeon::{Hydrate, Reconcile};
 
 use super::codes::code_enum;
 use super::error::{Checked, Problem, ValidationError, check};
+use super::text;
 
 code_enum! {
     /// The bank products a customer can be interested in.
@@ -77,6 +78,12 @@ pub struct Lead {
 }
 
 impl Lead {
+    /// Stores what the user typed in NFC (see `text.rs`).
+    pub fn normalize(&mut self) {
+        text::normalize_opt_text(&mut self.lost_reason);
+        text::normalize_text(&mut self.notes);
+    }
+
     pub fn validate(&self) -> Checked {
         check::id("lead.id", &self.id)?;
         check::money("lead.amount_fen", self.amount_fen)?;
@@ -90,13 +97,15 @@ impl Lead {
         if let Some(v) = &self.visit_id {
             check::id("lead.visit_id", v)?;
         }
-        if self.stage == LeadStage::Lost {
-            match &self.lost_reason {
-                Some(r) => check::required("lead.lost_reason", r, check::MAX_TEXT)?,
-                None => return Err(ValidationError::new("lead.lost_reason", Problem::Required)),
+        match &self.lost_reason {
+            Some(r) if self.stage == LeadStage::Lost => check::required_text("lead.lost_reason", r, check::MAX_TEXT)?,
+            Some(r) => check::text("lead.lost_reason", r, check::MAX_TEXT)?,
+            None if self.stage == LeadStage::Lost => {
+                return Err(ValidationError::new("lead.lost_reason", Problem::Required));
             }
+            None => {}
         }
-        check::max_len("lead.notes", &self.notes, check::MAX_TEXT)
+        check::text("lead.notes", &self.notes, check::MAX_TEXT)
     }
 }
 

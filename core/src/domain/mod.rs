@@ -14,6 +14,7 @@ pub mod lead;
 pub mod packed;
 pub mod phone;
 pub mod server;
+pub mod text;
 pub mod visit;
 
 pub use action::{Action, Ctx, NewLead, Role, Touched};

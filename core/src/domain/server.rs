@@ -7,6 +7,7 @@ use autosurgeon::{Hydrate, Reconcile};
 
 use super::codes::code_enum;
 use super::error::{Checked, check};
+use super::text;
 
 code_enum! {
     /// Value tier by financial assets held with the bank.
@@ -71,6 +72,25 @@ pub struct ServerFields {
     pub intent_outcomes: BTreeMap<String, IntentOutcome>,
 }
 
+impl ServerFields {
+    /// The owner's name is shown on every list and page; outcome reasons reach the tablet.
+    pub fn normalize(&mut self) {
+        if let Some(name) = &mut self.owner.manager_name {
+            text::normalize_line(name);
+        }
+        self.intent_outcomes.values_mut().for_each(|o| text::normalize_text(&mut o.reason));
+    }
+
+    pub fn validate(&self) -> Checked {
+        if let Some(name) = &self.owner.manager_name {
+            check::line("server.owner.manager_name", name, check::MAX_SHORT)?;
+        }
+        self.intent_outcomes
+            .values()
+            .try_for_each(|o| check::text("server.intent_outcomes.reason", &o.reason, check::MAX_TEXT))
+    }
+}
+
 /// A supervisor's decision on one visit, keyed by the visit's ID.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
 pub struct Review {
@@ -82,9 +102,16 @@ pub struct Review {
 }
 
 impl Review {
+    /// Stores what the supervisor typed in NFC (see `text.rs`).
+    pub fn normalize(&mut self) {
+        text::normalize_line(&mut self.reviewer_name);
+        text::normalize_text(&mut self.comment);
+    }
+
     pub fn validate(&self) -> Checked {
         check::required("review.reviewer_id", &self.reviewer_id, check::MAX_SHORT)?;
-        check::max_len("review.comment", &self.comment, check::MAX_TEXT)?;
+        check::line("review.reviewer_name", &self.reviewer_name, check::MAX_SHORT)?;
+        check::text("review.comment", &self.comment, check::MAX_TEXT)?;
         check::time_ms("review.at", self.at)
     }
 }

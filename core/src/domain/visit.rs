@@ -6,6 +6,7 @@ use super::codes::code_enum;
 use super::customer::GeoPoint;
 use super::error::{Checked, Problem, ValidationError, check};
 use super::lead::Product;
+use super::text;
 
 code_enum! {
     pub enum VisitPurpose {
@@ -154,9 +155,19 @@ impl Visit {
         self.check_in.as_ref().map(|c| c.at).or(self.planned_at).unwrap_or(self.created_at)
     }
 
+    /// Stores what the user typed in NFC (see `text.rs`).
+    pub fn normalize(&mut self) {
+        text::normalize_line(&mut self.manager_name);
+        self.participants.iter_mut().for_each(text::normalize_line);
+        text::normalize_text(&mut self.notes);
+        text::normalize_text(&mut self.outcome);
+        text::normalize_text(&mut self.next_step);
+    }
+
     pub fn validate(&self) -> Checked {
         check::id("visit.id", &self.id)?;
         check::required("visit.manager_id", &self.manager_id, check::MAX_SHORT)?;
+        check::line("visit.manager_name", &self.manager_name, check::MAX_SHORT)?;
         check::time_ms("visit.created_at", self.created_at)?;
         if let Some(t) = self.planned_at {
             check::time_ms("visit.planned_at", t)?;
@@ -183,11 +194,11 @@ impl Visit {
             return Err(ValidationError::new("visit.participants", Problem::OutOfRange));
         }
         for p in &self.participants {
-            check::required("visit.participants", p, check::MAX_SHORT)?;
+            check::name("visit.participants", p, check::MAX_SHORT)?;
         }
-        check::max_len("visit.notes", &self.notes, check::MAX_TEXT)?;
-        check::max_len("visit.outcome", &self.outcome, check::MAX_SHORT)?;
-        check::max_len("visit.next_step", &self.next_step, check::MAX_TEXT)?;
+        check::text("visit.notes", &self.notes, check::MAX_TEXT)?;
+        check::text("visit.outcome", &self.outcome, check::MAX_SHORT)?;
+        check::text("visit.next_step", &self.next_step, check::MAX_TEXT)?;
         if let Some(t) = self.next_contact_at {
             check::time_ms("visit.next_contact_at", t)?;
         }
