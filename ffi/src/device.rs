@@ -59,25 +59,43 @@ impl Device {
         Ok(id)
     }
 
-    /// Signs in against `server`; the token is bound to this device and kept in the store.
+    /// Signs in against `server`; the token is bound to this device and kept in the store, and the
+    /// store's automerge actor is registered with the server. When another person was signed in
+    /// here, their session is ended on the server first and the tablet wiped (their customers must
+    /// not stay on it), then the new user signs in under the wiped store's new actor.
     pub fn login(&mut self, server: &str, username: &str, password: &str) -> Result<(), DeviceError> {
         let device_id = self.device_id()?;
-        let session = transport::login(server, username, password, &device_id)?;
+        let previous = self.store.setting("username")?;
+        if self.store.user().is_some() && previous.as_deref() != Some(username) {
+            // Freed on the server while this tablet still holds a valid token; if it does not
+            // (expired, revoked), a supervisor releases the device instead.
+            if let Ok(transport) = self.transport() {
+                let _ = transport.logout();
+            }
+            self.store.wipe()?;
+            self.store.set_setting("device_id", &device_id)?;
+        }
+        let actor = self.store.actor().to_hex_string();
+        let session = transport::login(server, username, password, &device_id, &actor)?;
         let role = match session.user.role.as_str() {
             "manager" => Role::Manager,
             "supervisor" | "admin" => Role::Supervisor,
             _ => return Err(DeviceError::UnknownRole),
         };
-        if let Some(previous) = self.store.user()
-            && previous.id != session.user.id
-        {
-            // Another person's customers must not stay on the tablet.
-            self.store.wipe()?;
-            self.store.set_setting("device_id", &device_id)?;
-        }
         self.store.sign_in(User { id: session.user.id.clone(), name: session.user.display_name.clone(), role })?;
         self.store.set_setting("server", server)?;
         self.store.set_setting("token", &session.token)?;
+        self.store.set_setting("username", username)?;
+        Ok(())
+    }
+
+    /// Signs out: the server ends this device's session (freeing it for a colleague), and the
+    /// tablet is wiped. Unsynced work is lost, so the app syncs first.
+    pub fn logout(&mut self) -> Result<(), DeviceError> {
+        let device_id = self.device_id()?;
+        self.transport()?.logout()?;
+        self.store.wipe()?;
+        self.store.set_setting("device_id", &device_id)?;
         Ok(())
     }
 

@@ -40,6 +40,8 @@ struct LoginRequest<'a> {
     username: &'a str,
     password: &'a str,
     device_id: &'a str,
+    /// The store's automerge actor, hex: the server takes this device's changes only under it.
+    actor: &'a str,
 }
 
 #[derive(Debug, Clone)]
@@ -65,9 +67,16 @@ fn server_error(status: u16, body: &[u8]) -> HttpError {
     HttpError::Server { status, code: field("code"), message_zh: field("message_zh"), message_en: field("message_en") }
 }
 
-/// Signs in a device; the token is bound to `device_id`.
-pub fn login(base_url: &str, username: &str, password: &str, device_id: &str) -> Result<Session, HttpError> {
-    let body = serde_json::to_vec(&LoginRequest { username, password, device_id }).map_err(|_| HttpError::BadAnswer)?;
+/// Signs in a device; the token is bound to `device_id`, and `actor` (hex) is registered to it.
+pub fn login(
+    base_url: &str,
+    username: &str,
+    password: &str,
+    device_id: &str,
+    actor: &str,
+) -> Result<Session, HttpError> {
+    let body =
+        serde_json::to_vec(&LoginRequest { username, password, device_id, actor }).map_err(|_| HttpError::BadAnswer)?;
     let mut response = agent(Duration::from_secs(60))
         .post(format!("{}/api/v1/login", base_url.trim_end_matches('/')))
         .header("content-type", "application/json")
@@ -93,6 +102,14 @@ impl HttpTransport {
             base_url: base_url.trim_end_matches('/').to_string(),
             token: token.to_string(),
             device_id: device_id.to_string(),
+        }
+    }
+
+    /// Signs this device out: its token ends, and another user of the branch may sign in on it.
+    pub fn logout(&self) -> Result<(), HttpError> {
+        match self.send(self.agent.post(format!("{}/api/v1/logout", self.base_url)), "application/json", b"{}")? {
+            (204, _) => Ok(()),
+            (status, body) => Err(server_error(status, &body)),
         }
     }
 

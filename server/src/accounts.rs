@@ -1,16 +1,40 @@
-//! Branches, outlets, users and registered devices, in the server's SQLite store.
+//! Branches, outlets, users and registered devices.
 //!
-//! Passwords are hashed with Argon2id; device tokens are random and stored only as SHA-256
-//! hashes, each bound to the device it was issued to. Wrong passwords are rate-limited per
-//! username; an unknown username and a wrong password get the same answer.
+//! - Passwords are hashed with Argon2id, off the database lock; an unknown username is checked
+//!   against a dummy hash, so it costs the same time as a wrong password and gets the same answer.
+//! - Failed logins are limited per username and per client address, in a bounded table.
+//! - A device belongs to one user of one branch. A login that presents a device held by someone
+//!   else is refused; another user of the same branch takes a device over only after it was
+//!   released (the tablet signed out, or a supervisor released it).
+//! - Each device registers its automerge actors at login; the server takes changes only under
+//!   the pushing device's actors.
+//! - Device tokens are random, stored only as SHA-256 hashes, bound to their device, expire
+//!   after [`TOKEN_TTL_MS`] unused and are renewed by use. A revoked device learns it is revoked
+//!   only when it presents its own last token.
+//! - Admins act within their branch unless they are head-office admins; supervisors act within
+//!   their branch and never on admins.
+
+use std::sync::LazyLock;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use automerge::ActorId;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 /// Failed logins allowed per username within [`FAILURE_WINDOW_MS`].
 pub const MAX_FAILURES: i64 = 5;
+/// Failed logins allowed per client address within [`FAILURE_WINDOW_MS`] (a branch's PCs may share
+/// one address, so this is looser than the per-username limit).
+pub const MAX_CLIENT_FAILURES: i64 = 50;
 pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Rows kept in the failure table at most; the oldest go first.
+pub const MAX_FAILURE_ROWS: i64 = 10_000;
+/// A token unused for this long stops working.
+pub const TOKEN_TTL_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// A used token is renewed at most this often (one write a day per device, not one per request).
+const TOKEN_RENEW_EVERY_MS: i64 = 24 * 60 * 60 * 1000;
+/// Automerge actors one device may register (one per local store it ever had).
+const MAX_ACTORS_PER_DEVICE: i64 = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -48,6 +72,13 @@ pub struct User {
     pub role: Role,
 }
 
+/// A signed-in device: its ID and the automerge actors registered to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub id: String,
+    pub actors: Vec<ActorId>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("{field} is invalid")]
@@ -62,8 +93,12 @@ pub enum AccountError {
     RateLimited,
     #[error("this device has been revoked")]
     DeviceRevoked,
+    #[error("this device is registered to another user")]
+    DeviceInUse,
     #[error("not signed in")]
     Unauthenticated,
+    #[error("not allowed")]
+    Forbidden,
     #[error("password hashing failed")]
     Hashing,
     #[error("database error: {0}")]
@@ -71,41 +106,6 @@ pub enum AccountError {
 }
 
 pub type Result<T> = std::result::Result<T, AccountError>;
-
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS branches (id TEXT PRIMARY KEY, name TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS outlets (id TEXT PRIMARY KEY, branch_id TEXT NOT NULL REFERENCES branches(id), name TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS users (
-    id TEXT PRIMARY KEY,
-    branch_id TEXT NOT NULL REFERENCES branches(id),
-    outlet_id TEXT REFERENCES outlets(id),
-    username TEXT NOT NULL UNIQUE,
-    display_name TEXT NOT NULL,
-    role TEXT NOT NULL,
-    password_hash TEXT NOT NULL,
-    active INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS devices (
-    device_id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL REFERENCES users(id),
-    registered_at INTEGER NOT NULL,
-    revoked_at INTEGER
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    token_hash BLOB PRIMARY KEY,
-    device_id TEXT NOT NULL REFERENCES devices(device_id),
-    user_id TEXT NOT NULL REFERENCES users(id),
-    issued_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS login_failures (username TEXT PRIMARY KEY, failures INTEGER NOT NULL, first_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at INTEGER NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    subject TEXT NOT NULL
-);
-";
 
 fn valid_name(field: &'static str, value: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
@@ -115,10 +115,8 @@ fn valid_name(field: &'static str, value: &str, max: usize) -> Result<()> {
 }
 
 pub fn audit(conn: &Connection, now: i64, actor: &str, action: &str, subject: &str) -> Result<()> {
-    conn.execute(
-        "INSERT INTO audit (at, actor, action, subject) VALUES (?1, ?2, ?3, ?4)",
-        params![now, actor, action, subject],
-    )?;
+    conn.prepare_cached("INSERT INTO audit (at, actor, action, subject) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![now, actor, action, subject])?;
     Ok(())
 }
 
@@ -152,6 +150,15 @@ pub struct NewUser<'a> {
     pub password: &'a str,
 }
 
+/// Argon2id with the crate's default parameters: one hash costs ~25 ms and 19 MiB here.
+fn hasher() -> Argon2<'static> {
+    Argon2::default()
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    Ok(hasher().hash_password(password.as_bytes()).map_err(|_| AccountError::Hashing)?.to_string())
+}
+
 pub fn create_user(conn: &Connection, new: &NewUser, now: i64, actor: &str) -> Result<String> {
     if new.username.len() < 2
         || new.username.len() > 64
@@ -175,7 +182,7 @@ pub fn create_user(conn: &Connection, new: &NewUser, now: i64, actor: &str) -> R
     if taken.is_some() {
         return Err(AccountError::UsernameTaken);
     }
-    let hash = Argon2::default().hash_password(new.password.as_bytes()).map_err(|_| AccountError::Hashing)?.to_string();
+    let hash = hash_password(new.password)?;
     let id = fieldsync_core::ids::new_id();
     conn.execute(
         "INSERT INTO users (id, branch_id, outlet_id, username, display_name, role, password_hash)
@@ -186,20 +193,39 @@ pub fn create_user(conn: &Connection, new: &NewUser, now: i64, actor: &str) -> R
     Ok(id)
 }
 
-fn user_row(row: &rusqlite::Row) -> rusqlite::Result<(User, String, bool)> {
+/// Makes an admin a head-office admin (acting in every branch), or not.
+pub fn set_head_office(conn: &Connection, user_id: &str, head_office: bool, now: i64, actor: &str) -> Result<()> {
+    let changed = conn
+        .execute("UPDATE users SET head_office = ?2 WHERE id = ?1 AND role = 'admin'", params![user_id, head_office])?;
+    if changed == 0 {
+        return Err(AccountError::NotFound { what: "admin" });
+    }
+    audit(conn, now, actor, if head_office { "user.head_office" } else { "user.branch_office" }, user_id)?;
+    Ok(())
+}
+
+struct UserRow {
+    user: User,
+    password_hash: String,
+    active: bool,
+}
+
+fn user_row(row: &rusqlite::Row) -> rusqlite::Result<UserRow> {
     let role: String = row.get(5)?;
-    Ok((
-        User {
+    let role = Role::from_code(&role);
+    Ok(UserRow {
+        user: User {
             id: row.get(0)?,
             branch_id: row.get(1)?,
             outlet_id: row.get(2)?,
             username: row.get(3)?,
             display_name: row.get(4)?,
-            role: Role::from_code(&role).unwrap_or(Role::Manager),
+            role: role.unwrap_or(Role::Manager),
         },
-        row.get(6)?,
-        row.get(7)?,
-    ))
+        password_hash: row.get(6)?,
+        // A row with a role this build does not know never signs in.
+        active: row.get::<_, bool>(7)? && role.is_some(),
+    })
 }
 
 const USER_COLUMNS: &str = "id, branch_id, outlet_id, username, display_name, role, password_hash, active";
@@ -214,80 +240,223 @@ fn valid_device_id(device_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks the password and issues a token bound to `device_id`. Returns the token (shown once)
-/// and the user.
-pub fn login(
+/// An automerge actor as a device presents it: lowercase hex of 1 to 32 bytes.
+pub fn parse_actor(hex: &str) -> Result<ActorId> {
+    let ok = !hex.is_empty() && hex.len() <= 64 && hex.len().is_multiple_of(2);
+    if !ok || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(AccountError::Invalid { field: "actor" });
+    }
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| AccountError::Invalid { field: "actor" }))
+        .collect::<Result<_>>()?;
+    Ok(ActorId::from(bytes.as_slice()))
+}
+
+/// A login attempt as it arrives: what the client says and where it comes from.
+pub struct LoginAttempt {
+    pub username: String,
+    pub password: String,
+    pub device_id: String,
+    /// The automerge actor of the device's store (hex), registered to the device.
+    pub actor: Option<String>,
+    /// The client's address, for the per-client failure limit.
+    pub client: Option<String>,
+}
+
+/// The first step of a login, under the database lock: input checks, the failure limits, and the
+/// stored hash to verify (`None` for an unknown or inactive user: a dummy hash is verified instead).
+pub struct LoginCheck {
+    user: Option<UserRow>,
+}
+
+impl LoginCheck {
+    pub fn password_hash(&self) -> Option<String> {
+        self.user.as_ref().filter(|u| u.active).map(|u| u.password_hash.clone())
+    }
+}
+
+fn failure_keys(attempt: &LoginAttempt) -> Vec<(String, i64)> {
+    let mut keys = vec![(format!("u:{}", attempt.username), MAX_FAILURES)];
+    if let Some(client) = &attempt.client {
+        keys.push((format!("c:{client}"), MAX_CLIENT_FAILURES));
+    }
+    keys
+}
+
+pub fn login_check(conn: &Connection, attempt: &LoginAttempt, now: i64) -> Result<LoginCheck> {
+    valid_device_id(&attempt.device_id)?;
+    if let Some(actor) = &attempt.actor {
+        parse_actor(actor)?;
+    }
+    for (key, max) in failure_keys(attempt) {
+        let failures: Option<(i64, i64)> = conn
+            .prepare_cached("SELECT failures, first_at FROM login_failures WHERE username = ?1")?
+            .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((count, first_at)) = failures
+            && count >= max
+            && now - first_at < FAILURE_WINDOW_MS
+        {
+            return Err(AccountError::RateLimited);
+        }
+    }
+    if attempt.username.len() > 64 || attempt.password.len() > 256 {
+        return Ok(LoginCheck { user: None });
+    }
+    let user = conn
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"))?
+        .query_row([&attempt.username], user_row)
+        .optional()?;
+    Ok(LoginCheck { user })
+}
+
+/// A hash of a random password with the same parameters as real ones: verifying against it costs
+/// what a real verification costs.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    hash_password(&fieldsync_core::ids::new_id()).unwrap_or_else(|_| {
+        // Hashing a fixed-size random string with default parameters does not fail; should it,
+        // an unparsable hash still costs a parse, and every login is refused either way.
+        String::new()
+    })
+});
+
+/// The second step, off the lock: verifies the password against the stored hash, or against the
+/// dummy hash for an unknown user (same cost, same answer).
+pub fn verify_password(hash: Option<&str>, password: &str) -> bool {
+    let Some(hash) = hash else {
+        let _ = argon2::PasswordHash::new(&DUMMY_HASH).map(|h| hasher().verify_password(password.as_bytes(), &h));
+        return false;
+    };
+    argon2::PasswordHash::new(hash).is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// The last step, under the lock, in one transaction: records a failure, or binds the device
+/// and issues its token.
+pub fn login_finish(
     conn: &mut Connection,
-    username: &str,
-    password: &str,
-    device_id: &str,
+    attempt: &LoginAttempt,
+    check: LoginCheck,
+    verified: bool,
     now: i64,
 ) -> Result<(String, User)> {
-    valid_device_id(device_id)?;
-    if username.len() > 64 || password.len() > 256 {
-        return Err(AccountError::WrongCredentials);
-    }
     let tx = conn.transaction()?;
-    let failures: Option<(i64, i64)> = tx
-        .query_row("SELECT failures, first_at FROM login_failures WHERE username = ?1", [username], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    if let Some((count, first_at)) = failures
-        && count >= MAX_FAILURES
-        && now - first_at < FAILURE_WINDOW_MS
-    {
-        return Err(AccountError::RateLimited);
-    }
-    let found = tx
-        .query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"), [username], user_row)
-        .optional()?;
-    let verified = match &found {
-        Some((_, hash, true)) => Argon2::default().verify_password(password.as_bytes(), hash.as_str()).is_ok(),
-        _ => false,
-    };
-    let Some((user, _, _)) = found.filter(|_| verified) else {
-        let fresh = failures.is_none_or(|(_, first_at)| now - first_at >= FAILURE_WINDOW_MS);
-        if fresh {
-            tx.execute(
-                "INSERT INTO login_failures (username, failures, first_at) VALUES (?1, 1, ?2)
-                 ON CONFLICT (username) DO UPDATE SET failures = 1, first_at = ?2",
-                params![username, now],
-            )?;
-        } else {
-            tx.execute("UPDATE login_failures SET failures = failures + 1 WHERE username = ?1", [username])?;
+    let user = check.user.filter(|u| u.active && verified);
+    let Some(row) = user else {
+        for (key, _) in failure_keys(attempt) {
+            record_failure(&tx, &key, now)?;
         }
         tx.commit()?;
         return Err(AccountError::WrongCredentials);
     };
-    let revoked: Option<Option<i64>> =
-        tx.query_row("SELECT revoked_at FROM devices WHERE device_id = ?1", [device_id], |r| r.get(0)).optional()?;
-    if matches!(revoked, Some(Some(_))) {
-        return Err(AccountError::DeviceRevoked);
+    tx.prepare_cached("DELETE FROM login_failures WHERE username = ?1")?
+        .execute([format!("u:{}", attempt.username)])?;
+    bind_device(&tx, &row.user, &attempt.device_id, now)?;
+    if let Some(actor) = &attempt.actor {
+        register_actor(&tx, &attempt.device_id, &parse_actor(actor)?)?;
     }
-    tx.execute("DELETE FROM login_failures WHERE username = ?1", [username])?;
-    let token = issue_token(&tx, &user.id, device_id, now)?;
+    let token = new_token(&tx, &row.user.id, &attempt.device_id, now)?;
+    audit(&tx, now, &row.user.id, "device.login", &attempt.device_id)?;
     tx.commit()?;
-    Ok((token, user))
+    Ok((token, row.user))
 }
 
-/// Registers `device_id` for a user whose credentials were checked and issues its token (one live
-/// token per device: a new one replaces the old). Also used by the sync benchmark to register many
-/// devices without paying for a password hash each.
-pub fn issue_token(conn: &Connection, user_id: &str, device_id: &str, now: i64) -> Result<String> {
+fn record_failure(conn: &Connection, key: &str, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO login_failures (username, failures, first_at) VALUES (?1, 1, ?2)
+         ON CONFLICT (username) DO UPDATE SET
+             failures = CASE WHEN ?2 - first_at >= ?3 THEN 1 ELSE failures + 1 END,
+             first_at = CASE WHEN ?2 - first_at >= ?3 THEN ?2 ELSE first_at END",
+    )?
+    .execute(params![key, now, FAILURE_WINDOW_MS])?;
+    // Bounded: a flood of made-up usernames or addresses cannot grow the table without end.
+    let rows: i64 = conn.prepare_cached("SELECT count(*) FROM login_failures")?.query_row([], |r| r.get(0))?;
+    if rows > MAX_FAILURE_ROWS {
+        conn.prepare_cached(
+            "DELETE FROM login_failures WHERE username IN
+                 (SELECT username FROM login_failures ORDER BY first_at LIMIT ?1)",
+        )?
+        .execute([rows - MAX_FAILURE_ROWS + MAX_FAILURE_ROWS / 10])?;
+    }
+    Ok(())
+}
+
+/// Binds `device_id` to `user`: a new device, the same user again, or a released device of the
+/// user's branch. Anything else is refused and changes nothing.
+fn bind_device(conn: &Connection, user: &User, device_id: &str, now: i64) -> Result<()> {
+    /// A device's binding: its holder, branch, revocation and release.
+    type Binding = (String, Option<String>, Option<i64>, Option<i64>);
+    let row: Option<Binding> = conn
+        .prepare_cached("SELECT user_id, branch_id, revoked_at, released_at FROM devices WHERE device_id = ?1")?
+        .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    match row {
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO devices (device_id, user_id, branch_id, registered_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![device_id, user.id, user.branch_id, now])?;
+        }
+        Some((_, _, Some(_), _)) => return Err(AccountError::DeviceRevoked),
+        Some((holder, _, None, None)) if holder == user.id => {}
+        Some((_, branch, None, Some(_))) if branch.as_deref().is_none_or(|b| b == user.branch_id) => {
+            conn.prepare_cached(
+                "UPDATE devices SET user_id = ?2, branch_id = ?3, released_at = NULL WHERE device_id = ?1",
+            )?
+            .execute(params![device_id, user.id, user.branch_id])?;
+            audit(conn, now, &user.id, "device.take_over", device_id)?;
+        }
+        Some(_) => return Err(AccountError::DeviceInUse),
+    }
+    Ok(())
+}
+
+fn register_actor(conn: &Connection, device_id: &str, actor: &ActorId) -> Result<()> {
+    let holder: Option<String> = conn
+        .prepare_cached("SELECT device_id FROM device_actors WHERE actor = ?1")?
+        .query_row([actor.to_bytes()], |r| r.get(0))
+        .optional()?;
+    match holder {
+        Some(d) if d == device_id => return Ok(()),
+        Some(_) => return Err(AccountError::Invalid { field: "actor" }),
+        None => {}
+    }
+    let server: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT value FROM server_meta WHERE key = 'actor'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if server.as_deref() == Some(actor.to_bytes()) {
+        return Err(AccountError::Invalid { field: "actor" });
+    }
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM device_actors WHERE device_id = ?1")?
+        .query_row([device_id], |r| r.get(0))?;
+    if count >= MAX_ACTORS_PER_DEVICE {
+        return Err(AccountError::Invalid { field: "actor" });
+    }
+    conn.prepare_cached("INSERT INTO device_actors (actor, device_id) VALUES (?1, ?2)")?
+        .execute(params![actor.to_bytes(), device_id])?;
+    Ok(())
+}
+
+/// Registers `device_id` for a user whose credentials were checked, with an actor, and issues its
+/// token. For the sync benchmark and tests, which register many devices without paying for a
+/// password hash each.
+pub fn register_device(conn: &Connection, user: &User, device_id: &str, actor: &ActorId, now: i64) -> Result<String> {
     valid_device_id(device_id)?;
-    conn.execute(
-        "INSERT INTO devices (device_id, user_id, registered_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (device_id) DO UPDATE SET user_id = ?2",
-        params![device_id, user_id, now],
-    )?;
-    conn.execute("DELETE FROM tokens WHERE device_id = ?1", [device_id])?;
+    bind_device(conn, user, device_id, now)?;
+    register_actor(conn, device_id, actor)?;
+    new_token(conn, &user.id, device_id, now)
+}
+
+/// One live token per device: a new one replaces the old.
+fn new_token(conn: &Connection, user_id: &str, device_id: &str, now: i64) -> Result<String> {
+    conn.prepare_cached("DELETE FROM tokens WHERE device_id = ?1")?.execute([device_id])?;
     let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-    conn.execute(
-        "INSERT INTO tokens (token_hash, device_id, user_id, issued_at) VALUES (?1, ?2, ?3, ?4)",
-        params![token_hash(&token), device_id, user_id, now],
-    )?;
-    audit(conn, now, user_id, "device.login", device_id)?;
+    conn.prepare_cached(
+        "INSERT INTO tokens (token_hash, device_id, user_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![token_hash(&token), device_id, user_id, now, now + TOKEN_TTL_MS])?;
     Ok(token)
 }
 
@@ -295,67 +464,129 @@ fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// The user behind a token presented by `device_id`. A token from another device is as good as
-/// none; a revoked device gets its own answer so the tablet wipes itself.
-pub fn authenticate(conn: &Connection, token: &str, device_id: &str) -> Result<User> {
-    let row: Option<(String, String, Option<i64>)> = conn
-        .query_row(
-            "SELECT t.device_id, t.user_id, d.revoked_at FROM tokens t JOIN devices d ON d.device_id = t.device_id
-             WHERE t.token_hash = ?1",
-            [token_hash(token)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let revoked_device: Option<Option<i64>> =
-        conn.query_row("SELECT revoked_at FROM devices WHERE device_id = ?1", [device_id], |r| r.get(0)).optional()?;
-    if matches!(revoked_device, Some(Some(_))) {
-        return Err(AccountError::DeviceRevoked);
+/// The user and device behind a token presented by `device_id`. A token from another device, an
+/// expired one or none is answered alike; a revoked device hears so only with its own last token.
+/// A token in use is renewed.
+pub fn authenticate(conn: &Connection, token: &str, device_id: &str, now: i64) -> Result<(User, Device)> {
+    if token.len() > 128 || device_id.len() > 64 {
+        return Err(AccountError::Unauthenticated);
     }
-    let Some((bound_device, user_id, _)) = row else { return Err(AccountError::Unauthenticated) };
+    let row: Option<(String, String, i64, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT t.device_id, t.user_id, t.expires_at, d.revoked_at
+             FROM tokens t JOIN devices d ON d.device_id = t.device_id WHERE t.token_hash = ?1",
+        )?
+        .query_row([token_hash(token)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((bound_device, user_id, expires_at, revoked_at)) = row else {
+        return Err(AccountError::Unauthenticated);
+    };
     if bound_device != device_id {
         return Err(AccountError::Unauthenticated);
     }
-    let (user, _, active) = conn
-        .query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [&user_id], user_row)
-        .optional()?
-        .ok_or(AccountError::Unauthenticated)?;
-    if !active {
+    if revoked_at.is_some() {
+        return Err(AccountError::DeviceRevoked);
+    }
+    if now >= expires_at {
         return Err(AccountError::Unauthenticated);
     }
-    Ok(user)
+    let row = conn
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+        .query_row([&user_id], user_row)
+        .optional()?
+        .filter(|r| r.active)
+        .ok_or(AccountError::Unauthenticated)?;
+    if expires_at - now < TOKEN_TTL_MS - TOKEN_RENEW_EVERY_MS {
+        conn.prepare_cached("UPDATE tokens SET expires_at = ?2 WHERE token_hash = ?1")?
+            .execute(params![token_hash(token), now + TOKEN_TTL_MS])?;
+    }
+    let mut stmt = conn.prepare_cached("SELECT actor FROM device_actors WHERE device_id = ?1")?;
+    let actors = stmt
+        .query_map([device_id], |r| Ok(ActorId::from(r.get_ref(0)?.as_blob()?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok((row.user, Device { id: device_id.to_string(), actors }))
 }
 
 /// An active user by ID.
 pub fn user_by_id(conn: &Connection, user_id: &str) -> Result<Option<User>> {
-    let row =
-        conn.query_row(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"), [user_id], user_row).optional()?;
-    Ok(row.filter(|(_, _, active)| *active).map(|(user, _, _)| user))
+    let row = conn
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+        .query_row([user_id], user_row)
+        .optional()?;
+    Ok(row.filter(|r| r.active).map(|r| r.user))
 }
 
-/// Revokes a device (a lost tablet): its tokens stop working and its next contact wipes it.
-/// A supervisor may revoke devices of their own branch; an admin any.
-pub fn revoke_device(conn: &Connection, device_id: &str, by: Option<&User>, now: i64) -> Result<()> {
+/// Whether `actor` may act on a device held by a user of `branch_id` with `role`: a supervisor
+/// within their branch and never on an admin's device; an admin within their branch unless they
+/// are a head-office admin.
+fn may_manage_device(conn: &Connection, actor: &User, branch_id: &str, holder_role: Option<Role>) -> Result<bool> {
+    Ok(match actor.role {
+        Role::Manager => false,
+        Role::Supervisor => actor.branch_id == branch_id && holder_role != Some(Role::Admin),
+        Role::Admin => {
+            actor.branch_id == branch_id
+                || conn
+                    .prepare_cached("SELECT head_office FROM users WHERE id = ?1 AND active = 1")?
+                    .query_row([&actor.id], |r| r.get::<_, bool>(0))
+                    .optional()?
+                    .unwrap_or(false)
+        }
+    })
+}
+
+/// The branch and holder's role of a device `by` may manage; anything else (no such device,
+/// another branch, an admin's device for a supervisor) is answered alike, as not found.
+fn managed_device(conn: &Connection, device_id: &str, by: Option<&User>) -> Result<()> {
     valid_device_id(device_id)?;
-    let owner_branch: Option<String> = conn
-        .query_row(
-            "SELECT u.branch_id FROM devices d JOIN users u ON u.id = d.user_id WHERE d.device_id = ?1",
-            [device_id],
-            |r| r.get(0),
-        )
+    let row: Option<(Option<String>, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT coalesce(d.branch_id, u.branch_id), u.role FROM devices d LEFT JOIN users u ON u.id = d.user_id
+             WHERE d.device_id = ?1",
+        )?
+        .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some(branch) = owner_branch else { return Err(AccountError::NotFound { what: "device" }) };
+    let Some((branch, role)) = row else { return Err(AccountError::NotFound { what: "device" }) };
     if let Some(actor) = by {
-        let allowed = actor.role == Role::Admin || (actor.role == Role::Supervisor && actor.branch_id == branch);
-        if !allowed {
-            // Another branch's device is answered like a device that does not exist.
+        let role = role.as_deref().and_then(Role::from_code);
+        if !may_manage_device(conn, actor, branch.as_deref().unwrap_or_default(), role)? {
             return Err(AccountError::NotFound { what: "device" });
         }
     }
-    conn.execute(
-        "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE device_id = ?1",
-        params![device_id, now],
-    )?;
-    conn.execute("DELETE FROM tokens WHERE device_id = ?1", [device_id])?;
+    Ok(())
+}
+
+/// Revokes a device (a lost tablet): it is refused from now on, and its next contact with its own
+/// last token wipes it. `by` is `None` for the administrator's command line.
+pub fn revoke_device(conn: &Connection, device_id: &str, by: Option<&User>, now: i64) -> Result<()> {
+    managed_device(conn, device_id, by)?;
+    conn.prepare_cached("UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE device_id = ?1")?
+        .execute(params![device_id, now])?;
     audit(conn, now, by.map_or("admin-cli", |u| u.id.as_str()), "device.revoke", device_id)?;
+    Ok(())
+}
+
+/// Releases a device so another user of its branch may sign in on it (the explicit take-over
+/// path): its token stops working; a revoked device stays revoked until released, then starts
+/// over. `by` is `None` for the administrator's command line.
+pub fn release_device(conn: &Connection, device_id: &str, by: Option<&User>, now: i64) -> Result<()> {
+    managed_device(conn, device_id, by)?;
+    release(conn, device_id, now)?;
+    conn.prepare_cached("UPDATE devices SET revoked_at = NULL WHERE device_id = ?1")?.execute([device_id])?;
+    audit(conn, now, by.map_or("admin-cli", |u| u.id.as_str()), "device.release", device_id)?;
+    Ok(())
+}
+
+/// A device signs out: its token ends here, and the device is free for another user of its branch
+/// (the tablet wipes itself on its side).
+pub fn sign_out(conn: &Connection, user: &User, device: &Device, now: i64) -> Result<()> {
+    release(conn, &device.id, now)?;
+    audit(conn, now, &user.id, "device.sign_out", &device.id)?;
+    Ok(())
+}
+
+fn release(conn: &Connection, device_id: &str, now: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM tokens WHERE device_id = ?1")?.execute([device_id])?;
+    conn.prepare_cached("UPDATE devices SET released_at = coalesce(released_at, ?2) WHERE device_id = ?1")?
+        .execute(params![device_id, now])?;
     Ok(())
 }

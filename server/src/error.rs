@@ -30,6 +30,13 @@ pub enum AppError {
     PhotoHashMismatch,
     #[error("the photo is being uploaded by another request")]
     PhotoUploadBusy,
+    #[error("over the photo quota")]
+    PhotoQuota,
+    #[error("over the limit: {0:?}")]
+    TooLarge(crate::limits::Limit),
+    /// A JSON body that does not parse; the value is never echoed.
+    #[error("the request body is not the JSON expected")]
+    BadJson,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -50,20 +57,24 @@ fn body(code: &'static str, message_zh: &'static str, message_en: &str) -> Body 
     Body { code, message_zh: message_zh.into(), message_en: message_en.to_string(), field: None, received: None }
 }
 
-impl From<crate::docs::PushError> for AppError {
-    fn from(e: crate::docs::PushError) -> Self {
-        use crate::docs::PushError as P;
+impl From<crate::customers::PushError> for AppError {
+    fn from(e: crate::customers::PushError) -> Self {
+        use crate::customers::PushError as P;
         match e {
             P::NotFound => AppError::NotFound,
             P::Refused(r) => {
                 AppError::Refused { code: r.code(), message_zh: r.message_zh(), message_en: r.message_en() }
             }
-            P::Core(reason) if reason.contains("too many") => AppError::BadFrame(reason),
-            P::Core(reason) => {
-                AppError::Refused { code: "invalid", message_zh: "操作无法完成".into(), message_en: reason }
-            }
+            P::TooLarge(limit) => AppError::TooLarge(limit),
+            P::Action(e) => AppError::Refused {
+                code: "invalid",
+                message_zh: "操作无法完成：数据不符合要求".into(),
+                // The core's messages name fields and IDs, never personal data.
+                message_en: e.to_string(),
+            },
             P::Corrupt | P::MissingHistory => AppError::BadFrame(e.to_string()),
             P::Sqlite(e) => AppError::Internal(e.to_string()),
+            P::Internal => AppError::Internal("internal".into()),
         }
     }
 }
@@ -100,6 +111,28 @@ impl AppError {
                     "此设备已被停用，本机数据将被清除",
                     "this device has been revoked; local data will be wiped",
                 ),
+            ),
+            AppError::Account(A::DeviceInUse) => (
+                StatusCode::CONFLICT,
+                body(
+                    "device_in_use",
+                    "此设备已登记给其他用户，请原用户退出登录或由网点主任释放设备",
+                    "this device is registered to another user: they sign out, or a supervisor releases it",
+                ),
+            ),
+            AppError::Account(A::Forbidden) => {
+                (StatusCode::FORBIDDEN, body("forbidden", "没有权限执行此操作", "not allowed"))
+            }
+            AppError::PhotoQuota => (
+                StatusCode::INSUFFICIENT_STORAGE,
+                body("photo_quota", "照片上传已超过配额，请稍后再试", "over the photo upload quota; try again later"),
+            ),
+            AppError::TooLarge(limit) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, body(limit.code(), limit.message_zh(), limit.message_en()))
+            }
+            AppError::BadJson => (
+                StatusCode::BAD_REQUEST,
+                body("bad_json", "请求内容格式不正确", "the request body is not the JSON expected"),
             ),
             AppError::Account(A::Unauthenticated) => {
                 (StatusCode::UNAUTHORIZED, body("unauthenticated", "请重新登录", "please sign in again"))
@@ -174,5 +207,20 @@ impl IntoResponse for AppError {
             tracing::error!(error = %self, "request failed");
         }
         (status, Json(body)).into_response()
+    }
+}
+
+/// A JSON body whose rejection is the app's own bilingual error, never axum's plain text (which
+/// echoes parts of the input).
+pub struct AppJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for AppJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(AppJson(value)),
+            Err(_) => Err(AppError::BadJson),
+        }
     }
 }

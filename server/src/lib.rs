@@ -7,22 +7,24 @@
 //!
 //! - [`accounts`]: branches, outlets, users, devices, login and revocation;
 //! - [`db`]: the embedded SQLite store;
-//! - [`docs`]: customer documents: validated pushes, scopes, snapshots, the commit-ordered log;
+//! - [`customers`]: customer documents: validated pushes, snapshots, the commit-ordered log;
 //! - [`sync`]: one sync round trip: pushes, claims, reconciliation, then the device's next page;
 //! - [`photos`]: content-addressed photo blobs: resumable uploads, downloads by visibility;
-//! - [`validate`]: what a pushed change may do, by the writer's role.
+//! - [`policy`]: who sees what (scopes) and who may write what (one table), with refusal reasons.
 
 pub mod accounts;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod demo;
-pub mod docs;
 pub mod error;
+pub mod limits;
 pub mod photos;
+pub mod policy;
 pub mod routes;
+pub mod schema;
 pub mod serve;
 pub mod sync;
-pub mod validate;
 
 pub use config::Config;
 pub use error::AppError;

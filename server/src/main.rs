@@ -57,9 +57,18 @@ enum Admin {
         /// manager, supervisor or admin
         #[arg(long, value_parser = ["manager", "supervisor", "admin"])]
         role: String,
+        /// An admin of the head office, who acts in every branch (admins only).
+        #[arg(long)]
+        head_office: bool,
     },
     /// Revoke a device: it is refused from now on and wipes its data at its next contact.
     RevokeDevice {
+        #[arg(long)]
+        device: String,
+    },
+    /// Release a device (lost, or handed to a colleague): its token ends and another user of its
+    /// branch may sign in on it.
+    ReleaseDevice {
         #[arg(long)]
         device: String,
     },
@@ -122,7 +131,11 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
         Ok(match action {
             Admin::CreateBranch { name } => accounts::create_branch(conn, &name, now, "admin-cli")?,
             Admin::CreateOutlet { branch, name } => accounts::create_outlet(conn, &branch, &name, now, "admin-cli")?,
-            Admin::CreateUser { branch, outlet, username, name, role } => {
+            Admin::CreateUser { branch, outlet, username, name, role, head_office } => {
+                let role = Role::from_code(&role).ok_or(accounts::AccountError::Invalid { field: "role" })?;
+                if head_office && role != Role::Admin {
+                    return Err(accounts::AccountError::Invalid { field: "head_office" });
+                }
                 let mut password = String::new();
                 std::io::stdin()
                     .read_to_string(&mut password)
@@ -132,19 +145,27 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
                     outlet_id: outlet.as_deref(),
                     username: &username,
                     display_name: &name,
-                    role: Role::from_code(&role).ok_or(accounts::AccountError::Invalid { field: "role" })?,
+                    role,
                     password: password.trim_end_matches(['\r', '\n']),
                 };
-                accounts::create_user(conn, &new, now, "admin-cli")?
+                let id = accounts::create_user(conn, &new, now, "admin-cli")?;
+                if head_office {
+                    accounts::set_head_office(conn, &id, true, now, "admin-cli")?;
+                }
+                id
+            }
+            Admin::ReleaseDevice { device } => {
+                accounts::release_device(conn, &device, None, now)?;
+                format!("released {device}")
             }
             Admin::RevokeDevice { device } => {
                 accounts::revoke_device(conn, &device, None, now)?;
                 format!("revoked {device}")
             }
             Admin::DeleteCustomer { branch, customer } => {
-                fieldsync_server::docs::delete_customer(conn, &branch, &customer, "admin-cli", now).map_err(
+                fieldsync_server::customers::delete_customer(conn, &branch, &customer, "admin-cli", now).map_err(
                     |e| match e {
-                        fieldsync_server::docs::PushError::Sqlite(e) => accounts::AccountError::Sqlite(e),
+                        fieldsync_server::customers::PushError::Sqlite(e) => accounts::AccountError::Sqlite(e),
                         _ => accounts::AccountError::NotFound { what: "customer" },
                     },
                 )?;

@@ -36,17 +36,6 @@ pub const MAX_PHOTO_BYTES: u64 = 10 * 1024 * 1024;
 /// The largest chunk one upload request may carry.
 pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
-/// Which customers' documents reference which photos; kept up to date by the document code
-/// through [`record_refs`].
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS photo_refs (
-    hash TEXT NOT NULL,
-    customer_id TEXT NOT NULL,
-    PRIMARY KEY (hash, customer_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS photo_refs_customer ON photo_refs (customer_id);
-";
-
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/photos/{hash}", get(download)).route(
         "/api/v1/photos/{hash}/upload",

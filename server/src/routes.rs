@@ -11,18 +11,31 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{self, Role, User};
+use crate::accounts::{self, Device, LoginAttempt, Role, User};
 use crate::db::Db;
-use crate::error::AppError;
-
-/// The largest sync request accepted (a tablet pushes at most 2 MB of changes per request).
-pub const MAX_SYNC_BODY: usize = 16 * 1024 * 1024;
+use crate::error::{AppError, AppJson};
+use crate::limits;
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub data_dir: Arc<PathBuf>,
     pub db: Db,
+    /// Caps the password hashes computed at once (each costs ~19 MiB and ~25 ms of a core).
+    pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Caps the sync requests inflated and decoded at once.
+    pub decoding: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    pub fn new(data_dir: PathBuf, db: Db) -> AppState {
+        AppState {
+            data_dir: Arc::new(data_dir),
+            db,
+            hashing: Arc::new(tokio::sync::Semaphore::new(2)),
+            decoding: Arc::new(tokio::sync::Semaphore::new(limits::DECODE_CONCURRENCY)),
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {
@@ -30,13 +43,16 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/login", post(login))
         .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/logout", post(logout))
         .route("/api/v1/devices/{device_id}/revoke", post(revoke))
-        .route("/api/v1/sync", post(sync).layer(DefaultBodyLimit::max(MAX_SYNC_BODY)))
+        .route("/api/v1/devices/{device_id}/release", post(release))
+        .route("/api/v1/sync", post(sync).layer(DefaultBodyLimit::max(limits::MAX_BODY)))
         .route("/api/v1/customers/{customer_id}/reviews/{visit_id}", post(review))
         .route("/api/v1/customers/{customer_id}/owner", post(reassign))
         .route("/api/v1/customers/{customer_id}/lifecycle", post(set_lifecycle))
         .merge(crate::photos::routes())
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
 
@@ -55,6 +71,9 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError
         return Err(AppError::Internal("data folder is missing".into()));
     }
     state.db.call(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(accounts::AccountError::from)).await?;
+    if !state.db.sync_path_alive(std::time::Duration::from_secs(10)).await {
+        return Err(AppError::Internal("the sync commit path does not answer".into()));
+    }
     Ok(Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") }))
 }
 
@@ -67,6 +86,10 @@ struct LoginRequest {
     username: String,
     password: String,
     device_id: String,
+    /// The automerge actor of the device's store, as hex: its pushes are taken only under the
+    /// actors it registered.
+    #[serde(default)]
+    actor: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -96,13 +119,48 @@ struct LoginResponse {
     user: UserView,
 }
 
-async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> Result<Json<LoginResponse>, AppError> {
-    let (token, user) = state
-        .db
-        .call(move |conn| accounts::login(conn, &req.username, &req.password, &req.device_id, now_ms()))
-        .await?;
+/// Signs a device in. The password hash is verified off the database lock, at most two at a
+/// time; an unknown username costs the same and is answered the same as a wrong password.
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    AppJson(req): AppJson<LoginRequest>,
+) -> Result<Json<LoginResponse>, AppError> {
+    let attempt = Arc::new(LoginAttempt {
+        username: req.username,
+        password: req.password,
+        device_id: req.device_id,
+        actor: req.actor,
+        client,
+    });
+    let now = now_ms();
+    let a = attempt.clone();
+    let check = state.db.call(move |conn| accounts::login_check(conn, &a, now)).await?;
+    let hash = check.password_hash();
+    let verified = {
+        let _permit = state.hashing.acquire().await.map_err(|_| AppError::Internal("shutting down".into()))?;
+        let a = attempt.clone();
+        tokio::task::spawn_blocking(move || accounts::verify_password(hash.as_deref(), &a.password))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+    };
+    let a = attempt.clone();
+    let (token, user) = state.db.call(move |conn| accounts::login_finish(conn, &a, check, verified, now_ms())).await?;
     tracing::info!(user = %user.id, "device signed in");
     Ok(Json(LoginResponse { token, user: UserView::from(&user) }))
+}
+
+/// The client's IP address, when the server was started with connection info (tests driving the
+/// router without a socket have none).
+pub struct ClientAddr(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(ClientAddr(addr.map(|axum::extract::ConnectInfo(a)| a.ip().to_string())))
+    }
 }
 
 /// The signed-in user of a request: `Authorization: Bearer <token>` from the device named in
@@ -113,12 +171,7 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let token = header("authorization")
-            .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
-            .ok_or(accounts::AccountError::Unauthenticated)?;
-        let device = header("x-device-id").ok_or(accounts::AccountError::Unauthenticated)?;
-        let user = state.db.call(move |conn| accounts::authenticate(conn, &token, &device)).await?;
+        let AuthedDevice { user, .. } = AuthedDevice::from_request_parts(parts, state).await?;
         Ok(Authed(user))
     }
 }
@@ -141,38 +194,40 @@ impl FromRequestParts<AppState> for Supervisor {
 /// The signed-in user and the device the request came from.
 pub struct AuthedDevice {
     pub user: User,
-    pub device_id: String,
+    pub device: Device,
 }
 
 impl FromRequestParts<AppState> for AuthedDevice {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let device_id = parts
-            .headers
-            .get("x-device-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let token = header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
             .ok_or(accounts::AccountError::Unauthenticated)?;
-        let Authed(user) = Authed::from_request_parts(parts, state).await?;
-        Ok(AuthedDevice { user, device_id })
+        let device = header("x-device-id").ok_or(accounts::AccountError::Unauthenticated)?;
+        let (user, device) = state.db.call(move |conn| accounts::authenticate(conn, &token, &device, now_ms())).await?;
+        Ok(AuthedDevice { user, device })
     }
 }
 
 /// One sync round trip: a request frame in, a response frame out.
 async fn sync(
     State(state): State<AppState>,
-    AuthedDevice { user, device_id }: AuthedDevice,
+    AuthedDevice { user, device }: AuthedDevice,
     body: Bytes,
 ) -> Result<impl axum::response::IntoResponse, AppError> {
     use fieldsync_core::sync::protocol;
-    let request: protocol::SyncRequest = protocol::decode(&body).map_err(|e| match e {
-        protocol::FrameError::Version { .. } => AppError::UpgradeRequired,
-        other => AppError::BadFrame(other.to_string()),
-    })?;
     let bytes_in = body.len();
-    let (user_id, device) = (user.id.clone(), device_id.clone());
-    let (response, stats) = state.db.sync(user, device_id, request, now_ms()).await?;
+    let request = {
+        // Inflating and decoding cost memory and a core: a few at a time.
+        let _permit = state.decoding.acquire().await.map_err(|_| AppError::Internal("shutting down".into()))?;
+        tokio::task::spawn_blocking(move || crate::sync::decode_request(&body))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))??
+    };
+    let (user_id, device_id) = (user.id.clone(), device.id.clone());
+    let (response, stats) = state.db.sync(user, device, request, now_ms()).await?;
 
     // Compressed outside the database lock, so other requests go on meanwhile.
     let frame = tokio::task::spawn_blocking(move || protocol::encode_at(&response, protocol::SERVER_LEVEL))
@@ -180,7 +235,7 @@ async fn sync(
         .map_err(|e| AppError::Internal(e.to_string()))?;
     tracing::info!(
         user = %user_id,
-        device = %device,
+        device = %device_id,
         bytes_in,
         bytes_out = frame.len(),
         pushed = stats.pushed,
@@ -206,7 +261,7 @@ async fn review(
     State(state): State<AppState>,
     Supervisor(user): Supervisor,
     Path((customer_id, visit_id)): Path<(String, String)>,
-    Json(req): Json<ReviewRequest>,
+    AppJson(req): AppJson<ReviewRequest>,
 ) -> Result<StatusCode, AppError> {
     use fieldsync_core::domain::{Review, ReviewDecision};
     let decision =
@@ -235,20 +290,17 @@ async fn reassign(
     State(state): State<AppState>,
     Supervisor(user): Supervisor,
     Path(customer_id): Path<String>,
-    Json(req): Json<ReassignRequest>,
+    AppJson(req): AppJson<ReassignRequest>,
 ) -> Result<StatusCode, AppError> {
     use fieldsync_core::domain::Owner;
     let owner = match req.manager_id {
         None => Owner::default(),
         Some(id) => {
-            let branch = user.branch_id.clone();
-            let manager = state
-                .db
-                .call(move |conn| accounts::user_by_id(conn, &id))
-                .await?
-                .filter(|m| m.branch_id == branch && m.role == Role::Manager)
-                .ok_or(AppError::NotFound)?;
-            Owner { manager_id: Some(manager.id), manager_name: Some(manager.display_name) }
+            // The name comes from the account; whether the account may own customers of this
+            // branch is the write policy's to say.
+            let lookup = id.clone();
+            let name = state.db.call(move |conn| accounts::user_by_id(conn, &lookup)).await?.map(|u| u.display_name);
+            Owner { manager_id: Some(id), manager_name: name }
         }
     };
     let action = fieldsync_core::domain::Action::AssignOwner { owner };
@@ -264,7 +316,7 @@ async fn set_lifecycle(
     State(state): State<AppState>,
     Supervisor(user): Supervisor,
     Path(customer_id): Path<String>,
-    Json(req): Json<LifecycleRequest>,
+    AppJson(req): AppJson<LifecycleRequest>,
 ) -> Result<StatusCode, AppError> {
     use fieldsync_core::domain::Lifecycle;
     let lifecycle = match req.lifecycle {
@@ -283,10 +335,7 @@ async fn decide(
     action: fieldsync_core::domain::Action,
     now: i64,
 ) -> Result<StatusCode, AppError> {
-    state
-        .db
-        .call(move |conn| crate::docs::write_decision(conn, &user.branch_id, &customer_id, &action, &user.id, now))
-        .await?;
+    state.db.call(move |conn| crate::customers::write_decision(conn, &user, &customer_id, &action, now)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -300,5 +349,24 @@ async fn revoke(
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     state.db.call(move |conn| accounts::revoke_device(conn, &device_id, Some(&user), now_ms())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Frees a device (lost, handed to a colleague) so another user of its branch may sign in on it.
+async fn release(
+    State(state): State<AppState>,
+    Supervisor(user): Supervisor,
+    Path(device_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    state.db.call(move |conn| accounts::release_device(conn, &device_id, Some(&user), now_ms())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The device signs out: its token ends and it is free for another user of its branch.
+async fn logout(
+    State(state): State<AppState>,
+    AuthedDevice { user, device }: AuthedDevice,
+) -> Result<StatusCode, AppError> {
+    state.db.call(move |conn| accounts::sign_out(conn, &user, &device, now_ms())).await?;
     Ok(StatusCode::NO_CONTENT)
 }

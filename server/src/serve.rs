@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use crate::config::Config;
 use crate::routes::{AppState, app};
@@ -30,8 +29,9 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %config.data.display(), "listening");
     on_bound(addr);
-    let state = AppState { data_dir: Arc::new(config.data), db };
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await?;
+    let state = AppState::new(config.data, db);
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -13,13 +13,69 @@ use fieldsync_core::sync::protocol::{
 };
 use rusqlite::{Connection, params};
 
-use crate::accounts::{Role, User};
-use crate::docs::{self, PushError, View, Writer};
+use crate::accounts::{Device, Role, User};
+use crate::customers::{self, PushError, Writer};
+use crate::limits::{self, Limit};
+use crate::policy::scope::{Scope, View, sql_visible};
 
 const MIN_BUDGET: usize = 16 * 1024;
 const MAX_BUDGET: usize = 8 * 1024 * 1024;
-/// Items a request may carry in each list; a hostile request cannot make the server loop forever.
-pub const MAX_ITEMS: usize = 20_000;
+
+/// Decodes a sync request body and checks what can be checked before any document is touched:
+/// the inflated size, the number of items, no customer pushed twice, and the number of changes
+/// and operations across the request.
+pub fn decode_request(body: &[u8]) -> Result<SyncRequest, crate::error::AppError> {
+    use crate::error::AppError;
+    let request: SyncRequest = protocol::decode_within(body, limits::MAX_INFLATED).map_err(|e| match e {
+        protocol::FrameError::Version { .. } => AppError::UpgradeRequired,
+        protocol::FrameError::TooLarge => AppError::TooLarge(Limit::Inflated),
+        other => AppError::BadFrame(other.to_string()),
+    })?;
+    let items = request.push.len() + request.claims.len() + request.fetch.len() + request.reconcile.len();
+    if items > limits::MAX_ITEMS {
+        return Err(AppError::TooLarge(Limit::Items));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if !request
+        .push
+        .iter()
+        .map(|p| &p.customer_id)
+        .chain(request.reconcile.iter().map(|m| &m.customer_id))
+        .all(|id| seen.insert(id))
+    {
+        return Err(AppError::BadFrame("a customer appears twice in one request".into()));
+    }
+    let mut budget = Budget::default();
+    for push in &request.push {
+        // Unparsable bytes are that document's problem, answered in its push result.
+        if let Ok(changes) = fieldsync_core::document::parse_changes(&push.changes) {
+            budget.spend(&changes).map_err(AppError::TooLarge)?;
+        }
+    }
+    Ok(request)
+}
+
+/// What is left of a request's allowance of changes and operations.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    changes: usize,
+    ops: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget { changes: limits::MAX_CHANGES, ops: limits::MAX_OPS }
+    }
+}
+
+impl Budget {
+    pub fn spend(&mut self, changes: &[automerge::Change]) -> Result<(), Limit> {
+        self.changes = self.changes.checked_sub(changes.len()).ok_or(Limit::Changes)?;
+        let ops = changes.iter().map(automerge::Change::len).sum::<usize>();
+        self.ops = self.ops.checked_sub(ops).ok_or(Limit::Operations)?;
+        Ok(())
+    }
+}
 
 /// What one round trip did, for the log line (no personal data).
 #[derive(Debug, Default)]
@@ -36,11 +92,11 @@ pub struct Stats {
 pub fn handle(
     conn: &mut Connection,
     user: &User,
-    device_id: &str,
+    device: &Device,
     request: SyncRequest,
     now: i64,
 ) -> Result<(SyncResponse, Stats), PushError> {
-    let job = Job { user, device_id, request: &request, now };
+    let job = Job { user, device, request: &request, now };
     handle_batch(conn, &[job]).pop().expect("one answer per job")
 }
 
@@ -48,7 +104,7 @@ pub fn handle(
 #[derive(Clone, Copy)]
 pub struct Job<'a> {
     pub user: &'a User,
-    pub device_id: &'a str,
+    pub device: &'a Device,
     pub request: &'a SyncRequest,
     pub now: i64,
 }
@@ -57,7 +113,10 @@ pub struct Job<'a> {
 /// savepoint, so one request's failure leaves the others), made durable with one commit, and only
 /// then answered. One fsync serves the whole batch.
 pub fn handle_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(SyncResponse, Stats), PushError>> {
-    let all_failed = |e: &dyn std::fmt::Display| jobs.iter().map(|_| Err(PushError::Core(e.to_string()))).collect();
+    let all_failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "a sync batch failed in the store");
+        jobs.iter().map(|_| Err(PushError::Internal)).collect()
+    };
     let tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => return all_failed(&e),
@@ -67,7 +126,7 @@ pub fn handle_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(SyncResp
         if let Err(e) = tx.execute_batch("SAVEPOINT request") {
             return all_failed(&e);
         }
-        let result = take(&tx, job.user, job.device_id, job.request, job.now);
+        let result = take(&tx, job.user, job.device, job.request, job.now);
         let end = if result.is_ok() { "RELEASE request" } else { "ROLLBACK TO request; RELEASE request" };
         if let Err(e) = tx.execute_batch(end) {
             return all_failed(&e);
@@ -81,7 +140,7 @@ pub fn handle_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(SyncResp
         .zip(taken)
         .map(|(job, taken)| {
             let (response, stats) = taken?;
-            answer(conn, job.user, job.device_id, job.request, response, stats)
+            answer(conn, job.user, &job.device.id, job.request, response, stats)
         })
         .collect()
 }
@@ -90,22 +149,29 @@ pub fn handle_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(SyncResp
 fn take(
     tx: &Connection,
     user: &User,
-    device_id: &str,
+    device: &Device,
     request: &SyncRequest,
     now: i64,
 ) -> Result<(SyncResponse, Stats), PushError> {
     let mut response = SyncResponse::default();
     let mut stats = Stats::default();
-    if request.push.len() + request.claims.len() + request.fetch.len() + request.reconcile.len() > MAX_ITEMS {
-        return Err(PushError::Core("too many items".into()));
+    if request.push.len() + request.claims.len() + request.fetch.len() + request.reconcile.len() > limits::MAX_ITEMS {
+        return Err(PushError::TooLarge(Limit::Items));
     }
-    let writer = Writer { user, device_id: Some(device_id) };
+    let writer = Writer { user, device_id: &device.id, actors: &device.actors };
 
-    let actor = docs::server_actor(tx)?;
+    let actor = customers::server_actor(tx)?;
+    let mut budget = Budget::default();
     for DocChanges { customer_id, changes } in &request.push {
-        let outcome = in_savepoint(tx, || docs::push(tx, &user.branch_id, writer, customer_id, changes, &actor, now))?;
+        let outcome = in_savepoint(tx, || {
+            customers::push(tx, &user.branch_id, writer, customer_id, changes, &actor, &mut budget, now)
+        })?;
         stats.pushed += 1;
         let outcome = match outcome {
+            // The request as a whole is over its allowance: nothing of it is taken.
+            Err(PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations))) => {
+                return Err(PushError::TooLarge(limit));
+            }
             Ok(accepted) => {
                 stats.accepted_changes += accepted.new_changes;
                 PushOutcome::Accepted { new_changes: accepted.new_changes as u32 }
@@ -125,7 +191,7 @@ fn take(
         }));
     }
     for message in &request.reconcile {
-        reconcile(tx, user, writer, message, &actor, now, &mut response)?;
+        reconcile(tx, user, writer, message, &actor, &mut budget, now, &mut response)?;
     }
     Ok((response, stats))
 }
@@ -140,10 +206,10 @@ fn answer(
     mut stats: Stats,
 ) -> Result<(SyncResponse, Stats), PushError> {
     let tx = conn.transaction()?;
-    let actor = docs::server_actor(&tx)?;
+    let actor = customers::server_actor(&tx)?;
     let budget = (request.max_bytes as usize).clamp(MIN_BUDGET, MAX_BUDGET);
     let mut used = protocol::encoded_len(&response);
-    let mut fetch: Vec<String> = request.fetch.iter().filter(|id| docs::valid_id(id)).cloned().collect();
+    let mut fetch: Vec<String> = request.fetch.iter().filter(|id| customers::valid_id(id)).cloned().collect();
     if request.cursor == 0 {
         let (listing, cursor) = list(&tx, user, request.today)?;
         used += listing.documents.iter().chain(&listing.pool).map(|id| id.len() + 1).sum::<usize>();
@@ -199,7 +265,12 @@ fn wire_outcome(e: PushError) -> PushOutcome {
             message_zh: r.message_zh(),
             message_en: r.message_en(),
         }),
-        PushError::Sqlite(_) | PushError::Core(_) => {
+        PushError::TooLarge(limit) => PushOutcome::Refused(WireRefusal {
+            code: limit.code().into(),
+            message_zh: limit.message_zh().into(),
+            message_en: limit.message_en().into(),
+        }),
+        PushError::Action(_) | PushError::Sqlite(_) | PushError::Internal => {
             tracing::warn!(error = %e, "a push failed");
             PushOutcome::Refused(WireRefusal {
                 code: "invalid".into(),
@@ -226,23 +297,23 @@ fn resolve_claim(
     if user.role != Role::Manager {
         return Ok(result(false, "只有客户经理可以领取 / only managers claim customers"));
     }
-    if !docs::valid_id(&claim.customer_id) || !docs::valid_id(&claim.intent_id) {
+    if !customers::valid_id(&claim.customer_id) || !customers::valid_id(&claim.intent_id) {
         return Ok(result(false, "不在公海中 / not in the pool"));
     }
-    let Some(meta) = docs::meta(tx, &claim.customer_id)?.filter(|m| m.branch_id == user.branch_id) else {
+    let Some(meta) = customers::meta(tx, &claim.customer_id)?.filter(|m| m.branch_id == user.branch_id) else {
         return Ok(result(false, "不在公海中 / not in the pool"));
     };
-    let Some(mut doc) = docs::load(tx, &claim.customer_id, actor)? else {
+    let Some(mut doc) = customers::load(tx, &claim.customer_id, actor)? else {
         return Ok(result(false, "不在公海中 / not in the pool"));
     };
     if let Some(outcome) = doc.file().server.intent_outcomes.get(&claim.intent_id) {
         return Ok(result(outcome.accepted, &outcome.reason));
     }
-    if meta.scope != "pool" {
+    if meta.scope != Scope::Pool {
         return Ok(result(false, "已被领取或不在公海中 / already taken or not in the pool"));
     }
     let intent_id = claim.intent_id.clone();
-    docs::apply_server_action(
+    customers::apply_server_action(
         tx,
         &user.branch_id,
         &mut doc,
@@ -251,7 +322,7 @@ fn resolve_claim(
         now,
     )?;
     let outcome = IntentOutcome { accepted: true, reason: String::new(), at: now };
-    docs::apply_server_action(
+    customers::apply_server_action(
         tx,
         &user.branch_id,
         &mut doc,
@@ -260,27 +331,27 @@ fn resolve_claim(
         now,
     )?;
     let owner = Owner { manager_id: Some(user.id.clone()), manager_name: Some(user.display_name.clone()) };
-    docs::apply_server_action(tx, &user.branch_id, &mut doc, &Action::AssignOwner { owner }, &user.id, now)?;
-    docs::save_state(tx, &user.branch_id, &mut doc, Some(&meta.scope), docs::Fold::WhenLong)?;
+    customers::apply_server_action(tx, &user.branch_id, &mut doc, &Action::AssignOwner { owner }, &user.id, now)?;
+    customers::save_state(tx, &user.branch_id, &mut doc, Some(&meta.scope), customers::Fold::WhenLong)?;
     Ok(result(true, ""))
 }
 
 /// One round of automerge's sync protocol for a document the device and server disagree about.
 /// Changes the device sends this way are validated like a push.
+#[allow(clippy::too_many_arguments)]
 fn reconcile(
     tx: &Connection,
     user: &User,
     writer: Writer,
     message: &SyncMessage,
     actor: &ActorId,
+    budget: &mut Budget,
     now: i64,
     response: &mut SyncResponse,
 ) -> Result<(), PushError> {
     let id = &message.customer_id;
-    let visible = docs::valid_id(id)
-        && docs::meta(tx, id)?
-            .is_some_and(|m| m.branch_id == user.branch_id && docs::view(user, &m.scope) == View::Full);
-    let Some(doc) = visible.then(|| docs::load(tx, id, actor)).transpose()?.flatten() else {
+    let visible = customers::valid_id(id) && customers::meta(tx, id)?.is_some_and(|m| m.view(user) == View::Full);
+    let Some(doc) = visible.then(|| customers::load(tx, id, actor)).transpose()?.flatten() else {
         response.gone.push(id.clone());
         return Ok(());
     };
@@ -290,8 +361,12 @@ fn reconcile(
         return Ok(());
     };
     if !incoming.is_empty() {
-        let pushed = in_savepoint(tx, || docs::push(tx, &user.branch_id, writer, id, &incoming, actor, now))?;
+        let pushed =
+            in_savepoint(tx, || customers::push(tx, &user.branch_id, writer, id, &incoming, actor, budget, now))?;
         if let Err(e) = pushed {
+            if let PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations)) = e {
+                return Err(PushError::TooLarge(limit));
+            }
             let outcome = wire_outcome(e);
             if outcome != PushOutcome::MissingHistory {
                 response.pushed.push(PushResult { customer_id: id.clone(), outcome });
@@ -299,7 +374,7 @@ fn reconcile(
             }
         }
     }
-    let mut doc = docs::load(tx, id, actor)?.ok_or(PushError::NotFound)?;
+    let mut doc = customers::load(tx, id, actor)?.ok_or(PushError::NotFound)?;
     if let Some(reply) = doc.sync_message(&mut state) {
         response.reconcile.push(SyncMessage { customer_id: id.clone(), message: reply });
     }
@@ -309,31 +384,27 @@ fn reconcile(
 /// A new device's scope in the order to fetch it (today's planned customers, their villages, the
 /// rest by village), and the cursor it is current as of.
 fn list(tx: &Connection, user: &User, today: Option<(i64, i64)>) -> rusqlite::Result<(Listing, u64)> {
-    let cursor = docs::head(tx)?;
+    let cursor = customers::head(tx)?;
     let (start, end) = today.unwrap_or((0, 0));
-    let scope_filter = match user.role {
-        Role::Manager => "d.scope = 'm:' || ?2",
-        Role::Supervisor | Role::Admin => "d.scope <> 'deleted' AND ?2 IS NOT NULL",
-    };
+    let full = sql_visible(user.role, View::Full, "d", "?2", "?1");
     let sql = format!(
         "WITH today AS (SELECT p.customer_id, d2.village FROM planned p JOIN documents d2 USING (customer_id)
                         WHERE p.manager_id = ?2 AND p.planned_at >= ?3 AND p.planned_at < ?4)
          SELECT d.customer_id FROM documents d
-         WHERE d.branch_id = ?1 AND {scope_filter}
+         WHERE d.branch_id = ?1 AND {full}
          ORDER BY d.customer_id IN (SELECT customer_id FROM today) DESC,
                   d.village IN (SELECT village FROM today) DESC, d.village, d.customer_id"
     );
     let mut stmt = tx.prepare(&sql)?;
     let documents =
         stmt.query_map(params![user.branch_id, user.id, start, end], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    let pool = if user.role == Role::Manager {
-        let mut stmt = tx.prepare(
-            "SELECT customer_id FROM documents WHERE branch_id = ?1 AND scope = 'pool' ORDER BY village, customer_id",
-        )?;
-        stmt.query_map([&user.branch_id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?
-    } else {
-        Vec::new()
-    };
+    // Pool entries: what the user sees masked and not whole.
+    let masked = sql_visible(user.role, View::Masked, "d", "?2", "?1");
+    let mut stmt = tx.prepare(&format!(
+        "SELECT customer_id FROM documents d WHERE d.branch_id = ?1 AND {masked} AND NOT {full}
+         ORDER BY village, customer_id"
+    ))?;
+    let pool = stmt.query_map(params![user.branch_id, user.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     Ok((Listing { documents, pool }, cursor.max(1) as u64))
 }
 
@@ -345,9 +416,8 @@ fn serve(
     actor: &ActorId,
     response: &mut SyncResponse,
 ) -> Result<usize, PushError> {
-    let meta = docs::meta(tx, id)?.filter(|m| m.branch_id == user.branch_id);
-    match meta.map_or(View::None, |m| docs::view(user, &m.scope)) {
-        View::Full => match docs::snapshot(tx, id, actor)? {
+    match customers::meta(tx, id)?.map_or(View::None, |m| m.view(user)) {
+        View::Full => match customers::snapshot(tx, id, actor)? {
             Some((document, rows)) => {
                 let snapshot = Snapshot { customer_id: id.to_string(), document, rows };
                 let size = protocol::encoded_len(&snapshot);
@@ -359,7 +429,7 @@ fn serve(
                 Ok(id.len())
             }
         },
-        View::Masked => match docs::pool_entry_of(tx, id)? {
+        View::Masked => match customers::pool_entry_of(tx, id)? {
             Some(entry) => {
                 let size = protocol::encoded_len(&entry);
                 response.pool.push(entry);
@@ -393,16 +463,13 @@ fn pull(
     response: &mut SyncResponse,
 ) -> Result<(), PushError> {
     let since = i64::try_from(since).unwrap_or(i64::MAX);
-    let head = docs::head(tx)?;
+    let head = customers::head(tx)?;
     response.cursor = head.max(since) as u64;
     let mut used = 0usize;
     let mut decided: HashMap<String, Decision> = HashMap::new();
     // Changes of customers the user cannot see now are not read at all (their bytes stay on disk);
     // scope moves are always looked at, since they may purge.
-    let visible = match user.role {
-        Role::Manager => "(d.scope = 'm:' || ?4 OR d.scope = 'pool' OR l.hash IS NULL)",
-        Role::Supervisor | Role::Admin => "(d.scope <> 'deleted' OR l.hash IS NULL) AND ?4 IS NOT NULL",
-    };
+    let visible = format!("({} OR l.hash IS NULL)", sql_visible(user.role, View::Masked, "d", "?4", "?1"));
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, l.to_scope, d.scope
          FROM log l JOIN documents d ON d.customer_id = l.customer_id
@@ -424,7 +491,7 @@ fn pull(
         let decision = match decided.get(&customer_id) {
             Some(d) => d,
             None => {
-                let d = match docs::view(user, &scope_now) {
+                let d = match Scope::from_stored(&scope_now).view(user, &user.branch_id) {
                     View::Full if entered_full_since(tx, user, &customer_id, since)? => {
                         used += serve(tx, user, &customer_id, actor, response)?;
                         Decision::Served
@@ -438,7 +505,7 @@ fn pull(
                         Decision::Served
                     }
                     View::None => match &from_scope {
-                        Some(from) if docs::view(user, from) != View::None => {
+                        Some(from) if Scope::from_stored(from).view(user, &user.branch_id) != View::None => {
                             response.purge.push(customer_id.clone());
                             used += customer_id.len() + 1;
                             Decision::Purged
@@ -471,7 +538,8 @@ fn entered_full_since(tx: &Connection, user: &User, customer_id: &str, since: i6
     let mut rows = stmt.query(params![customer_id, since])?;
     while let Some(row) = rows.next()? {
         let (from, to): (String, String) = (row.get(0)?, row.get(1)?);
-        if docs::view(user, &to) == View::Full && docs::view(user, &from) != View::Full {
+        let view = |scope: &str| Scope::from_stored(scope).view(user, &user.branch_id);
+        if view(&to) == View::Full && view(&from) != View::Full {
             return Ok(true);
         }
     }

@@ -4,10 +4,10 @@
 use fieldsync_core::domain::{self, Action, CustomerKind, Profile};
 use fieldsync_core::store::{Store, User as DeviceUser};
 use fieldsync_core::sync::protocol::{DocChanges, PushOutcome, SyncRequest, SyncResponse};
-use fieldsync_server::accounts::{Role, User};
+use fieldsync_server::accounts::{Device, Role, User};
+use fieldsync_server::customers::{self as docs, PushError};
 use fieldsync_server::db::Db;
-use fieldsync_server::docs::{self, PushError};
-use fieldsync_server::validate::Refusal;
+use fieldsync_server::policy::Refusal;
 
 const NOW: i64 = 1_753_056_000_000;
 
@@ -21,8 +21,17 @@ fn tablet(dir: &tempfile::TempDir, name: &str, user: &str) -> Store {
     store
 }
 
-/// One sync round trip through the server's handler (no HTTP), as `device`.
-fn round(db: &Db, user: &User, device: &str, request: SyncRequest) -> SyncResponse {
+/// A device as the server knows it once signed in: its ID and its store's actor.
+fn device(id: &str, store: Option<&Store>) -> Device {
+    Device { id: id.into(), actors: store.map(|s| vec![s.actor().clone()]).unwrap_or_default() }
+}
+
+/// One sync round trip through the server's handler (no HTTP), as `device` (pulls only).
+fn round(db: &Db, user: &User, device_id: &str, request: SyncRequest) -> SyncResponse {
+    round_as(db, user, &device(device_id, None), request)
+}
+
+fn round_as(db: &Db, user: &User, device: &Device, request: SyncRequest) -> SyncResponse {
     db.with(|c| fieldsync_server::sync::handle(c, user, device, request, NOW)).unwrap().0
 }
 
@@ -40,12 +49,13 @@ fn a_customer_goes_from_one_tablet_through_the_server_to_another() {
         push: vec![DocChanges { customer_id: id.clone(), changes: bytes.clone() }],
         ..Default::default()
     };
-    let answer = round(&db, &m1, "tablet-a", push.clone());
+    let tablet_a = device("tablet-a", Some(&a));
+    let answer = round_as(&db, &m1, &tablet_a, push.clone());
     assert_eq!(answer.pushed[0].outcome, PushOutcome::Accepted { new_changes: 1 });
     // The server's owner assignment comes back to the pushing device; its own change does not.
     assert_eq!(answer.changes.len(), 1);
     // A repeated push is harmless.
-    let again = round(&db, &m1, "tablet-a", SyncRequest { cursor: answer.cursor, ..push });
+    let again = round_as(&db, &m1, &tablet_a, SyncRequest { cursor: answer.cursor, ..push });
     assert_eq!(again.pushed[0].outcome, PushOutcome::Accepted { new_changes: 0 });
     assert!(again.changes.is_empty());
 
@@ -86,13 +96,15 @@ fn bad_pushes_change_nothing_on_the_server() {
     let first = a.document_changes(&id).unwrap();
     let m1 = server_user("M1", Role::Manager);
     let actor = db.with(|c| docs::server_actor(c)).unwrap();
+    let actors = vec![a.actor().clone()];
     let push = |user: &User, branch: &str, id: &str, bytes: &[u8]| {
         let mut user = user.clone();
         user.branch_id = branch.into();
         db.with(|c| {
             let tx = c.transaction().unwrap();
-            let writer = docs::Writer { user: &user, device_id: Some("t") };
-            let result = docs::push(&tx, branch, writer, id, bytes, &actor, NOW);
+            let writer = docs::Writer { user: &user, device_id: "t", actors: &actors };
+            let mut budget = fieldsync_server::sync::Budget::default();
+            let result = docs::push(&tx, branch, writer, id, bytes, &actor, &mut budget, NOW);
             if result.is_ok() {
                 tx.commit().unwrap();
             }
@@ -148,12 +160,16 @@ fn a_batch_commits_once_and_one_bad_request_does_not_sink_the_others() {
     };
     let ra = push(&ca, a.document_changes(&ca).unwrap());
     let rb = push(&cb, b.document_changes(&cb).unwrap());
-    let too_many =
-        SyncRequest { cursor: 1, fetch: vec!["x".into(); fieldsync_server::sync::MAX_ITEMS + 1], ..Default::default() };
+    let too_many = SyncRequest {
+        cursor: 1,
+        fetch: vec!["x".into(); fieldsync_server::limits::MAX_ITEMS + 1],
+        ..Default::default()
+    };
+    let (ta, tx, tb) = (device("ta", Some(&a)), device("tx", None), device("tb", Some(&b)));
     let jobs = [
-        fieldsync_server::sync::Job { user: &m1, device_id: "ta", request: &ra, now: NOW },
-        fieldsync_server::sync::Job { user: &m2, device_id: "tx", request: &too_many, now: NOW },
-        fieldsync_server::sync::Job { user: &m2, device_id: "tb", request: &rb, now: NOW },
+        fieldsync_server::sync::Job { user: &m1, device: &ta, request: &ra, now: NOW },
+        fieldsync_server::sync::Job { user: &m2, device: &tx, request: &too_many, now: NOW },
+        fieldsync_server::sync::Job { user: &m2, device: &tb, request: &rb, now: NOW },
     ];
     let answers = db.with(|c| fieldsync_server::sync::handle_batch(c, &jobs));
     assert_eq!(answers.len(), 3);

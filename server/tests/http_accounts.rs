@@ -9,7 +9,6 @@ use fieldsync_server::db::Db;
 use fieldsync_server::{AppState, app};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tower::ServiceExt;
 
 struct Branch {
@@ -41,7 +40,7 @@ fn setup() -> Branch {
             accounts::create_user(conn, &new, 0, "test").unwrap();
         }
     });
-    let state = AppState { data_dir: Arc::new(dir.path().to_path_buf()), db };
+    let state = AppState::new(dir.path().to_path_buf(), db);
     Branch { _dir: dir, state, other_supervisor: "sun" }
 }
 
@@ -205,7 +204,7 @@ async fn health_reports_a_missing_data_folder() {
     let b = setup();
     let (status, body) = call(app(b.state.clone()), Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
-    let gone = AppState { data_dir: Arc::new(b.state.data_dir.join("removed")), db: b.state.db.clone() };
+    let gone = AppState::new(b.state.data_dir.join("removed"), b.state.db.clone());
     let (status, body) = call(app(gone), Request::get("/healthz").body(Body::empty()).unwrap()).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("internal")));
     let (status, body) = call(app(b.state.clone()), Request::get("/../etc/passwd").body(Body::empty()).unwrap()).await;

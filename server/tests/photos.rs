@@ -2,7 +2,6 @@
 //! resumed uploads, deduplication, verification, limits, malformed names and who may read a photo.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
@@ -46,7 +45,7 @@ fn setup(users: &[(usize, &str, Role)]) -> Fixture {
             accounts::create_user(conn, &new, 0, "test").unwrap();
         }
     });
-    let state = AppState { data_dir: Arc::new(dir.path().to_path_buf()), db };
+    let state = AppState::new(dir.path().to_path_buf(), db);
     Fixture { dir, state, branches }
 }
 

@@ -5,7 +5,14 @@
 use fieldsync_core::document::CustomerDoc;
 use fieldsync_core::domain::*;
 use fieldsync_server::accounts::{Role as ServerRole, User};
-use fieldsync_server::validate::{Refusal, check};
+use fieldsync_server::policy::Refusal;
+use fieldsync_server::policy::write::{Entity, Op};
+
+/// The write policy with a branch whose active managers are M1 and M2 (named as their IDs).
+fn check(before: Option<&CustomerFile>, after: &CustomerFile, writer: &User) -> Result<(), Refusal> {
+    let directory = |id: &str| ["M1", "M2"].contains(&id).then(|| id.to_string());
+    fieldsync_server::policy::write::check(before, after, writer, &directory)
+}
 
 const NOW: i64 = 1_753_056_000_000;
 
@@ -99,23 +106,30 @@ fn managers_cannot_write_server_decisions_or_reviews() {
         d.apply(&start("v1"), &ctx("M1", Role::Manager)).unwrap();
         d
     };
-    let review = Review {
+    let review = |by: &str| Review {
         decision: ReviewDecision::Approved,
         comment: "自己批准".into(),
-        reviewer_id: "M1".into(),
-        reviewer_name: "M1".into(),
+        reviewer_id: by.into(),
+        reviewer_name: by.into(),
         at: NOW,
     };
     let reviewed = after(
         &with_visit,
-        &Action::WriteReview { visit_id: "v1".into(), review: review.clone() },
+        &Action::WriteReview { visit_id: "v1".into(), review: review("M1") },
         ctx("M1", Role::Server),
     );
     assert_eq!(check(Some(with_visit.file()), &reviewed, &m1), Err(Refusal::ServerDecided("reviews")));
-    // A supervisor may review and reassign.
+    // A supervisor may review (signed as themselves) and reassign (to a manager of the branch).
     let s1 = user("S1", ServerRole::Supervisor);
-    assert_eq!(check(Some(with_visit.file()), &reviewed, &s1), Ok(()));
-    let reassigned = forged(Action::AssignOwner { owner: Owner { manager_id: Some("M2".into()), manager_name: None } });
+    let signed = after(
+        &with_visit,
+        &Action::WriteReview { visit_id: "v1".into(), review: review("S1") },
+        ctx("S1", Role::Server),
+    );
+    assert_eq!(check(Some(with_visit.file()), &signed, &s1), Ok(()));
+    assert_eq!(check(Some(with_visit.file()), &reviewed, &s1), Err(Refusal::ForgedAuthor), "signed as M1");
+    let reassigned =
+        forged(Action::AssignOwner { owner: Owner { manager_id: Some("M2".into()), manager_name: Some("M2".into()) } });
     assert_eq!(check(Some(doc.file()), &reassigned, &s1), Ok(()));
     // Never tiers, even for a supervisor.
     assert_eq!(check(Some(doc.file()), &forged(Action::SetValueTier { tier: None }), &s1), Ok(()), "no change is fine");
@@ -163,10 +177,128 @@ fn refusals_explain_themselves_in_chinese_and_english() {
         Refusal::ServerDecided("owner"),
         Refusal::OthersVisit,
         Refusal::ForgedAuthor,
+        Refusal::Closed,
+        Refusal::ApprovedVisit,
+        Refusal::UnknownOwner,
+        Refusal::ForeignActor,
+        Refusal::NotAllowed { entity: Entity::Visit, op: Op::Delete },
         Refusal::Invalid("visit.costs".into()),
     ] {
         assert!(!r.code().is_empty());
         assert!(r.message_zh().chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{r:?}");
         assert!(!r.message_en().is_empty());
     }
+}
+
+fn with_visits(doc: &CustomerDoc, visits: &[(&str, &str)]) -> CustomerDoc {
+    let mut d = doc.clone();
+    for (id, by) in visits {
+        d.apply(&start(id), &ctx(by, Role::Manager)).unwrap();
+    }
+    d
+}
+
+#[test]
+fn nobody_deletes_a_visit_lead_or_claim_not_even_their_own() {
+    let doc = with_visits(&owned_by_m1(), &[("v1", "M1"), ("v2", "M2")]);
+    let m1 = user("M1", ServerRole::Manager);
+    for victim in ["v1", "v2"] {
+        let mut gone = doc.file().clone();
+        gone.visits.remove(victim);
+        assert_eq!(
+            check(Some(doc.file()), &gone, &m1),
+            Err(Refusal::NotAllowed { entity: Entity::Visit, op: Op::Delete }),
+            "{victim}"
+        );
+        assert_eq!(
+            check(Some(doc.file()), &gone, &user("S1", ServerRole::Supervisor)),
+            Err(Refusal::NotAllowed { entity: Entity::Visit, op: Op::Delete })
+        );
+    }
+}
+
+#[test]
+fn a_customer_in_the_pool_or_closed_is_not_its_creators_to_edit() {
+    // M1 created the customer; it went to the pool.
+    let mut pool = owned_by_m1();
+    pool.apply(&Action::AssignOwner { owner: Owner::default() }, &ctx("server", Role::Server)).unwrap();
+    let m1 = user("M1", ServerRole::Manager);
+    let mut p = pool.file().profile.clone();
+    p.occupation = "改".into();
+    let edited = after(&pool, &Action::UpdateProfile { profile: p.clone() }, ctx("M1", Role::Manager));
+    assert_eq!(check(Some(pool.file()), &edited, &m1), Err(Refusal::NotYourCustomer));
+    // Closed while M1 still owns it: read-only for M1, and for a supervisor but their decisions.
+    let mut closed = owned_by_m1();
+    closed.apply(&Action::SetLifecycle { lifecycle: Some(Lifecycle::Closed) }, &ctx("server", Role::Server)).unwrap();
+    let edited = after(&closed, &Action::UpdateProfile { profile: p }, ctx("M1", Role::Manager));
+    assert_eq!(check(Some(closed.file()), &edited, &m1), Err(Refusal::Closed));
+    let visit = after(&closed, &start("v7"), ctx("S1", Role::Manager));
+    assert_eq!(check(Some(closed.file()), &visit, &user("S1", ServerRole::Supervisor)), Err(Refusal::Closed));
+    let reopened =
+        after(&closed, &Action::SetLifecycle { lifecycle: Some(Lifecycle::Repeat) }, ctx("S1", Role::Server));
+    assert_eq!(check(Some(closed.file()), &reopened, &user("S1", ServerRole::Supervisor)), Ok(()));
+}
+
+#[test]
+fn a_claim_cannot_be_deleted_or_re_signed_by_another_manager() {
+    let actor = fieldsync_core::ids::new_actor();
+    let create = Action::CreateCustomer {
+        id: "c4".into(),
+        profile: Profile::new(CustomerKind::Individual, "王五", "韩桥村"),
+    };
+    let (mut pool, _) = CustomerDoc::create(&actor, &create, &ctx("server", Role::Server)).unwrap();
+    pool.apply(&Action::RequestClaim { intent_id: "i1".into() }, &ctx("M1", Role::Manager)).unwrap();
+    let m2 = user("M2", ServerRole::Manager);
+    let mut deleted = pool.file().clone();
+    deleted.intents.remove("i1");
+    assert_eq!(
+        check(Some(pool.file()), &deleted, &m2),
+        Err(Refusal::NotAllowed { entity: Entity::Intent, op: Op::Delete })
+    );
+    let mut resigned = pool.file().clone();
+    resigned.intents.get_mut("i1").unwrap().by = "M2".into();
+    assert_eq!(check(Some(pool.file()), &resigned, &m2), Err(Refusal::NotYourCustomer));
+}
+
+#[test]
+fn a_supervisor_over_sync_can_do_what_the_endpoints_allow_and_no_more() {
+    let doc = with_visits(&owned_by_m1(), &[("v1", "M1")]);
+    let s1 = user("S1", ServerRole::Supervisor);
+    let assign = |manager_id: &str, name: Option<&str>| {
+        let owner = Owner { manager_id: Some(manager_id.into()), manager_name: name.map(Into::into) };
+        after(&doc, &Action::AssignOwner { owner }, ctx("S1", Role::Server))
+    };
+    // Another branch's manager, an unknown user, the admin, a forged name: refused.
+    for (id, name) in [("M9", Some("M9")), ("ghost", None), ("A1", Some("A1")), ("M2", Some("张三"))] {
+        assert_eq!(check(Some(doc.file()), &assign(id, name), &s1), Err(Refusal::UnknownOwner), "{id}");
+    }
+    assert_eq!(check(Some(doc.file()), &assign("M2", Some("M2")), &s1), Ok(()));
+    // Their own accompanied visit: yes. A manager's visit: no.
+    let own = after(&doc, &start("v5"), ctx("S1", Role::Manager));
+    assert_eq!(check(Some(doc.file()), &own, &s1), Ok(()));
+    let abandoned = after(&doc, &Action::AbandonVisit { visit_id: "v1".into() }, ctx("S1", Role::Supervisor));
+    assert_eq!(check(Some(doc.file()), &abandoned, &s1), Err(Refusal::OthersVisit));
+    // The profile is the manager's.
+    let mut p = doc.file().profile.clone();
+    p.occupation = "改".into();
+    let edited = after(&doc, &Action::UpdateProfile { profile: p }, ctx("S1", Role::Manager));
+    assert_eq!(
+        check(Some(doc.file()), &edited, &s1),
+        Err(Refusal::NotAllowed { entity: Entity::Profile, op: Op::Edit })
+    );
+}
+
+#[test]
+fn an_approved_visit_is_final_for_its_manager() {
+    let mut doc = with_visits(&owned_by_m1(), &[("v1", "M1")]);
+    let review = Review {
+        decision: ReviewDecision::Approved,
+        comment: String::new(),
+        reviewer_id: "S1".into(),
+        reviewer_name: "S1".into(),
+        at: NOW,
+    };
+    doc.apply(&Action::WriteReview { visit_id: "v1".into(), review }, &ctx("server", Role::Server)).unwrap();
+    let abandoned = after(&doc, &Action::AbandonVisit { visit_id: "v1".into() }, ctx("M1", Role::Manager));
+    assert_eq!(check(Some(doc.file()), &abandoned, &user("M1", ServerRole::Manager)), Err(Refusal::ApprovedVisit));
 }

@@ -17,9 +17,11 @@ struct Client {
 }
 
 impl Client {
-    fn login(url: &str, username: &str) -> Client {
+    /// Signs in a made-up device whose changes are made under `actor` (a tampered app's store).
+    fn login(url: &str, username: &str, actor: &automerge::ActorId) -> Client {
         let device_id = fieldsync_core::ids::new_id();
-        let session = fieldsync_ffi::transport::login(url, username, PASSWORD, &device_id).unwrap();
+        let session =
+            fieldsync_ffi::transport::login(url, username, PASSWORD, &device_id, &actor.to_hex_string()).unwrap();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -69,7 +71,9 @@ fn bad_sync_requests_get_clear_answers_and_change_nothing() {
     let customer = m1.store().create_customer(profile, now_ms()).unwrap();
     sync(&mut m1).unwrap();
     let before = server.documents_fingerprint();
-    let client = Client::login(&server.url(), "m1");
+    // The tampered app's own store, whose actor its device registers.
+    let mut forger = Store::open(dir.path().join("forger.db"), None).unwrap();
+    let client = Client::login(&server.url(), "m1", forger.actor());
 
     // Not a frame, a truncated frame, a frame from a newer protocol, no credentials.
     let (status, body) = client.post(b"GET / HTTP/1.1\r\n\r\n", true);
@@ -91,7 +95,7 @@ fn bad_sync_requests_get_clear_answers_and_change_nothing() {
     let (status, body) = client.post(&good, false);
     assert_eq!((status, code(&body).as_str()), (401, "unauthenticated"));
     // Oversized: refused before it is read whole.
-    let (status, _) = client.post(&vec![0u8; fieldsync_server::routes::MAX_SYNC_BODY + 1], true);
+    let (status, _) = client.post(&vec![0u8; fieldsync_server::limits::MAX_BODY + 1], true);
     assert!(status == 413 || status == 0, "{status}");
 
     // Garbage changes inside a valid frame: that document is refused, the answer is well formed.
@@ -103,7 +107,6 @@ fn bad_sync_requests_get_clear_answers_and_change_nothing() {
     assert_eq!(answer.pushed[0].outcome, PushOutcome::Corrupt);
 
     // A customer "created" under another user's name.
-    let mut forger = Store::open(dir.path().join("forger.db"), None).unwrap();
     forger.sign_in(User { id: "someone-else".into(), name: "x".into(), role: Role::Manager }).unwrap();
     let forged = forger.create_customer(Profile::new(CustomerKind::Individual, "李四", "韩桥村"), now_ms()).unwrap();
     let changes = forger.document_changes(&forged).unwrap();
@@ -117,7 +120,7 @@ fn bad_sync_requests_get_clear_answers_and_change_nothing() {
     // A manager's change to a server-decided field (the value tier), crafted outside the store,
     // which would refuse it.
     let bytes = m1.store().document_changes(&customer).unwrap();
-    let mut doc = CustomerDoc::load(&customer, &bytes, m1.store().actor()).unwrap();
+    let mut doc = CustomerDoc::load(&customer, &bytes, forger.actor()).unwrap();
     let heads = doc.heads();
     let user_id = m1.store().user().unwrap().id.clone();
     let ctx = Ctx { user_id, user_name: String::new(), role: Role::Server, now: now_ms() };
@@ -132,8 +135,28 @@ fn bad_sync_requests_get_clear_answers_and_change_nothing() {
     let refused = format!("{answer:?}");
     assert!(!refused.contains("13812345678"), "refusals carry no personal data");
 
+    // A change made on m1's own tablet, pushed from another device of the same user: refused,
+    // so nobody takes the sequence numbers that tablet's next change needs.
+    let mut tablet_doc = CustomerDoc::load(&customer, &bytes, m1.store().actor()).unwrap();
+    let heads = tablet_doc.heads();
+    let mut profile = tablet_doc.file().profile.clone();
+    profile.occupation = "养殖户".into();
+    let ctx = Ctx {
+        user_id: m1.store().user().unwrap().id.clone(),
+        user_name: String::new(),
+        role: Role::Manager,
+        now: now_ms(),
+    };
+    tablet_doc.apply(&Action::UpdateProfile { profile }, &ctx).unwrap();
+    let answer = client.sync(&SyncRequest {
+        cursor: 1,
+        push: vec![DocChanges { customer_id: customer.clone(), changes: tablet_doc.changes_since(&heads) }],
+        ..Default::default()
+    });
+    assert!(matches!(&answer.pushed[0].outcome, PushOutcome::Refused(r) if r.code == "foreign_actor"), "{answer:?}");
+
     // Another branch's customers: pushing or fetching them is answered as if they did not exist.
-    let other = Client::login(&server.url(), "sup2");
+    let other = Client::login(&server.url(), "sup2", &fieldsync_core::ids::new_actor());
     let answer = other.sync(&SyncRequest { cursor: 1, fetch: vec![customer.clone()], ..Default::default() });
     assert!(answer.snapshots.is_empty());
     assert_eq!(answer.gone, vec![customer.clone()]);

@@ -1,10 +1,10 @@
 //! Several devices edit the same customers offline, then sync in turn through the real server:
 //! every device that holds a customer ends with the same document, heads and projection rows.
 
-use fieldsync_core::domain::{Action, Contact, CustomerKind, Profile, Relation};
+use fieldsync_core::domain::{Action, Contact, CustomerKind, Profile, Relation, VisitDetails};
 use fieldsync_core::ids::new_id;
 use fieldsync_ffi::Device;
-use fieldsync_tests::{TestServer, device, now_ms, sync};
+use fieldsync_tests::{TestServer, device, now_ms, record_visit, sync};
 
 fn rows_of(device: &mut Device, customer: &str) -> Vec<String> {
     device.store().projection_dump().unwrap().into_iter().filter(|r| r.contains(customer)).collect()
@@ -50,8 +50,10 @@ fn two_managers_and_a_supervisor_edit_offline_and_converge() {
             notes: String::new(),
         },
     };
-    sup.store().apply(&c1, &contact("周父"), now + 2).unwrap();
-    sup.store().apply(&c2, &contact("吴子"), now + 2).unwrap();
+    // The supervisor accompanies both managers (陪访): their own visits, the only edits a
+    // supervisor makes over sync besides decisions.
+    let sup_c1 = record_visit(&mut sup, &c1, VisitDetails { notes: "陪访".into(), ..Default::default() });
+    let sup_c2 = record_visit(&mut sup, &c2, VisitDetails { notes: "陪访".into(), ..Default::default() });
     m2.store().apply(&c2, &contact("吴妻"), now + 2).unwrap();
 
     // Two rounds of syncs in turn.
@@ -64,8 +66,10 @@ fn two_managers_and_a_supervisor_edit_offline_and_converge() {
     let file = sup.store().customer_file(&c1).unwrap();
     assert_eq!(file.profile.occupation, "养殖户", "both profile edits survive: different fields");
     assert_eq!(file.profile.phone.as_deref(), Some("13900001111"));
-    assert_eq!(file.contacts.len(), 1);
-    assert_eq!(sup.store().customer_file(&c2).unwrap().contacts.len(), 2);
+    assert!(file.visits.contains_key(&sup_c1));
+    let c2_file = sup.store().customer_file(&c2).unwrap();
+    assert!(c2_file.visits.contains_key(&sup_c2));
+    assert_eq!(c2_file.contacts.len(), 1);
     for c in [&c1, &c2] {
         let holders: Vec<&mut Device> =
             if c == &c1 { vec![&mut m1_tablet, &mut m1_phone, &mut sup] } else { vec![&mut m2, &mut sup] };

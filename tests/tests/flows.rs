@@ -182,8 +182,8 @@ fn a_deleted_customer_leaves_every_device() {
     sync(&mut sup).unwrap();
     // Deleting needs the customer's own branch: another branch's admin finds nothing.
     let mut conn = server.db();
-    assert!(fieldsync_server::docs::delete_customer(&mut conn, &branch.other_branch, &customer, "t", 0).is_err());
-    fieldsync_server::docs::delete_customer(&mut conn, &branch.id, &customer, "t", 0).unwrap();
+    assert!(fieldsync_server::customers::delete_customer(&mut conn, &branch.other_branch, &customer, "t", 0).is_err());
+    fieldsync_server::customers::delete_customer(&mut conn, &branch.id, &customer, "t", 0).unwrap();
     for d in [&mut m1, &mut sup] {
         assert_eq!(sync(d).unwrap().purged, 1);
         assert_eq!(d.store().customer_ids().unwrap(), vec![kept.clone()]);

@@ -211,6 +211,12 @@ fn frame_version(frame: &[u8]) -> Option<u8> {
 
 /// Decodes a frame strictly: wrong magic, version, codec, size or trailing bytes are errors.
 pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameError> {
+    decode_within(frame, MAX_FRAME)
+}
+
+/// Decodes a frame whose body may inflate to `max` bytes at most (checked before inflating).
+pub fn decode_within<T: for<'de> Deserialize<'de>>(frame: &[u8], max: usize) -> Result<T, FrameError> {
+    let max = max.min(MAX_FRAME);
     let version = frame_version(frame).ok_or(FrameError::NotAFrame)?;
     if version != VERSION {
         return Err(FrameError::Version { found: version, supported: VERSION });
@@ -222,7 +228,7 @@ pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameErro
             let size = zstd::zstd_safe::get_frame_content_size(payload)
                 .map_err(|_| FrameError::Corrupt("bad zstd frame".into()))?
                 .ok_or_else(|| FrameError::Corrupt("zstd frame without a size".into()))?;
-            if size > MAX_FRAME as u64 {
+            if size > max as u64 {
                 return Err(FrameError::TooLarge);
             }
             std::borrow::Cow::Owned(
@@ -231,7 +237,7 @@ pub fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameErro
         }
         _ => return Err(FrameError::Corrupt("unknown codec".into())),
     };
-    if body.len() > MAX_FRAME {
+    if body.len() > max {
         return Err(FrameError::TooLarge);
     }
     let (value, rest) = postcard::take_from_bytes(&body).map_err(|e| FrameError::Corrupt(e.to_string()))?;

@@ -119,7 +119,7 @@ fn main() {
     for p in &prepared {
         let mut doc = CustomerDoc::load(&p.customer_id, &p.bytes, &actor).unwrap();
         saved.extend_from_slice(&doc.save());
-        db.with(|conn| fieldsync_server::docs::store_server_changes(conn, &branch_id, &p.customer_id, &p.bytes))
+        db.with(|conn| fieldsync_server::customers::store_server_changes(conn, &branch_id, &p.customer_id, &p.bytes))
             .unwrap();
     }
     let first_floor = zstd19(&saved);
@@ -297,8 +297,10 @@ fn main() {
     let mut pushed_changes = 0;
     for (i, manager) in managers.iter().enumerate() {
         let device_id = format!("bench-device-{i:05}");
-        let token = accounts::issue_token(&conn, manager, &device_id, now_ms()).unwrap();
-        let (frame, changes) = new_customer_frame(manager, cursor as u64, i);
+        let actor = fieldsync_core::ids::new_actor();
+        let user = accounts::user_by_id(&conn, manager).unwrap().unwrap();
+        let token = accounts::register_device(&conn, &user, &device_id, &actor, now_ms()).unwrap();
+        let (frame, changes) = new_customer_frame(manager, cursor as u64, i, &actor);
         pushed_changes += changes;
         clients.push((HttpTransport::new(&url, &token, &device_id), frame));
     }
@@ -376,13 +378,12 @@ fn main() {
 }
 
 /// A sync request from a device of `manager` pushing a new customer with four logged visits.
-fn new_customer_frame(manager: &str, cursor: u64, i: usize) -> (Vec<u8>, usize) {
-    let actor = fieldsync_core::ids::new_actor();
+fn new_customer_frame(manager: &str, cursor: u64, i: usize, actor: &automerge::ActorId) -> (Vec<u8>, usize) {
     let ctx =
         Ctx { user_id: manager.to_string(), user_name: "客户经理".into(), role: Role::Manager, now: now_ms() };
     let id = fieldsync_core::ids::new_id();
     let profile = Profile::new(CustomerKind::Individual, format!("新客户{i}"), "基准村");
-    let (mut doc, _) = CustomerDoc::create(&actor, &Action::CreateCustomer { id: id.clone(), profile }, &ctx).unwrap();
+    let (mut doc, _) = CustomerDoc::create(actor, &Action::CreateCustomer { id: id.clone(), profile }, &ctx).unwrap();
     let mut rng = workload::SplitMix64::new(i as u64);
     for _ in 0..4 {
         let visit_id = fieldsync_core::ids::new_id();

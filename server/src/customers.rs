@@ -9,8 +9,7 @@
 //!   `snapshot_seq`), the projection rows and masked pool entry of its current state, and its
 //!   village; `planned` lists planned visits, so a first sync can send today's customers first.
 //!
-//! A document's scope is `m:<manager id>` (owned), `pool`, `closed` (supervisors only) or
-//! `deleted` (nobody).
+//! A document's scope ([`Scope`]) says who sees it; what a change may do is [`crate::policy::write`]'s.
 
 use automerge::{ActorId, Change};
 use fieldsync_core::document::{CustomerDoc, parse_changes};
@@ -18,50 +17,16 @@ use fieldsync_core::domain::{Action, Ctx, CustomerFile, Lifecycle, Owner, Role a
 use fieldsync_core::store::Rows;
 use fieldsync_core::sync::protocol::PoolEntry;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashSet;
 
 use crate::accounts::{Role, User};
-use crate::validate::{self, Refusal};
-
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS documents (
-    customer_id TEXT PRIMARY KEY,
-    branch_id TEXT NOT NULL,
-    scope TEXT NOT NULL,
-    village TEXT NOT NULL DEFAULT '',
-    updated_seq INTEGER NOT NULL,
-    snapshot BLOB NOT NULL DEFAULT x'',
-    snapshot_seq INTEGER NOT NULL DEFAULT 0,
-    rows BLOB NOT NULL DEFAULT x'',
-    pool_entry BLOB NOT NULL DEFAULT x''
-);
-CREATE INDEX IF NOT EXISTS documents_scope ON documents (branch_id, scope, village, customer_id);
-CREATE TABLE IF NOT EXISTS log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    branch_id TEXT NOT NULL,
-    customer_id TEXT NOT NULL,
-    hash BLOB,
-    bytes BLOB,
-    device_id TEXT,
-    from_scope TEXT,
-    to_scope TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS log_change ON log (customer_id, hash) WHERE hash IS NOT NULL;
-CREATE INDEX IF NOT EXISTS log_customer ON log (customer_id, seq);
-CREATE INDEX IF NOT EXISTS log_branch ON log (branch_id, seq);
-CREATE TABLE IF NOT EXISTS planned (
-    customer_id TEXT NOT NULL,
-    manager_id TEXT NOT NULL,
-    planned_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS planned_customer ON planned (customer_id);
-CREATE INDEX IF NOT EXISTS planned_manager ON planned (manager_id, planned_at);
-CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-";
+use crate::policy::{Refusal, Scope};
 
 /// Fold a document's log into a new snapshot once this many changes sit after the snapshot.
 const SNAPSHOT_AFTER: i64 = 32;
 
-/// Why a push of one document was not taken. The rest of a push goes on regardless.
+/// Why a push of one document (or a decision on it) was not taken. The rest of a push goes on
+/// regardless.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     #[error("the changes are corrupt")]
@@ -74,10 +39,17 @@ pub enum PushError {
     /// does not exist.
     #[error("not found")]
     NotFound,
+    /// A limit on a request's or a document's size.
+    #[error("over the limit: {0:?}")]
+    TooLarge(crate::limits::Limit),
+    /// The domain refused a decision (e.g. a review of a visit the customer does not have).
+    #[error("the action was refused: {0}")]
+    Action(fieldsync_core::Error),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("document error: {0}")]
-    Core(String),
+    /// A stored value that does not decode, or a dependency that panicked: the server's fault.
+    #[error("internal error")]
+    Internal,
 }
 
 impl From<fieldsync_core::Error> for PushError {
@@ -85,12 +57,12 @@ impl From<fieldsync_core::Error> for PushError {
         use fieldsync_core::Error as E;
         match e {
             E::MissingDependencies { .. } => PushError::MissingHistory,
-            E::CorruptChanges { .. } => PushError::Corrupt,
+            E::CorruptChanges { .. } | E::Automerge(_) => PushError::Corrupt,
             E::SchemaMismatch { .. } | E::NewerDocument { .. } => {
                 PushError::Refused(Refusal::Invalid("document".into()))
             }
             E::Sqlite(e) => PushError::Sqlite(e),
-            other => PushError::Core(other.to_string()),
+            other => PushError::Action(other),
         }
     }
 }
@@ -99,17 +71,19 @@ impl From<crate::accounts::AccountError> for PushError {
     fn from(e: crate::accounts::AccountError) -> Self {
         match e {
             crate::accounts::AccountError::Sqlite(e) => PushError::Sqlite(e),
-            other => PushError::Core(other.to_string()),
+            _ => PushError::Internal,
         }
     }
 }
 
-/// Who is writing: the signed-in user and the device the changes came from (`None` for the
-/// server's own writes), so a device is not sent its own changes back.
+/// Who is writing: the signed-in user, the device the changes came from (so it is not sent its
+/// own changes back) and the automerge actors registered to that device: a change new to the
+/// server must be under one of them.
 #[derive(Debug, Clone, Copy)]
 pub struct Writer<'a> {
     pub user: &'a User,
-    pub device_id: Option<&'a str>,
+    pub device_id: &'a str,
+    pub actors: &'a [ActorId],
 }
 
 /// The result of an accepted push.
@@ -118,37 +92,6 @@ pub struct Accepted {
     pub customer_id: String,
     /// Changes that were new to the server (0 for a repeated push).
     pub new_changes: usize,
-}
-
-/// How much of a document a user may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
-    Full,
-    /// A pool customer, as a manager sees it: a masked entry.
-    Masked,
-    None,
-}
-
-/// What a user sees of a document in `scope`.
-pub fn view(user: &User, scope: &str) -> View {
-    match user.role {
-        Role::Supervisor | Role::Admin => {
-            if scope == "deleted" {
-                View::None
-            } else {
-                View::Full
-            }
-        }
-        Role::Manager => {
-            if scope.strip_prefix("m:") == Some(user.id.as_str()) {
-                View::Full
-            } else if scope == "pool" {
-                View::Masked
-            } else {
-                View::None
-            }
-        }
-    }
 }
 
 pub fn valid_id(customer_id: &str) -> bool {
@@ -174,18 +117,40 @@ pub fn server_actor(conn: &Connection) -> rusqlite::Result<ActorId> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocMeta {
     pub branch_id: String,
-    pub scope: String,
+    pub scope: Scope,
+}
+
+impl DocMeta {
+    /// What `user` sees of this document: [`Scope::view`] within the document's branch.
+    pub fn view(&self, user: &User) -> crate::policy::View {
+        self.scope.view(user, &self.branch_id)
+    }
 }
 
 pub fn meta(conn: &Connection, customer_id: &str) -> rusqlite::Result<Option<DocMeta>> {
     conn.prepare_cached("SELECT branch_id, scope FROM documents WHERE customer_id = ?1")?
-        .query_row([customer_id], |r| Ok(DocMeta { branch_id: r.get(0)?, scope: r.get(1)? }))
+        .query_row([customer_id], |r| {
+            Ok(DocMeta { branch_id: r.get(0)?, scope: Scope::from_stored(r.get_ref(1)?.as_str()?) })
+        })
         .optional()
 }
 
 /// A customer of `branch_id` that is not deleted, with its scope.
 fn live_in_branch(conn: &Connection, branch_id: &str, customer_id: &str) -> rusqlite::Result<Option<DocMeta>> {
-    Ok(meta(conn, customer_id)?.filter(|m| m.branch_id == branch_id && m.scope != "deleted"))
+    Ok(meta(conn, customer_id)?.filter(|m| m.branch_id == branch_id && m.scope != Scope::Deleted))
+}
+
+/// The active managers of a branch, as the write policy asks for them.
+pub struct BranchDirectory<'c> {
+    pub conn: &'c Connection,
+    pub branch_id: &'c str,
+}
+
+impl crate::policy::Directory for BranchDirectory<'_> {
+    fn manager_name(&self, user_id: &str) -> Option<String> {
+        let user = crate::accounts::user_by_id(self.conn, user_id).ok().flatten()?;
+        (user.branch_id == self.branch_id && user.role == Role::Manager).then_some(user.display_name)
+    }
 }
 
 /// The newest sequence number in the log (0 when it is empty).
@@ -218,6 +183,7 @@ pub fn load(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result<Opt
 /// Validates and stores one document's pushed changes inside the caller's transaction (the caller
 /// wraps it in a savepoint, so a refusal leaves nothing behind). A manager's new customer is
 /// assigned to them by a server-written change.
+#[allow(clippy::too_many_arguments)]
 pub fn push(
     conn: &Connection,
     branch_id: &str,
@@ -225,6 +191,7 @@ pub fn push(
     customer_id: &str,
     bytes: &[u8],
     actor: &ActorId,
+    budget: &mut crate::sync::Budget,
     now: i64,
 ) -> Result<Accepted, PushError> {
     if !valid_id(customer_id) {
@@ -232,8 +199,23 @@ pub fn push(
     }
     let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
     let before_meta = meta(conn, customer_id)?;
-    if before_meta.as_ref().is_some_and(|m| m.branch_id != branch_id || m.scope == "deleted") {
+    if before_meta.as_ref().is_some_and(|m| m.branch_id != branch_id || m.scope == Scope::Deleted) {
         return Err(PushError::NotFound);
+    }
+    // What the server already holds is harmless to receive again; anything new must have been
+    // made on the pushing device, so nobody can write under another device's or the server's
+    // actor (and take the sequence numbers that device's next change needs).
+    let changes = unknown_changes(conn, customer_id, changes)?;
+    if changes.is_empty() {
+        return Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0 });
+    }
+    if changes.iter().any(|c| !writer.actors.contains(c.actor_id())) {
+        return Err(PushError::Refused(Refusal::ForeignActor));
+    }
+    budget.spend(&changes).map_err(PushError::TooLarge)?;
+    let incoming: usize = changes.iter().map(|c| c.raw_bytes().len()).sum();
+    if stored_size(conn, customer_id)? + incoming > crate::limits::MAX_DOCUMENT {
+        return Err(PushError::TooLarge(crate::limits::Limit::Document));
     }
     let existing = load(conn, customer_id, actor)?;
     let before: Option<CustomerFile> = existing.as_ref().map(|d| d.file().clone());
@@ -247,16 +229,45 @@ pub fn push(
     let Some((mut doc, new_bytes)) = merged else {
         return Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0 });
     };
-    validate::check(before.as_ref(), doc.file(), writer.user).map_err(PushError::Refused)?;
+    let directory = BranchDirectory { conn, branch_id };
+    crate::policy::write::check(before.as_ref(), doc.file(), writer.user, &directory).map_err(PushError::Refused)?;
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
-    let inserted = append(conn, branch_id, customer_id, &new, writer.device_id)?;
+    let inserted = append(conn, branch_id, customer_id, &new, Some(writer.device_id))?;
     if before.is_none() && writer.user.role == Role::Manager && doc.file().server.owner.manager_id.is_none() {
         let owner =
             Owner { manager_id: Some(writer.user.id.clone()), manager_name: Some(writer.user.display_name.clone()) };
         apply_server_action(conn, branch_id, &mut doc, &Action::AssignOwner { owner }, &writer.user.id, now)?;
     }
-    save_state(conn, branch_id, &mut doc, before_meta.as_ref().map(|m| m.scope.as_str()), Fold::WhenLong)?;
+    save_state(conn, branch_id, &mut doc, before_meta.as_ref().map(|m| &m.scope), Fold::WhenLong)?;
     Ok(Accepted { customer_id: customer_id.to_string(), new_changes: inserted })
+}
+
+/// The bytes a document's load reads: its snapshot and the changes logged after it.
+fn stored_size(conn: &Connection, customer_id: &str) -> rusqlite::Result<usize> {
+    let size: Option<i64> = conn
+        .prepare_cached(
+            "SELECT length(d.snapshot) + coalesce((SELECT sum(length(l.bytes)) FROM log l
+                 WHERE l.customer_id = d.customer_id AND l.hash IS NOT NULL AND l.seq > d.snapshot_seq), 0)
+             FROM documents d WHERE d.customer_id = ?1",
+        )?
+        .query_row([customer_id], |r| r.get(0))
+        .optional()?;
+    Ok(size.unwrap_or(0).max(0) as usize)
+}
+
+/// The changes the log does not hold yet, each once.
+fn unknown_changes(conn: &Connection, customer_id: &str, changes: Vec<Change>) -> rusqlite::Result<Vec<Change>> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM log WHERE customer_id = ?1 AND hash = ?2")?;
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(changes.len());
+    for change in changes {
+        let hash = change.hash();
+        if !seen.insert(hash) || stmt.exists(params![customer_id, hash.0.as_slice()])? {
+            continue;
+        }
+        out.push(change);
+    }
+    Ok(out)
 }
 
 /// Applies a decision of the server (an owner, a review, a claim's outcome) to a loaded document
@@ -270,7 +281,7 @@ pub fn apply_server_action(
     now: i64,
 ) -> Result<(), PushError> {
     let ctx = Ctx { user_id: on_behalf_of.to_string(), user_name: String::new(), role: DomainRole::Server, now };
-    let Some(committed) = doc.apply(action, &ctx).map_err(|e| PushError::Core(e.to_string()))? else {
+    let Some(committed) = doc.apply(action, &ctx).map_err(PushError::from)? else {
         return Ok(());
     };
     let change = parse_changes(&committed.change).map_err(|_| PushError::Corrupt)?;
@@ -278,28 +289,37 @@ pub fn apply_server_action(
     Ok(())
 }
 
-/// Writes a server decision on one customer of `branch_id` in its own transaction (supervisor
-/// actions from the web app and the API), with its audit row in the same transaction. Returns
-/// `NotFound` for a customer the branch lacks.
+/// Writes a supervisor's decision (a review, an owner, a lifecycle) on one customer of their
+/// branch in its own transaction, with its audit row. The same write policy as a change arriving
+/// by sync decides: the decision is applied to the file, then the file before and after are
+/// checked for `by`. Returns `NotFound` for a customer the branch lacks.
 pub fn write_decision(
     conn: &mut Connection,
-    branch_id: &str,
+    by: &User,
     customer_id: &str,
     action: &Action,
-    by: &str,
     now: i64,
 ) -> Result<(), PushError> {
     let audit = action.name();
     if !valid_id(customer_id) {
         return Err(PushError::NotFound);
     }
+    let branch_id = by.branch_id.as_str();
     let tx = conn.transaction()?;
     let meta = live_in_branch(&tx, branch_id, customer_id)?.ok_or(PushError::NotFound)?;
     let actor = server_actor(&tx)?;
     let mut doc = load(&tx, customer_id, &actor)?.ok_or(PushError::NotFound)?;
-    apply_server_action(&tx, branch_id, &mut doc, action, by, now)?;
+    let before = doc.file().clone();
+    let ctx = Ctx { user_id: by.id.clone(), user_name: String::new(), role: DomainRole::Server, now };
+    let Some(committed) = doc.apply(action, &ctx).map_err(PushError::from)? else {
+        return Ok(());
+    };
+    let directory = BranchDirectory { conn: &tx, branch_id };
+    crate::policy::write::check(Some(&before), doc.file(), by, &directory).map_err(PushError::Refused)?;
+    let change = parse_changes(&committed.change).map_err(|_| PushError::Corrupt)?;
+    append(&tx, branch_id, customer_id, &change, None)?;
     save_state(&tx, branch_id, &mut doc, Some(&meta.scope), Fold::WhenLong)?;
-    crate::accounts::audit(&tx, now, by, audit, customer_id)?;
+    crate::accounts::audit(&tx, now, &by.id, audit, customer_id)?;
     tx.commit()?;
     Ok(())
 }
@@ -314,7 +334,7 @@ pub fn delete_customer(
 ) -> Result<(), PushError> {
     let tx = conn.transaction()?;
     let meta = live_in_branch(&tx, branch_id, customer_id)?.ok_or(PushError::NotFound)?;
-    log_move(&tx, branch_id, customer_id, &meta.scope, "deleted")?;
+    log_move(&tx, branch_id, customer_id, &meta.scope, &Scope::Deleted)?;
     tx.execute("UPDATE documents SET scope = 'deleted' WHERE customer_id = ?1", [customer_id])?;
     tx.execute("DELETE FROM planned WHERE customer_id = ?1", [customer_id])?;
     crate::accounts::audit(&tx, now, by, "customer.delete", customer_id)?;
@@ -330,14 +350,26 @@ pub fn store_server_changes(
     customer_id: &str,
     bytes: &[u8],
 ) -> Result<usize, PushError> {
-    let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
     let tx = conn.transaction()?;
-    let actor = server_actor(&tx)?;
-    let before = meta(&tx, customer_id)?;
+    let inserted = store_server_changes_in(&tx, branch_id, customer_id, bytes)?;
+    tx.commit()?;
+    Ok(inserted)
+}
+
+/// [`store_server_changes`] inside the caller's transaction.
+pub fn store_server_changes_in(
+    tx: &Connection,
+    branch_id: &str,
+    customer_id: &str,
+    bytes: &[u8],
+) -> Result<usize, PushError> {
+    let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
+    let actor = server_actor(tx)?;
+    let before = meta(tx, customer_id)?;
     if before.as_ref().is_some_and(|m| m.branch_id != branch_id) {
         return Err(PushError::NotFound);
     }
-    let merged = match load(&tx, customer_id, &actor)? {
+    let merged = match load(tx, customer_id, &actor)? {
         Some(mut doc) => {
             let new = doc.merge(customer_id, changes)?;
             (!new.is_empty()).then_some((doc, new))
@@ -346,10 +378,9 @@ pub fn store_server_changes(
     };
     let Some((mut doc, new_bytes)) = merged else { return Ok(0) };
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
-    let inserted = append(&tx, branch_id, customer_id, &new, None)?;
+    let inserted = append(tx, branch_id, customer_id, &new, None)?;
     // Imported documents are stored with their snapshot, ready for a new tablet's first sync.
-    save_state(&tx, branch_id, &mut doc, before.as_ref().map(|m| m.scope.as_str()), Fold::Now)?;
-    tx.commit()?;
+    save_state(tx, branch_id, &mut doc, before.as_ref().map(|m| &m.scope), Fold::Now)?;
     Ok(inserted)
 }
 
@@ -372,19 +403,20 @@ fn append(
     Ok(inserted)
 }
 
-fn log_move(conn: &Connection, branch_id: &str, customer_id: &str, from: &str, to: &str) -> rusqlite::Result<()> {
+fn log_move(conn: &Connection, branch_id: &str, customer_id: &str, from: &Scope, to: &Scope) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT INTO log (branch_id, customer_id, from_scope, to_scope) VALUES (?4, ?1, ?2, ?3)")?
-        .execute(params![customer_id, from, to, branch_id])?;
+        .execute(params![customer_id, from.to_string(), to.to_string(), branch_id])?;
     Ok(())
 }
 
-pub fn scope_of(file: &CustomerFile) -> String {
+/// The scope a customer file's server fields put it in (deletion is not in the file).
+pub fn scope_of(file: &CustomerFile) -> Scope {
     if file.server.lifecycle == Some(Lifecycle::Closed) {
-        return "closed".into();
+        return Scope::Closed;
     }
     match &file.server.owner.manager_id {
-        Some(manager) => format!("m:{manager}"),
-        None => "pool".into(),
+        Some(manager) => Scope::Owned(manager.clone()),
+        None => Scope::Pool,
     }
 }
 
@@ -416,29 +448,29 @@ pub fn save_state(
     conn: &Connection,
     branch_id: &str,
     doc: &mut CustomerDoc,
-    previous_scope: Option<&str>,
+    previous_scope: Option<&Scope>,
     fold: Fold,
 ) -> rusqlite::Result<()> {
     let file = doc.file();
     let customer_id = file.id.clone();
     let scope = scope_of(file);
     if let Some(previous) = previous_scope
-        && previous != scope
-        && previous != "deleted"
+        && *previous != scope
+        && *previous != Scope::Deleted
     {
         log_move(conn, branch_id, &customer_id, previous, &scope)?;
     }
     let rows = postcard::to_stdvec(&Rows::of(file)).expect("rows serialise");
     let pool = postcard::to_stdvec(&pool_entry(file)).expect("pool entries serialise");
     let seq = head(conn)?;
-    let scope = if previous_scope == Some("deleted") { "deleted".to_string() } else { scope };
+    let scope = if previous_scope == Some(&Scope::Deleted) { Scope::Deleted } else { scope };
     conn.prepare_cached(
         "INSERT INTO documents (customer_id, branch_id, scope, village, updated_seq, rows, pool_entry)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (customer_id) DO UPDATE SET scope = ?3, village = ?4, updated_seq = ?5, rows = ?6,
              pool_entry = ?7",
     )?
-    .execute(params![customer_id, branch_id, scope, file.profile.village, seq, rows, pool])?;
+    .execute(params![customer_id, branch_id, scope.to_string(), file.profile.village, seq, rows, pool])?;
     conn.prepare_cached("DELETE FROM planned WHERE customer_id = ?1")?.execute([&customer_id])?;
     let mut insert =
         conn.prepare_cached("INSERT INTO planned (customer_id, manager_id, planned_at) VALUES (?1, ?2, ?3)")?;
@@ -484,7 +516,7 @@ pub fn snapshot(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result
     else {
         return Ok(None);
     };
-    let rows: Rows = postcard::from_bytes(&rows).map_err(|e| PushError::Core(e.to_string()))?;
+    let rows: Rows = postcard::from_bytes(&rows).map_err(|_| PushError::Internal)?;
     let newer: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM log WHERE customer_id = ?1 AND hash IS NOT NULL AND seq > ?2)")?
         .query_row(params![customer_id, snapshot_seq], |r| r.get(0))?;
