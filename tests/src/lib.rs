@@ -2,6 +2,7 @@
 //! loopback port), devices with real stores on disk signed in over HTTP, and a userspace TCP proxy
 //! that counts bytes and round trips and can cut connections.
 
+pub mod attack;
 pub mod proxy;
 
 use std::net::SocketAddr;
