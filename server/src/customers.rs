@@ -479,8 +479,8 @@ pub fn save_state(
             insert.execute(params![customer_id, visit.manager_id, at])?;
         }
     }
-    let photos: Vec<String> = file.visits.values().flat_map(|v| v.photos.iter().cloned()).collect();
-    crate::photos::record_refs(conn, &customer_id, &photos)?;
+    let photos = file.visits.values().flat_map(|v| v.photos.iter().map(|h| (h.as_str(), v.manager_id.as_str())));
+    crate::photos::record_refs(conn, &customer_id, photos)?;
     let fold_now = match fold {
         Fold::Now => true,
         Fold::WhenLong => {

@@ -1,20 +1,35 @@
-//! Photo blobs: content-addressed by SHA-256, uploaded in resumable chunks, served only to users
-//! who can see a customer whose document references them.
+//! Photo blobs: content-addressed by SHA-256, uploaded in resumable chunks, owned by whoever
+//! completed them first, and served only through that owner's own visits.
 //!
 //! Layout under the data folder:
 //! - `photos/<first two hex chars>/<sha256 hex>`: complete, verified blobs;
-//! - `photos/partial/<sha256 hex>.part`: uploads in progress.
+//! - `photos/partial/<sha256 hex>.<user key>.part`: uploads in progress, one per photo and user
+//!   (the user key is hex of a digest of the user ID), so nobody can disturb another's upload.
+//!
+//! Who may read a photo: the first user whose upload of it completed and verified is its owner
+//! (table `photos`, with their branch). A document's reference to the hash counts only when it
+//! comes from a visit whose manager is that owner, on a customer of the owner's branch; the photo
+//! is served to whoever sees such a customer under the one visibility rule
+//! ([`crate::policy::scope::sql_visible`]). Knowing a hash, referencing it from one's own visit, or
+//! uploading the same bytes again grants nothing: everyone else gets the 404 of a missing photo.
 //!
 //! Every chunk is fsync'ed before it is acknowledged, so the resume point a device is told survives
 //! a crash. A blob appears only by an atomic rename once the SHA-256 of its whole content matches
-//! its name, so a complete blob is never half-written or wrong. The only user input that reaches
-//! the filesystem is a validated 64-character lowercase hex name.
+//! its name, and only after its owner is committed to the store, so a complete blob is never
+//! half-written, wrong, or owned by nobody. The only user input that reaches the filesystem is a
+//! validated 64-character lowercase hex name.
+//!
+//! Limits per user, kept in the store so they survive restarts: bytes of partial uploads in flight
+//! ([`MAX_PARTIAL_BYTES_PER_USER`], [`MAX_PARTIALS_PER_USER`]) and bytes of photos completed in any
+//! 24 hours ([`MAX_DAILY_BYTES_PER_USER`]); a refused chunk writes nothing. A partial untouched for
+//! [`PARTIAL_TTL_MS`] is deleted by [`sweep_partials`], which each new upload runs.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::UNIX_EPOCH;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody, QueryRejection};
@@ -23,18 +38,31 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::accounts::{AccountError, Role, User};
+use crate::accounts::{AccountError, User};
 use crate::error::AppError;
-use crate::routes::{AppState, Authed};
+use crate::policy::scope::{View, sql_visible};
+use crate::routes::{AppState, Authed, now_ms};
 
 /// The largest photo the server takes.
 pub const MAX_PHOTO_BYTES: u64 = 10 * 1024 * 1024;
 /// The largest chunk one upload request may carry.
 pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+/// Bytes of unfinished uploads one user may hold on the server: six full-size photos cut half
+/// way, far more than a tablet that uploads one photo at a time ever leaves.
+pub const MAX_PARTIAL_BYTES_PER_USER: u64 = 64 * 1024 * 1024;
+/// Unfinished uploads one user may hold at once: bounds the files a user can make the server keep.
+pub const MAX_PARTIALS_PER_USER: u64 = 16;
+/// Bytes of photos one user may complete in any 24 hours: a few hundred phone photos, a very busy
+/// day in the field, while a runaway or hostile client cannot fill the disk.
+pub const MAX_DAILY_BYTES_PER_USER: u64 = 1024 * 1024 * 1024;
+/// The window of the daily quota.
+pub const QUOTA_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// A partial upload untouched for this long is abandoned and deleted.
+pub const PARTIAL_TTL_MS: i64 = 24 * 3600 * 1000;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/photos/{hash}", get(download)).route(
@@ -76,24 +104,52 @@ fn photos_dir(data_dir: &FsPath) -> PathBuf {
     data_dir.join("photos")
 }
 
+fn partial_dir(data_dir: &FsPath) -> PathBuf {
+    photos_dir(data_dir).join("partial")
+}
+
 fn blob_path(data_dir: &FsPath, hash: &PhotoHash) -> PathBuf {
     photos_dir(data_dir).join(&hash.0[..2]).join(&hash.0)
 }
 
-fn partial_path(data_dir: &FsPath, hash: &PhotoHash) -> PathBuf {
-    photos_dir(data_dir).join("partial").join(format!("{}.part", hash.0))
+/// One user's upload of one photo. The user ID reaches the filesystem only as hex of its digest.
+fn partial_path(data_dir: &FsPath, hash: &PhotoHash, user_id: &str) -> PathBuf {
+    let user_key = hex(&Sha256::digest(user_id.as_bytes())[..16]);
+    partial_dir(data_dir).join(format!("{}.{user_key}.part", hash.0))
 }
 
-/// Replaces the photos referenced by one customer's document.
-pub fn record_refs(conn: &Connection, customer_id: &str, hashes: &[String]) -> rusqlite::Result<()> {
+/// Byte counts in SQL: all are bounded far below `i64::MAX` by the limits above.
+fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn sql_count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn sql_error(e: rusqlite::Error) -> AppError {
+    AppError::Internal(format!("photo store: {e}"))
+}
+
+/// Replaces the photos referenced by one customer's document: `refs` holds, for each photo of
+/// each visit, the photo's hash and the visit's manager (only the photo's uploader's own visits
+/// will count).
+pub fn record_refs<'a>(
+    conn: &Connection,
+    customer_id: &str,
+    refs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> rusqlite::Result<()> {
     // A savepoint nests inside the caller's transaction and is its own transaction otherwise.
     conn.execute_batch("SAVEPOINT photo_refs")?;
     let result = (|| {
         conn.prepare_cached("DELETE FROM photo_refs WHERE customer_id = ?1")?.execute([customer_id])?;
-        let mut insert = conn.prepare_cached("INSERT OR IGNORE INTO photo_refs (hash, customer_id) VALUES (?1, ?2)")?;
+        let mut insert = conn
+            .prepare_cached("INSERT OR IGNORE INTO photo_refs (hash, manager_id, customer_id) VALUES (?1, ?2, ?3)")?;
         // A malformed hash can never name a stored photo, so it is not recorded.
-        for hash in hashes.iter().filter_map(|h| PhotoHash::parse(h)) {
-            insert.execute(params![hash.0, customer_id])?;
+        for (hash, manager_id) in refs {
+            if let Some(hash) = PhotoHash::parse(hash) {
+                insert.execute(params![hash.0, manager_id, customer_id])?;
+            }
         }
         Ok(())
     })();
@@ -106,27 +162,29 @@ pub fn record_refs(conn: &Connection, customer_id: &str, hashes: &[String]) -> r
     }
 }
 
-/// Whether `user` can see a customer whose document references the photo: a manager the
-/// customers in their own scope, a supervisor or an admin the branch's customers not deleted.
+/// Whether `user` may read the photo: it has an owner, a visit of that owner on a customer of the
+/// owner's branch references it, and `user` sees that customer in full (the one visibility rule,
+/// which includes the branch).
 pub fn visible(conn: &Connection, user: &User, hash: &str) -> rusqlite::Result<bool> {
     let Some(hash) = PhotoHash::parse(hash) else { return Ok(false) };
-    let found = match user.role {
-        Role::Manager => conn
-            .prepare_cached(
-                "SELECT 1 FROM photo_refs r JOIN documents d ON d.customer_id = r.customer_id
-                 WHERE r.hash = ?1 AND d.scope = 'm:' || ?2 LIMIT 1",
-            )?
-            .query_row(params![hash.0, user.id], |_| Ok(()))
-            .optional()?,
-        Role::Supervisor | Role::Admin => conn
-            .prepare_cached(
-                "SELECT 1 FROM photo_refs r JOIN documents d ON d.customer_id = r.customer_id
-                 WHERE r.hash = ?1 AND d.branch_id = ?2 AND d.scope <> 'deleted' LIMIT 1",
-            )?
-            .query_row(params![hash.0, user.branch_id], |_| Ok(()))
-            .optional()?,
-    };
+    let sql = format!(
+        "SELECT 1 FROM photos p
+         JOIN photo_refs r ON r.hash = p.hash AND r.manager_id = p.uploader_id
+         JOIN documents d ON d.customer_id = r.customer_id AND d.branch_id = p.branch_id
+         WHERE p.hash = ?1 AND {} LIMIT 1",
+        sql_visible(user.role, View::Full, "d", "?2", "?3")
+    );
+    let found =
+        conn.prepare_cached(&sql)?.query_row(params![hash.0, user.id, user.branch_id], |_| Ok(())).optional()?;
     Ok(found.is_some())
+}
+
+/// The owner of a stored photo: the user whose upload completed and verified first, and the
+/// branch they were in.
+pub fn owner(conn: &Connection, hash: &str) -> rusqlite::Result<Option<(String, String)>> {
+    conn.prepare_cached("SELECT uploader_id, branch_id FROM photos WHERE hash = ?1")?
+        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
 }
 
 /// How much of a photo the server holds: the resume point of an upload.
@@ -136,8 +194,8 @@ pub struct UploadStatus {
     pub complete: bool,
 }
 
-/// One upload of a given photo at a time (per data folder): a second concurrent one is refused
-/// rather than interleaved. Released when the filesystem work ends, even if the client is gone.
+/// One upload of a given partial file at a time (per data folder): a second concurrent one is
+/// refused rather than interleaved, and the sweep never deletes a partial in use.
 struct UploadGuard(PathBuf);
 
 static UPLOADS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
@@ -174,11 +232,20 @@ fn file_len(path: &FsPath) -> io::Result<Option<u64>> {
     }
 }
 
-fn current_status(data_dir: &FsPath, hash: &PhotoHash) -> io::Result<UploadStatus> {
+/// Removes a file; whether it was there.
+fn remove_if_present(path: &FsPath) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn current_status(data_dir: &FsPath, hash: &PhotoHash, user_id: &str) -> io::Result<UploadStatus> {
     if let Some(len) = file_len(&blob_path(data_dir, hash))? {
         return Ok(UploadStatus { received: len, complete: true });
     }
-    let received = file_len(&partial_path(data_dir, hash))?.unwrap_or(0);
+    let received = file_len(&partial_path(data_dir, hash, user_id))?.unwrap_or(0);
     Ok(UploadStatus { received, complete: false })
 }
 
@@ -220,75 +287,222 @@ fn hash_file(path: &FsPath) -> io::Result<PhotoHash> {
     Ok(PhotoHash(hex(&hasher.finalize())))
 }
 
-/// Appends one chunk at `offset` and, once `total` bytes are in, verifies and publishes the blob.
-/// Runs on the blocking pool under the photo's [`UploadGuard`].
-fn append_chunk(
+fn modified_ms(meta: &fs::Metadata) -> io::Result<i64> {
+    Ok(meta.modified()?.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+}
+
+/// Deletes the partial uploads (of any user) whose file was last written more than
+/// [`PARTIAL_TTL_MS`] before `now_ms`, skipping any an upload is working on; returns how many it
+/// deleted. Their rows in the store stop counting against quotas at the same age
+/// ([`expire_uploads`]). Each new upload runs it; `now_ms` is a parameter so tests can move time.
+pub fn sweep_partials(data_dir: &FsPath, now_ms: i64) -> io::Result<usize> {
+    let dir = partial_dir(data_dir);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let cutoff = now_ms.saturating_sub(PARTIAL_TTL_MS);
+    let expired = |path: &FsPath| -> io::Result<bool> {
+        match fs::symlink_metadata(path) {
+            Ok(meta) => Ok(meta.is_file() && modified_ms(&meta)? <= cutoff),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry?.path();
+        if !expired(&path)? {
+            continue;
+        }
+        // An upload holding the file may have just written to it: look again once it is ours.
+        let Some(_guard) = UploadGuard::try_acquire(path.clone()) else { continue };
+        if expired(&path)? && remove_if_present(&path)? {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        sync_dir(&dir)?;
+    }
+    Ok(removed)
+}
+
+/// Forgets the upload rows untouched for [`PARTIAL_TTL_MS`] before `now_ms`: they no longer count
+/// against their user's quota (their files go with [`sweep_partials`]).
+pub fn expire_uploads(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached("DELETE FROM photo_uploads WHERE updated_at <= ?1")?
+        .execute([now_ms.saturating_sub(PARTIAL_TTL_MS)])
+}
+
+/// What a user's uploads in flight hold: bytes and count, apart from the photo `except`.
+pub fn in_flight(conn: &Connection, user_id: &str, except: &str) -> rusqlite::Result<(u64, u64)> {
+    conn.prepare_cached(
+        "SELECT coalesce(sum(received), 0), count(*) FROM photo_uploads WHERE user_id = ?1 AND hash <> ?2",
+    )?
+    .query_row([user_id, except], |r| Ok((sql_count(r.get(0)?), sql_count(r.get(1)?))))
+}
+
+/// Bytes of photos a user completed in the [`QUOTA_WINDOW_MS`] before `now_ms`, apart from the
+/// photo `except` (an upload redone after a crash is not charged twice).
+pub fn completed_recently(conn: &Connection, user_id: &str, except: &str, now_ms: i64) -> rusqlite::Result<u64> {
+    conn.prepare_cached(
+        "SELECT coalesce(sum(bytes), 0) FROM photos WHERE uploader_id = ?1 AND completed_at > ?2 AND hash <> ?3",
+    )?
+    .query_row(params![user_id, now_ms.saturating_sub(QUOTA_WINDOW_MS), except], |r| r.get(0).map(sql_count))
+}
+
+/// Checks both quotas for a chunk that brings `user`'s upload of `hash` to `received` of `total`
+/// bytes and, if they allow it, reserves the bytes; nothing is written when they refuse.
+fn reserve(
+    conn: &mut Connection,
+    user_id: &str,
+    hash: &str,
+    received: u64,
+    total: u64,
+    now: i64,
+) -> Result<(), AppError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error)?;
+    expire_uploads(&tx, now).map_err(sql_error)?;
+    let (others_bytes, others_count) = in_flight(&tx, user_id, hash).map_err(sql_error)?;
+    if others_bytes + received > MAX_PARTIAL_BYTES_PER_USER || others_count >= MAX_PARTIALS_PER_USER {
+        return Err(AppError::PhotoQuota);
+    }
+    if completed_recently(&tx, user_id, hash, now).map_err(sql_error)? + total > MAX_DAILY_BYTES_PER_USER {
+        return Err(AppError::PhotoQuota);
+    }
+    tx.prepare_cached(
+        "INSERT INTO photo_uploads (hash, user_id, received, total, started_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (user_id, hash) DO UPDATE SET received = ?3, total = ?4, updated_at = ?5",
+    )
+    .and_then(|mut stmt| stmt.execute(params![hash, user_id, sql_int(received), sql_int(total), now]))
+    .map_err(sql_error)?;
+    tx.commit().map_err(sql_error)
+}
+
+/// Records the owner of a verified photo, unless it has one: the first to complete it keeps it.
+fn record_owner(conn: &Connection, hash: &str, user: &User, bytes: u64, now: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO photos (hash, uploader_id, branch_id, bytes, completed_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (hash) DO NOTHING",
+    )?
+    .execute(params![hash, user.id, user.branch_id, sql_int(bytes), now])?;
+    Ok(())
+}
+
+fn forget_upload(conn: &Connection, user_id: &str, hash: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM photo_uploads WHERE user_id = ?1 AND hash = ?2")?.execute([user_id, hash])?;
+    Ok(())
+}
+
+/// What a chunk will do, decided from what the server holds before anything is written.
+enum Plan {
+    /// The photo is stored already (deduplication): nothing to write; the caller's own partial of
+    /// it, if any, was deleted.
+    Stored { len: u64, dropped_partial: bool },
+    /// Append the chunk to the caller's partial, starting it over first if `restart`.
+    Append { restart: bool, received: u64 },
+}
+
+fn plan_chunk(
     data_dir: &FsPath,
     hash: &PhotoHash,
+    partial: &FsPath,
     offset: u64,
     total: u64,
-    chunk: &[u8],
-) -> Result<UploadStatus, AppError> {
-    let blob = blob_path(data_dir, hash);
-    if let Some(len) = file_len(&blob).map_err(io_error)? {
-        // Deduplication: the photo is already here, whoever sent it.
-        return Ok(UploadStatus { received: len, complete: true });
+    chunk_len: u64,
+) -> Result<Plan, AppError> {
+    if let Some(len) = file_len(&blob_path(data_dir, hash)).map_err(io_error)? {
+        // Deduplication: the photo is here, whoever sent it. That grants the sender nothing.
+        let dropped_partial = remove_if_present(partial).map_err(io_error)?;
+        return Ok(Plan::Stored { len, dropped_partial });
     }
-    let partial = partial_path(data_dir, hash);
-    let partial_dir = partial.parent().unwrap_or(data_dir).to_path_buf();
-    let mut existing = file_len(&partial).map_err(io_error)?;
-    if offset == 0 && existing.is_some_and(|len| len > 0) {
-        // Starting over: a partial that cannot become this photo (left by a broken or hostile
-        // client) must never block the real one. The content is checked by its hash at the end.
-        fs::remove_file(&partial).map_err(io_error)?;
-        existing = None;
-    }
-    let received = existing.unwrap_or(0);
+    let existing = file_len(partial).map_err(io_error)?.unwrap_or(0);
+    // Starting over at 0: a partial that cannot become this photo (a client that changed its
+    // mind, or lost its place) must never block it. The content is checked by its hash at the end.
+    let restart = offset == 0 && existing > 0;
+    let received = if restart { 0 } else { existing };
     if offset != received {
         return Err(AppError::PhotoOffsetMismatch { received });
     }
-    let received = received + chunk.len() as u64;
+    let received = received + chunk_len;
     if received > total {
         return Err(AppError::Account(AccountError::Invalid { field: "total" }));
     }
-    if !chunk.is_empty() {
-        ensure_dir(&partial_dir).map_err(io_error)?;
-        let mut file = OpenOptions::new().create(true).append(true).open(&partial).map_err(io_error)?;
-        file.write_all(chunk).map_err(io_error)?;
-        file.sync_all().map_err(io_error)?;
-        if existing.is_none() {
-            sync_dir(&partial_dir).map_err(io_error)?;
-        }
-    }
-    if received < total {
-        return Ok(UploadStatus { received, complete: false });
-    }
-    if hash_file(&partial).map_err(io_error)? != *hash {
-        fs::remove_file(&partial).map_err(io_error)?;
-        sync_dir(&partial_dir).map_err(io_error)?;
-        return Err(AppError::PhotoHashMismatch);
-    }
-    let blob_dir = blob.parent().unwrap_or(data_dir);
-    ensure_dir(blob_dir).map_err(io_error)?;
-    fs::rename(&partial, &blob).map_err(io_error)?;
-    sync_dir(blob_dir).map_err(io_error)?;
-    sync_dir(&partial_dir).map_err(io_error)?;
-    Ok(UploadStatus { received: total, complete: true })
+    Ok(Plan::Append { restart, received })
 }
 
-/// `GET /api/v1/photos/{hash}/upload`: the resume point of an upload.
+/// Appends one chunk to the caller's partial; once `total` bytes are in, checks the content
+/// against its name (deleting a partial that does not match). `Ok(true)` when verified.
+fn append_chunk(
+    hash: &PhotoHash,
+    partial: &FsPath,
+    restart: bool,
+    received: u64,
+    total: u64,
+    chunk: &[u8],
+) -> Result<bool, AppError> {
+    let dir = partial.parent().unwrap_or(partial);
+    let mut created = false;
+    if restart {
+        fs::remove_file(partial).map_err(io_error)?;
+        created = true;
+    }
+    if !chunk.is_empty() {
+        ensure_dir(dir).map_err(io_error)?;
+        created |= !partial.exists();
+        let mut file = OpenOptions::new().create(true).append(true).open(partial).map_err(io_error)?;
+        file.write_all(chunk).map_err(io_error)?;
+        file.sync_all().map_err(io_error)?;
+    }
+    if created {
+        sync_dir(dir).map_err(io_error)?;
+    }
+    if received < total {
+        return Ok(false);
+    }
+    if hash_file(partial).map_err(io_error)? != *hash {
+        fs::remove_file(partial).map_err(io_error)?;
+        sync_dir(dir).map_err(io_error)?;
+        return Err(AppError::PhotoHashMismatch);
+    }
+    Ok(true)
+}
+
+/// Publishes a verified partial as the blob by an atomic rename (or drops it if an identical
+/// blob appeared meanwhile from another user's upload).
+fn publish(data_dir: &FsPath, hash: &PhotoHash, partial: &FsPath) -> Result<(), AppError> {
+    let blob = blob_path(data_dir, hash);
+    let blob_dir = blob.parent().unwrap_or(data_dir);
+    ensure_dir(blob_dir).map_err(io_error)?;
+    if blob.exists() {
+        fs::remove_file(partial).map_err(io_error)?;
+    } else {
+        fs::rename(partial, &blob).map_err(io_error)?;
+        sync_dir(blob_dir).map_err(io_error)?;
+    }
+    sync_dir(partial.parent().unwrap_or(data_dir)).map_err(io_error)
+}
+
+/// `GET /api/v1/photos/{hash}/upload`: the resume point of the caller's upload.
 async fn upload_status(
     State(state): State<AppState>,
-    Authed(_user): Authed,
+    Authed(user): Authed,
     Path(hash): Path<String>,
 ) -> Result<Json<UploadStatus>, AppError> {
     let hash = PhotoHash::parse(&hash).ok_or(AppError::NotFound)?;
     let data_dir = state.data_dir.clone();
-    let status = blocking(move || current_status(&data_dir, &hash).map_err(io_error)).await?;
+    let status = blocking(move || current_status(&data_dir, &hash, &user.id).map_err(io_error)).await?;
     Ok(Json(status))
 }
 
 /// `PUT /api/v1/photos/{hash}/upload?offset=N&total=T` with one chunk as the body.
+///
+/// Order of operations, each step durable before the next: plan from what is on disk → check
+/// quotas and reserve the bytes in the store → append and fsync the chunk → (last chunk) verify
+/// the hash → commit the owner → rename the partial into place → forget the upload row. A crash
+/// anywhere leaves either a partial the device resumes or restarts, or the published blob.
 async fn upload(
     State(state): State<AppState>,
     Authed(user): Authed,
@@ -315,21 +529,108 @@ async fn upload(
     if total == 0 {
         return Err(AppError::Account(AccountError::Invalid { field: "total" }));
     }
+    let now = now_ms();
     let data_dir = state.data_dir.clone();
-    let guard = UploadGuard::try_acquire(partial_path(&data_dir, &hash)).ok_or(AppError::PhotoUploadBusy)?;
-    let status = blocking(move || {
-        let _guard = guard;
-        append_chunk(&data_dir, &hash, offset, total, &chunk)
+    if offset == 0 {
+        // A new upload (or a restart): the moment to clear everyone's abandoned partials.
+        let dir = data_dir.clone();
+        let swept = blocking(move || sweep_partials(&dir, now).map_err(io_error)).await?;
+        if swept > 0 {
+            tracing::info!(swept, "abandoned partial photo uploads deleted");
+        }
+    }
+    let chunk_len = chunk.len() as u64;
+    let partial = Arc::new(partial_path(&data_dir, &hash, &user.id));
+    // The guard goes into every step's closure as well: if the client goes away mid-request, the
+    // step already running still finishes before another upload of this partial may start.
+    let guard = Arc::new(UploadGuard::try_acquire(partial.to_path_buf()).ok_or(AppError::PhotoUploadBusy)?);
+    let user = Arc::new(user);
+    let (g, dir, h, p) = (guard.clone(), data_dir.clone(), hash.clone(), partial.clone());
+    let plan = blocking(move || {
+        let _guard = g;
+        plan_chunk(&dir, &h, &p, offset, total, chunk_len)
     })
     .await?;
-    if status.complete && status.received == total {
-        tracing::info!(user = %user.id, bytes = total, "photo upload complete");
+    let (restart, received) = match plan {
+        Plan::Stored { len, dropped_partial } => {
+            if dropped_partial {
+                let (g, u, h) = (guard.clone(), user.clone(), hash.clone());
+                state
+                    .db
+                    .call(move |conn| {
+                        let _guard = g;
+                        forget_upload(conn, &u.id, h.as_str()).map_err(sql_error)
+                    })
+                    .await?;
+            }
+            return Ok(Json(UploadStatus { received: len, complete: true }));
+        }
+        Plan::Append { restart, received } => (restart, received),
+    };
+
+    let (g, u, h) = (guard.clone(), user.clone(), hash.clone());
+    state
+        .db
+        .call(move |conn| {
+            let _guard = g;
+            reserve(conn, &u.id, h.as_str(), received, total, now)
+        })
+        .await?;
+
+    let (g, h, p) = (guard.clone(), hash.clone(), partial.clone());
+    let written = blocking(move || {
+        let _guard = g;
+        append_chunk(&h, &p, restart, received, total, &chunk)
+    })
+    .await;
+    let verified = match written {
+        Ok(verified) => verified,
+        Err(AppError::PhotoHashMismatch) => {
+            let (g, u, h) = (guard.clone(), user.clone(), hash.clone());
+            state
+                .db
+                .call(move |conn| {
+                    let _guard = g;
+                    forget_upload(conn, &u.id, h.as_str()).map_err(sql_error)
+                })
+                .await?;
+            return Err(AppError::PhotoHashMismatch);
+        }
+        Err(e) => return Err(e),
+    };
+    if !verified {
+        return Ok(Json(UploadStatus { received, complete: false }));
     }
-    Ok(Json(status))
+
+    // The owner is committed before the blob appears: a blob never exists without one.
+    let (g, u, h) = (guard.clone(), user.clone(), hash.clone());
+    state
+        .db
+        .call(move |conn| {
+            let _guard = g;
+            record_owner(conn, h.as_str(), &u, total, now).map_err(sql_error)
+        })
+        .await?;
+    let (g, dir, h, p) = (guard.clone(), data_dir.clone(), hash.clone(), partial.clone());
+    blocking(move || {
+        let _guard = g;
+        publish(&dir, &h, &p)
+    })
+    .await?;
+    let (g, u, h) = (guard, user.clone(), hash);
+    state
+        .db
+        .call(move |conn| {
+            let _guard = g;
+            forget_upload(conn, &u.id, h.as_str()).map_err(sql_error)
+        })
+        .await?;
+    tracing::info!(user = %user.id, bytes = total, "photo upload complete");
+    Ok(Json(UploadStatus { received: total, complete: true }))
 }
 
-/// `GET /api/v1/photos/{hash}`: the photo, to a user who can see a customer referencing it;
-/// anyone else gets the same 404 as for a photo that does not exist.
+/// `GET /api/v1/photos/{hash}`: the photo, to a user who may see it ([`visible`]); anyone else
+/// gets the same 404 as for a photo that does not exist.
 async fn download(
     State(state): State<AppState>,
     Authed(user): Authed,
@@ -337,10 +638,7 @@ async fn download(
 ) -> Result<Response, AppError> {
     let hash = PhotoHash::parse(&hash).ok_or(AppError::NotFound)?;
     let name = hash.0.clone();
-    let allowed = state
-        .db
-        .call(move |conn| visible(conn, &user, &name).map_err(|e| AppError::Internal(format!("photo refs: {e}"))))
-        .await?;
+    let allowed = state.db.call(move |conn| visible(conn, &user, &name).map_err(sql_error)).await?;
     if !allowed {
         return Err(AppError::NotFound);
     }
@@ -393,5 +691,16 @@ mod tests {
     #[test]
     fn hex_matches_the_known_digest() {
         assert_eq!(hash_of(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn partial_names_carry_no_user_input_but_the_hash() {
+        let hash = PhotoHash::parse(&hash_of(b"p")).unwrap();
+        let a = partial_path(FsPath::new("/d"), &hash, "../../etc/passwd");
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert_eq!(a.parent().unwrap(), FsPath::new("/d/photos/partial"));
+        assert!(name.starts_with(hash.as_str()) && name.ends_with(".part"));
+        assert!(name.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.'), "{name}");
+        assert_ne!(a, partial_path(FsPath::new("/d"), &hash, "another user"));
     }
 }

@@ -16,9 +16,10 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("schema/v1.sql") },
     Migration { version: 2, sql: include_str!("schema/v2.sql") },
+    Migration { version: 3, sql: include_str!("schema/v3.sql") },
 ];
 
-pub const LATEST: u32 = 2;
+pub const LATEST: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -117,7 +118,8 @@ mod tests {
                  INSERT INTO users (id, branch_id, username, display_name, role, password_hash)
                      VALUES ('u1', 'b1', 'wang', 'W', 'manager', 'h');
                  INSERT INTO devices (device_id, user_id, registered_at) VALUES ('d1', 'u1', 5);
-                 INSERT INTO tokens VALUES (x'01', 'd1', 'u1', 7);",
+                 INSERT INTO tokens VALUES (x'01', 'd1', 'u1', 7);
+                 INSERT INTO photo_refs (hash, customer_id) VALUES ('h1', 'c1');",
             )
             .unwrap();
             migrate(&mut old).unwrap();
@@ -128,6 +130,8 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!((branch.as_str(), expires), ("b1", 7 + 30 * 24 * 3600 * 1000));
+            // v3: references without their visit's manager cannot be attributed; saves re-record them.
+            assert_eq!(old.query_row("SELECT count(*) FROM photo_refs", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
         }
     }
 
