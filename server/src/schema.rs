@@ -113,14 +113,26 @@ mod tests {
         for from in 1..LATEST {
             let mut old = Connection::open_in_memory().unwrap();
             migrate_to(&mut old, from).unwrap();
-            old.execute_batch(
+            // The rows as a server at that version wrote them (v2 binds devices and expires tokens).
+            let (device, token) = if from < 2 {
+                (
+                    "INSERT INTO devices (device_id, user_id, registered_at) VALUES ('d1', 'u1', 5)",
+                    "INSERT INTO tokens (token_hash, device_id, user_id, issued_at) VALUES (x'01', 'd1', 'u1', 7)",
+                )
+            } else {
+                (
+                    "INSERT INTO devices (device_id, user_id, registered_at, branch_id) VALUES ('d1', 'u1', 5, 'b1')",
+                    "INSERT INTO tokens (token_hash, device_id, user_id, issued_at, expires_at)
+                      VALUES (x'01', 'd1', 'u1', 7, 2592000007)",
+                )
+            };
+            old.execute_batch(&format!(
                 "INSERT INTO branches VALUES ('b1', 'B');
                  INSERT INTO users (id, branch_id, username, display_name, role, password_hash)
                      VALUES ('u1', 'b1', 'wang', 'W', 'manager', 'h');
-                 INSERT INTO devices (device_id, user_id, registered_at) VALUES ('d1', 'u1', 5);
-                 INSERT INTO tokens VALUES (x'01', 'd1', 'u1', 7);
-                 INSERT INTO photo_refs (hash, customer_id) VALUES ('h1', 'c1');",
-            )
+                 {device}; {token};
+                 INSERT INTO photo_refs (hash, customer_id) VALUES ('h1', 'c1');"
+            ))
             .unwrap();
             migrate(&mut old).unwrap();
             assert_eq!(schema_of(&old), schema_of(&fresh), "from v{from}");
