@@ -1,16 +1,20 @@
 //! Photos through the real server on loopback: a visit's photo uploaded after the documents and
 //! stored byte for byte under its hash, fetched over HTTP by who can see the customer and refused
 //! (404) to anyone else, an upload cut half way resumed without sending it all again, an identical
-//! photo from another device not sent twice, and bad photos refused on the device.
+//! photo from another device not sent twice, and bad photos refused on the device. A known hash
+//! referenced from another manager's visit (same branch or another) grants nothing, even with the
+//! bytes uploaded again; an abandoned partial upload expires; a photo over the uploader's daily
+//! quota waits on the tablet and goes up later.
 
 use std::path::{Path, PathBuf};
 
 use fieldsync_core::domain::{CustomerKind, Profile, VisitDetails};
 use fieldsync_ffi::transport::PHOTO_CHUNK;
 use fieldsync_ffi::{Device, DeviceError, HttpError};
+use fieldsync_server::accounts::{self, NewUser, Role};
 use fieldsync_server::photos::hash_of;
 use fieldsync_tests::proxy::Proxy;
-use fieldsync_tests::{TestServer, device, now_ms, record_visit, sync};
+use fieldsync_tests::{Branch, PASSWORD, TestServer, device, now_ms, record_visit, sync};
 
 /// `len` bytes that do not compress, different for each seed (a stand-in for a JPEG).
 fn photo_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -44,8 +48,12 @@ fn blob_path(server: &TestServer, hash: &str) -> PathBuf {
     server.data.path().join("photos").join(&hash[..2]).join(hash)
 }
 
-fn partial_path(server: &TestServer, hash: &str) -> PathBuf {
-    server.data.path().join("photos").join("partial").join(format!("{hash}.part"))
+/// The server's partial uploads of a photo (one per uploading user).
+fn partials(server: &TestServer, hash: &str) -> Vec<PathBuf> {
+    files_under(&server.data.path().join("photos").join("partial"))
+        .into_iter()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(hash)))
+        .collect()
 }
 
 /// Every file under `dir`, recursively.
@@ -113,7 +121,7 @@ fn a_visit_photo_reaches_the_server_and_only_those_who_see_the_customer() {
     assert!(report.bytes_sent >= bytes.len() as u64, "the photo's bytes are counted: {}", report.bytes_sent);
     assert!(m1.store().photos_to_upload().unwrap().is_empty());
     assert_eq!(std::fs::read(blob_path(&server, &hash)).unwrap(), bytes, "the server holds the same bytes");
-    assert!(!partial_path(&server, &hash).exists());
+    assert!(partials(&server, &hash).is_empty());
     assert_eq!(copies_on_server(&server, &hash), 1);
     // The device keeps its own copy to show offline.
     assert_eq!(m1.photo(&hash).unwrap(), bytes);
@@ -176,7 +184,9 @@ fn a_cut_photo_upload_resumes_where_it_stopped_and_the_server_keeps_one_copy() {
     assert_eq!(m1.store().photos_to_upload().unwrap(), vec![hash.clone()]);
     // The server kept the acknowledged first chunk, and nothing of the cut one.
     assert!(!blob_path(&server, &hash).exists());
-    assert_eq!(std::fs::metadata(partial_path(&server, &hash)).unwrap().len(), PHOTO_CHUNK as u64);
+    let partial = partials(&server, &hash);
+    assert_eq!(partial.len(), 1);
+    assert_eq!(std::fs::metadata(&partial[0]).unwrap().len(), PHOTO_CHUNK as u64);
     let status = upload_status(&mut m1, &server, &hash);
     assert_eq!(status, serde_json::json!({"received": PHOTO_CHUNK, "complete": false}));
 
@@ -196,7 +206,7 @@ fn a_cut_photo_upload_resumes_where_it_stopped_and_the_server_keeps_one_copy() {
 
     // One complete copy, the right one, and no partial file left behind.
     assert_eq!(std::fs::read(blob_path(&server, &hash)).unwrap(), bytes);
-    assert!(!partial_path(&server, &hash).exists());
+    assert!(partials(&server, &hash).is_empty());
     assert_eq!(copies_on_server(&server, &hash), 1);
     assert_eq!(upload_status(&mut m1, &server, &hash), serde_json::json!({"received": size, "complete": true}));
     // The branch sees it.
@@ -270,4 +280,166 @@ fn empty_and_oversized_photos_are_refused_on_the_device() {
     let hash = m1.store().add_photo(&largest).unwrap();
     assert_eq!(sync(&mut m1).unwrap().photos_uploaded, 1);
     assert_eq!(std::fs::read(blob_path(&server, &hash)).unwrap(), largest);
+}
+
+fn assert_photo_quota(result: Result<u64, HttpError>) {
+    match result {
+        Err(HttpError::Server { status: 507, ref code, .. }) if code == "photo_quota" => {}
+        other => panic!("expected a 507 photo_quota, got {other:?}"),
+    }
+}
+
+/// A manager of the other branch (the harness has only its supervisor), added to the running
+/// server's store.
+fn other_branch_manager(server: &TestServer, branch: &Branch, username: &str) -> String {
+    let new = NewUser {
+        branch_id: &branch.other_branch,
+        outlet_id: None,
+        username,
+        display_name: "孙经理",
+        role: Role::Manager,
+        password: PASSWORD,
+    };
+    accounts::create_user(&server.db(), &new, now_ms(), "test").unwrap()
+}
+
+/// The photo's owner as the server recorded it: (uploader, branch).
+fn owner_on_server(server: &TestServer, hash: &str) -> Option<(String, String)> {
+    fieldsync_server::photos::owner(&server.db(), hash).unwrap()
+}
+
+/// The hash-reference attack with real tablets: m1 photographs a visit; m2 (same branch) and a
+/// manager of another branch learn the hash and reference it from a visit on a customer of their
+/// own, one of them even holding and "uploading" the same bytes. The server accepts their visits,
+/// but only m1 and m1's supervisor can fetch the photo; everyone else gets the 404 of a photo that
+/// does not exist.
+#[test]
+fn a_known_hash_on_another_managers_visit_fetches_nothing() {
+    let (server, branch) = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
+    let bytes = photo_bytes(400_000, 6);
+    let hash = m1.store().add_photo(&bytes).unwrap();
+    let customer = new_customer(&mut m1, "周六");
+    visit_with_photos(&mut m1, &customer, std::slice::from_ref(&hash));
+    assert_eq!(sync(&mut m1).unwrap().photos_uploaded, 1);
+    assert_eq!(owner_on_server(&server, &hash), Some((branch.m1.clone(), branch.id.clone())));
+
+    // m2 references the hash from a visit on a customer of m2's own, and holds the same bytes:
+    // the upload answers "complete" at once and sends nothing.
+    let mut m2 = device(dir.path(), "m2", &server.url(), "m2");
+    let own = new_customer(&mut m2, "吴七");
+    assert_eq!(m2.store().add_photo(&bytes).unwrap(), hash);
+    visit_with_photos(&mut m2, &own, std::slice::from_ref(&hash));
+    let report = sync(&mut m2).unwrap();
+    assert_eq!((report.changes_pushed, report.photos_uploaded, report.photos_failed), (3, 1, 0));
+    assert!(report.bytes_sent < 64 * 1024, "{} bytes: the photo was not sent again", report.bytes_sent);
+    // A manager of another branch references it from a visit on their own customer.
+    let m3_id = other_branch_manager(&server, &branch, "m3");
+    let mut m3 = device(dir.path(), "m3", &server.url(), "m3");
+    let theirs = new_customer(&mut m3, "郑八");
+    visit_with_photos(&mut m3, &theirs, std::slice::from_ref(&hash));
+    assert_eq!(sync(&mut m3).unwrap().changes_pushed, 3);
+    let mut sup2 = device(dir.path(), "sup2", &server.url(), "sup2");
+    sync(&mut sup2).unwrap();
+    assert_eq!(sup2.store().customer_ids().unwrap(), vec![theirs.clone()], "sup2 sees m3's customer");
+
+    let missing = hash_of(b"no such photo");
+    for (who, d) in [("m2", &mut m2), ("m3", &mut m3), ("sup2", &mut sup2)] {
+        let transport = d.transport().unwrap();
+        let refused = transport.fetch_photo(&hash).map_err(|e| format!("{e}"));
+        assert_eq!(refused, transport.fetch_photo(&missing).map_err(|e| format!("{e}")), "{who}");
+        assert_eq!(refused, Err("404 not_found: not found".into()), "{who}");
+    }
+    assert_not_found(m3.photo(&hash));
+    assert!(m3.store().photo(&hash).unwrap().is_none());
+    // The dedup upload made nobody else an owner.
+    assert_eq!(owner_on_server(&server, &hash), Some((branch.m1.clone(), branch.id.clone())));
+    assert_ne!(m3_id, branch.m1);
+
+    // The photographer and the branch's supervisor still fetch it.
+    assert_eq!(m1.transport().unwrap().fetch_photo(&hash).unwrap(), bytes);
+    let mut sup = device(dir.path(), "sup", &server.url(), "sup");
+    sync(&mut sup).unwrap();
+    assert_eq!(sup.photo(&hash).unwrap(), bytes);
+    assert_eq!(copies_on_server(&server, &hash), 1);
+}
+
+/// An upload cut half way and abandoned: the sweep (with the time injected) deletes the partial
+/// once it is a day old, and not before; the tablet then sends the whole photo again.
+#[test]
+fn an_abandoned_partial_upload_expires_and_the_photo_is_sent_again() {
+    let (server, _branch) = TestServer::start();
+    let proxy = Proxy::start(server.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let mut m1 = device(dir.path(), "m1", &proxy.url(), "m1");
+    sync(&mut m1).unwrap();
+    let size = 600_000u64;
+    let bytes = photo_bytes(size as usize, 7);
+    let hash = m1.store().add_photo(&bytes).unwrap();
+    let customer = new_customer(&mut m1, "冯九");
+    visit_with_photos(&mut m1, &customer, std::slice::from_ref(&hash));
+    proxy.cut_up_after(300_000);
+    assert!(sync(&mut m1).is_err());
+    assert_eq!(partials(&server, &hash).len(), 1);
+
+    let now = now_ms();
+    let day = fieldsync_server::photos::PARTIAL_TTL_MS;
+    assert_eq!(fieldsync_server::photos::sweep_partials(server.data.path(), now + day - 60_000).unwrap(), 0);
+    assert_eq!(partials(&server, &hash).len(), 1, "kept for a day");
+    assert_eq!(fieldsync_server::photos::sweep_partials(server.data.path(), now + day + 60_000).unwrap(), 1);
+    assert!(partials(&server, &hash).is_empty());
+    assert_eq!(upload_status(&mut m1, &server, &hash), serde_json::json!({"received": 0, "complete": false}));
+
+    proxy.reset_counts();
+    let report = sync(&mut m1).unwrap();
+    assert_eq!(report.photos_uploaded, 1);
+    assert!(proxy.counts().up >= size, "the whole photo went up again");
+    assert_eq!(std::fs::read(blob_path(&server, &hash)).unwrap(), bytes);
+    assert_eq!(copies_on_server(&server, &hash), 1);
+}
+
+/// A photo that would take its uploader past the daily quota is refused (507) before any byte is
+/// written; the visit syncs anyway and the photo waits on the tablet. Once the day's earlier
+/// uploads are more than 24 hours old (moved back in the server's ledger), the next sync sends it.
+#[test]
+fn a_photo_over_the_daily_quota_waits_on_the_tablet() {
+    let (server, branch) = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let daily = fieldsync_server::photos::MAX_DAILY_BYTES_PER_USER as i64;
+    // m1 completed all but 100 KB of the quota an hour ago.
+    server
+        .db()
+        .execute(
+            "INSERT INTO photos (hash, uploader_id, branch_id, bytes, completed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![hash_of(b"earlier"), branch.m1, branch.id, daily - 100_000, now_ms() - 3_600_000],
+        )
+        .unwrap();
+    let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
+    let bytes = photo_bytes(300_000, 8);
+    let hash = m1.store().add_photo(&bytes).unwrap();
+    let customer = new_customer(&mut m1, "陈十");
+    visit_with_photos(&mut m1, &customer, std::slice::from_ref(&hash));
+    let report = sync(&mut m1).unwrap();
+    assert_eq!((report.changes_pushed, report.photos_uploaded, report.photos_failed), (3, 0, 1));
+    assert_eq!(m1.store().photos_to_upload().unwrap(), vec![hash.clone()], "it waits on the tablet");
+    assert_eq!(copies_on_server(&server, &hash), 0, "nothing written on the server");
+    assert_photo_quota(m1.transport().unwrap().upload_photo(&hash, &bytes));
+    assert_eq!(copies_on_server(&server, &hash), 0);
+    // Other managers are not affected.
+    let mut m2 = device(dir.path(), "m2", &server.url(), "m2");
+    let other = photo_bytes(300_000, 9);
+    assert_eq!(m2.transport().unwrap().upload_photo(&hash_of(&other), &other).unwrap(), 300_000);
+
+    // A day later the earlier uploads no longer count.
+    server
+        .db()
+        .execute("UPDATE photos SET completed_at = completed_at - 86400000 WHERE uploader_id = ?1", [&branch.m1])
+        .unwrap();
+    let report = sync(&mut m1).unwrap();
+    assert_eq!((report.photos_uploaded, report.photos_failed), (1, 0));
+    assert_eq!(std::fs::read(blob_path(&server, &hash)).unwrap(), bytes);
+    let mut sup = device(dir.path(), "sup", &server.url(), "sup");
+    sync(&mut sup).unwrap();
+    assert_eq!(sup.photo(&hash).unwrap(), bytes);
 }
