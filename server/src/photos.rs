@@ -693,6 +693,23 @@ mod tests {
         assert_eq!(hash_of(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
+    /// The sweep never deletes a partial an upload holds, however old it looks.
+    #[test]
+    fn the_sweep_skips_a_partial_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = PhotoHash::parse(&hash_of(b"p")).unwrap();
+        let partial = partial_path(dir.path(), &hash, "u1");
+        ensure_dir(partial.parent().unwrap()).unwrap();
+        fs::write(&partial, b"half").unwrap();
+        let later = now_ms() + PARTIAL_TTL_MS + 60_000;
+        let guard = UploadGuard::try_acquire(partial.clone()).unwrap();
+        assert_eq!(sweep_partials(dir.path(), later).unwrap(), 0);
+        assert!(partial.exists());
+        drop(guard);
+        assert_eq!(sweep_partials(dir.path(), later).unwrap(), 1);
+        assert!(!partial.exists());
+    }
+
     #[test]
     fn partial_names_carry_no_user_input_but_the_hash() {
         let hash = PhotoHash::parse(&hash_of(b"p")).unwrap();
