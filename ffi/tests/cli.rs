@@ -1,8 +1,11 @@
 //! The `fieldsync-device` binary driven as a person or a script would, offline (no server).
 
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
+use fieldsync_core::domain::{CustomerKind, Profile};
+use fieldsync_core::store::Store;
 use serde_json::Value;
 
 const PHONE: &str = "13812345678";
@@ -253,4 +256,130 @@ fn an_encrypted_store_needs_its_key() {
     let (code, printed, _) = fails(&store, &["--key-hex", "not-hex", "list"]);
     assert_eq!(code, 2);
     assert!(!printed.contains("not-hex"), "{printed}");
+}
+
+/// Runs the device CLI with stdout and stderr wired as given (no `--json` unless in `args`).
+fn device_with(store: &Path, args: &[&str], stdout: Stdio, stderr: Stdio) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fieldsync-device"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .env_remove("FIELDSYNC_STORE")
+        .env_remove("FIELDSYNC_KEY")
+        .env_remove("FIELDSYNC_PASSWORD")
+        .stdout(stdout)
+        .stderr(stderr)
+        .output()
+        .expect("the fieldsync-device binary runs")
+}
+
+/// A pipe whose reader is already gone: every write to it fails with a broken pipe.
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer.into()
+}
+
+fn assert_no_panic(out: &Output, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{what}: {stderr}");
+}
+
+/// `fieldsync-device list | head -1`: the reader takes the first bytes and goes away while a
+/// list far longer than a pipe's buffer is still being written.
+#[test]
+fn a_reader_that_closes_early_ends_a_long_list_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = signed_in_store(&dir);
+    {
+        // Long names and villages (100 characters, the limit) make ~650 bytes a line: 300
+        // customers are several times a 64 KiB pipe buffer.
+        let mut s = Store::open(&store, None).unwrap();
+        let village = "村".repeat(100);
+        for i in 0..300 {
+            let name = format!("{i:03}{}", "名".repeat(97));
+            s.create_customer(Profile::new(CustomerKind::Individual, name, village.as_str()), 1_753_056_000_000)
+                .unwrap();
+        }
+    }
+    for args in [&["list", "--limit", "1000"][..], &["--json", "list", "--limit", "1000"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync-device"))
+            .arg("--store")
+            .arg(&store)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut head = [0u8; 1024];
+        let mut stdout = child.stdout.take().unwrap();
+        stdout.read_exact(&mut head).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert_no_panic(&out, &format!("{args:?}"));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        // What the reader got is the start of the list itself.
+        let head = String::from_utf8_lossy(&head);
+        if args[0] == "--json" {
+            assert!(head.starts_with("{\"customers\":[{"), "{head}");
+        } else {
+            assert_eq!(head.split('\t').next().unwrap().len(), 36, "a customer ID first: {head}");
+        }
+    }
+}
+
+/// Every output path, with its reader gone before the command writes: results on stdout end
+/// with status 0; a failure keeps its own exit code; a closed stderr does not stop a write.
+#[test]
+fn closed_pipes_never_panic_and_keep_the_commands_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = signed_in_store(&dir);
+    let customer = ok(&store, &["add-customer", "--name", "杨桂敏", "--village", "韩桥村"])["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let successes: [&[&str]; 9] = [
+        &["list"],
+        &["--json", "list"],
+        &["show", "--customer", &customer],
+        &["--json", "show", "--customer", &customer],
+        &["pool"],
+        &["quarantine"],
+        &["add-customer", "--name", "张三", "--village", "韩桥村"],
+        &["--help"],
+        &["--version"],
+    ];
+    for args in successes {
+        let out = device_with(&store, args, closed_pipe(), Stdio::piped());
+        assert_no_panic(&out, &format!("{args:?}"));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        // Both stdout and stderr gone (`… 2>&1 | head -0`).
+        let out = device_with(&store, args, closed_pipe(), closed_pipe());
+        assert_eq!(out.status.code(), Some(0), "{args:?} with stderr closed too");
+    }
+    // The two add-customer runs above (stdout closed, then both) still created their customer.
+    assert_eq!(ok(&store, &["list"])["customers"].as_array().unwrap().len(), 3);
+
+    for json in [true, false] {
+        let mut args = vec!["show", "--customer", "no-such-customer"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let out = device_with(&store, &args, closed_pipe(), Stdio::piped());
+        assert_no_panic(&out, &format!("{args:?}"));
+        assert_eq!(out.status.code(), Some(2), "a failure keeps its exit code: {args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+        let out = device_with(&store, &args, closed_pipe(), closed_pipe());
+        assert_eq!(out.status.code(), Some(2), "{args:?} with stderr closed too");
+    }
+
+    // Progress and messages on a closed stderr: the command still does its work and prints its
+    // result on stdout.
+    let out =
+        device_with(&store, &["add-customer", "--name", "李四", "--village", "韩桥村"], Stdio::piped(), closed_pipe());
+    assert_eq!(out.status.code(), Some(0));
+    let id = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(ok(&store, &["show", "--customer", id.trim()])["profile"]["name"], "李四");
 }

@@ -8,7 +8,7 @@
 //! Exit codes: 0 ok, 2 usage or validation error, 3 device revoked (store wiped), 4 network error,
 //! 5 not signed in or sign-in expired, 6 upgrade required, 1 anything else.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -443,8 +443,25 @@ fn what_zh(what: &str) -> &str {
 /// What a command that creates something prints: the message on stderr, the new ID alone on
 /// stdout, so scripts can write `ID=$(fieldsync-device add-customer …)`.
 fn created(message: &str, id: &str) -> String {
-    eprintln!("{message}");
+    note(message);
     id.to_string()
+}
+
+/// Writes the command's result on stdout. A reader that went away early (`… | head -1`) has what
+/// it wanted: that is `Ok`, not a panic as with `println!`. Other write errors are returned.
+fn print_result(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Writes a message or progress line on stderr. Nobody reading them any more is no reason to
+/// stop a command half-way or to panic, so write errors are ignored.
+fn note(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{text}");
 }
 
 /// What a command prints on success: lines for people, an object for `--json`.
@@ -458,20 +475,29 @@ fn main() -> ExitCode {
     let json = cli.json;
     match run(cli) {
         Ok(out) => {
-            if json {
-                println!("{}", out.json);
+            let printed = if json {
+                print_result(&out.json.to_string())
             } else if !out.human.is_empty() {
-                println!("{}", out.human.trim_end());
+                print_result(out.human.trim_end())
+            } else {
+                Ok(())
+            };
+            match printed {
+                Ok(()) => ExitCode::SUCCESS,
+                // Done, but the result was lost (e.g. a full disk behind a redirection).
+                Err(_) => {
+                    note("错误：无法写出结果\nerror: the result could not be written to stdout");
+                    ExitCode::from(EXIT_OTHER)
+                }
             }
-            ExitCode::SUCCESS
         }
         Err(f) => {
-            eprintln!("错误：{}\nerror: {}", f.zh, f.en);
+            note(&format!("错误：{}\nerror: {}", f.zh, f.en));
             if json {
-                println!(
-                    "{}",
-                    json!({"error": {"code": f.code, "exit_code": f.exit, "message_zh": f.zh, "message_en": f.en}})
-                );
+                let error =
+                    json!({"error": {"code": f.code, "exit_code": f.exit, "message_zh": f.zh, "message_en": f.en}});
+                // The failure's own exit code says more than a write error would.
+                let _ = print_result(&error.to_string());
             }
             ExitCode::from(f.exit)
         }
@@ -577,8 +603,9 @@ fn read_password() -> Result<String, Failure> {
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprint!("密码 / password: ");
-        let _ = std::io::stderr().flush();
+        let mut err = io::stderr().lock();
+        let _ = write!(err, "密码 / password: ");
+        let _ = err.flush();
     }
     let mut line = String::new();
     stdin
@@ -771,11 +798,11 @@ fn china_day(now: i64) -> (i64, i64) {
 fn sync(device: &mut Device, now: i64) -> Result<Output, Failure> {
     let options = SyncOptions { today: Some(china_day(now)), now, ..Default::default() };
     let mut on_progress = |p: &Progress| {
-        eprintln!(
+        note(&format!(
             "同步中 / syncing: 第 {} 轮 / round trip {}, 收到文档 / documents received {}, 待取 / pending {}, \
              上传 / up {} B, 下载 / down {} B",
             p.round_trips, p.round_trips, p.documents_received, p.documents_pending, p.bytes_sent, p.bytes_received
-        );
+        ));
     };
     // Ctrl-C simply ends the process: each reply is applied in one transaction with its cursor, so
     // an interrupted sync resumes where it stopped and nothing is applied twice.
