@@ -143,3 +143,35 @@ fn signing_in_needs_a_real_user() {
     assert!(matches!(store.sign_in(blank), Err(Error::Invalid(_))));
     assert_eq!(store.user().unwrap().id, "M1");
 }
+
+/// A name typed with a compatibility ideograph (U+F9E1, which NFC maps to 李) or a combining
+/// accent is stored, listed and found as its NFC form; a name with a direction override is
+/// refused and the store is unchanged.
+#[test]
+fn names_are_stored_nfc_and_direction_overrides_refused() {
+    let (_dir, mut store) = store("M1");
+    let id = store.create_customer(profile("\u{F9E1}四", "韩桥村"), NOW).unwrap();
+    assert_eq!(store.customer_file(&id).unwrap().profile.name, "李四");
+    let find = |store: &mut fieldsync_core::store::Store, q: &str| -> Vec<(String, String)> {
+        let f = CustomerFilter { search: Some(q.into()), ..Default::default() };
+        store.customers(&f, 50, None).unwrap().items.into_iter().map(|c| (c.customer_id, c.name)).collect()
+    };
+    assert_eq!(find(&mut store, "李四"), vec![(id.clone(), "李四".to_string())]);
+    assert_eq!(find(&mut store, "ls"), vec![(id.clone(), "李四".to_string())], "pinyin keys come from the NFC name");
+
+    let mut p = store.customer_file(&id).unwrap().profile;
+    p.notes = "Nguye\u{302}\u{303}n\r\n第二行".into();
+    store.apply(&id, &Action::UpdateProfile { profile: p.clone() }, NOW).unwrap();
+    assert_eq!(store.customer_file(&id).unwrap().profile.notes, "Nguy\u{1EC5}n\n第二行");
+
+    let before = (store.heads(&id).unwrap(), store.customer_file(&id).unwrap(), store.projection_dump().unwrap());
+    p.name = "李\u{202E}四".into();
+    match store.apply(&id, &Action::UpdateProfile { profile: p }, NOW) {
+        Err(Error::Invalid(e)) => assert_eq!(e, ValidationError::new("profile.name", Problem::DirectionControl)),
+        other => panic!("expected profile.name refused, got {other:?}"),
+    }
+    assert_eq!(
+        (store.heads(&id).unwrap(), store.customer_file(&id).unwrap(), store.projection_dump().unwrap()),
+        before
+    );
+}
