@@ -11,6 +11,7 @@
 #   FUZZ_SANITIZER=none                      address (default; falls back to none if it fails to
 #                                            build) or none
 #   FUZZ_ARGS="-jobs=2"                      extra libFuzzer flags
+#   FUZZ_TARGET_DIR=fuzz/target-stable       build here instead of fuzz/target
 #
 # The fixture (a server store and a tablet's store seeded by real syncs) and the seed corpora are
 # written afresh on every run by the seed_corpus binary; what the fuzzer finds is kept under
@@ -52,8 +53,9 @@ fi
 echo "== toolchain: $(cargo "${toolchain[@]}" --version)${RUSTC_BOOTSTRAP:+ (RUSTC_BOOTSTRAP=1)}"
 
 sanitizer="${FUZZ_SANITIZER:-address}"
+target_dir="${FUZZ_TARGET_DIR:-$root/fuzz/target}"
 build() {
-  cargo "${toolchain[@]}" fuzz build --fuzz-dir fuzz --sanitizer "$1"
+  cargo "${toolchain[@]}" fuzz build --fuzz-dir fuzz --target-dir "$target_dir" --sanitizer "$1"
 }
 echo "== cargo fuzz build (sanitizer: $sanitizer)"
 started=$SECONDS
@@ -66,7 +68,7 @@ fi
 echo "== built in $((SECONDS - started)) s"
 
 host=$(rustc "${toolchain[@]}" -vV | sed -n 's/^host: //p')
-bin="$root/fuzz/target/$host/release"
+bin="$target_dir/$host/release"
 
 echo "== fixture and seed corpora from real syncs"
 "$bin/seed_corpus" "$root/fuzz/fixture" "$root/fuzz/corpus"
@@ -100,7 +102,7 @@ for target in "${targets[@]}"; do
     grep -m1 -A12 -E "panicked at|ERROR: AddressSanitizer|ERROR: libFuzzer|==ERROR" "$log" | sed 's/^/   /' || true
     echo "   artifact: ${artifact:-none}; full log: $log"
     echo "   reproduce: $bin/$target $artifact"
-    echo "   minimize:  cargo ${toolchain[*]} fuzz tmin --fuzz-dir fuzz --sanitizer $sanitizer $target $artifact"
+    echo "   minimize:  cargo ${toolchain[*]} fuzz tmin --fuzz-dir fuzz --target-dir $target_dir --sanitizer $sanitizer $target $artifact"
   fi
 done
 
