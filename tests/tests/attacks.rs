@@ -470,6 +470,8 @@ fn revocation_stays_in_its_branch_and_is_told_only_to_the_last_token() {
     let a1 = login("admin1", &a1_device);
     let sup = login("sup", &new_id());
     assert_eq!(revoke(&sup, &a1_device), 404);
+    let release_admin = format!("/api/v1/devices/{a1_device}/release");
+    assert_eq!(sup.post_json(&release_admin, &serde_json::json!({})).0, 404, "nor release it");
     assert_eq!(whoami(&a1), 200, "the admin is still signed in");
     assert_eq!(whoami(&m1), 200);
     // A head-office admin can.
@@ -485,6 +487,17 @@ fn revocation_stays_in_its_branch_and_is_told_only_to_the_last_token() {
     assert_eq!(whoami(&old), 401, "an earlier token of the device");
     let elsewhere = m1.on_device(&new_id());
     assert_eq!(whoami(&elsewhere), 401, "the last token from another device ID");
+    // A revoked device cannot sign in again until it is released.
+    assert_eq!(Client::login(&url, "m1", &d, &new_actor()).err(), Some((410, "device_revoked".to_string())));
+
+    // An unknown username and a wrong password get the same answer.
+    let wrong = |username: &str| {
+        let body = serde_json::json!({ "username": username, "password": "not-the-password", "device_id": new_id() });
+        let (status, body) = raw_login(&url, body.to_string().as_bytes());
+        (status, error_code(&body))
+    };
+    assert_eq!(wrong("m2"), (401, "wrong_credentials".to_string()));
+    assert_eq!(wrong("nobody-at-all"), wrong("m2"));
     let _ = (admin1, sup);
 }
 
@@ -552,4 +565,38 @@ fn json_that_does_not_parse_gets_bad_json_without_the_value() {
         assert_eq!((status, error_code(&answer).as_str()), (400, "bad_json"), "{path}");
         assert!(!String::from_utf8_lossy(&answer).contains("SECRET"), "echoed: {}", String::from_utf8_lossy(&answer));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tablet with one bad document stops syncing altogether.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_tablet_with_one_refused_document_syncs_the_rest() {
+    let (server, _branch) = TestServer::start();
+    let url = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m1 = device(dir.path(), "m1", &url, "m1");
+    let closed = m1.store().create_customer(profile("张三"), now_ms()).unwrap();
+    let open = m1.store().create_customer(profile("李四"), now_ms()).unwrap();
+    sync(&mut m1).unwrap();
+    // The supervisor closes one customer while the tablet is offline and edits it.
+    let sup = Client::login_new(&url, "sup", &new_actor());
+    let (status, _) =
+        sup.post_json(&format!("/api/v1/customers/{closed}/lifecycle"), &serde_json::json!({ "lifecycle": "closed" }));
+    assert_eq!(status, 204);
+    let mut profile = m1.store().customer_file(&closed).unwrap().profile;
+    profile.occupation = "离线修改".into();
+    m1.store().apply(&closed, &Action::UpdateProfile { profile }, now_ms()).unwrap();
+    let visit = record_visit(&mut m1, &open, VisitDetails::default());
+
+    // The refused document is set aside; the other one's visit reaches the server.
+    let progress = sync(&mut m1).expect("the sync goes on past the refused document");
+    assert_eq!(progress.quarantined, 1, "{progress:?}");
+    assert!(server_file(&server, &open).visits.contains_key(&visit));
+    assert_ne!(server_file(&server, &closed).profile.occupation, "离线修改");
+    // And the tablet keeps syncing.
+    let visit2 = record_visit(&mut m1, &open, VisitDetails::default());
+    sync(&mut m1).unwrap();
+    assert!(server_file(&server, &open).visits.contains_key(&visit2));
 }
