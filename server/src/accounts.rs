@@ -464,10 +464,10 @@ fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// The user and device behind a token presented by `device_id`. A token from another device, an
-/// expired one or none is answered alike; a revoked device hears so only with its own last token.
-/// A token in use is renewed.
-pub fn authenticate(conn: &Connection, token: &str, device_id: &str, now: i64) -> Result<(User, Device)> {
+/// The user and device behind a token presented by `device_id`, read only. A token from another
+/// device, an expired one or none is answered alike; a revoked device hears so only with its own
+/// last token.
+pub fn authenticate(conn: &Connection, token: &str, device_id: &str, now: i64) -> Result<Authenticated> {
     if token.len() > 128 || device_id.len() > 64 {
         return Err(AccountError::Unauthenticated);
     }
@@ -496,15 +496,26 @@ pub fn authenticate(conn: &Connection, token: &str, device_id: &str, now: i64) -
         .optional()?
         .filter(|r| r.active)
         .ok_or(AccountError::Unauthenticated)?;
-    if expires_at - now < TOKEN_TTL_MS - TOKEN_RENEW_EVERY_MS {
-        conn.prepare_cached("UPDATE tokens SET expires_at = ?2 WHERE token_hash = ?1")?
-            .execute(params![token_hash(token), now + TOKEN_TTL_MS])?;
-    }
+    let renew = expires_at - now < TOKEN_TTL_MS - TOKEN_RENEW_EVERY_MS;
     let mut stmt = conn.prepare_cached("SELECT actor FROM device_actors WHERE device_id = ?1")?;
     let actors = stmt
         .query_map([device_id], |r| Ok(ActorId::from(r.get_ref(0)?.as_blob()?)))?
         .collect::<rusqlite::Result<_>>()?;
-    Ok((row.user, Device { id: device_id.to_string(), actors }))
+    Ok(Authenticated { user: row.user, device: Device { id: device_id.to_string(), actors }, renew })
+}
+
+/// Who a request comes from, and whether their token is due for renewal ([`renew_token`]).
+pub struct Authenticated {
+    pub user: User,
+    pub device: Device,
+    pub renew: bool,
+}
+
+/// Extends a token in use by [`TOKEN_TTL_MS`] from now (at most once a day per device).
+pub fn renew_token(conn: &Connection, token: &str, now: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE tokens SET expires_at = ?2 WHERE token_hash = ?1")?
+        .execute(params![token_hash(token), now + TOKEN_TTL_MS])?;
+    Ok(())
 }
 
 /// An active user by ID.

@@ -181,8 +181,8 @@ pub fn load(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result<Opt
 }
 
 /// Validates and stores one document's pushed changes inside the caller's transaction (the caller
-/// wraps it in a savepoint, so a refusal leaves nothing behind). A manager's new customer is
-/// assigned to them by a server-written change.
+/// wraps it in a savepoint, so a refusal leaves nothing behind): [`prepare_push`] and
+/// [`commit_push`] on one connection.
 #[allow(clippy::too_many_arguments)]
 pub fn push(
     conn: &Connection,
@@ -194,6 +194,48 @@ pub fn push(
     budget: &mut crate::sync::Budget,
     now: i64,
 ) -> Result<Accepted, PushError> {
+    match prepare_push(conn, branch_id, writer, customer_id, bytes, actor, budget, now)? {
+        Prepared::Known => Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0 }),
+        Prepared::Ready(ready) => commit_push(conn, branch_id, writer.device_id, &ready)?
+            .ok_or_else(|| PushError::Refused(Refusal::Invalid("document".into()))),
+    }
+}
+
+/// A push checked and merged against the document as a reader saw it, ready to be appended by
+/// the writer if the document has not moved since.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Nothing new to the server.
+    Known,
+    Ready(Box<Ready>),
+}
+
+#[derive(Debug)]
+pub struct Ready {
+    customer_id: String,
+    /// The document's version (`documents.updated_seq`) when read; `None` for a new customer.
+    base: Option<i64>,
+    before_scope: Option<Scope>,
+    /// The device's changes new to the server, then the server's own (a new customer's owner).
+    device_changes: Vec<Change>,
+    server_changes: Vec<Change>,
+    doc: CustomerDoc,
+}
+
+/// Everything a push costs that needs no write: parse, check the actors and limits, load, merge,
+/// apply the write policy, and decide a new customer's owner. Runs on a reader connection, off
+/// the writer lock.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_push(
+    conn: &Connection,
+    branch_id: &str,
+    writer: Writer,
+    customer_id: &str,
+    bytes: &[u8],
+    actor: &ActorId,
+    budget: &mut crate::sync::Budget,
+    now: i64,
+) -> Result<Prepared, PushError> {
     if !valid_id(customer_id) {
         return Err(PushError::NotFound);
     }
@@ -207,7 +249,7 @@ pub fn push(
     // actor (and take the sequence numbers that device's next change needs).
     let changes = unknown_changes(conn, customer_id, changes)?;
     if changes.is_empty() {
-        return Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0 });
+        return Ok(Prepared::Known);
     }
     if changes.iter().any(|c| !writer.actors.contains(c.actor_id())) {
         return Err(PushError::Refused(Refusal::ForeignActor));
@@ -217,6 +259,7 @@ pub fn push(
     if stored_size(conn, customer_id)? + incoming > crate::limits::MAX_DOCUMENT {
         return Err(PushError::TooLarge(crate::limits::Limit::Document));
     }
+    let base = version(conn, customer_id)?;
     let existing = load(conn, customer_id, actor)?;
     let before: Option<CustomerFile> = existing.as_ref().map(|d| d.file().clone());
     let merged = match existing {
@@ -226,20 +269,53 @@ pub fn push(
         }
         None => CustomerDoc::from_changes(customer_id, changes, actor)?,
     };
-    let Some((mut doc, new_bytes)) = merged else {
-        return Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0 });
-    };
+    let Some((mut doc, new_bytes)) = merged else { return Ok(Prepared::Known) };
     let directory = BranchDirectory { conn, branch_id };
     crate::policy::write::check(before.as_ref(), doc.file(), writer.user, &directory).map_err(PushError::Refused)?;
-    let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
-    let inserted = append(conn, branch_id, customer_id, &new, Some(writer.device_id))?;
+    let device_changes = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
+    let mut server_changes = Vec::new();
     if before.is_none() && writer.user.role == Role::Manager && doc.file().server.owner.manager_id.is_none() {
         let owner =
             Owner { manager_id: Some(writer.user.id.clone()), manager_name: Some(writer.user.display_name.clone()) };
-        apply_server_action(conn, branch_id, &mut doc, &Action::AssignOwner { owner }, &writer.user.id, now)?;
+        let ctx = Ctx { user_id: writer.user.id.clone(), user_name: String::new(), role: DomainRole::Server, now };
+        if let Some(committed) = doc.apply(&Action::AssignOwner { owner }, &ctx)? {
+            server_changes = parse_changes(&committed.change).map_err(|_| PushError::Corrupt)?;
+        }
     }
-    save_state(conn, branch_id, &mut doc, before_meta.as_ref().map(|m| &m.scope), Fold::WhenLong)?;
-    Ok(Accepted { customer_id: customer_id.to_string(), new_changes: inserted })
+    Ok(Prepared::Ready(Box::new(Ready {
+        customer_id: customer_id.to_string(),
+        base,
+        before_scope: before_meta.map(|m| m.scope),
+        device_changes,
+        server_changes,
+        doc,
+    })))
+}
+
+/// Appends a prepared push, under the writer lock, if the document is still as it was read;
+/// `None` when it moved meanwhile (the caller prepares it again under the lock).
+pub fn commit_push(
+    conn: &Connection,
+    branch_id: &str,
+    device_id: &str,
+    ready: &Ready,
+) -> Result<Option<Accepted>, PushError> {
+    if version(conn, &ready.customer_id)? != ready.base {
+        return Ok(None);
+    }
+    let id = &ready.customer_id;
+    let inserted = append(conn, branch_id, id, &ready.device_changes, Some(device_id))?;
+    append(conn, branch_id, id, &ready.server_changes, None)?;
+    let mut doc = ready.doc.clone();
+    save_state(conn, branch_id, &mut doc, ready.before_scope.as_ref(), Fold::WhenLong)?;
+    Ok(Some(Accepted { customer_id: id.clone(), new_changes: inserted }))
+}
+
+/// A document's version: the log's head when it was last written (`None`: no such document).
+fn version(conn: &Connection, customer_id: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT updated_seq FROM documents WHERE customer_id = ?1")?
+        .query_row([customer_id], |r| r.get(0))
+        .optional()
 }
 
 /// The bytes a document's load reads: its snapshot and the changes logged after it.
@@ -335,7 +411,11 @@ pub fn delete_customer(
     let tx = conn.transaction()?;
     let meta = live_in_branch(&tx, branch_id, customer_id)?.ok_or(PushError::NotFound)?;
     log_move(&tx, branch_id, customer_id, &meta.scope, &Scope::Deleted)?;
-    tx.execute("UPDATE documents SET scope = 'deleted' WHERE customer_id = ?1", [customer_id])?;
+    let seq = head(&tx)?;
+    tx.execute(
+        "UPDATE documents SET scope = 'deleted', updated_seq = ?2 WHERE customer_id = ?1",
+        params![customer_id, seq],
+    )?;
     tx.execute("DELETE FROM planned WHERE customer_id = ?1", [customer_id])?;
     crate::accounts::audit(&tx, now, by, "customer.delete", customer_id)?;
     tx.commit()?;
@@ -507,7 +587,7 @@ fn save_snapshot(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc, se
 }
 
 /// A document whole, as a device receives it: its saved bytes (folding everything logged so far)
-/// and its projection rows. The saved snapshot is refreshed when the log has moved past it.
+/// and its projection rows.
 pub fn snapshot(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result<Option<(Vec<u8>, Rows)>, PushError> {
     let Some((snapshot, snapshot_seq, rows)) = conn
         .prepare_cached("SELECT snapshot, snapshot_seq, rows FROM documents WHERE customer_id = ?1")?
@@ -523,9 +603,10 @@ pub fn snapshot(conn: &Connection, customer_id: &str, actor: &ActorId) -> Result
     if !newer && !snapshot.is_empty() {
         return Ok(Some((snapshot, rows)));
     }
-    let seq = head(conn)?;
+    // Built here and not stored: answers are read on reader connections, off the writer lock;
+    // the stored snapshot is folded again as the document is written (see `save_state`).
     let Some(mut doc) = load(conn, customer_id, actor)? else { return Ok(None) };
-    Ok(Some((save_snapshot(conn, customer_id, &mut doc, seq)?, rows)))
+    Ok(Some((doc.save_uncompressed(), rows)))
 }
 
 pub fn pool_entry_of(conn: &Connection, customer_id: &str) -> rusqlite::Result<Option<PoolEntry>> {

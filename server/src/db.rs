@@ -1,6 +1,9 @@
 //! The server's embedded SQLite store. Calls run on tokio's blocking pool so SQLite never blocks
-//! the async runtime; sync requests go through one group-commit thread that takes what waits in
-//! one transaction and one fsync.
+//! the async runtime. One writer connection, behind a lock; reader connections (WAL lets them
+//! read while the writer writes) for the expensive, read-only part of each sync: preparing its
+//! pushes (parse, load, merge, policy) before the writer takes them, and its answer after.
+//! Sync writes go through one group-commit thread that takes what waits in one transaction and
+//! one fsync, so the writer lock is held only to append.
 //!
 //! The commit path never dies silently: a panic in a dependency fails only the request that
 //! caused it (the batch is retried one request at a time), a thread that stops anyway is started
@@ -22,9 +25,14 @@ use crate::sync::Stats;
 /// Sync requests taken in one transaction at most (a batch's answers wait for its commit).
 const MAX_BATCH: usize = 64;
 
+/// Reader connections kept open at most (more are opened when needed and closed after).
+const MAX_IDLE_READERS: usize = 8;
+
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    path: Arc<std::path::PathBuf>,
+    readers: Arc<Mutex<Vec<Connection>>>,
     /// The group-commit thread's queue; replaced when the thread has stopped.
     syncs: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
 }
@@ -42,7 +50,8 @@ enum Job {
 struct SyncJob {
     user: User,
     device: Device,
-    request: SyncRequest,
+    request: Arc<SyncRequest>,
+    prepared: crate::sync::PreparedRequest,
     now: i64,
     reply: tokio::sync::oneshot::Sender<Answer>,
 }
@@ -65,13 +74,64 @@ impl Db {
     /// Opens (creating on first start) `server.db` in `data_dir`: WAL, synchronous=FULL, so an
     /// acknowledged write survives a crash; then migrates it to the current schema.
     pub fn open(data_dir: &Path) -> Result<Db, OpenError> {
-        let mut conn = Connection::open(data_dir.join("server.db"))?;
+        let path = data_dir.join("server.db");
+        let mut conn = Connection::open(&path)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;",
         )?;
         crate::schema::migrate(&mut conn)?;
-        Ok(Db { conn: Arc::new(Mutex::new(conn)), syncs: Arc::new(Mutex::new(None)) })
+        // Made now, so readers never need to write it.
+        crate::customers::server_actor(&conn)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            path: Arc::new(path),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            syncs: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Runs `f` on a reader connection (read-only, so nothing it does can write) on the blocking
+    /// pool, without the writer lock. A panic inside fails this call only.
+    pub async fn read<T: Send + 'static, E: Into<AppError> + Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.reader()?;
+            let result = catch_unwind(AssertUnwindSafe(|| f(&mut conn)));
+            match result {
+                Ok(result) => {
+                    db.give_back(conn);
+                    result.map_err(Into::into)
+                }
+                // The connection is dropped: whatever the panic left open goes with it.
+                Err(_) => Err(AppError::Internal("a request failed inside the store".into())),
+            }
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+    }
+
+    fn reader(&self) -> Result<Connection, AppError> {
+        if let Some(conn) = self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            self.path.as_ref(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;").map(|()| c))
+        .map_err(|e| AppError::Internal(format!("cannot open a reader: {e}")))?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut readers = self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if readers.len() < MAX_IDLE_READERS && conn.is_autocommit() {
+            readers.push(conn);
+        }
     }
 
     /// Runs `f` with the connection on the blocking pool. A panic inside fails this call only.
@@ -131,8 +191,10 @@ impl Db {
         }
     }
 
-    /// One sync round trip, taken together with the other requests waiting at that moment in one
-    /// transaction and one durable commit (group commit), then answered.
+    /// One sync round trip: its pushes prepared on a reader, then taken together with the other
+    /// requests waiting at that moment in one transaction and one durable commit (group commit),
+    /// then its answer read on a reader. A request with nothing to write never waits for the
+    /// writer.
     pub async fn sync(
         &self,
         user: User,
@@ -140,10 +202,20 @@ impl Db {
         request: SyncRequest,
         now: i64,
     ) -> Result<(SyncResponse, Stats), AppError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.submit(Job::Sync(Box::new(SyncJob { user, device, request, now, reply })))?;
-        let answer = answer.await.map_err(|_| AppError::Internal("the sync commit thread stopped".into()))?;
-        Ok(answer?)
+        let request = Arc::new(request);
+        let writes = !request.push.is_empty() || !request.claims.is_empty() || !request.reconcile.is_empty();
+        let (taken, stats) = if writes {
+            let (u, d, r) = (user.clone(), device.clone(), request.clone());
+            let prepared = self.read(move |conn| crate::sync::prepare(conn, &u, &d, &r, now)).await?;
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let job =
+                SyncJob { user: user.clone(), device: device.clone(), request: request.clone(), prepared, now, reply };
+            self.submit(Job::Sync(Box::new(job)))?;
+            answer.await.map_err(|_| AppError::Internal("the sync commit thread stopped".into()))??
+        } else {
+            (SyncResponse::default(), Stats::default())
+        };
+        self.read(move |conn| crate::sync::answer(conn, &user, &device.id, &request, taken, stats)).await
     }
 
     /// Whether the sync path takes work: the commit thread answers within `timeout`.
@@ -189,7 +261,13 @@ fn run_batch(conn: &Mutex<Connection>, jobs: &[SyncJob]) -> Vec<Answer> {
         let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let batch: Vec<crate::sync::Job> = jobs
             .iter()
-            .map(|j| crate::sync::Job { user: &j.user, device: &j.device, request: &j.request, now: j.now })
+            .map(|j| crate::sync::Job {
+                user: &j.user,
+                device: &j.device,
+                request: &j.request,
+                prepared: Some(&j.prepared),
+                now: j.now,
+            })
             .collect();
         catch_unwind(AssertUnwindSafe(|| crate::sync::handle_batch(&mut conn, &batch)))
     };

@@ -206,8 +206,13 @@ impl FromRequestParts<AppState> for AuthedDevice {
             .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
             .ok_or(accounts::AccountError::Unauthenticated)?;
         let device = header("x-device-id").ok_or(accounts::AccountError::Unauthenticated)?;
-        let (user, device) = state.db.call(move |conn| accounts::authenticate(conn, &token, &device, now_ms())).await?;
-        Ok(AuthedDevice { user, device })
+        // Read on a reader connection: a request never waits for the writer to learn who sent it.
+        let t = token.clone();
+        let who = state.db.read(move |conn| accounts::authenticate(conn, &t, &device, now_ms())).await?;
+        if who.renew {
+            state.db.call(move |conn| accounts::renew_token(conn, &token, now_ms())).await?;
+        }
+        Ok(AuthedDevice { user: who.user, device: who.device })
     }
 }
 

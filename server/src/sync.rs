@@ -11,7 +11,7 @@ use fieldsync_core::sync::protocol::{
     self, ClaimResult, DocChanges, Listing, PushOutcome, PushResult, Refusal as WireRefusal, Snapshot, SyncMessage,
     SyncRequest, SyncResponse,
 };
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Savepoint, params};
 
 use crate::accounts::{Device, Role, User};
 use crate::customers::{self, PushError, Writer};
@@ -88,7 +88,7 @@ pub struct Stats {
     pub purged: usize,
 }
 
-/// One round trip on its own: what the device sent, committed, then the answer.
+/// One round trip on one connection (tests, tools): prepared, taken and committed, then answered.
 pub fn handle(
     conn: &mut Connection,
     user: &User,
@@ -96,39 +96,90 @@ pub fn handle(
     request: SyncRequest,
     now: i64,
 ) -> Result<(SyncResponse, Stats), PushError> {
-    let job = Job { user, device, request: &request, now };
-    handle_batch(conn, &[job]).pop().expect("one answer per job")
+    let prepared = prepare(conn, user, device, &request, now)?;
+    let job = Job { user, device, request: &request, prepared: Some(&prepared), now };
+    let (taken, stats) = handle_batch(conn, &[job]).pop().expect("one answer per job")?;
+    answer(conn, user, &device.id, &request, taken, stats)
 }
 
-/// One sync request waiting in a batch.
+/// What the pushes of one request came to, worked out on a reader connection before the writer
+/// takes the request: the expensive part (parse, load, merge, policy) off the writer lock.
+#[derive(Debug, Default)]
+pub struct PreparedRequest {
+    pushes: Vec<Prepared>,
+}
+
+/// One push, prepared.
+#[derive(Debug)]
+enum Prepared {
+    Ready(customers::Prepared),
+    /// Refused already: the answer is known without the writer.
+    Refused(PushOutcome),
+}
+
+/// Prepares every push of a request against the documents as they are now. A request over its
+/// allowance of changes or operations fails whole.
+pub fn prepare(
+    reader: &Connection,
+    user: &User,
+    device: &Device,
+    request: &SyncRequest,
+    now: i64,
+) -> Result<PreparedRequest, PushError> {
+    let writer = Writer { user, device_id: &device.id, actors: &device.actors };
+    let actor = customers::server_actor(reader)?;
+    let mut budget = Budget::default();
+    let mut pushes = Vec::with_capacity(request.push.len());
+    for DocChanges { customer_id, changes } in &request.push {
+        let prepared =
+            customers::prepare_push(reader, &user.branch_id, writer, customer_id, changes, &actor, &mut budget, now);
+        match prepared {
+            Err(PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations))) => {
+                return Err(PushError::TooLarge(limit));
+            }
+            Err(PushError::Sqlite(e)) => return Err(PushError::Sqlite(e)),
+            Err(e) => pushes.push(Prepared::Refused(wire_outcome(e))),
+            Ok(ready) => pushes.push(Prepared::Ready(ready)),
+        }
+    }
+    Ok(PreparedRequest { pushes })
+}
+
+/// One sync request waiting in a batch, with its pushes prepared (or `None`: prepared under the
+/// lock).
 #[derive(Clone, Copy)]
 pub struct Job<'a> {
     pub user: &'a User,
     pub device: &'a Device,
     pub request: &'a SyncRequest,
+    pub prepared: Option<&'a PreparedRequest>,
     pub now: i64,
 }
 
 /// Group commit: what several devices sent is taken in one transaction (each request behind its own
-/// savepoint, so one request's failure leaves the others), made durable with one commit, and only
-/// then answered. One fsync serves the whole batch.
+/// savepoint, so one request's failure leaves the others) and made durable with one commit. One
+/// fsync serves the whole batch. Returns each request's push, claim and reconciliation results;
+/// the rest of the answer is read afterwards ([`answer`]), on any connection.
 pub fn handle_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(SyncResponse, Stats), PushError>> {
     let all_failed = |e: &dyn std::fmt::Display| {
         tracing::error!(error = %e, "a sync batch failed in the store");
         jobs.iter().map(|_| Err(PushError::Internal)).collect()
     };
-    let tx = match conn.transaction() {
+    let mut tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => return all_failed(&e),
     };
     let mut taken = Vec::with_capacity(jobs.len());
     for job in jobs {
-        if let Err(e) = tx.execute_batch("SAVEPOINT request") {
-            return all_failed(&e);
-        }
-        let result = take(&tx, job.user, job.device, job.request, job.now);
-        let end = if result.is_ok() { "RELEASE request" } else { "ROLLBACK TO request; RELEASE request" };
-        if let Err(e) = tx.execute_batch(end) {
+        let mut sp = match tx.savepoint() {
+            Ok(sp) => sp,
+            Err(e) => return all_failed(&e),
+        };
+        let result = take(&mut sp, job.user, job.device, job.request, job.prepared, job.now);
+        // A savepoint dropped without commit rolls back: a failed request leaves nothing.
+        if result.is_ok()
+            && let Err(e) = sp.commit()
+        {
             return all_failed(&e);
         }
         taken.push(result);
@@ -136,21 +187,16 @@ pub fn handle_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(SyncResp
     if let Err(e) = tx.commit() {
         return all_failed(&e);
     }
-    jobs.iter()
-        .zip(taken)
-        .map(|(job, taken)| {
-            let (response, stats) = taken?;
-            answer(conn, job.user, &job.device.id, job.request, response, stats)
-        })
-        .collect()
+    taken
 }
 
 /// What the device sent: pushes, claims, reconciliation messages, inside the caller's transaction.
 fn take(
-    tx: &Connection,
+    tx: &mut Savepoint,
     user: &User,
     device: &Device,
     request: &SyncRequest,
+    prepared: Option<&PreparedRequest>,
     now: i64,
 ) -> Result<(SyncResponse, Stats), PushError> {
     let mut response = SyncResponse::default();
@@ -162,29 +208,41 @@ fn take(
 
     let actor = customers::server_actor(tx)?;
     let mut budget = Budget::default();
-    for DocChanges { customer_id, changes } in &request.push {
-        let outcome = in_savepoint(tx, || {
-            customers::push(tx, &user.branch_id, writer, customer_id, changes, &actor, &mut budget, now)
-        })?;
+    for (i, DocChanges { customer_id, changes }) in request.push.iter().enumerate() {
+        let mut push = |c: &Connection| {
+            customers::push(c, &user.branch_id, writer, customer_id, changes, &actor, &mut budget, now)
+        };
+        let outcome = match prepared.and_then(|p| p.pushes.get(i)) {
+            Some(Prepared::Refused(outcome)) => Err(outcome.clone()),
+            Some(Prepared::Ready(customers::Prepared::Known)) => {
+                Ok(customers::Accepted { customer_id: customer_id.clone(), new_changes: 0 })
+            }
+            Some(Prepared::Ready(customers::Prepared::Ready(ready))) => in_savepoint(tx, |c| {
+                match customers::commit_push(c, &user.branch_id, &device.id, ready)? {
+                    Some(accepted) => Ok(accepted),
+                    // The document moved since it was read: prepared again, here.
+                    None => push(c),
+                }
+            })
+            .map_err(PushError::Sqlite)
+            .and_then(settle)?,
+            None => in_savepoint(tx, push).map_err(PushError::Sqlite).and_then(settle)?,
+        };
         stats.pushed += 1;
         let outcome = match outcome {
-            // The request as a whole is over its allowance: nothing of it is taken.
-            Err(PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations))) => {
-                return Err(PushError::TooLarge(limit));
-            }
             Ok(accepted) => {
                 stats.accepted_changes += accepted.new_changes;
                 PushOutcome::Accepted { new_changes: accepted.new_changes as u32 }
             }
-            Err(e) => {
+            Err(outcome) => {
                 stats.refused += 1;
-                wire_outcome(e)
+                outcome
             }
         };
         response.pushed.push(PushResult { customer_id: customer_id.clone(), outcome });
     }
     for claim in &request.claims {
-        let result = in_savepoint(tx, || resolve_claim(tx, user, claim, &actor, now))?;
+        let result = in_savepoint(tx, |c| resolve_claim(c, user, claim, &actor, now))?;
         response.claims.push(result.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "a claim could not be resolved");
             ClaimResult { intent_id: claim.intent_id.clone(), accepted: false, reason: "internal".into() }
@@ -197,7 +255,7 @@ fn take(
 }
 
 /// The answer to a committed request, read in one transaction so the cursor matches what was read.
-fn answer(
+pub fn answer(
     conn: &mut Connection,
     user: &User,
     device_id: &str,
@@ -235,23 +293,36 @@ fn answer(
 
 /// Runs `f` behind a savepoint: rolled back when it fails (the transaction goes on).
 fn in_savepoint<T>(
-    tx: &Connection,
-    f: impl FnOnce() -> Result<T, PushError>,
+    tx: &mut Savepoint,
+    f: impl FnOnce(&Connection) -> Result<T, PushError>,
 ) -> Result<Result<T, PushError>, rusqlite::Error> {
-    tx.execute_batch("SAVEPOINT doc")?;
-    match f() {
+    // Dropped without commit, a savepoint rolls back.
+    let sp = tx.savepoint()?;
+    match f(&sp) {
         Ok(v) => {
-            tx.execute_batch("RELEASE doc")?;
+            sp.commit()?;
             Ok(Ok(v))
         }
-        Err(PushError::Sqlite(e)) => {
-            tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
-            Err(e)
-        }
-        Err(e) => {
-            tx.execute_batch("ROLLBACK TO doc; RELEASE doc")?;
-            Ok(Err(e))
-        }
+        Err(PushError::Sqlite(e)) => Err(e),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// A push's result as the device hears it, or the whole request's failure.
+fn settle(r: Result<customers::Accepted, PushError>) -> Result<Result<customers::Accepted, PushOutcome>, PushError> {
+    match r {
+        Ok(accepted) => Ok(Ok(accepted)),
+        Err(e) => as_outcome(e).map(Err),
+    }
+}
+
+/// A push's failure: the whole request's when it is over its allowance (or the store failed),
+/// else that document's answer.
+fn as_outcome(e: PushError) -> Result<PushOutcome, PushError> {
+    match e {
+        PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations)) => Err(PushError::TooLarge(limit)),
+        PushError::Sqlite(e) => Err(PushError::Sqlite(e)),
+        other => Ok(wire_outcome(other)),
     }
 }
 
@@ -340,7 +411,7 @@ fn resolve_claim(
 /// Changes the device sends this way are validated like a push.
 #[allow(clippy::too_many_arguments)]
 fn reconcile(
-    tx: &Connection,
+    tx: &mut Savepoint,
     user: &User,
     writer: Writer,
     message: &SyncMessage,
@@ -362,7 +433,7 @@ fn reconcile(
     };
     if !incoming.is_empty() {
         let pushed =
-            in_savepoint(tx, || customers::push(tx, &user.branch_id, writer, id, &incoming, actor, budget, now))?;
+            in_savepoint(tx, |c| customers::push(c, &user.branch_id, writer, id, &incoming, actor, budget, now))?;
         if let Err(e) = pushed {
             if let PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations)) = e {
                 return Err(PushError::TooLarge(limit));
@@ -470,9 +541,11 @@ fn pull(
     // Changes of customers the user cannot see now are not read at all (their bytes stay on disk);
     // scope moves are always looked at, since they may purge.
     let visible = format!("({} OR l.hash IS NULL)", sql_visible(user.role, View::Masked, "d", "?4", "?1"));
+    // CROSS JOIN keeps SQLite reading the log from the cursor on, rather than every document of
+    // the branch (the visibility condition also names the documents' branch).
     let mut stmt = tx.prepare_cached(&format!(
         "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, l.to_scope, d.scope
-         FROM log l JOIN documents d ON d.customer_id = l.customer_id
+         FROM log l CROSS JOIN documents d ON d.customer_id = l.customer_id
          WHERE l.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 AND {visible} ORDER BY l.seq"
     ))?;
     let mut rows = stmt.query(params![user.branch_id, since, head, user.id])?;

@@ -167,9 +167,9 @@ fn a_batch_commits_once_and_one_bad_request_does_not_sink_the_others() {
     };
     let (ta, tx, tb) = (device("ta", Some(&a)), device("tx", None), device("tb", Some(&b)));
     let jobs = [
-        fieldsync_server::sync::Job { user: &m1, device: &ta, request: &ra, now: NOW },
-        fieldsync_server::sync::Job { user: &m2, device: &tx, request: &too_many, now: NOW },
-        fieldsync_server::sync::Job { user: &m2, device: &tb, request: &rb, now: NOW },
+        fieldsync_server::sync::Job { user: &m1, device: &ta, request: &ra, prepared: None, now: NOW },
+        fieldsync_server::sync::Job { user: &m2, device: &tx, request: &too_many, prepared: None, now: NOW },
+        fieldsync_server::sync::Job { user: &m2, device: &tb, request: &rb, prepared: None, now: NOW },
     ];
     let answers = db.with(|c| fieldsync_server::sync::handle_batch(c, &jobs));
     assert_eq!(answers.len(), 3);

@@ -1,0 +1,85 @@
+//! In-process cost of the server's sync round trip for one tablet pushing a new customer with
+//! four visits (the sync benchmark's "server apply" request), on a real SQLite store: what the
+//! group-commit thread spends per request, without HTTP.
+//!
+//! `cargo bench -p fieldsync-server --bench apply`
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fieldsync_core::document::CustomerDoc;
+use fieldsync_core::domain::{Action, Ctx, CustomerKind, Profile, Role};
+use fieldsync_core::sync::protocol::{DocChanges, SyncRequest};
+use fieldsync_core::workload;
+use fieldsync_server::accounts::{self, NewUser};
+use fieldsync_server::db::Db;
+
+fn new_customer(manager: &str, actor: &automerge::ActorId, i: u64) -> SyncRequest {
+    let ctx =
+        Ctx {
+            user_id: manager.to_string(), user_name: "客户经理".into(), role: Role::Manager, now: 1_753_056_000_000
+        };
+    let id = fieldsync_core::ids::new_id();
+    let profile = Profile::new(CustomerKind::Individual, format!("新客户{i}"), "基准村");
+    let (mut doc, _) = CustomerDoc::create(actor, &Action::CreateCustomer { id: id.clone(), profile }, &ctx).unwrap();
+    let mut rng = workload::SplitMix64::new(i);
+    for _ in 0..4 {
+        let visit_id = fieldsync_core::ids::new_id();
+        let (start, out) = workload::visit_actions(&mut rng, &visit_id, ctx.now - 7_200_000, 30.5, 114.3);
+        let (Action::StartVisit { purpose, channel, check_in, .. }, Action::CheckOut { check_out, details, .. }) =
+            (start, out)
+        else {
+            unreachable!()
+        };
+        doc.apply(&Action::RecordVisit { visit_id, purpose, channel, check_in, check_out, details }, &ctx).unwrap();
+    }
+    SyncRequest {
+        cursor: 1,
+        max_bytes: 64 * 1024,
+        push: vec![DocChanges { customer_id: id, changes: doc.changes_since(&[]) }],
+        ..Default::default()
+    }
+}
+
+fn apply(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let actor = fieldsync_core::ids::new_actor();
+    let (user, device) = db.with(|conn| {
+        let b = accounts::create_branch(conn, "基准支行", 0, "bench").unwrap();
+        let new = NewUser {
+            branch_id: &b,
+            outlet_id: None,
+            username: "bench-m1",
+            display_name: "客户经理01",
+            role: accounts::Role::Manager,
+            password: "bench-password",
+        };
+        let id = accounts::create_user(conn, &new, 0, "bench").unwrap();
+        let user = accounts::user_by_id(conn, &id).unwrap().unwrap();
+        accounts::register_device(conn, &user, "bench-device", &actor, 0).unwrap();
+        let device = accounts::Device { id: "bench-device".into(), actors: vec![actor.clone()] };
+        (user, device)
+    });
+    let mut i = 0;
+    c.bench_function("server: one tablet pushes a new customer with 4 visits (5 changes)", |b| {
+        b.iter_batched(
+            || {
+                i += 1;
+                new_customer(&user.id, &actor, i)
+            },
+            |request| {
+                let decoded =
+                    fieldsync_server::sync::decode_request(&fieldsync_core::sync::protocol::encode(&request)).unwrap();
+                db.with(|conn| fieldsync_server::sync::handle(conn, &user, &device, decoded, 1_753_056_000_000))
+                    .unwrap()
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(50);
+    targets = apply
+}
+criterion_main!(benches);
