@@ -1,6 +1,5 @@
 //! Inputs the fuzz targets (`fuzz/`, run by `scripts/fuzz.sh`) found to crash, replayed through the
-//! public API. A test that still fails is `#[ignore]`d with the crash it reproduces; run them with
-//! `cargo test -p fieldsync-core --test fuzz_regressions -- --include-ignored`.
+//! public API: each one crashed before its fix and runs in every test run.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -37,7 +36,6 @@ const EMPTY_BLOOM_MESSAGE: [u8; 58] = [
 /// `sync_message` does not, so the panic reaches the caller: the server's `reconcile` (answering
 /// any signed-in user's request) and a tablet reconciling a document.
 #[test]
-#[ignore = "fuzz crash bloom-zero: CustomerDoc::sync_message panics (automerge sync/bloom.rs:74, divide by zero) after receiving a sync message whose Bloom filter has no bits"]
 fn a_sync_message_with_an_empty_bloom_filter_is_refused_or_answered_without_a_panic() {
     let mut doc = customer_doc();
     let mut state = State::new();
@@ -57,7 +55,6 @@ fn a_sync_message_with_an_empty_bloom_filter_is_refused_or_answered_without_a_pa
 /// push reaches it before any check (`customers::push` parses first), and so does a tablet merging
 /// pulled changes.
 #[test]
-#[ignore = "fuzz crash opid-counter-overflow: parse_changes panics (automerge types.rs:464 unwrap) on a change whose op ID counter overflows u32"]
 fn a_change_whose_op_id_counter_overflows_is_corrupt_not_a_panic() {
     let bytes = include_bytes!("fuzz_regressions/opid-counter-overflow.bin");
     let parsed = catch_unwind(|| parse_changes(bytes).map(|c| c.len()));

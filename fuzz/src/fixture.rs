@@ -458,12 +458,12 @@ fn seeds(
             let mut ours = automerge::sync::State::new();
             let mut theirs = automerge::sync::State::new();
             for round in 0..4 {
-                let Some(message) = ours_doc.sync_message(&mut ours) else { break };
+                let Ok(Some(message)) = ours_doc.sync_message(&mut ours) else { break };
                 let input = Addressed::write(user, customer, false, &message);
                 let name = format!("rounds-{user}-{customer}-{round}");
                 seeds.entry("server_reconcile").or_default().push((name, input));
                 let _ = server_doc.receive_sync_message(&mut theirs, &message);
-                let Some(reply) = server_doc.sync_message(&mut theirs) else { break };
+                let Ok(Some(reply)) = server_doc.sync_message(&mut theirs) else { break };
                 let _ = ours_doc.receive_sync_message(&mut ours, &reply);
             }
         }

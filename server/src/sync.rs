@@ -446,8 +446,12 @@ fn reconcile(
         }
     }
     let mut doc = customers::load(tx, id, actor)?.ok_or(PushError::NotFound)?;
-    if let Some(reply) = doc.sync_message(&mut state) {
-        response.reconcile.push(SyncMessage { customer_id: id.clone(), message: reply });
+    match doc.sync_message(&mut state) {
+        Ok(Some(reply)) => response.reconcile.push(SyncMessage { customer_id: id.clone(), message: reply }),
+        Ok(None) => {}
+        // What the device said cannot be answered (automerge would panic on it): that document's
+        // answer, not the request's.
+        Err(_) => response.pushed.push(PushResult { customer_id: id.clone(), outcome: PushOutcome::Corrupt }),
     }
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! Inputs the fuzz targets (`fuzz/`, run by `scripts/fuzz.sh`) found to crash, replayed through the
-//! server's own sync round trip (`sync::handle`, no HTTP). A test that still fails is `#[ignore]`d
-//! with the crash it reproduces; run them with
-//! `cargo test -p fieldsync-server --test fuzz_regressions -- --include-ignored`.
+//! server's own sync round trip (`sync::handle`, no HTTP): each one crashed before its fix and runs
+//! in every test run.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -53,7 +52,6 @@ fn pushed_customer(dir: &tempfile::TempDir) -> (Db, User, Device, String) {
 /// batch, so every other device's request in that batch fails with it. One request's bad message
 /// must fail that document (or that request) alone, with an answer.
 #[test]
-#[ignore = "fuzz crash bloom-zero: sync::handle panics (automerge sync/bloom.rs:74) answering a reconcile message whose Bloom filter has no bits"]
 fn a_reconcile_message_with_an_empty_bloom_filter_gets_an_answer_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let (db, user, device, id) = pushed_customer(&dir);

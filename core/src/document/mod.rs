@@ -159,10 +159,18 @@ impl CustomerDoc {
     }
 
     /// The next message of automerge's sync protocol towards a peer, for reconciling a document
-    /// whose history the two sides disagree about; `None` when there is nothing to send.
-    pub fn sync_message(&mut self, state: &mut automerge::sync::State) -> Option<Vec<u8>> {
+    /// whose history the two sides disagree about; `None` when there is nothing to send. The
+    /// message is built from what the peer said before (in `state`), so it is foreign input too:
+    /// should automerge panic on it (an empty Bloom filter divides by zero), the state starts over
+    /// and the error says so.
+    pub fn sync_message(&mut self, state: &mut automerge::sync::State) -> Result<Option<Vec<u8>>> {
         use automerge::sync::SyncDoc;
-        self.doc.sync().generate_sync_message(state).map(automerge::sync::Message::encode)
+        let doc = &mut self.doc;
+        let message = contain("sync message", || Ok(doc.sync().generate_sync_message(state)));
+        if message.is_err() {
+            *state = automerge::sync::State::new();
+        }
+        Ok(message?.map(automerge::sync::Message::encode))
     }
 
     /// Reads a peer's sync message into `state` and returns the changes it carried that are new
@@ -385,7 +393,9 @@ pub fn parse_changes(bytes: &[u8]) -> Result<Vec<Change>> {
                 changes.extend(loaded);
             }
             1 | 2 => {
-                let change = Change::try_from(chunk).map_err(|e| corrupt(&e.to_string()))?;
+                // automerge 0.12 panics on some chunks it cannot represent (an operation counter
+                // past u32): contained like any other foreign input.
+                let change = contain("change", || Change::try_from(chunk).map_err(|e| corrupt(&e.to_string())))?;
                 // The header's checksum is the start of the change's hash; automerge does not check
                 // it when parsing, so a flipped byte would otherwise pass as a different change.
                 if change.hash().0[..4] != chunk[4..8] {

@@ -220,7 +220,14 @@ impl Store {
         drop(stmt);
         for customer_id in reconciling {
             let state = states.entry(customer_id.clone()).or_default();
-            let message = self.read_doc(&customer_id, |doc| doc.sync_message(state))?;
+            let message = match self.read_doc(&customer_id, |doc| doc.sync_message(state))? {
+                Ok(message) => message,
+                // The server's last message could not be answered: start over next round.
+                Err(e) => {
+                    tracing::warn!(customer_id, error = %e, "a reconciliation message could not be built");
+                    continue;
+                }
+            };
             match message {
                 Some(message) => batch.request.reconcile.push(SyncMessage { customer_id, message }),
                 None if state.their_heads.is_some() => {
