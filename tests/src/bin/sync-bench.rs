@@ -30,16 +30,22 @@ const EDGE_RTT_S: f64 = 0.84;
 struct Args {
     customers: usize,
     devices: usize,
+    /// Devices syncing with nothing new while one device sends the heaviest request allowed.
+    fairness_devices: usize,
+    /// New customers in that heavy request (the limits allow `MAX_ITEMS`; `--quick` sends fewer).
+    heavy_customers: usize,
 }
 
 fn args() -> Args {
-    let mut a = Args { customers: usize::MAX, devices: 1000 };
+    let mut a = Args { customers: usize::MAX, devices: 1000, fairness_devices: 200, heavy_customers: usize::MAX };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--quick" => {
                 a.customers = 100;
                 a.devices = 50;
+                a.fairness_devices = 20;
+                a.heavy_customers = 100;
             }
             "--customers" => a.customers = it.next().and_then(|v| v.parse().ok()).expect("--customers N"),
             "--devices" => a.devices = it.next().and_then(|v| v.parse().ok()).expect("--devices N"),
@@ -375,6 +381,122 @@ fn main() {
         ),
         "1,000 devices, p99 ≤ 1 s",
     );
+
+    fairness(&server, &managers, &clients, args.fairness_devices, args.heavy_customers);
+}
+
+/// While one device sends, in a loop, the most expensive request the limits allow (as many new
+/// customers as a request may carry, each with a visit: every one parsed, merged, checked and
+/// appended), `others` devices keep syncing with nothing new; their latencies are the figure.
+fn fairness(
+    server: &TestServer,
+    managers: &[String],
+    clients: &[(HttpTransport, Vec<u8>)],
+    others: usize,
+    heavy_customers: usize,
+) {
+    let others = others.min(clients.len());
+    let url = server.url();
+    let conn = server.db();
+    let attacker = accounts::user_by_id(&conn, &managers[0]).unwrap().unwrap();
+    let actor = fieldsync_core::ids::new_actor();
+    let token = accounts::register_device(&conn, &attacker, "bench-heavy-device", &actor, now_ms()).unwrap();
+    let head: i64 = conn.query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
+    drop(conn);
+    // Fresh customers every time, so no request is a cheap repeat of a known one.
+    let per_request =
+        fieldsync_server::limits::MAX_ITEMS.min(fieldsync_server::limits::MAX_CHANGES / 2).min(heavy_customers);
+    let started = Instant::now();
+    let heavy: Vec<Vec<u8>> = (0..3)
+        .map(|round| {
+            let push = (0..per_request)
+                .map(|i| heavy_customer(&attacker.id, &actor, (round * per_request + i) as u64))
+                .collect();
+            protocol::encode(&SyncRequest { cursor: head as u64, max_bytes: 64 * 1024, push, ..Default::default() })
+        })
+        .collect();
+    eprintln!(
+        "fairness: {} heavy requests of {per_request} new customers ({:.0} KB each on the wire) built in {:.1} s",
+        heavy.len(),
+        heavy[0].len() as f64 / 1000.0,
+        started.elapsed().as_secs_f64()
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let heavy_thread = {
+        let stop = stop.clone();
+        let mut transport = HttpTransport::new(&url, &token, "bench-heavy-device");
+        std::thread::spawn(move || {
+            let (mut sent, mut slowest) = (0usize, Duration::ZERO);
+            for frame in heavy.iter().cycle() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let t = Instant::now();
+                let reply = transport.exchange(frame.clone());
+                assert!(matches!(reply, Ok(Reply::Frame(_))), "the heavy request was refused: {reply:?}");
+                slowest = slowest.max(t.elapsed());
+                sent += 1;
+            }
+            (sent, slowest)
+        })
+    };
+    // Let the first heavy request get going, then the others sync five times each.
+    std::thread::sleep(Duration::from_millis(200));
+    let noop = protocol::encode(&SyncRequest { cursor: head as u64, ..Default::default() });
+    let handles: Vec<_> = clients[..others]
+        .iter()
+        .map(|(t, _)| {
+            let (mut t, frame) = (t.clone(), noop.clone());
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    (0..5)
+                        .map(|_| {
+                            let start = Instant::now();
+                            let reply = t.exchange(frame.clone());
+                            assert!(matches!(reply, Ok(Reply::Frame(_))), "{reply:?}");
+                            start.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap()
+        })
+        .collect();
+    let mut latencies: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, slowest) = heavy_thread.join().unwrap();
+    latencies.sort();
+    line(
+        &format!("fairness: {others} devices' no-op syncs while one device loops the most expensive request"),
+        format!(
+            "p50 {:.0} ms, **p99 {:.0} ms** ({} syncs; {sent} heavy requests of {per_request} new customers, \
+             slowest {:.1} s)",
+            percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+            latencies.len(),
+            slowest.as_secs_f64()
+        ),
+        "p99 ≤ 1 s",
+    );
+}
+
+/// A new customer with one logged visit, under `actor`: two changes.
+fn heavy_customer(manager: &str, actor: &automerge::ActorId, i: u64) -> DocChanges {
+    let ctx =
+        Ctx { user_id: manager.to_string(), user_name: "客户经理".into(), role: Role::Manager, now: now_ms() };
+    let id = fieldsync_core::ids::new_id();
+    let profile = Profile::new(CustomerKind::Individual, format!("批量客户{i}"), "基准村");
+    let (mut doc, _) = CustomerDoc::create(actor, &Action::CreateCustomer { id: id.clone(), profile }, &ctx).unwrap();
+    let mut rng = workload::SplitMix64::new(i);
+    let visit_id = fieldsync_core::ids::new_id();
+    let (start, out) = workload::visit_actions(&mut rng, &visit_id, ctx.now - 7_200_000, 30.5, 114.3);
+    let (Action::StartVisit { purpose, channel, check_in, .. }, Action::CheckOut { check_out, details, .. }) =
+        (start, out)
+    else {
+        unreachable!()
+    };
+    doc.apply(&Action::RecordVisit { visit_id, purpose, channel, check_in, check_out, details }, &ctx).unwrap();
+    DocChanges { customer_id: id, changes: doc.changes_since(&[]) }
 }
 
 /// A sync request from a device of `manager` pushing a new customer with four logged visits.
