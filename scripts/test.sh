@@ -33,3 +33,12 @@ cargo test -p fieldsync-core --benches --locked
 
 echo "== the sync benchmark runs end to end (small; figures come from: cargo run --release -p fieldsync-tests --bin sync-bench)"
 cargo run -q -p fieldsync-tests --bin sync-bench --locked -- --quick
+
+# The fuzz targets build in their own target dir; in CI without AddressSanitizer (the build costs
+# half as much, and what CI looks for is panics), 20 s each. Longer, with ASan: scripts/fuzz.sh 600
+echo "== fuzzing, 20 s per target (longer: scripts/fuzz.sh 600)"
+if [[ -n "${CI:-}" ]]; then
+  FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}" bash scripts/fuzz.sh 20
+else
+  bash scripts/fuzz.sh 20
+fi
