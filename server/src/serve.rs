@@ -1,5 +1,9 @@
 //! Running the server: bind, log, and shut down gracefully on Ctrl-C or SIGTERM (requests in
 //! flight finish before the process exits).
+//!
+//! The accept loop is hyper's own rather than `axum::serve`, for what a branch on a bad network
+//! needs and `axum::serve` does not set: a client that sends its headers too slowly is dropped
+//! (slow or idle connections cannot pile up), and every request, body included, has a deadline.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,10 +34,69 @@ pub async fn run(
     tracing::info!(%addr, data = %config.data.display(), "listening");
     on_bound(addr);
     let state = AppState::new(config.data, db);
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+    serve(listener, app(state), shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves connections until `shutdown` completes, then lets the requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    serve_with(listener, router, shutdown, crate::limits::HEADER_TIMEOUT).await;
+}
+
+/// [`serve`], dropping connections whose request headers take longer than `header_timeout`.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    header_timeout: std::time::Duration,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        crate::limits::REQUEST_TIMEOUT,
+    ));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, a connection reset before accept: keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        // HTTP/1 only (tablets and browsers speak it here), so the header deadline runs from the
+        // connection's first moment: a connection that sends nothing is dropped too.
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Binds with a deep accept queue: when signal returns to a village, many tablets connect at once.
