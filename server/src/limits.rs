@@ -3,6 +3,9 @@
 
 /// Items of all kinds (pushed documents, claims, fetches, reconciliation messages) per request.
 pub const MAX_ITEMS: usize = 2_000;
+/// Pool claims per request: each loads its customer's document under the writer lock, and a
+/// manager claims a few customers at a time.
+pub const MAX_CLAIMS: usize = 100;
 /// Changes per request, across documents, counting repeats.
 pub const MAX_CHANGES: usize = 5_000;
 /// Operations per request, across changes.

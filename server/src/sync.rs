@@ -32,8 +32,12 @@ pub fn decode_request(body: &[u8]) -> Result<SyncRequest, crate::error::AppError
         other => AppError::BadFrame(other.to_string()),
     })?;
     let items = request.push.len() + request.claims.len() + request.fetch.len() + request.reconcile.len();
-    if items > limits::MAX_ITEMS {
+    if items > limits::MAX_ITEMS || request.claims.len() > limits::MAX_CLAIMS {
         return Err(AppError::TooLarge(Limit::Items));
+    }
+    let mut claimed = std::collections::HashSet::new();
+    if !request.claims.iter().all(|c| claimed.insert(&c.customer_id)) {
+        return Err(AppError::BadFrame("a customer is claimed twice in one request".into()));
     }
     let mut seen = std::collections::HashSet::new();
     if !request
@@ -621,4 +625,38 @@ fn entered_full_since(tx: &Connection, user: &User, customer_id: &str, since: i6
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AppError;
+    use fieldsync_core::sync::protocol::Claim;
+
+    fn claims(ids: impl Iterator<Item = String>) -> Vec<u8> {
+        let claims = ids.map(|id| Claim { intent_id: format!("i-{id}"), customer_id: id, at: 0 }).collect();
+        protocol::encode(&SyncRequest { cursor: 1, claims, ..Default::default() })
+    }
+
+    #[test]
+    fn claims_are_bounded_and_never_repeated_in_one_request() {
+        let many = claims((0..=limits::MAX_CLAIMS).map(|i| format!("c{i}")));
+        assert!(matches!(decode_request(&many), Err(AppError::TooLarge(Limit::Items))));
+        let twice = claims(["c1".to_string(), "c1".to_string()].into_iter());
+        assert!(matches!(decode_request(&twice), Err(AppError::BadFrame(_))));
+        let fine = claims((0..limits::MAX_CLAIMS).map(|i| format!("c{i}")));
+        assert_eq!(decode_request(&fine).unwrap().claims.len(), limits::MAX_CLAIMS);
+    }
+
+    #[test]
+    fn a_request_that_would_inflate_past_the_limit_is_refused_before_inflating() {
+        let bomb = {
+            let mut frame = b"FSY".to_vec();
+            frame.push(protocol::VERSION);
+            frame.push(1);
+            frame.extend(zstd::bulk::compress(&vec![0u8; limits::MAX_INFLATED + 1], 1).unwrap());
+            frame
+        };
+        assert!(matches!(decode_request(&bomb), Err(AppError::TooLarge(Limit::Inflated))));
+    }
 }
