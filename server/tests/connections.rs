@@ -63,3 +63,15 @@ async fn a_connection_that_sends_nothing_is_dropped() {
     let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
     assert!(closed_within(&mut idle, Duration::from_secs(20)).await.is_some(), "an idle client kept its connection");
 }
+
+#[tokio::test]
+async fn a_kept_alive_connection_that_goes_quiet_is_dropped() {
+    let (addr, _stop, _dir) = server(Duration::from_millis(500)).await;
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 1024];
+    let n = client.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    // The answer is in; the client keeps the connection and says nothing more.
+    assert!(closed_within(&mut client, Duration::from_secs(20)).await.is_some(), "a quiet client kept its connection");
+}
