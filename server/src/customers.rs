@@ -306,8 +306,7 @@ pub fn commit_push(
     let id = &ready.customer_id;
     let inserted = append(conn, branch_id, id, &ready.device_changes, Some(device_id))?;
     append(conn, branch_id, id, &ready.server_changes, None)?;
-    let mut doc = ready.doc.clone();
-    save_state(conn, branch_id, &mut doc, ready.before_scope.as_ref(), Fold::WhenLong)?;
+    save_state(conn, branch_id, &ready.doc, ready.before_scope.as_ref(), Fold::WhenLong)?;
     Ok(Some(Accepted { customer_id: id.clone(), new_changes: inserted }))
 }
 
@@ -394,7 +393,7 @@ pub fn write_decision(
     crate::policy::write::check(Some(&before), doc.file(), by, &directory).map_err(PushError::Refused)?;
     let change = parse_changes(&committed.change).map_err(|_| PushError::Corrupt)?;
     append(&tx, branch_id, customer_id, &change, None)?;
-    save_state(&tx, branch_id, &mut doc, Some(&meta.scope), Fold::WhenLong)?;
+    save_state(&tx, branch_id, &doc, Some(&meta.scope), Fold::WhenLong)?;
     crate::accounts::audit(&tx, now, &by.id, audit, customer_id)?;
     tx.commit()?;
     Ok(())
@@ -456,11 +455,11 @@ pub fn store_server_changes_in(
         }
         None => CustomerDoc::from_changes(customer_id, changes, &actor)?,
     };
-    let Some((mut doc, new_bytes)) = merged else { return Ok(0) };
+    let Some((doc, new_bytes)) = merged else { return Ok(0) };
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
     let inserted = append(tx, branch_id, customer_id, &new, None)?;
     // Imported documents are stored with their snapshot, ready for a new tablet's first sync.
-    save_state(tx, branch_id, &mut doc, before.as_ref().map(|m| &m.scope), Fold::Now)?;
+    save_state(tx, branch_id, &doc, before.as_ref().map(|m| &m.scope), Fold::Now)?;
     Ok(inserted)
 }
 
@@ -527,7 +526,7 @@ pub enum Fold {
 pub fn save_state(
     conn: &Connection,
     branch_id: &str,
-    doc: &mut CustomerDoc,
+    doc: &CustomerDoc,
     previous_scope: Option<&Scope>,
     fold: Fold,
 ) -> rusqlite::Result<()> {
@@ -574,7 +573,9 @@ pub fn save_state(
         }
     };
     if fold_now {
-        save_snapshot(conn, &customer_id, doc, seq)?;
+        // Saving needs the document mutable (automerge closes its transaction); a copy, only on
+        // the writes that fold, keeps the writer's common path free of it.
+        save_snapshot(conn, &customer_id, &mut doc.clone(), seq)?;
     }
     Ok(())
 }

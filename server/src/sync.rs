@@ -407,7 +407,7 @@ fn resolve_claim(
     )?;
     let owner = Owner { manager_id: Some(user.id.clone()), manager_name: Some(user.display_name.clone()) };
     customers::apply_server_action(tx, &user.branch_id, &mut doc, &Action::AssignOwner { owner }, &user.id, now)?;
-    customers::save_state(tx, &user.branch_id, &mut doc, Some(&meta.scope), customers::Fold::WhenLong)?;
+    customers::save_state(tx, &user.branch_id, &doc, Some(&meta.scope), customers::Fold::WhenLong)?;
     Ok(result(true, ""))
 }
 
