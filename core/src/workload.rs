@@ -990,6 +990,16 @@ pub fn visit_actions(rng: &mut SplitMix64, visit_id: &str, at: i64, lat: f64, ln
     (start, out)
 }
 
+/// The same visit logged after the fact (补录): one `RecordVisit` action, one commit.
+pub fn recorded_visit(rng: &mut SplitMix64, visit_id: &str, at: i64, lat: f64, lng: f64) -> Action {
+    match visit_actions(rng, visit_id, at, lat, lng) {
+        (Action::StartVisit { visit_id, purpose, channel, check_in }, Action::CheckOut { check_out, details, .. }) => {
+            Action::RecordVisit { visit_id, purpose, channel, check_in, check_out, details }
+        }
+        _ => unreachable!("visit_actions returns a start and a check-out"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,13 +23,8 @@ fn new_customer(manager: &str, actor: &automerge::ActorId, i: u64) -> SyncReques
     let mut rng = workload::SplitMix64::new(i);
     for _ in 0..4 {
         let visit_id = fieldsync_core::ids::new_id();
-        let (start, out) = workload::visit_actions(&mut rng, &visit_id, ctx.now - 7_200_000, 30.5, 114.3);
-        let (Action::StartVisit { purpose, channel, check_in, .. }, Action::CheckOut { check_out, details, .. }) =
-            (start, out)
-        else {
-            unreachable!()
-        };
-        doc.apply(&Action::RecordVisit { visit_id, purpose, channel, check_in, check_out, details }, &ctx).unwrap();
+        let record = workload::recorded_visit(&mut rng, &visit_id, ctx.now - 7_200_000, 30.5, 114.3);
+        doc.apply(&record, &ctx).unwrap();
     }
     SyncRequest {
         cursor: 1,

@@ -489,13 +489,8 @@ fn heavy_customer(manager: &str, actor: &automerge::ActorId, i: u64) -> DocChang
     let (mut doc, _) = CustomerDoc::create(actor, &Action::CreateCustomer { id: id.clone(), profile }, &ctx).unwrap();
     let mut rng = workload::SplitMix64::new(i);
     let visit_id = fieldsync_core::ids::new_id();
-    let (start, out) = workload::visit_actions(&mut rng, &visit_id, ctx.now - 7_200_000, 30.5, 114.3);
-    let (Action::StartVisit { purpose, channel, check_in, .. }, Action::CheckOut { check_out, details, .. }) =
-        (start, out)
-    else {
-        unreachable!()
-    };
-    doc.apply(&Action::RecordVisit { visit_id, purpose, channel, check_in, check_out, details }, &ctx).unwrap();
+    let record = workload::recorded_visit(&mut rng, &visit_id, ctx.now - 7_200_000, 30.5, 114.3);
+    doc.apply(&record, &ctx).unwrap();
     DocChanges { customer_id: id, changes: doc.changes_since(&[]) }
 }
 
@@ -509,13 +504,7 @@ fn new_customer_frame(manager: &str, cursor: u64, i: usize, actor: &automerge::A
     let mut rng = workload::SplitMix64::new(i as u64);
     for _ in 0..4 {
         let visit_id = fieldsync_core::ids::new_id();
-        let (start, out) = workload::visit_actions(&mut rng, &visit_id, ctx.now - 7_200_000, 30.5, 114.3);
-        let (Action::StartVisit { purpose, channel, check_in, .. }, Action::CheckOut { check_out, details, .. }) =
-            (start, out)
-        else {
-            unreachable!()
-        };
-        let record = Action::RecordVisit { visit_id, purpose, channel, check_in, check_out, details };
+        let record = workload::recorded_visit(&mut rng, &visit_id, ctx.now - 7_200_000, 30.5, 114.3);
         doc.apply(&record, &ctx).unwrap();
     }
     let changes = doc.changes_since(&[]);
