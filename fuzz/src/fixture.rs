@@ -154,8 +154,8 @@ impl Builder {
         let now = self.now;
         let (user, device, token) = self.db.with(|conn| -> Result<_, String> {
             let token = accounts::register_device(conn, user, &device_id, &actor, now).map_err(err)?;
-            let (user, device) = accounts::authenticate(conn, &token, &device_id, now).map_err(err)?;
-            Ok((user, device, token))
+            let who = accounts::authenticate(conn, &token, &device_id, now).map_err(err)?;
+            Ok((who.user, who.device, token))
         })?;
         Ok(Tablet { store, user, device, token })
     }

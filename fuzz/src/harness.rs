@@ -44,9 +44,9 @@ impl Server {
         };
         let mut users = Vec::new();
         for (name, _, device_id, token) in &info.users {
-            let found = accounts::authenticate(&scratch, token, device_id, info.now)
+            let who = accounts::authenticate(&scratch, token, device_id, info.now)
                 .map_err(|e| format!("fixture user {name}: {e}"))?;
-            users.push(found);
+            users.push((who.user, who.device));
         }
         Ok(Server { template, info, users })
     }
