@@ -545,8 +545,9 @@ fn may_manage_device(conn: &Connection, actor: &User, branch_id: &str, holder_ro
     })
 }
 
-/// The branch and holder's role of a device `by` may manage; anything else (no such device,
-/// another branch, an admin's device for a supervisor) is answered alike, as not found.
+/// Succeeds for a device `by` may manage (`None`: the administrator's command line); anything else
+/// (no such device, another branch, an admin's device for a supervisor) is answered alike, as not
+/// found.
 fn managed_device(conn: &Connection, device_id: &str, by: Option<&User>) -> Result<()> {
     valid_device_id(device_id)?;
     let row: Option<(Option<String>, Option<String>)> = conn

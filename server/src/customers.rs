@@ -580,11 +580,11 @@ pub fn save_state(
     Ok(())
 }
 
-fn save_snapshot(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc, seq: i64) -> rusqlite::Result<Vec<u8>> {
+fn save_snapshot(conn: &Connection, customer_id: &str, doc: &mut CustomerDoc, seq: i64) -> rusqlite::Result<()> {
     let bytes = doc.save_uncompressed();
     conn.prepare_cached("UPDATE documents SET snapshot = ?2, snapshot_seq = ?3 WHERE customer_id = ?1")?
         .execute(params![customer_id, bytes, seq])?;
-    Ok(bytes)
+    Ok(())
 }
 
 /// A document whole, as a device receives it: its saved bytes (folding everything logged so far)
