@@ -28,7 +28,7 @@ use fieldsync_core::sync::{Reply, SyncOptions, Transport, run};
 use fieldsync_core::workload::{self, Book, SplitMix64};
 use fieldsync_server::accounts::{self, Device, NewUser, Role, User};
 use fieldsync_server::customers;
-use fieldsync_server::db::Db;
+use fieldsync_server::store::Db;
 
 use crate::input::{Addressed, Reply as ReplyInput, raw_frame};
 

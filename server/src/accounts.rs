@@ -101,8 +101,14 @@ pub enum AccountError {
     Forbidden,
     #[error("password hashing failed")]
     Hashing,
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<rusqlite::Error> for AccountError {
+    fn from(e: rusqlite::Error) -> Self {
+        AccountError::Store(e.into())
+    }
 }
 
 pub type Result<T> = std::result::Result<T, AccountError>;

@@ -45,11 +45,17 @@ pub enum PushError {
     /// The domain refused a decision (e.g. a review of a visit the customer does not have).
     #[error("the action was refused: {0}")]
     Action(fieldsync_core::Error),
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// A stored value that does not decode, or a dependency that panicked: the server's fault.
     #[error("internal error")]
     Internal,
+}
+
+impl From<rusqlite::Error> for PushError {
+    fn from(e: rusqlite::Error) -> Self {
+        PushError::Store(e.into())
+    }
 }
 
 impl From<fieldsync_core::Error> for PushError {
@@ -61,7 +67,7 @@ impl From<fieldsync_core::Error> for PushError {
             E::SchemaMismatch { .. } | E::NewerDocument { .. } => {
                 PushError::Refused(Refusal::Invalid("document".into()))
             }
-            E::Sqlite(e) => PushError::Sqlite(e),
+            E::Sqlite(e) => PushError::Store(e.into()),
             other => PushError::Action(other),
         }
     }
@@ -70,7 +76,7 @@ impl From<fieldsync_core::Error> for PushError {
 impl From<crate::accounts::AccountError> for PushError {
     fn from(e: crate::accounts::AccountError) -> Self {
         match e {
-            crate::accounts::AccountError::Sqlite(e) => PushError::Sqlite(e),
+            crate::accounts::AccountError::Store(e) => PushError::Store(e),
             _ => PushError::Internal,
         }
     }

@@ -5,7 +5,7 @@
 use fieldsync_core::workload::{self, Book};
 
 use crate::accounts::{self, NewUser, Role};
-use crate::db::Db;
+use crate::store::Db;
 
 pub const BRANCH_NAME: &str = "示范支行（演示）";
 

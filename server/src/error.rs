@@ -57,6 +57,12 @@ fn body(code: &'static str, message_zh: &'static str, message_en: &str) -> Body 
     Body { code, message_zh: message_zh.into(), message_en: message_en.to_string(), field: None, received: None }
 }
 
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
 impl From<crate::customers::PushError> for AppError {
     fn from(e: crate::customers::PushError) -> Self {
         use crate::customers::PushError as P;
@@ -73,7 +79,7 @@ impl From<crate::customers::PushError> for AppError {
                 message_en: e.to_string(),
             },
             P::Corrupt | P::MissingHistory => AppError::BadFrame(e.to_string()),
-            P::Sqlite(e) => AppError::Internal(e.to_string()),
+            P::Store(e) => AppError::Internal(e.to_string()),
             P::Internal => AppError::Internal("internal".into()),
         }
     }
@@ -191,7 +197,7 @@ impl AppError {
                 body("upload_busy", "该照片正在上传，请稍后重试", "this photo is being uploaded; try again shortly"),
             ),
             AppError::Forbidden => (StatusCode::FORBIDDEN, body("forbidden", "没有权限执行此操作", "not allowed")),
-            AppError::Account(A::Hashing | A::Sqlite(_)) | AppError::Internal(_) => (
+            AppError::Account(A::Hashing | A::Store(_)) | AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 body("internal", "服务器内部错误，请稍后重试", "internal error; try again later"),
             ),

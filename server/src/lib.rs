@@ -6,7 +6,7 @@
 //! - [`serve`]: binding, structured logs and graceful shutdown.
 //!
 //! - [`accounts`]: branches, outlets, users, devices, login and revocation;
-//! - [`db`]: the embedded SQLite store;
+//! - [`store`]: the store's interface (every SQL statement lives in its SQLite implementation);
 //! - [`customers`]: customer documents: validated pushes, snapshots, the commit-ordered log;
 //! - [`sync`]: one sync round trip: pushes, claims, reconciliation, then the device's next page;
 //! - [`photos`]: content-addressed photo blobs: resumable uploads, downloads by visibility;
@@ -15,15 +15,14 @@
 pub mod accounts;
 pub mod config;
 pub mod customers;
-pub mod db;
 pub mod demo;
 pub mod error;
 pub mod limits;
 pub mod photos;
 pub mod policy;
 pub mod routes;
-pub mod schema;
 pub mod serve;
+pub mod store;
 pub mod sync;
 
 pub use config::Config;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fieldsync_server::accounts::{self, NewUser, Role};
-use fieldsync_server::db::Db;
 use fieldsync_server::routes::now_ms;
+use fieldsync_server::store::Db;
 use fieldsync_server::{Config, serve};
 
 #[derive(Parser)]
@@ -165,7 +165,7 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
             Admin::DeleteCustomer { branch, customer } => {
                 fieldsync_server::customers::delete_customer(conn, &branch, &customer, "admin-cli", now).map_err(
                     |e| match e {
-                        fieldsync_server::customers::PushError::Sqlite(e) => accounts::AccountError::Sqlite(e),
+                        fieldsync_server::customers::PushError::Store(e) => accounts::AccountError::Store(e),
                         _ => accounts::AccountError::NotFound { what: "customer" },
                     },
                 )?;

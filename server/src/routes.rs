@@ -12,9 +12,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{self, Device, LoginAttempt, Role, User};
-use crate::db::Db;
 use crate::error::{AppError, AppJson};
 use crate::limits;
+use crate::store::Db;
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
@@ -208,7 +208,7 @@ impl FromRequestParts<AppState> for AuthedDevice {
         let device = header("x-device-id").ok_or(accounts::AccountError::Unauthenticated)?;
         // Read on a reader connection: a request never waits for the writer to learn who sent it.
         let t = token.clone();
-        let who = state.db.read(move |conn| accounts::authenticate(conn, &t, &device, now_ms())).await?;
+        let who = state.db.read_conn(move |conn| accounts::authenticate(conn, &t, &device, now_ms())).await?;
         if who.renew {
             state.db.call(move |conn| accounts::renew_token(conn, &token, now_ms())).await?;
         }

@@ -19,7 +19,7 @@ pub async fn run(
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(&config.data)?;
-    let db = crate::db::Db::open(&config.data).map_err(std::io::Error::other)?;
+    let db = crate::store::Db::open(&config.data).map_err(std::io::Error::other)?;
     if config.demo {
         let seeded =
             crate::demo::seed(&db, config.demo_customers, crate::routes::now_ms()).map_err(std::io::Error::other)?;

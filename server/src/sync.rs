@@ -141,7 +141,7 @@ pub fn prepare(
             Err(PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations))) => {
                 return Err(PushError::TooLarge(limit));
             }
-            Err(PushError::Sqlite(e)) => return Err(PushError::Sqlite(e)),
+            Err(PushError::Store(e)) => return Err(PushError::Store(e)),
             Err(e) => pushes.push(Prepared::Refused(wire_outcome(e))),
             Ok(ready) => pushes.push(Prepared::Ready(ready)),
         }
@@ -228,9 +228,9 @@ fn take(
                     None => push(c),
                 }
             })
-            .map_err(PushError::Sqlite)
+            .map_err(PushError::Store)
             .and_then(settle)?,
-            None => in_savepoint(tx, push).map_err(PushError::Sqlite).and_then(settle)?,
+            None => in_savepoint(tx, push).map_err(PushError::Store).and_then(settle)?,
         };
         stats.pushed += 1;
         let outcome = match outcome {
@@ -299,7 +299,7 @@ pub fn answer(
 fn in_savepoint<T>(
     tx: &mut Savepoint,
     f: impl FnOnce(&Connection) -> Result<T, PushError>,
-) -> Result<Result<T, PushError>, rusqlite::Error> {
+) -> Result<Result<T, PushError>, crate::store::StoreError> {
     // Dropped without commit, a savepoint rolls back.
     let sp = tx.savepoint()?;
     match f(&sp) {
@@ -307,7 +307,7 @@ fn in_savepoint<T>(
             sp.commit()?;
             Ok(Ok(v))
         }
-        Err(PushError::Sqlite(e)) => Err(e),
+        Err(PushError::Store(e)) => Err(e),
         Err(e) => Ok(Err(e)),
     }
 }
@@ -325,7 +325,7 @@ fn settle(r: Result<customers::Accepted, PushError>) -> Result<Result<customers:
 fn as_outcome(e: PushError) -> Result<PushOutcome, PushError> {
     match e {
         PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations)) => Err(PushError::TooLarge(limit)),
-        PushError::Sqlite(e) => Err(PushError::Sqlite(e)),
+        PushError::Store(e) => Err(PushError::Store(e)),
         other => Ok(wire_outcome(other)),
     }
 }
@@ -345,7 +345,7 @@ fn wire_outcome(e: PushError) -> PushOutcome {
             message_zh: limit.message_zh().into(),
             message_en: limit.message_en().into(),
         }),
-        PushError::Action(_) | PushError::Sqlite(_) | PushError::Internal => {
+        PushError::Action(_) | PushError::Store(_) | PushError::Internal => {
             tracing::warn!(error = %e, "a push failed");
             PushOutcome::Refused(WireRefusal {
                 code: "invalid".into(),

@@ -12,7 +12,7 @@ use fieldsync_core::sync::{Progress, SyncOptions};
 use fieldsync_ffi::{Device, DeviceError};
 use fieldsync_server::accounts::{self, NewUser, Role};
 use fieldsync_server::config::Config;
-use fieldsync_server::db::Db;
+use fieldsync_server::store::Db;
 
 pub const PASSWORD: &str = "e2e-password-1";
 

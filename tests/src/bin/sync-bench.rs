@@ -19,7 +19,7 @@ use fieldsync_core::sync::{Reply, SyncOptions, SyncSession, Transport};
 use fieldsync_core::workload::{self, Book};
 use fieldsync_ffi::{Device, HttpTransport};
 use fieldsync_server::accounts::{self, NewUser};
-use fieldsync_server::db::Db;
+use fieldsync_server::store::Db;
 use fieldsync_tests::proxy::Proxy;
 use fieldsync_tests::{PASSWORD, TestServer, now_ms};
 

@@ -20,6 +20,7 @@ use rusqlite::Connection;
 use crate::accounts::{Device, User};
 use crate::customers::PushError;
 use crate::error::AppError;
+use crate::store::{Store, StoreError};
 use crate::sync::Stats;
 
 /// Sync requests taken in one transaction at most (a batch's answers wait for its commit).
@@ -65,7 +66,7 @@ impl std::fmt::Debug for Db {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error(transparent)]
-    Schema(#[from] crate::schema::SchemaError),
+    Schema(#[from] crate::store::schema::SchemaError),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 }
@@ -80,7 +81,7 @@ impl Db {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;",
         )?;
-        crate::schema::migrate(&mut conn)?;
+        crate::store::schema::migrate(&mut conn)?;
         // Made now, so readers never need to write it.
         crate::customers::server_actor(&conn)?;
         Ok(Db {
@@ -91,9 +92,40 @@ impl Db {
         })
     }
 
+    /// Runs `f` on the store as a reader sees it: one read transaction (a consistent snapshot) on
+    /// a read-only connection, on the blocking pool, without the writer lock. A panic inside
+    /// fails this call only.
+    pub async fn read<T: Send + 'static, E: Into<AppError> + From<StoreError> + Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, AppError> {
+        self.read_conn(move |conn| {
+            let tx = conn.transaction().map_err(StoreError::from)?;
+            let out = f(&*tx)?;
+            tx.finish().map_err(StoreError::from)?;
+            Ok::<T, E>(out)
+        })
+        .await
+    }
+
+    /// Runs `f` on the store in one write transaction, committed when `f` succeeds and rolled back
+    /// when it fails or panics, on the blocking pool. A panic inside fails this call only.
+    pub async fn write<T: Send + 'static, E: Into<AppError> + From<StoreError> + Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, AppError> {
+        self.call(move |conn| write_in(conn, f)).await
+    }
+
+    /// [`Db::write`] from blocking code (admin commands, the demo seed, tests).
+    pub fn write_blocking<T, E: From<StoreError>>(&self, f: impl FnOnce(&dyn Store) -> Result<T, E>) -> Result<T, E> {
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        write_in(&mut conn, f)
+    }
+
     /// Runs `f` on a reader connection (read-only, so nothing it does can write) on the blocking
     /// pool, without the writer lock. A panic inside fails this call only.
-    pub async fn read<T: Send + 'static, E: Into<AppError> + Send + 'static>(
+    pub async fn read_conn<T: Send + 'static, E: Into<AppError> + Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, AppError> {
@@ -206,7 +238,7 @@ impl Db {
         let writes = !request.push.is_empty() || !request.claims.is_empty() || !request.reconcile.is_empty();
         let (taken, stats) = if writes {
             let (u, d, r) = (user.clone(), device.clone(), request.clone());
-            let prepared = self.read(move |conn| crate::sync::prepare(conn, &u, &d, &r, now)).await?;
+            let prepared = self.read_conn(move |conn| crate::sync::prepare(conn, &u, &d, &r, now)).await?;
             let (reply, answer) = tokio::sync::oneshot::channel();
             let job =
                 SyncJob { user: user.clone(), device: device.clone(), request: request.clone(), prepared, now, reply };
@@ -215,7 +247,7 @@ impl Db {
         } else {
             (SyncResponse::default(), Stats::default())
         };
-        self.read(move |conn| crate::sync::answer(conn, &user, &device.id, &request, taken, stats)).await
+        self.read_conn(move |conn| crate::sync::answer(conn, &user, &device.id, &request, taken, stats)).await
     }
 
     /// Whether the sync path takes work: the commit thread answers within `timeout`.
@@ -226,6 +258,15 @@ impl Db {
         }
         matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
     }
+}
+
+/// One IMMEDIATE transaction around `f` (the writer's lock is taken at once, so a transaction
+/// never has to upgrade from reading to writing).
+fn write_in<T, E: From<StoreError>>(conn: &mut Connection, f: impl FnOnce(&dyn Store) -> Result<T, E>) -> Result<T, E> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(StoreError::from)?;
+    let out = f(&*tx)?;
+    tx.commit().map_err(StoreError::from)?;
+    Ok(out)
 }
 
 fn group_commit(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Job>) {

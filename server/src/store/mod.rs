@@ -1,0 +1,44 @@
+//! The server store's interface: everything the server keeps, behind one set of traits.
+//!
+//! Only `store::sqlite` (the embedded default) writes SQL; the rest of the server asks these
+//! traits, so a second database implements them beside it. The traits are grouped by what they
+//! keep:
+//!
+//! - [`DocumentStore`]: customer documents, the commit-ordered log devices pull from, projection
+//!   rows, pool entries and planned visits;
+//! - [`AccountStore`]: branches, outlets, users, devices and their actors, tokens, login failures
+//!   and the audit trail;
+//! - [`PhotoStore`]: photo blobs' metadata: references from visits, owners, uploads in flight.
+//!
+//! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
+//! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
+//! not at all. Methods are synchronous: document work is CPU-bound and runs on the blocking pool.
+
+pub mod accounts;
+pub mod documents;
+pub mod photos;
+pub mod sqlite;
+
+pub use accounts::AccountStore;
+pub use documents::DocumentStore;
+pub use photos::PhotoStore;
+pub use sqlite::db::{Db, OpenError};
+pub use sqlite::schema;
+
+/// A failure of the store itself (never a refusal: those are the callers' errors). Messages name
+/// tables and columns, never stored values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value that does not decode as this build expects.
+    #[error("a stored {0} does not decode")]
+    Corrupt(&'static str),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the server keeps.
+pub trait Store: DocumentStore + AccountStore + PhotoStore {}
+
+impl<T: DocumentStore + AccountStore + PhotoStore + ?Sized> Store for T {}

@@ -1,0 +1,5 @@
+//! [`crate::store::AccountStore`] on SQLite.
+
+use rusqlite::Connection;
+
+impl crate::store::AccountStore for Connection {}

@@ -1,0 +1,14 @@
+//! The embedded SQLite store: the server's default, one file under the data folder.
+//!
+//! - [`db`]: connections (one writer, read-only readers), transactions and the group-commit
+//!   thread;
+//! - [`schema`]: forward-only migrations numbered by `user_version`;
+//! - `documents`, `accounts`, `photos`: the store traits implemented on a connection (inside the
+//!   transaction [`db::Db`] opened).
+
+pub mod db;
+pub mod schema;
+
+mod accounts;
+mod documents;
+mod photos;

@@ -1,0 +1,5 @@
+//! [`crate::store::PhotoStore`] on SQLite.
+
+use rusqlite::Connection;
+
+impl crate::store::PhotoStore for Connection {}
