@@ -10,7 +10,7 @@ use fieldsync_core::domain::{Action, Ctx, CustomerKind, Profile, Role};
 use fieldsync_core::sync::protocol::{DocChanges, SyncRequest};
 use fieldsync_core::workload;
 use fieldsync_server::accounts::{self, NewUser};
-use fieldsync_server::db::Db;
+use fieldsync_server::store::Db;
 
 fn new_customer(manager: &str, actor: &automerge::ActorId, i: u64) -> SyncRequest {
     let ctx =

@@ -366,7 +366,7 @@ impl World {
     /// Builds the store at `path` (closed again, whole, when this returns) and the world.
     fn build(path: &std::path::Path) -> World {
         let mut conn = open(path);
-        fieldsync_server::schema::migrate(&mut conn).unwrap();
+        fieldsync_server::store::schema::migrate(&mut conn).unwrap();
         let b1 = accounts::create_branch(&conn, "城关支行", 0, "test").unwrap();
         let b2 = accounts::create_branch(&conn, "河口支行", 0, "test").unwrap();
         let specs = [

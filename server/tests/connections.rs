@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fieldsync_server::AppState;
-use fieldsync_server::db::Db;
+use fieldsync_server::store::Db;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn server(

@@ -6,7 +6,7 @@ use fieldsync_core::store::{Store, User as DeviceUser};
 use fieldsync_core::sync::protocol::{DocChanges, PushOutcome, SyncRequest, SyncResponse};
 use fieldsync_server::accounts::{Device, Role, User};
 use fieldsync_server::customers::{self as docs, PushError};
-use fieldsync_server::db::Db;
+use fieldsync_server::store::Db;
 use fieldsync_server::policy::Refusal;
 
 const NOW: i64 = 1_753_056_000_000;

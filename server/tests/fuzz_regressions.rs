@@ -8,7 +8,7 @@ use fieldsync_core::domain::{self, CustomerKind, Profile};
 use fieldsync_core::store::{Store, User as DeviceUser};
 use fieldsync_core::sync::protocol::{DocChanges, PushOutcome, SyncMessage, SyncRequest};
 use fieldsync_server::accounts::{Device, Role, User};
-use fieldsync_server::db::Db;
+use fieldsync_server::store::Db;
 
 const NOW: i64 = 1_753_056_000_000;
 

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use fieldsync_server::accounts::{self, NewUser, Role};
-use fieldsync_server::db::Db;
+use fieldsync_server::store::Db;
 use fieldsync_server::{AppState, app};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};

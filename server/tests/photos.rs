@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use fieldsync_server::accounts::{self, NewUser, Role};
-use fieldsync_server::db::Db;
+use fieldsync_server::store::Db;
 use fieldsync_server::photos::{self, MAX_CHUNK_BYTES, MAX_PHOTO_BYTES};
 use fieldsync_server::{AppState, app};
 use http_body_util::BodyExt;

@@ -158,7 +158,7 @@ fn demo_branch_is_seeded_once_and_its_logins_work() {
         assert!(response.starts_with("HTTP/1.1 200"), "round {round}: {response}");
     }
     // Seeded once: two managers' customers, not four.
-    let db = fieldsync_server::db::Db::open(&data).unwrap();
+    let db = fieldsync_server::store::Db::open(&data).unwrap();
     let (branches, customers): (i64, i64) = db.with(|c| {
         (
             c.query_row("SELECT count(*) FROM branches", [], |r| r.get(0)).unwrap(),
