@@ -1,5 +1,5 @@
 //! A push applied to a stored document the way the server takes it: a sync request carrying one
-//! document's changes goes through the server's own round trip (`sync::handle`: parse, load the
+//! document's changes goes through the server's own round trip (`store::sqlite::db::sync_on`: parse, load the
 //! stored document, merge, typed view, write policy, append) on a fresh copy of a store seeded by
 //! real syncs. The input picks the user and the customer and carries the changes; their chunk
 //! framing and checksums are repaired (unless the header says raw) so mutations reach automerge
@@ -39,13 +39,15 @@ fn run(server: &Server, data: &[u8]) {
         push: vec![DocChanges { customer_id: customer_id.clone(), changes }],
         ..Default::default()
     };
-    let Ok((response, _)) = fieldsync_server::sync::handle(&mut conn, user, device, request, now) else { return };
+    let Ok((response, _)) = fieldsync_server::store::sqlite::db::sync_on(&mut conn, user, device, &request, now) else {
+        return;
+    };
     let accepted =
         response.pushed.iter().any(|p| matches!(p.outcome, PushOutcome::Accepted { new_changes } if new_changes > 0));
     if accepted {
         let (sup, sup_device) = server.supervisor_of(user);
         let follow = SyncRequest { cursor, max_bytes: 1 << 20, fetch: vec![customer_id], ..Default::default() };
-        let read = fieldsync_server::sync::handle(&mut conn, sup, sup_device, follow, now + 1);
+        let read = fieldsync_server::store::sqlite::db::sync_on(&mut conn, sup, sup_device, &follow, now + 1);
         assert!(read.is_ok(), "an accepted push left the document unreadable: {:?}", read.err());
     }
 }

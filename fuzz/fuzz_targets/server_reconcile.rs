@@ -1,6 +1,6 @@
 //! A reconciliation message (an automerge sync message) received for a stored document: first by
 //! the document itself (`CustomerDoc::receive_sync_message`, then a merge of what it carried, as
-//! both sides do), then by the server's own round trip (`sync::handle` with the message in
+//! both sides do), then by the server's own round trip (`store::sqlite::db::sync_on` with the message in
 //! `reconcile`) on a fresh copy of a store seeded by real syncs. The input picks the user and the
 //! customer and carries the message.
 //!
@@ -30,7 +30,7 @@ thread_local! {
 fn fixture() -> Fixture {
     let server = Server::load();
     let conn = server.fresh();
-    let actor = fieldsync_server::customers::server_actor(&conn).expect("the server's actor");
+    let actor = fieldsync_server::store::DocumentStore::server_actor(&conn).expect("the server's actor");
     let mut docs = HashMap::new();
     for id in &server.info.customers {
         if let Ok(Some(doc)) = fieldsync_server::customers::load(&conn, id, &actor) {
@@ -70,13 +70,13 @@ fn run(Fixture { server, docs }: &Fixture, data: &[u8]) {
         reconcile: vec![SyncMessage { customer_id: customer_id.clone(), message }],
         ..Default::default()
     };
-    if fieldsync_server::sync::handle(&mut conn, user, device, request, now).is_err() {
+    if fieldsync_server::store::sqlite::db::sync_on(&mut conn, user, device, &request, now).is_err() {
         return;
     }
     if Server::head(&conn) > cursor {
         let (sup, sup_device) = server.supervisor_of(user);
         let follow = SyncRequest { cursor, max_bytes: 1 << 20, fetch: vec![customer_id], ..Default::default() };
-        let read = fieldsync_server::sync::handle(&mut conn, sup, sup_device, follow, now + 1);
+        let read = fieldsync_server::store::sqlite::db::sync_on(&mut conn, sup, sup_device, &follow, now + 1);
         assert!(read.is_ok(), "a reconciliation left the document unreadable: {:?}", read.err());
     }
 }

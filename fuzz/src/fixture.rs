@@ -110,8 +110,7 @@ impl Transport for InProcess<'_> {
             Err(FrameError::Version { .. }) => return Ok(Reply::Status { status: 426, body: Vec::new() }),
             Err(e) => return Err(format!("the device sent a bad frame: {e}")),
         };
-        let answer =
-            self.db.with(|conn| fieldsync_server::sync::handle(conn, &self.user, &self.device, request, self.now));
+        let answer = self.db.sync_blocking(&self.user, &self.device, request, self.now);
         let (response, _) = answer.map_err(|e| format!("the server failed a round trip: {e}"))?;
         let reply = protocol::encode_at(&response, protocol::SERVER_LEVEL);
         self.frames.push((self.label.clone(), frame, reply.clone()));
@@ -216,7 +215,7 @@ impl Builder {
 
     fn decide(&mut self, by: &User, customer: &str, action: Action) -> Result<(), String> {
         let now = self.tick();
-        self.db.with(|conn| customers::write_decision(conn, by, customer, &action, now)).map_err(err)
+        self.db.write_blocking(|store| customers::write_decision(store, by, customer, &action, now)).map_err(err)
     }
 }
 
@@ -263,8 +262,10 @@ pub fn generate(dir: &Path) -> Result<Seeds, String> {
     let mut imported = Vec::new();
     for record in workload::generate_branch(2, 11) {
         let prepared = workload::build_changes(&record, &book, &book.server_actor()).map_err(err)?;
-        b.db.with(|conn| customers::store_server_changes(conn, &b1, &prepared.customer_id, &prepared.bytes))
-            .map_err(err)?;
+        b.db.write_blocking(|store| {
+            customers::store_server_changes(store, &b1, &prepared.customer_id, &prepared.bytes)
+        })
+        .map_err(err)?;
         imported.push(prepared.customer_id);
     }
 
@@ -381,7 +382,7 @@ pub fn generate(dir: &Path) -> Result<Seeds, String> {
     b.frames.extend(pending);
 
     let server_docs = b.db.with(|conn| -> Result<Vec<(String, CustomerDoc)>, String> {
-        let actor = customers::server_actor(conn).map_err(err)?;
+        let actor = fieldsync_server::store::DocumentStore::server_actor(conn).map_err(err)?;
         let mut docs = Vec::new();
         for id in &customers {
             if let Some(doc) = customers::load(conn, id, &actor).map_err(err)? {

@@ -64,8 +64,7 @@ fn apply(c: &mut Criterion) {
             |request| {
                 let decoded =
                     fieldsync_server::sync::decode_request(&fieldsync_core::sync::protocol::encode(&request)).unwrap();
-                db.with(|conn| fieldsync_server::sync::handle(conn, &user, &device, decoded, 1_753_056_000_000))
-                    .unwrap()
+                db.sync_blocking(&user, &device, decoded, 1_753_056_000_000).unwrap()
             },
             criterion::BatchSize::SmallInput,
         )

@@ -5,7 +5,7 @@
 use fieldsync_core::workload::{self, Book};
 
 use crate::accounts::{self, NewUser, Role};
-use crate::store::Db;
+use crate::store::{AccountStore, Db};
 
 pub const BRANCH_NAME: &str = "示范支行（演示）";
 
@@ -25,27 +25,27 @@ pub const LOGINS: [DemoLogin; 4] = [
     DemoLogin { username: "admin", password: "demo-admin-pass", display_name: "系统管理员", role: Role::Admin },
 ];
 
+/// Why the demo branch could not be seeded.
+pub type SeedError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Seeds the demo branch unless it exists, in one transaction (one fsync, and a crash leaves no
 /// half-seeded branch); returns how many customers were written.
-pub fn seed(db: &Db, customers_per_manager: usize, now: i64) -> Result<usize, String> {
-    db.with(|conn| -> Result<usize, String> {
-        let tx = conn.transaction().map_err(|e| e.to_string())?;
-        let written = seed_in(&tx, customers_per_manager, now)?;
-        tx.commit().map_err(|e| e.to_string())?;
-        Ok(written)
+pub fn seed(db: &Db, customers_per_manager: usize, now: i64) -> Result<usize, SeedError> {
+    // TEMPORARY until accounts take the store.
+    db.with(|conn| {
+        let tx = conn.transaction()?;
+        let n = seed_in(&tx, customers_per_manager, now)?;
+        tx.commit()?;
+        Ok(n)
     })
 }
 
-fn seed_in(conn: &rusqlite::Connection, customers_per_manager: usize, now: i64) -> Result<usize, String> {
-    let exists = conn
-        .query_row("SELECT 1 FROM branches WHERE name = ?1", [BRANCH_NAME], |_| Ok(()))
-        .map(|_| true)
-        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(false) } else { Err(e.to_string()) })?;
-    if exists {
+fn seed_in(store: &rusqlite::Connection, customers_per_manager: usize, now: i64) -> Result<usize, SeedError> {
+    if store.tmp_branch_named(BRANCH_NAME)? {
         return Ok(0);
     }
-    let branch = accounts::create_branch(conn, BRANCH_NAME, now, "demo").map_err(|e| e.to_string())?;
-    let outlet = accounts::create_outlet(conn, &branch, "韩桥网点", now, "demo").map_err(|e| e.to_string())?;
+    let branch = accounts::create_branch(store, BRANCH_NAME, now, "demo")?;
+    let outlet = accounts::create_outlet(store, &branch, "韩桥网点", now, "demo")?;
     let mut written = 0;
     for (k, login) in LOGINS.iter().enumerate() {
         let new = NewUser {
@@ -56,7 +56,7 @@ fn seed_in(conn: &rusqlite::Connection, customers_per_manager: usize, now: i64) 
             role: login.role,
             password: login.password,
         };
-        let user_id = accounts::create_user(conn, &new, now, "demo").map_err(|e| e.to_string())?;
+        let user_id = accounts::create_user(store, &new, now, "demo")?;
         if login.role != Role::Manager {
             continue;
         }
@@ -64,9 +64,8 @@ fn seed_in(conn: &rusqlite::Connection, customers_per_manager: usize, now: i64) 
             Book { manager_id: user_id.clone(), manager_name: login.display_name.to_string(), namespace: k as u64 };
         let actor = book.server_actor();
         for record in workload::generate_branch(customers_per_manager, 1000 + k as u64) {
-            let prepared = workload::build_changes(&record, &book, &actor).map_err(|e| e.to_string())?;
-            crate::customers::store_server_changes_in(conn, &branch, &prepared.customer_id, &prepared.bytes)
-                .map_err(|e| e.to_string())?;
+            let prepared = workload::build_changes(&record, &book, &actor)?;
+            crate::customers::store_server_changes(store, &branch, &prepared.customer_id, &prepared.bytes)?;
             written += 1;
         }
     }

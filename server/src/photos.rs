@@ -44,8 +44,9 @@ use sha2::{Digest, Sha256};
 
 use crate::accounts::{AccountError, User};
 use crate::error::AppError;
-use crate::policy::scope::{View, sql_visible};
+use crate::policy::View;
 use crate::routes::{AppState, Authed, now_ms};
+use crate::store::sqlite::visibility::sql_visible;
 
 /// The largest photo the server takes.
 pub const MAX_PHOTO_BYTES: u64 = 10 * 1024 * 1024;

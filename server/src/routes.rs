@@ -340,7 +340,7 @@ async fn decide(
     action: fieldsync_core::domain::Action,
     now: i64,
 ) -> Result<StatusCode, AppError> {
-    state.db.call(move |conn| crate::customers::write_decision(conn, &user, &customer_id, &action, now)).await?;
+    state.db.write(move |store| crate::customers::write_decision(store, &user, &customer_id, &action, now)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

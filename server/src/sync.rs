@@ -1,22 +1,23 @@
-//! One sync round trip on the server: take what the device sent (pushes, pool claims, automerge
-//! sync messages) in one transaction, each document behind its own savepoint so a refusal does not
-//! block the rest; then answer with what the device's scope gained since its cursor, within the
-//! device's byte budget.
+//! One sync round trip on the server: prepare what the device pushed on a reader (parse, load,
+//! merge, policy), take it (pushes, pool claims, automerge sync messages) in the writer's
+//! transaction, where a refused document writes nothing and does not block the rest; then answer
+//! with what the device's scope gained since its cursor, within the device's byte budget. The
+//! runtime ([`crate::store::Db::sync`]) says which transaction each step runs in.
 
 use std::collections::HashMap;
 
+use crate::accounts::{Device, Role, User};
+use crate::customers::{self, PushError, Writer};
+use crate::limits::{self, Limit};
+use crate::policy::{Scope, View};
+use crate::store::Store;
+use crate::store::documents::LogEntry;
 use automerge::ActorId;
 use fieldsync_core::domain::{Action, IntentOutcome, Owner};
 use fieldsync_core::sync::protocol::{
     self, ClaimResult, DocChanges, Listing, PushOutcome, PushResult, Refusal as WireRefusal, Snapshot, SyncMessage,
     SyncRequest, SyncResponse,
 };
-use rusqlite::{Connection, Savepoint, params};
-
-use crate::accounts::{Device, Role, User};
-use crate::customers::{self, PushError, Writer};
-use crate::limits::{self, Limit};
-use crate::policy::scope::{Scope, View, sql_visible};
 
 const MIN_BUDGET: usize = 16 * 1024;
 const MAX_BUDGET: usize = 8 * 1024 * 1024;
@@ -92,20 +93,6 @@ pub struct Stats {
     pub purged: usize,
 }
 
-/// One round trip on one connection (tests, tools): prepared, taken and committed, then answered.
-pub fn handle(
-    conn: &mut Connection,
-    user: &User,
-    device: &Device,
-    request: SyncRequest,
-    now: i64,
-) -> Result<(SyncResponse, Stats), PushError> {
-    let prepared = prepare(conn, user, device, &request, now)?;
-    let job = Job { user, device, request: &request, prepared: Some(&prepared), now };
-    let (taken, stats) = handle_batch(conn, &[job]).pop().expect("one answer per job")?;
-    answer(conn, user, &device.id, &request, taken, stats)
-}
-
 /// What the pushes of one request came to, worked out on a reader connection before the writer
 /// takes the request: the expensive part (parse, load, merge, policy) off the writer lock.
 #[derive(Debug, Default)]
@@ -124,14 +111,14 @@ enum Prepared {
 /// Prepares every push of a request against the documents as they are now. A request over its
 /// allowance of changes or operations fails whole.
 pub fn prepare(
-    reader: &Connection,
+    reader: &dyn Store,
     user: &User,
     device: &Device,
     request: &SyncRequest,
     now: i64,
 ) -> Result<PreparedRequest, PushError> {
     let writer = Writer { user, device_id: &device.id, actors: &device.actors };
-    let actor = customers::server_actor(reader)?;
+    let actor = reader.server_actor()?;
     let mut budget = Budget::default();
     let mut pushes = Vec::with_capacity(request.push.len());
     for DocChanges { customer_id, changes } in &request.push {
@@ -149,54 +136,11 @@ pub fn prepare(
     Ok(PreparedRequest { pushes })
 }
 
-/// One sync request waiting in a batch, with its pushes prepared (or `None`: prepared under the
-/// lock).
-#[derive(Clone, Copy)]
-pub struct Job<'a> {
-    pub user: &'a User,
-    pub device: &'a Device,
-    pub request: &'a SyncRequest,
-    pub prepared: Option<&'a PreparedRequest>,
-    pub now: i64,
-}
-
-/// Group commit: what several devices sent is taken in one transaction (each request behind its own
-/// savepoint, so one request's failure leaves the others) and made durable with one commit. One
-/// fsync serves the whole batch. Returns each request's push, claim and reconciliation results;
-/// the rest of the answer is read afterwards ([`answer`]), on any connection.
-pub fn handle_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<(SyncResponse, Stats), PushError>> {
-    let all_failed = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "a sync batch failed in the store");
-        jobs.iter().map(|_| Err(PushError::Internal)).collect()
-    };
-    let mut tx = match conn.transaction() {
-        Ok(tx) => tx,
-        Err(e) => return all_failed(&e),
-    };
-    let mut taken = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let mut sp = match tx.savepoint() {
-            Ok(sp) => sp,
-            Err(e) => return all_failed(&e),
-        };
-        let result = take(&mut sp, job.user, job.device, job.request, job.prepared, job.now);
-        // A savepoint dropped without commit rolls back: a failed request leaves nothing.
-        if result.is_ok()
-            && let Err(e) = sp.commit()
-        {
-            return all_failed(&e);
-        }
-        taken.push(result);
-    }
-    if let Err(e) = tx.commit() {
-        return all_failed(&e);
-    }
-    taken
-}
-
-/// What the device sent: pushes, claims, reconciliation messages, inside the caller's transaction.
-fn take(
-    tx: &mut Savepoint,
+/// What the device sent: pushes (prepared already, or `None`: prepared here), claims and
+/// reconciliation messages, in the writer's transaction. A refused document writes nothing; an
+/// error of the store fails the request (the runtime rolls its writes back).
+pub fn take(
+    store: &dyn Store,
     user: &User,
     device: &Device,
     request: &SyncRequest,
@@ -210,27 +154,26 @@ fn take(
     }
     let writer = Writer { user, device_id: &device.id, actors: &device.actors };
 
-    let actor = customers::server_actor(tx)?;
+    let actor = store.server_actor()?;
     let mut budget = Budget::default();
     for (i, DocChanges { customer_id, changes }) in request.push.iter().enumerate() {
-        let mut push = |c: &Connection| {
-            customers::push(c, &user.branch_id, writer, customer_id, changes, &actor, &mut budget, now)
-        };
+        let mut push =
+            || customers::push(store, &user.branch_id, writer, customer_id, changes, &actor, &mut budget, now);
         let outcome = match prepared.and_then(|p| p.pushes.get(i)) {
             Some(Prepared::Refused(outcome)) => Err(outcome.clone()),
             Some(Prepared::Ready(customers::Prepared::Known)) => {
                 Ok(customers::Accepted { customer_id: customer_id.clone(), new_changes: 0 })
             }
-            Some(Prepared::Ready(customers::Prepared::Ready(ready))) => in_savepoint(tx, |c| {
-                match customers::commit_push(c, &user.branch_id, &device.id, ready)? {
-                    Some(accepted) => Ok(accepted),
+            Some(Prepared::Ready(customers::Prepared::Ready(ready))) => {
+                let committed = match customers::commit_push(store, &user.branch_id, &device.id, ready) {
+                    Ok(Some(accepted)) => Ok(accepted),
                     // The document moved since it was read: prepared again, here.
-                    None => push(c),
-                }
-            })
-            .map_err(PushError::Store)
-            .and_then(settle)?,
-            None => in_savepoint(tx, push).map_err(PushError::Store).and_then(settle)?,
+                    Ok(None) => push(),
+                    Err(e) => Err(e),
+                };
+                settle(committed)?
+            }
+            None => settle(push())?,
         };
         stats.pushed += 1;
         let outcome = match outcome {
@@ -246,70 +189,57 @@ fn take(
         response.pushed.push(PushResult { customer_id: customer_id.clone(), outcome });
     }
     for claim in &request.claims {
-        let result = in_savepoint(tx, |c| resolve_claim(c, user, claim, &actor, now))?;
+        let result = match resolve_claim(store, user, claim, &actor, now) {
+            Err(PushError::Store(e)) => return Err(PushError::Store(e)),
+            other => other,
+        };
         response.claims.push(result.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "a claim could not be resolved");
             ClaimResult { intent_id: claim.intent_id.clone(), accepted: false, reason: "internal".into() }
         }));
     }
     for message in &request.reconcile {
-        reconcile(tx, user, writer, message, &actor, &mut budget, now, &mut response)?;
+        reconcile(store, user, writer, message, &actor, &mut budget, now, &mut response)?;
     }
     Ok((response, stats))
 }
 
-/// The answer to a committed request, read in one transaction so the cursor matches what was read.
+/// The answer to a committed request, read in the caller's (read) transaction, so the cursor
+/// matches what was read.
 pub fn answer(
-    conn: &mut Connection,
+    store: &dyn Store,
     user: &User,
     device_id: &str,
     request: &SyncRequest,
     mut response: SyncResponse,
     mut stats: Stats,
 ) -> Result<(SyncResponse, Stats), PushError> {
-    let tx = conn.transaction()?;
-    let actor = customers::server_actor(&tx)?;
+    let actor = store.server_actor()?;
     let budget = (request.max_bytes as usize).clamp(MIN_BUDGET, MAX_BUDGET);
     let mut used = protocol::encoded_len(&response);
     let mut fetch: Vec<String> = request.fetch.iter().filter(|id| customers::valid_id(id)).cloned().collect();
     if request.cursor == 0 {
-        let (listing, cursor) = list(&tx, user, request.today)?;
+        let cursor = store.log_head()?;
+        let visible = store.listing(user, request.today.unwrap_or((0, 0)))?;
+        let listing = Listing { documents: visible.documents, pool: visible.pool };
         used += listing.documents.iter().chain(&listing.pool).map(|id| id.len() + 1).sum::<usize>();
         fetch.extend(listing.documents.iter().cloned());
         response.listing = Some(listing);
-        response.cursor = cursor;
+        response.cursor = cursor.max(1) as u64;
     }
     for id in &fetch {
         if used >= budget && (!response.snapshots.is_empty() || !response.pool.is_empty()) {
             break;
         }
-        used += serve(&tx, user, id, &actor, &mut response)?;
+        used += serve(store, user, id, &actor, &mut response)?;
     }
     stats.snapshots = response.snapshots.len();
     if request.cursor != 0 {
-        pull(&tx, user, device_id, request.cursor, budget.saturating_sub(used), &actor, &mut response)?;
+        pull(store, user, device_id, request.cursor, budget.saturating_sub(used), &actor, &mut response)?;
     }
-    tx.commit()?;
     stats.changes = response.changes.len();
     stats.purged = response.purge.len();
     Ok((response, stats))
-}
-
-/// Runs `f` behind a savepoint: rolled back when it fails (the transaction goes on).
-fn in_savepoint<T>(
-    tx: &mut Savepoint,
-    f: impl FnOnce(&Connection) -> Result<T, PushError>,
-) -> Result<Result<T, PushError>, crate::store::StoreError> {
-    // Dropped without commit, a savepoint rolls back.
-    let sp = tx.savepoint()?;
-    match f(&sp) {
-        Ok(v) => {
-            sp.commit()?;
-            Ok(Ok(v))
-        }
-        Err(PushError::Store(e)) => Err(e),
-        Err(e) => Ok(Err(e)),
-    }
 }
 
 /// A push's result as the device hears it, or the whole request's failure.
@@ -357,8 +287,9 @@ fn wire_outcome(e: PushError) -> PushOutcome {
 }
 
 /// A claim on a pool customer: the first valid claim wins; a repeated claim gets the same answer.
+/// Every decision is made before anything is written.
 fn resolve_claim(
-    tx: &Connection,
+    store: &dyn Store,
     user: &User,
     claim: &protocol::Claim,
     actor: &ActorId,
@@ -375,10 +306,10 @@ fn resolve_claim(
     if !customers::valid_id(&claim.customer_id) || !customers::valid_id(&claim.intent_id) {
         return Ok(result(false, "不在公海中 / not in the pool"));
     }
-    let Some(meta) = customers::meta(tx, &claim.customer_id)?.filter(|m| m.branch_id == user.branch_id) else {
+    let Some(meta) = store.document(&claim.customer_id)?.filter(|m| m.branch_id == user.branch_id) else {
         return Ok(result(false, "不在公海中 / not in the pool"));
     };
-    let Some(mut doc) = customers::load(tx, &claim.customer_id, actor)? else {
+    let Some(mut doc) = customers::load(store, &claim.customer_id, actor)? else {
         return Ok(result(false, "不在公海中 / not in the pool"));
     };
     if let Some(outcome) = doc.file().server.intent_outcomes.get(&claim.intent_id) {
@@ -388,26 +319,18 @@ fn resolve_claim(
         return Ok(result(false, "已被领取或不在公海中 / already taken or not in the pool"));
     }
     let intent_id = claim.intent_id.clone();
-    customers::apply_server_action(
-        tx,
-        &user.branch_id,
-        &mut doc,
-        &Action::RequestClaim { intent_id: intent_id.clone() },
-        &user.id,
-        now,
-    )?;
     let outcome = IntentOutcome { accepted: true, reason: String::new(), at: now };
-    customers::apply_server_action(
-        tx,
-        &user.branch_id,
-        &mut doc,
-        &Action::ResolveIntent { intent_id, outcome },
-        &user.id,
-        now,
-    )?;
     let owner = Owner { manager_id: Some(user.id.clone()), manager_name: Some(user.display_name.clone()) };
-    customers::apply_server_action(tx, &user.branch_id, &mut doc, &Action::AssignOwner { owner }, &user.id, now)?;
-    customers::save_state(tx, &user.branch_id, &doc, Some(&meta.scope), customers::Fold::WhenLong)?;
+    let mut changes = Vec::new();
+    for action in [
+        Action::RequestClaim { intent_id: intent_id.clone() },
+        Action::ResolveIntent { intent_id, outcome },
+        Action::AssignOwner { owner },
+    ] {
+        changes.extend(customers::server_change(&mut doc, &action, &user.id, now)?);
+    }
+    store.append_changes(&user.branch_id, &claim.customer_id, &changes, None)?;
+    customers::save_state(store, &user.branch_id, &doc, Some(&meta.scope), customers::Fold::WhenLong)?;
     Ok(result(true, ""))
 }
 
@@ -415,7 +338,7 @@ fn resolve_claim(
 /// Changes the device sends this way are validated like a push.
 #[allow(clippy::too_many_arguments)]
 fn reconcile(
-    tx: &mut Savepoint,
+    store: &dyn Store,
     user: &User,
     writer: Writer,
     message: &SyncMessage,
@@ -425,8 +348,8 @@ fn reconcile(
     response: &mut SyncResponse,
 ) -> Result<(), PushError> {
     let id = &message.customer_id;
-    let visible = customers::valid_id(id) && customers::meta(tx, id)?.is_some_and(|m| m.view(user) == View::Full);
-    let Some(doc) = visible.then(|| customers::load(tx, id, actor)).transpose()?.flatten() else {
+    let visible = customers::valid_id(id) && store.document(id)?.is_some_and(|m| m.view(user) == View::Full);
+    let Some(doc) = visible.then(|| customers::load(store, id, actor)).transpose()?.flatten() else {
         response.gone.push(id.clone());
         return Ok(());
     };
@@ -435,21 +358,15 @@ fn reconcile(
         response.pushed.push(PushResult { customer_id: id.clone(), outcome: PushOutcome::Corrupt });
         return Ok(());
     };
-    if !incoming.is_empty() {
-        let pushed =
-            in_savepoint(tx, |c| customers::push(c, &user.branch_id, writer, id, &incoming, actor, budget, now))?;
-        if let Err(e) = pushed {
-            if let PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations)) = e {
-                return Err(PushError::TooLarge(limit));
-            }
-            let outcome = wire_outcome(e);
-            if outcome != PushOutcome::MissingHistory {
-                response.pushed.push(PushResult { customer_id: id.clone(), outcome });
-                return Ok(());
-            }
-        }
+    if !incoming.is_empty()
+        && let Err(outcome) =
+            settle(customers::push(store, &user.branch_id, writer, id, &incoming, actor, budget, now))?
+        && outcome != PushOutcome::MissingHistory
+    {
+        response.pushed.push(PushResult { customer_id: id.clone(), outcome });
+        return Ok(());
     }
-    let mut doc = customers::load(tx, id, actor)?.ok_or(PushError::NotFound)?;
+    let mut doc = customers::load(store, id, actor)?.ok_or(PushError::NotFound)?;
     match doc.sync_message(&mut state) {
         Ok(Some(reply)) => response.reconcile.push(SyncMessage { customer_id: id.clone(), message: reply }),
         Ok(None) => {}
@@ -460,43 +377,16 @@ fn reconcile(
     Ok(())
 }
 
-/// A new device's scope in the order to fetch it (today's planned customers, their villages, the
-/// rest by village), and the cursor it is current as of.
-fn list(tx: &Connection, user: &User, today: Option<(i64, i64)>) -> rusqlite::Result<(Listing, u64)> {
-    let cursor = customers::head(tx)?;
-    let (start, end) = today.unwrap_or((0, 0));
-    let full = sql_visible(user.role, View::Full, "d", "?2", "?1");
-    let sql = format!(
-        "WITH today AS (SELECT p.customer_id, d2.village FROM planned p JOIN documents d2 USING (customer_id)
-                        WHERE p.manager_id = ?2 AND p.planned_at >= ?3 AND p.planned_at < ?4)
-         SELECT d.customer_id FROM documents d
-         WHERE d.branch_id = ?1 AND {full}
-         ORDER BY d.customer_id IN (SELECT customer_id FROM today) DESC,
-                  d.village IN (SELECT village FROM today) DESC, d.village, d.customer_id"
-    );
-    let mut stmt = tx.prepare(&sql)?;
-    let documents =
-        stmt.query_map(params![user.branch_id, user.id, start, end], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    // Pool entries: what the user sees masked and not whole.
-    let masked = sql_visible(user.role, View::Masked, "d", "?2", "?1");
-    let mut stmt = tx.prepare(&format!(
-        "SELECT customer_id FROM documents d WHERE d.branch_id = ?1 AND {masked} AND NOT {full}
-         ORDER BY village, customer_id"
-    ))?;
-    let pool = stmt.query_map(params![user.branch_id, user.id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-    Ok((Listing { documents, pool }, cursor.max(1) as u64))
-}
-
 /// Adds one customer, as the user may see it, to the response; returns the bytes added.
 fn serve(
-    tx: &Connection,
+    store: &dyn Store,
     user: &User,
     id: &str,
     actor: &ActorId,
     response: &mut SyncResponse,
 ) -> Result<usize, PushError> {
-    match customers::meta(tx, id)?.map_or(View::None, |m| m.view(user)) {
-        View::Full => match customers::snapshot(tx, id, actor)? {
+    match store.document(id)?.map_or(View::None, |m| m.view(user)) {
+        View::Full => match customers::snapshot(store, id, actor)? {
             Some((document, rows)) => {
                 let snapshot = Snapshot { customer_id: id.to_string(), document, rows };
                 let size = protocol::encoded_len(&snapshot);
@@ -508,7 +398,7 @@ fn serve(
                 Ok(id.len())
             }
         },
-        View::Masked => match customers::pool_entry_of(tx, id)? {
+        View::Masked => match store.pool_entry(id)? {
             Some(entry) => {
                 let size = protocol::encoded_len(&entry);
                 response.pool.push(entry);
@@ -528,12 +418,11 @@ enum Decision {
     Changes(usize),
     Served,
     Purged,
-    Skip,
 }
 
 /// The log after `since`, as this user may see it, up to `budget` bytes.
 fn pull(
-    tx: &Connection,
+    store: &dyn Store,
     user: &User,
     device_id: &str,
     since: u64,
@@ -542,70 +431,64 @@ fn pull(
     response: &mut SyncResponse,
 ) -> Result<(), PushError> {
     let since = i64::try_from(since).unwrap_or(i64::MAX);
-    let head = customers::head(tx)?;
+    let head = store.log_head()?;
     response.cursor = head.max(since) as u64;
     let mut used = 0usize;
-    let mut decided: HashMap<String, Decision> = HashMap::new();
-    // Changes of customers the user cannot see now are not read at all (their bytes stay on disk);
-    // scope moves are always looked at, since they may purge.
-    let visible = format!("({} OR l.hash IS NULL)", sql_visible(user.role, View::Masked, "d", "?4", "?1"));
-    // CROSS JOIN keeps SQLite reading the log from the cursor on, rather than every document of
-    // the branch (the visibility condition also names the documents' branch).
-    let mut stmt = tx.prepare_cached(&format!(
-        "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, l.to_scope, d.scope
-         FROM log l CROSS JOIN documents d ON d.customer_id = l.customer_id
-         WHERE l.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 AND {visible} ORDER BY l.seq"
-    ))?;
-    let mut rows = stmt.query(params![user.branch_id, since, head, user.id])?;
-    while let Some(row) = rows.next()? {
-        let seq: i64 = row.get(0)?;
-        let customer_id: String = row.get(1)?;
-        let bytes: Option<Vec<u8>> = row.get(2)?;
-        let from_device: Option<String> = row.get(3)?;
-        let from_scope: Option<String> = row.get(4)?;
-        let scope_now: String = row.get(6)?;
+    let mut decided: HashMap<String, Option<Decision>> = HashMap::new();
+    let mut failure = None;
+    let mut step = |entry: LogEntry| -> Result<bool, PushError> {
         if used >= budget && used > 0 {
-            response.cursor = (seq - 1) as u64;
+            response.cursor = (entry.seq - 1) as u64;
             response.more = true;
-            break;
+            return Ok(false);
         }
-        let decision = match decided.get(&customer_id) {
-            Some(d) => d,
-            None => {
-                let d = match Scope::from_stored(&scope_now).view(user, &user.branch_id) {
-                    View::Full if entered_full_since(tx, user, &customer_id, since)? => {
-                        used += serve(tx, user, &customer_id, actor, response)?;
-                        Decision::Served
-                    }
-                    View::Full => {
-                        response.changes.push(DocChanges { customer_id: customer_id.clone(), changes: Vec::new() });
-                        Decision::Changes(response.changes.len() - 1)
-                    }
-                    View::Masked => {
-                        used += serve(tx, user, &customer_id, actor, response)?;
-                        Decision::Served
-                    }
-                    View::None => match &from_scope {
-                        Some(from) if Scope::from_stored(from).view(user, &user.branch_id) != View::None => {
-                            response.purge.push(customer_id.clone());
-                            used += customer_id.len() + 1;
-                            Decision::Purged
-                        }
-                        _ => Decision::Skip,
-                    },
-                };
-                if matches!(d, Decision::Skip) {
-                    continue;
+        if !decided.contains_key(&entry.customer_id) {
+            let decision = match entry.scope_now.view(user, &user.branch_id) {
+                View::Full if entered_full_since(store, user, &entry.customer_id, since)? => {
+                    used += serve(store, user, &entry.customer_id, actor, response)?;
+                    Some(Decision::Served)
                 }
-                decided.entry(customer_id.clone()).or_insert(d)
+                View::Full => {
+                    response.changes.push(DocChanges { customer_id: entry.customer_id.clone(), changes: Vec::new() });
+                    Some(Decision::Changes(response.changes.len() - 1))
+                }
+                View::Masked => {
+                    used += serve(store, user, &entry.customer_id, actor, response)?;
+                    Some(Decision::Served)
+                }
+                View::None => match &entry.from_scope {
+                    Some(from) if from.view(user, &user.branch_id) != View::None => {
+                        response.purge.push(entry.customer_id.clone());
+                        used += entry.customer_id.len() + 1;
+                        Some(Decision::Purged)
+                    }
+                    // Nothing for this user, yet: a later move may still purge it.
+                    _ => None,
+                },
+            };
+            if decision.is_none() {
+                return Ok(true);
             }
-        };
-        if let (Decision::Changes(i), Some(bytes)) = (decision, bytes)
-            && from_device.as_deref() != Some(device_id)
+            decided.insert(entry.customer_id.clone(), decision);
+        }
+        if let (Some(Some(Decision::Changes(i))), Some(bytes)) = (decided.get(&entry.customer_id), &entry.change)
+            && entry.device_id.as_deref() != Some(device_id)
         {
             used += bytes.len();
-            response.changes[*i].changes.extend_from_slice(&bytes);
+            response.changes[*i].changes.extend_from_slice(bytes);
         }
+        Ok(true)
+    };
+    store.scan_log(user, since, head, &mut |entry| match step(entry) {
+        Ok(go_on) => Ok(go_on),
+        Err(PushError::Store(e)) => Err(e),
+        Err(other) => {
+            failure = Some(other);
+            Ok(false)
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
     }
     response.changes.retain(|c| !c.changes.is_empty());
     Ok(())
@@ -613,18 +496,12 @@ fn pull(
 
 /// Whether the customer came into the user's full view after `since` (reassigned to them, out of
 /// the pool, reopened): the device may lack its history, so it gets the document whole.
-fn entered_full_since(tx: &Connection, user: &User, customer_id: &str, since: i64) -> rusqlite::Result<bool> {
-    let mut stmt =
-        tx.prepare_cached("SELECT from_scope, to_scope FROM log WHERE customer_id = ?1 AND seq > ?2 AND hash IS NULL")?;
-    let mut rows = stmt.query(params![customer_id, since])?;
-    while let Some(row) = rows.next()? {
-        let (from, to): (String, String) = (row.get(0)?, row.get(1)?);
-        let view = |scope: &str| Scope::from_stored(scope).view(user, &user.branch_id);
-        if view(&to) == View::Full && view(&from) != View::Full {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+fn entered_full_since(store: &dyn Store, user: &User, customer_id: &str, since: i64) -> Result<bool, PushError> {
+    let view = |scope: &Scope| scope.view(user, &user.branch_id);
+    Ok(store
+        .moves_since(customer_id, since)?
+        .iter()
+        .any(|(from, to)| view(to) == View::Full && view(from) != View::Full))
 }
 
 #[cfg(test)]

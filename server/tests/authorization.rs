@@ -454,14 +454,14 @@ impl World {
             if state == State::Closed {
                 apply(&mut doc, &Action::SetLifecycle { lifecycle: Some(Lifecycle::Closed) }, &server);
             }
-            customers::store_server_changes(&mut conn, &b1, &id, &doc.save()).unwrap();
+            customers::store_server_changes(&conn, &b1, &id, &doc.save()).unwrap();
             if state == State::Deleted {
-                customers::delete_customer(&mut conn, &b1, &id, "test", NOW).unwrap();
+                customers::delete_customer(&conn, &b1, &id, "test", NOW).unwrap();
             }
             let stored = customers::load(&conn, &id, &ActorId::random()).unwrap().unwrap().save();
             customers.insert((state, held), (id, stored));
         }
-        let cursor = customers::head(&conn).unwrap() as u64;
+        let cursor = fieldsync_server::store::DocumentStore::log_head(&conn).unwrap() as u64;
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
         drop(conn);
         World { people, customers, contact: contact_id, lead: lead_id, claim: claim_id, visits, cursor }
@@ -690,7 +690,8 @@ fn run_case(world: &World, store: &mut Store, forged: &Forged, who: Who, state: 
     };
     let before = stored_state(&store.conn, &forged.customer_id);
     let written = store.conn.total_changes();
-    let result = fieldsync_server::sync::handle(&mut store.conn, &person.user, &person.device, request, NOW);
+    let result =
+        fieldsync_server::store::sqlite::db::sync_on(&mut store.conn, &person.user, &person.device, &request, NOW);
     let answer = match &result {
         Ok((response, _)) => match response.pushed.first().map(|p| &p.outcome) {
             Some(PushOutcome::Accepted { new_changes }) if *new_changes > 0 => Answer::Accepted,

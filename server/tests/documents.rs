@@ -6,8 +6,8 @@ use fieldsync_core::store::{Store, User as DeviceUser};
 use fieldsync_core::sync::protocol::{DocChanges, PushOutcome, SyncRequest, SyncResponse};
 use fieldsync_server::accounts::{Device, Role, User};
 use fieldsync_server::customers::{self as docs, PushError};
-use fieldsync_server::store::Db;
 use fieldsync_server::policy::Refusal;
+use fieldsync_server::store::Db;
 
 const NOW: i64 = 1_753_056_000_000;
 
@@ -32,7 +32,7 @@ fn round(db: &Db, user: &User, device_id: &str, request: SyncRequest) -> SyncRes
 }
 
 fn round_as(db: &Db, user: &User, device: &Device, request: SyncRequest) -> SyncResponse {
-    db.with(|c| fieldsync_server::sync::handle(c, user, device, request, NOW)).unwrap().0
+    db.sync_blocking(user, device, request, NOW).unwrap().0
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn bad_pushes_change_nothing_on_the_server() {
     let base = a.heads(&id).unwrap();
     let first = a.document_changes(&id).unwrap();
     let m1 = server_user("M1", Role::Manager);
-    let actor = db.with(|c| docs::server_actor(c)).unwrap();
+    let actor = db.with(|c| fieldsync_server::store::DocumentStore::server_actor(c)).unwrap();
     let actors = vec![a.actor().clone()];
     let push = |user: &User, branch: &str, id: &str, bytes: &[u8]| {
         let mut user = user.clone();
@@ -104,7 +104,7 @@ fn bad_pushes_change_nothing_on_the_server() {
             let tx = c.transaction().unwrap();
             let writer = docs::Writer { user: &user, device_id: "t", actors: &actors };
             let mut budget = fieldsync_server::sync::Budget::default();
-            let result = docs::push(&tx, branch, writer, id, bytes, &actor, &mut budget, NOW);
+            let result = docs::push(&*tx, branch, writer, id, bytes, &actor, &mut budget, NOW);
             if result.is_ok() {
                 tx.commit().unwrap();
             }
@@ -167,11 +167,17 @@ fn a_batch_commits_once_and_one_bad_request_does_not_sink_the_others() {
     };
     let (ta, tx, tb) = (device("ta", Some(&a)), device("tx", None), device("tb", Some(&b)));
     let jobs = [
-        fieldsync_server::sync::Job { user: &m1, device: &ta, request: &ra, prepared: None, now: NOW },
-        fieldsync_server::sync::Job { user: &m2, device: &tx, request: &too_many, prepared: None, now: NOW },
-        fieldsync_server::sync::Job { user: &m2, device: &tb, request: &rb, prepared: None, now: NOW },
+        fieldsync_server::store::sqlite::db::Job { user: &m1, device: &ta, request: &ra, prepared: None, now: NOW },
+        fieldsync_server::store::sqlite::db::Job {
+            user: &m2,
+            device: &tx,
+            request: &too_many,
+            prepared: None,
+            now: NOW,
+        },
+        fieldsync_server::store::sqlite::db::Job { user: &m2, device: &tb, request: &rb, prepared: None, now: NOW },
     ];
-    let answers = db.with(|c| fieldsync_server::sync::handle_batch(c, &jobs));
+    let answers = db.with(|c| fieldsync_server::store::sqlite::db::handle_batch(c, &jobs));
     assert_eq!(answers.len(), 3);
     assert!(answers[1].is_err());
     for i in [0, 2] {

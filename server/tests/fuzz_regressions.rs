@@ -1,5 +1,5 @@
 //! Inputs the fuzz targets (`fuzz/`, run by `scripts/fuzz.sh`) found to crash, replayed through the
-//! server's own sync round trip (`sync::handle`, no HTTP): each one crashed before its fix and runs
+//! server's own sync round trip (`Db::sync_blocking`, no HTTP): each one crashed before its fix and runs
 //! in every test run.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -41,14 +41,14 @@ fn pushed_customer(dir: &tempfile::TempDir) -> (Db, User, Device, String) {
         push: vec![DocChanges { customer_id: id.clone(), changes: store.document_changes(&id).unwrap() }],
         ..Default::default()
     };
-    let (answer, _) = db.with(|c| fieldsync_server::sync::handle(c, &user, &device, push, NOW)).unwrap();
+    let (answer, _) = db.sync_blocking(&user, &device, push, NOW).unwrap();
     assert_eq!(answer.pushed[0].outcome, PushOutcome::Accepted { new_changes: 1 });
     (db, user, device, id)
 }
 
 /// Fuzz target `server_reconcile`, crash `bloom-zero`: the server takes the message for a stored
 /// document, then panics building its reply (automerge `sync/bloom.rs:74`, divide by zero). The
-/// panic unwinds out of `sync::handle`; the server's `Db` catches it around the whole group-commit
+/// panic unwinds out of `Db::sync_blocking`; the server's `Db` catches it around the whole group-commit
 /// batch, so every other device's request in that batch fails with it. One request's bad message
 /// must fail that document (or that request) alone, with an answer.
 #[test]
@@ -60,9 +60,7 @@ fn a_reconcile_message_with_an_empty_bloom_filter_gets_an_answer_not_a_panic() {
         reconcile: vec![SyncMessage { customer_id: id, message: EMPTY_BLOOM_MESSAGE.to_vec() }],
         ..Default::default()
     };
-    let answer = catch_unwind(AssertUnwindSafe(|| {
-        db.with(|c| fieldsync_server::sync::handle(c, &user, &device, request, NOW + 1000))
-    }));
-    let answer = answer.expect("sync::handle panicked on a reconcile message");
+    let answer = catch_unwind(AssertUnwindSafe(|| db.sync_blocking(&user, &device, request, NOW + 1000)));
+    let answer = answer.expect("the sync round trip panicked on a reconcile message");
     assert!(answer.is_ok(), "the request failed as a whole: {:?}", answer.err());
 }

@@ -188,7 +188,7 @@ pub fn add_user(server: &TestServer, branch_id: &str, username: &str, name: &str
 
 /// The server's automerge actor.
 pub fn server_actor(server: &TestServer) -> ActorId {
-    fieldsync_server::customers::server_actor(&server.db()).unwrap()
+    fieldsync_server::store::DocumentStore::server_actor(&server.db()).unwrap()
 }
 
 /// The server's stored document of a customer: its whole history, as bytes.

@@ -181,9 +181,9 @@ fn a_deleted_customer_leaves_every_device() {
     sync(&mut m1).unwrap();
     sync(&mut sup).unwrap();
     // Deleting needs the customer's own branch: another branch's admin finds nothing.
-    let mut conn = server.db();
-    assert!(fieldsync_server::customers::delete_customer(&mut conn, &branch.other_branch, &customer, "t", 0).is_err());
-    fieldsync_server::customers::delete_customer(&mut conn, &branch.id, &customer, "t", 0).unwrap();
+    let conn = server.db();
+    assert!(fieldsync_server::customers::delete_customer(&conn, &branch.other_branch, &customer, "t", 0).is_err());
+    fieldsync_server::customers::delete_customer(&conn, &branch.id, &customer, "t", 0).unwrap();
     for d in [&mut m1, &mut sup] {
         assert_eq!(sync(d).unwrap().purged, 1);
         assert_eq!(d.store().customer_ids().unwrap(), vec![kept.clone()]);

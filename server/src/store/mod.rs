@@ -36,6 +36,12 @@ pub enum StoreError {
     Corrupt(&'static str),
 }
 
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        StoreError::Sqlite(e.into())
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server keeps.

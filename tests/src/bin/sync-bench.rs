@@ -125,8 +125,10 @@ fn main() {
     for p in &prepared {
         let mut doc = CustomerDoc::load(&p.customer_id, &p.bytes, &actor).unwrap();
         saved.extend_from_slice(&doc.save());
-        db.with(|conn| fieldsync_server::customers::store_server_changes(conn, &branch_id, &p.customer_id, &p.bytes))
-            .unwrap();
+        db.write_blocking(|store| {
+            fieldsync_server::customers::store_server_changes(store, &branch_id, &p.customer_id, &p.bytes)
+        })
+        .unwrap();
     }
     let first_floor = zstd19(&saved);
     eprintln!(

@@ -35,13 +35,13 @@ pub struct Db {
     path: Arc<std::path::PathBuf>,
     readers: Arc<Mutex<Vec<Connection>>>,
     /// The group-commit thread's queue; replaced when the thread has stopped.
-    syncs: Arc<Mutex<Option<mpsc::Sender<Job>>>>,
+    syncs: Arc<Mutex<Option<mpsc::Sender<Work>>>>,
 }
 
 type Answer = Result<(SyncResponse, Stats), PushError>;
 
 /// Work for the group-commit thread.
-enum Job {
+enum Work {
     Sync(Box<SyncJob>),
     /// Answered at once: proof that the thread is alive and takes work.
     Ping(tokio::sync::oneshot::Sender<()>),
@@ -82,8 +82,6 @@ impl Db {
              PRAGMA busy_timeout = 5000;",
         )?;
         crate::store::schema::migrate(&mut conn)?;
-        // Made now, so readers never need to write it.
-        crate::customers::server_actor(&conn)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
@@ -193,7 +191,7 @@ impl Db {
     }
 
     /// The queue of a running commit thread, starting one if there is none or it stopped.
-    fn queue(&self) -> mpsc::Sender<Job> {
+    fn queue(&self) -> mpsc::Sender<Work> {
         let mut slot = self.syncs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(tx) = slot.as_ref() {
             return tx.clone();
@@ -212,7 +210,7 @@ impl Db {
     }
 
     /// Sends a job; a queue whose thread has gone is replaced once.
-    fn submit(&self, job: Job) -> Result<(), AppError> {
+    fn submit(&self, job: Work) -> Result<(), AppError> {
         match self.queue().send(job) {
             Ok(()) => Ok(()),
             Err(mpsc::SendError(job)) => {
@@ -238,22 +236,35 @@ impl Db {
         let writes = !request.push.is_empty() || !request.claims.is_empty() || !request.reconcile.is_empty();
         let (taken, stats) = if writes {
             let (u, d, r) = (user.clone(), device.clone(), request.clone());
-            let prepared = self.read_conn(move |conn| crate::sync::prepare(conn, &u, &d, &r, now)).await?;
+            let prepared = self.read(move |store| crate::sync::prepare(store, &u, &d, &r, now)).await?;
             let (reply, answer) = tokio::sync::oneshot::channel();
             let job =
                 SyncJob { user: user.clone(), device: device.clone(), request: request.clone(), prepared, now, reply };
-            self.submit(Job::Sync(Box::new(job)))?;
+            self.submit(Work::Sync(Box::new(job)))?;
             answer.await.map_err(|_| AppError::Internal("the sync commit thread stopped".into()))??
         } else {
             (SyncResponse::default(), Stats::default())
         };
-        self.read_conn(move |conn| crate::sync::answer(conn, &user, &device.id, &request, taken, stats)).await
+        self.read(move |store| crate::sync::answer(store, &user, &device.id, &request, taken, stats)).await
+    }
+
+    /// One sync round trip from blocking code (tests, tools, the fuzz harness), on the writer's
+    /// connection: prepared, taken and committed as [`Db::sync`] does, then answered.
+    pub fn sync_blocking(
+        &self,
+        user: &User,
+        device: &Device,
+        request: SyncRequest,
+        now: i64,
+    ) -> Result<(SyncResponse, Stats), PushError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        sync_on(&mut conn, user, device, &request, now)
     }
 
     /// Whether the sync path takes work: the commit thread answers within `timeout`.
     pub async fn sync_path_alive(&self, timeout: Duration) -> bool {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.submit(Job::Ping(tx)).is_err() {
+        if self.submit(Work::Ping(tx)).is_err() {
             return false;
         }
         matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
@@ -269,16 +280,16 @@ fn write_in<T, E: From<StoreError>>(conn: &mut Connection, f: impl FnOnce(&dyn S
     Ok(out)
 }
 
-fn group_commit(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Job>) {
+fn group_commit(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Work>) {
     while let Ok(first) = queue.recv() {
         let mut jobs = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Ping(reply) => {
+                Work::Ping(reply) => {
                     let _ = reply.send(());
                 }
-                Job::Sync(job) => jobs.push(*job),
+                Work::Sync(job) => jobs.push(*job),
             }
             if jobs.len() < MAX_BATCH {
                 next = queue.try_recv().ok();
@@ -300,9 +311,9 @@ fn group_commit(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Job>) {
 fn run_batch(conn: &Mutex<Connection>, jobs: &[SyncJob]) -> Vec<Answer> {
     let batch = |jobs: &[SyncJob]| {
         let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let batch: Vec<crate::sync::Job> = jobs
+        let batch: Vec<Job> = jobs
             .iter()
-            .map(|j| crate::sync::Job {
+            .map(|j| Job {
                 user: &j.user,
                 device: &j.device,
                 request: &j.request,
@@ -310,7 +321,7 @@ fn run_batch(conn: &Mutex<Connection>, jobs: &[SyncJob]) -> Vec<Answer> {
                 now: j.now,
             })
             .collect();
-        catch_unwind(AssertUnwindSafe(|| crate::sync::handle_batch(&mut conn, &batch)))
+        catch_unwind(AssertUnwindSafe(|| handle_batch(&mut conn, &batch)))
     };
     if let Ok(answers) = batch(jobs) {
         return answers;
@@ -325,4 +336,66 @@ fn run_batch(conn: &Mutex<Connection>, jobs: &[SyncJob]) -> Vec<Answer> {
             }
         })
         .collect()
+}
+
+/// One round trip on one connection: prepared and taken in one batch, then answered.
+pub fn sync_on(
+    conn: &mut Connection,
+    user: &User,
+    device: &Device,
+    request: &SyncRequest,
+    now: i64,
+) -> Result<(SyncResponse, Stats), PushError> {
+    let prepared = crate::sync::prepare(&*conn, user, device, request, now)?;
+    let job = Job { user, device, request, prepared: Some(&prepared), now };
+    let (taken, stats) = handle_batch(conn, &[job]).pop().unwrap_or(Err(PushError::Internal))?;
+    let tx = conn.transaction().map_err(StoreError::from)?;
+    let answer = crate::sync::answer(&*tx, user, &device.id, request, taken, stats)?;
+    tx.finish().map_err(StoreError::from)?;
+    Ok(answer)
+}
+
+/// One sync request waiting in a batch, with its pushes prepared (or `None`: prepared under the
+/// lock).
+#[derive(Clone, Copy)]
+pub struct Job<'a> {
+    pub user: &'a User,
+    pub device: &'a Device,
+    pub request: &'a SyncRequest,
+    pub prepared: Option<&'a crate::sync::PreparedRequest>,
+    pub now: i64,
+}
+
+/// Group commit: what several devices sent is taken in one transaction, each request behind its
+/// own savepoint (so one request's failure leaves the others), and made durable with one commit:
+/// one fsync serves the whole batch. Returns each request's push, claim and reconciliation
+/// results; the rest of the answer is read afterwards ([`crate::sync::answer`]), on a reader.
+pub fn handle_batch(conn: &mut Connection, jobs: &[Job]) -> Vec<Answer> {
+    let all_failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "a sync batch failed in the store");
+        jobs.iter().map(|_| Err(PushError::Internal)).collect()
+    };
+    let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return all_failed(&e),
+    };
+    let mut taken = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let sp = match tx.savepoint() {
+            Ok(sp) => sp,
+            Err(e) => return all_failed(&e),
+        };
+        let result = crate::sync::take(&*sp, job.user, job.device, job.request, job.prepared, job.now);
+        // A savepoint dropped without commit rolls back: a failed request leaves nothing.
+        if result.is_ok()
+            && let Err(e) = sp.commit()
+        {
+            return all_failed(&e);
+        }
+        taken.push(result);
+    }
+    if let Err(e) = tx.commit() {
+        return all_failed(&e);
+    }
+    taken
 }

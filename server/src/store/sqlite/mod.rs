@@ -3,6 +3,7 @@
 //! - [`db`]: connections (one writer, read-only readers), transactions and the group-commit
 //!   thread;
 //! - [`schema`]: forward-only migrations numbered by `user_version`;
+//! - `visibility`: the SQL twin of the one visibility rule;
 //! - `documents`, `accounts`, `photos`: the store traits implemented on a connection (inside the
 //!   transaction [`db::Db`] opened).
 
@@ -12,3 +13,4 @@ pub mod schema;
 mod accounts;
 mod documents;
 mod photos;
+pub(crate) mod visibility;

@@ -31,9 +31,11 @@ pub enum SchemaError {
     Sqlite(#[from] rusqlite::Error),
 }
 
-/// Brings the store to [`LATEST`] in one transaction.
+/// Brings the store to [`LATEST`] in one transaction, and gives a new store its automerge actor.
 pub fn migrate(conn: &mut Connection) -> Result<(), SchemaError> {
-    migrate_to(conn, LATEST)
+    migrate_to(conn, LATEST)?;
+    super::documents::ensure_server_actor(conn)?;
+    Ok(())
 }
 
 /// Brings the store to `target` (tests build earlier versions with it).
