@@ -12,6 +12,7 @@ use fieldsync_core::sync::protocol::PoolEntry;
 use std::collections::HashSet;
 
 use crate::accounts::{Role, User};
+use crate::doc_cache::DocCache;
 use crate::policy::{Refusal, Scope};
 pub use crate::store::documents::DocMeta;
 use crate::store::documents::DocumentState;
@@ -84,6 +85,8 @@ pub struct Accepted {
     pub customer_id: String,
     /// Changes that were new to the server (0 for a repeated push).
     pub new_changes: usize,
+    /// The document's version after this push (`None`: nothing was written).
+    pub version: Option<i64>,
 }
 
 pub fn valid_id(customer_id: &str) -> bool {
@@ -118,6 +121,21 @@ pub fn load(store: &dyn Store, customer_id: &str, actor: &ActorId) -> Result<Opt
     }
 }
 
+/// Loads a document at `version` (as the store's row says it is now), from the cache when it
+/// holds that version.
+pub fn load_at(
+    store: &dyn Store,
+    cache: Option<&DocCache>,
+    customer_id: &str,
+    version: i64,
+    actor: &ActorId,
+) -> Result<Option<CustomerDoc>, PushError> {
+    if let Some(doc) = cache.and_then(|c| c.get(customer_id, version)) {
+        return Ok(Some(doc));
+    }
+    load(store, customer_id, actor)
+}
+
 /// Validates and stores one document's pushed changes in the caller's transaction:
 /// [`prepare_push`] and [`commit_push`] on one store. Nothing is written unless the push is
 /// accepted.
@@ -132,8 +150,8 @@ pub fn push(
     budget: &mut crate::sync::Budget,
     now: i64,
 ) -> Result<Accepted, PushError> {
-    match prepare_push(store, branch_id, writer, customer_id, bytes, actor, budget, now)? {
-        Prepared::Known => Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0 }),
+    match prepare_push(store, None, branch_id, writer, customer_id, bytes, actor, budget, now)? {
+        Prepared::Known => Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0, version: None }),
         Prepared::Ready(ready) => commit_push(store, branch_id, writer.device_id, &ready)?
             .ok_or_else(|| PushError::Refused(Refusal::Invalid("document".into()))),
     }
@@ -150,14 +168,14 @@ pub enum Prepared {
 
 #[derive(Debug)]
 pub struct Ready {
-    customer_id: String,
+    pub(crate) customer_id: String,
     /// The document's version when read; `None` for a new customer.
     base: Option<i64>,
     before_scope: Option<Scope>,
     /// The device's changes new to the server, then the server's own (a new customer's owner).
     device_changes: Vec<Change>,
     server_changes: Vec<Change>,
-    doc: CustomerDoc,
+    pub(crate) doc: CustomerDoc,
 }
 
 /// Everything a push costs that needs no write: parse, check the actors and limits, load, merge,
@@ -166,6 +184,7 @@ pub struct Ready {
 #[allow(clippy::too_many_arguments)]
 pub fn prepare_push(
     store: &dyn Store,
+    cache: Option<&DocCache>,
     branch_id: &str,
     writer: Writer,
     customer_id: &str,
@@ -198,8 +217,8 @@ pub fn prepare_push(
     if stored + incoming > crate::limits::MAX_DOCUMENT {
         return Err(PushError::TooLarge(crate::limits::Limit::Document));
     }
-    let existing = match before_meta {
-        Some(_) => load(store, customer_id, actor)?,
+    let existing = match &before_meta {
+        Some(meta) => load_at(store, cache, customer_id, meta.version, actor)?,
         None => None,
     };
     let before: Option<CustomerFile> = existing.as_ref().map(|d| d.file().clone());
@@ -244,8 +263,8 @@ pub fn commit_push(
     let id = &ready.customer_id;
     let inserted = store.append_changes(branch_id, id, &ready.device_changes, Some(device_id))?;
     store.append_changes(branch_id, id, &ready.server_changes, None)?;
-    save_state(store, branch_id, &ready.doc, ready.before_scope.as_ref(), Fold::WhenLong)?;
-    Ok(Some(Accepted { customer_id: id.clone(), new_changes: inserted }))
+    let version = save_state(store, branch_id, &ready.doc, ready.before_scope.as_ref(), Fold::WhenLong)?;
+    Ok(Some(Accepted { customer_id: id.clone(), new_changes: inserted, version: Some(version) }))
 }
 
 /// The changes the log does not hold yet, each once (a customer the store lacks holds none).
@@ -397,14 +416,14 @@ pub enum Fold {
 
 /// Records a document's current state: scope (logging a move when it changed), rows, pool entry,
 /// village, planned visits and photo references, and folds the log into a new snapshot as `fold`
-/// says.
+/// says. Returns the document's new version.
 pub fn save_state(
     store: &dyn Store,
     branch_id: &str,
     doc: &CustomerDoc,
     previous_scope: Option<&Scope>,
     fold: Fold,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let file = doc.file();
     let customer_id = file.id.as_str();
     let scope = scope_of(file);
@@ -444,7 +463,7 @@ pub fn save_state(
         // the writes that fold, keeps the writer's common path free of it.
         store.save_snapshot(customer_id, &doc.clone().save_uncompressed(), seq)?;
     }
-    Ok(())
+    Ok(seq)
 }
 
 /// A document whole, as a device receives it: its saved bytes (folding everything logged so far)

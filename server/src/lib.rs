@@ -8,6 +8,7 @@
 //! - [`accounts`]: branches, outlets, users, devices, login and revocation;
 //! - [`store`]: the store's interface (every SQL statement lives in its SQLite implementation);
 //! - [`customers`]: customer documents: validated pushes, snapshots, the commit-ordered log;
+//! - [`doc_cache`]: hydrated documents kept between requests, keyed by version;
 //! - [`sync`]: one sync round trip: pushes, claims, reconciliation, then the device's next page;
 //! - [`photos`]: content-addressed photo blobs: resumable uploads, downloads by visibility;
 //! - [`policy`]: who sees what (scopes) and who may write what (one table), with refusal reasons.
@@ -16,6 +17,7 @@ pub mod accounts;
 pub mod config;
 pub mod customers;
 pub mod demo;
+pub mod doc_cache;
 pub mod error;
 pub mod limits;
 pub mod photos;

@@ -91,6 +91,9 @@ pub struct Stats {
     pub snapshots: usize,
     pub changes: usize,
     pub purged: usize,
+    /// Pushes committed as they were prepared: (their index in the request, the document's new
+    /// version). Once the transaction commits, the runtime keeps those documents in its cache.
+    pub committed: Vec<(usize, i64)>,
 }
 
 /// What the pushes of one request came to, worked out on a reader connection before the writer
@@ -98,6 +101,21 @@ pub struct Stats {
 #[derive(Debug, Default)]
 pub struct PreparedRequest {
     pushes: Vec<Prepared>,
+}
+
+impl PreparedRequest {
+    /// The documents of the pushes in `committed` (see [`Stats::committed`]), at their new
+    /// versions.
+    pub fn into_documents(
+        self,
+        committed: &[(usize, i64)],
+    ) -> impl Iterator<Item = (String, i64, fieldsync_core::document::CustomerDoc)> {
+        let mut pushes: Vec<Option<Prepared>> = self.pushes.into_iter().map(Some).collect();
+        committed.iter().filter_map(move |&(i, version)| match pushes.get_mut(i)?.take()? {
+            Prepared::Ready(customers::Prepared::Ready(ready)) => Some((ready.customer_id, version, ready.doc)),
+            _ => None,
+        })
+    }
 }
 
 /// One push, prepared.
@@ -112,6 +130,7 @@ enum Prepared {
 /// allowance of changes or operations fails whole.
 pub fn prepare(
     reader: &dyn Store,
+    cache: Option<&crate::doc_cache::DocCache>,
     user: &User,
     device: &Device,
     request: &SyncRequest,
@@ -122,8 +141,17 @@ pub fn prepare(
     let mut budget = Budget::default();
     let mut pushes = Vec::with_capacity(request.push.len());
     for DocChanges { customer_id, changes } in &request.push {
-        let prepared =
-            customers::prepare_push(reader, &user.branch_id, writer, customer_id, changes, &actor, &mut budget, now);
+        let prepared = customers::prepare_push(
+            reader,
+            cache,
+            &user.branch_id,
+            writer,
+            customer_id,
+            changes,
+            &actor,
+            &mut budget,
+            now,
+        );
         match prepared {
             Err(PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations))) => {
                 return Err(PushError::TooLarge(limit));
@@ -162,11 +190,14 @@ pub fn take(
         let outcome = match prepared.and_then(|p| p.pushes.get(i)) {
             Some(Prepared::Refused(outcome)) => Err(outcome.clone()),
             Some(Prepared::Ready(customers::Prepared::Known)) => {
-                Ok(customers::Accepted { customer_id: customer_id.clone(), new_changes: 0 })
+                Ok(customers::Accepted { customer_id: customer_id.clone(), new_changes: 0, version: None })
             }
             Some(Prepared::Ready(customers::Prepared::Ready(ready))) => {
                 let committed = match customers::commit_push(store, &user.branch_id, &device.id, ready) {
-                    Ok(Some(accepted)) => Ok(accepted),
+                    Ok(Some(accepted)) => {
+                        stats.committed.extend(accepted.version.map(|v| (i, v)));
+                        Ok(accepted)
+                    }
                     // The document moved since it was read: prepared again, here.
                     Ok(None) => push(),
                     Err(e) => Err(e),

@@ -189,3 +189,62 @@ fn a_batch_commits_once_and_one_bad_request_does_not_sink_the_others() {
         db.with(|c| c.query_row("SELECT count(*) FROM log WHERE hash IS NOT NULL", [], |r| r.get(0)).unwrap());
     assert_eq!(rows, 4);
 }
+
+/// Documents kept in the server's cache between pushes are served only at the version they were
+/// committed at: a decision written meanwhile (outside the sync path) is never lost by a later
+/// push that merges into a stale copy.
+#[test]
+fn a_cached_document_is_never_used_after_another_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut a = tablet(&dir, "a.db", "M1");
+    let m1 = server_user("M1", Role::Manager);
+    let s1 = server_user("S1", Role::Supervisor);
+    let tablet_a = device("tablet-a", Some(&a));
+    let id = a.create_customer(Profile::new(CustomerKind::Individual, "张三", "韩桥村"), NOW).unwrap();
+    // Every change each time: the server takes only what is new to it.
+    let push = |a: &mut Store| {
+        let changes = a.document_changes(&id).unwrap();
+        let request = SyncRequest {
+            cursor: 1,
+            push: vec![DocChanges { customer_id: id.clone(), changes }],
+            ..Default::default()
+        };
+        let (answer, _) = runtime.block_on(db.sync(m1.clone(), tablet_a.clone(), request, NOW)).unwrap();
+        assert!(matches!(answer.pushed[0].outcome, PushOutcome::Accepted { .. }), "{answer:?}");
+    };
+    // Pushed through the sync path: the document is kept in the cache.
+    push(&mut a);
+    // A supervisor's decision, written outside the sync path.
+    let decision = Action::SetLifecycle { lifecycle: Some(domain::Lifecycle::QualifiedProspect) };
+    let (s, cid, d) = (s1.clone(), id.clone(), decision.clone());
+    runtime.block_on(db.write(move |store| docs::write_decision(store, &s, &cid, &d, NOW))).unwrap();
+    // The tablet edits the customer and pushes again; then again (this time from the cache).
+    let mut profile = Profile::new(CustomerKind::Individual, "张三", "韩桥村");
+    profile.address = "韩桥村 3 组".into();
+    a.apply(&id, &Action::UpdateProfile { profile: profile.clone() }, NOW + 1).unwrap();
+    push(&mut a);
+    profile.address = "韩桥村 4 组".into();
+    a.apply(&id, &Action::UpdateProfile { profile }, NOW + 2).unwrap();
+    push(&mut a);
+    let stored = db
+        .with(|c| {
+            let actor = fieldsync_server::store::DocumentStore::server_actor(c).unwrap();
+            docs::load(c, &id, &actor)
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.file().server.lifecycle, Some(domain::Lifecycle::QualifiedProspect));
+    assert_eq!(stored.file().profile.address, "韩桥村 4 组");
+    // What a new tablet of the supervisor receives has both, too.
+    let first = round(&db, &s1, "tablet-s", SyncRequest { cursor: 0, max_bytes: 1 << 20, ..Default::default() });
+    let snapshot = first.snapshots.iter().find(|s| s.customer_id == id).expect("served whole");
+    let actor = automerge::ActorId::random();
+    let served = fieldsync_core::document::CustomerDoc::load(&id, &snapshot.document, &actor).unwrap();
+    assert_eq!(served.file().server.lifecycle, Some(domain::Lifecycle::QualifiedProspect));
+    assert_eq!(served.file().profile.address, "韩桥村 4 组");
+    // And the rows the server keeps beside the document (what lists are built from) agree.
+    assert_eq!(snapshot.rows, fieldsync_core::store::Rows::of(served.file()));
+    assert_eq!(snapshot.rows.customer.lifecycle.as_deref(), Some("qualified_prospect"));
+}

@@ -19,6 +19,7 @@ use rusqlite::Connection;
 
 use crate::accounts::{Device, User};
 use crate::customers::PushError;
+use crate::doc_cache::DocCache;
 use crate::error::AppError;
 use crate::store::{Store, StoreError};
 use crate::sync::Stats;
@@ -36,6 +37,8 @@ pub struct Db {
     readers: Arc<Mutex<Vec<Connection>>>,
     /// The group-commit thread's queue; replaced when the thread has stopped.
     syncs: Arc<Mutex<Option<mpsc::Sender<Work>>>>,
+    /// Documents as last committed, for the next push to them.
+    docs: Arc<DocCache>,
 }
 
 type Answer = Result<(SyncResponse, Stats), PushError>;
@@ -87,6 +90,7 @@ impl Db {
             path: Arc::new(path),
             readers: Arc::new(Mutex::new(Vec::new())),
             syncs: Arc::new(Mutex::new(None)),
+            docs: Arc::new(DocCache::default()),
         })
     }
 
@@ -197,11 +201,12 @@ impl Db {
             return tx.clone();
         }
         let (tx, rx) = mpsc::channel();
-        let conn = self.conn.clone();
+        let (conn, docs) = (self.conn.clone(), self.docs.clone());
         // The thread holds the connection, not the queue: when the last `Db` goes, the queue
         // closes and the thread ends.
-        let spawned =
-            std::thread::Builder::new().name("fieldsync-sync-commit".into()).spawn(move || group_commit(&conn, &rx));
+        let spawned = std::thread::Builder::new()
+            .name("fieldsync-sync-commit".into())
+            .spawn(move || group_commit(&conn, &docs, &rx));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the sync commit thread");
         }
@@ -236,7 +241,8 @@ impl Db {
         let writes = !request.push.is_empty() || !request.claims.is_empty() || !request.reconcile.is_empty();
         let (taken, stats) = if writes {
             let (u, d, r) = (user.clone(), device.clone(), request.clone());
-            let prepared = self.read(move |store| crate::sync::prepare(store, &u, &d, &r, now)).await?;
+            let docs = self.docs.clone();
+            let prepared = self.read(move |store| crate::sync::prepare(store, Some(&docs), &u, &d, &r, now)).await?;
             let (reply, answer) = tokio::sync::oneshot::channel();
             let job =
                 SyncJob { user: user.clone(), device: device.clone(), request: request.clone(), prepared, now, reply };
@@ -280,7 +286,7 @@ fn write_in<T, E: From<StoreError>>(conn: &mut Connection, f: impl FnOnce(&dyn S
     Ok(out)
 }
 
-fn group_commit(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Work>) {
+fn group_commit(conn: &Mutex<Connection>, docs: &DocCache, queue: &mpsc::Receiver<Work>) {
     while let Ok(first) = queue.recv() {
         let mut jobs = Vec::new();
         let mut next = Some(first);
@@ -300,8 +306,14 @@ fn group_commit(conn: &Mutex<Connection>, queue: &mpsc::Receiver<Work>) {
         }
         let answers = run_batch(conn, &jobs);
         for (job, answer) in jobs.into_iter().zip(answers) {
+            let SyncJob { prepared, reply, .. } = job;
+            if let Ok((_, stats)) = &answer {
+                for (id, version, doc) in prepared.into_documents(&stats.committed) {
+                    docs.put(id, version, doc);
+                }
+            }
             // A device that hung up no longer waits; what it sent is committed all the same.
-            let _ = job.reply.send(answer);
+            let _ = reply.send(answer);
         }
     }
 }
@@ -346,7 +358,7 @@ pub fn sync_on(
     request: &SyncRequest,
     now: i64,
 ) -> Result<(SyncResponse, Stats), PushError> {
-    let prepared = crate::sync::prepare(&*conn, user, device, request, now)?;
+    let prepared = crate::sync::prepare(&*conn, None, user, device, request, now)?;
     let job = Job { user, device, request, prepared: Some(&prepared), now };
     let (taken, stats) = handle_batch(conn, &[job]).pop().unwrap_or(Err(PushError::Internal))?;
     let tx = conn.transaction().map_err(StoreError::from)?;
