@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use fieldsync_server::accounts::{self, NewUser, Role};
-use fieldsync_server::store::Db;
 use fieldsync_server::photos::{self, MAX_CHUNK_BYTES, MAX_PHOTO_BYTES};
+use fieldsync_server::store::Db;
 use fieldsync_server::{AppState, app};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -491,7 +491,7 @@ fn record_refs_replaces_and_skips_malformed_hashes() {
     // Inside a caller's transaction it is part of that transaction.
     db.with(|c| {
         let tx = c.transaction().unwrap();
-        photos::record_refs(&tx, "c1", []).unwrap();
+        photos::record_refs(&*tx, "c1", []).unwrap();
         drop(tx);
     });
     assert_eq!(refs("c1"), vec![format!("{b} m1")]);
