@@ -18,8 +18,10 @@ use std::sync::LazyLock;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use automerge::ActorId;
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
+
+use crate::store::Store;
+use crate::store::accounts::UserRecord;
 
 /// Failed logins allowed per username within [`FAILURE_WINDOW_MS`].
 pub const MAX_FAILURES: i64 = 5;
@@ -105,12 +107,6 @@ pub enum AccountError {
     Store(#[from] crate::store::StoreError),
 }
 
-impl From<rusqlite::Error> for AccountError {
-    fn from(e: rusqlite::Error) -> Self {
-        AccountError::Store(e.into())
-    }
-}
-
 pub type Result<T> = std::result::Result<T, AccountError>;
 
 fn valid_name(field: &'static str, value: &str, max: usize) -> Result<()> {
@@ -120,31 +116,32 @@ fn valid_name(field: &'static str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn audit(conn: &Connection, now: i64, actor: &str, action: &str, subject: &str) -> Result<()> {
-    conn.prepare_cached("INSERT INTO audit (at, actor, action, subject) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![now, actor, action, subject])?;
+/// Appends one row to the audit trail. Takes the store (or, until `customers.rs` runs on the store,
+/// the SQLite transaction it opens: see [`AsStore`]).
+pub fn audit(store: &dyn Store, now: i64, actor: &str, action: &str, subject: &str) -> Result<()> {
+    store.insert_audit(now, actor, action, subject)?;
     Ok(())
 }
 
-pub fn create_branch(conn: &Connection, name: &str, now: i64, actor: &str) -> Result<String> {
+pub fn create_branch(store: &dyn Store, name: &str, now: i64, actor: &str) -> Result<String> {
     valid_name("name", name, 100)?;
     let id = fieldsync_core::ids::new_id();
-    conn.execute("INSERT INTO branches (id, name) VALUES (?1, ?2)", params![id, name])?;
-    audit(conn, now, actor, "branch.create", &id)?;
+    store.insert_branch(&id, name)?;
+    audit(store, now, actor, "branch.create", &id)?;
     Ok(id)
 }
 
-pub fn create_outlet(conn: &Connection, branch_id: &str, name: &str, now: i64, actor: &str) -> Result<String> {
+pub fn create_outlet(store: &dyn Store, branch_id: &str, name: &str, now: i64, actor: &str) -> Result<String> {
     valid_name("name", name, 100)?;
-    exists(conn, "SELECT 1 FROM branches WHERE id = ?1", branch_id, "branch")?;
+    branch_exists(store, branch_id)?;
     let id = fieldsync_core::ids::new_id();
-    conn.execute("INSERT INTO outlets (id, branch_id, name) VALUES (?1, ?2, ?3)", params![id, branch_id, name])?;
-    audit(conn, now, actor, "outlet.create", &id)?;
+    store.insert_outlet(&id, branch_id, name)?;
+    audit(store, now, actor, "outlet.create", &id)?;
     Ok(id)
 }
 
-fn exists(conn: &Connection, sql: &str, id: &str, what: &'static str) -> Result<()> {
-    conn.query_row(sql, [id], |_| Ok(())).optional()?.ok_or(AccountError::NotFound { what })
+fn branch_exists(store: &dyn Store, branch_id: &str) -> Result<()> {
+    if store.branch_exists(branch_id)? { Ok(()) } else { Err(AccountError::NotFound { what: "branch" }) }
 }
 
 pub struct NewUser<'a> {
@@ -165,7 +162,7 @@ pub fn hash_password(password: &str) -> Result<String> {
     Ok(hasher().hash_password(password.as_bytes()).map_err(|_| AccountError::Hashing)?.to_string())
 }
 
-pub fn create_user(conn: &Connection, new: &NewUser, now: i64, actor: &str) -> Result<String> {
+pub fn create_user(store: &dyn Store, new: &NewUser, now: i64, actor: &str) -> Result<String> {
     if new.username.len() < 2
         || new.username.len() > 64
         || !new.username.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
@@ -176,37 +173,36 @@ pub fn create_user(conn: &Connection, new: &NewUser, now: i64, actor: &str) -> R
     if new.password.chars().count() < 8 || new.password.len() > 256 {
         return Err(AccountError::Invalid { field: "password" });
     }
-    exists(conn, "SELECT 1 FROM branches WHERE id = ?1", new.branch_id, "branch")?;
+    branch_exists(store, new.branch_id)?;
     if let Some(outlet) = new.outlet_id {
-        let same_branch: Option<String> =
-            conn.query_row("SELECT branch_id FROM outlets WHERE id = ?1", [outlet], |r| r.get(0)).optional()?;
+        let same_branch = store.outlet_branch(outlet)?;
         if same_branch.as_deref() != Some(new.branch_id) {
             return Err(AccountError::NotFound { what: "outlet" });
         }
     }
-    let taken = conn.query_row("SELECT 1 FROM users WHERE username = ?1", [new.username], |_| Ok(())).optional()?;
-    if taken.is_some() {
+    if store.username_taken(new.username)? {
         return Err(AccountError::UsernameTaken);
     }
     let hash = hash_password(new.password)?;
-    let id = fieldsync_core::ids::new_id();
-    conn.execute(
-        "INSERT INTO users (id, branch_id, outlet_id, username, display_name, role, password_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![id, new.branch_id, new.outlet_id, new.username, new.display_name, new.role.code(), hash],
-    )?;
-    audit(conn, now, actor, "user.create", &id)?;
-    Ok(id)
+    let user = User {
+        id: fieldsync_core::ids::new_id(),
+        branch_id: new.branch_id.to_string(),
+        outlet_id: new.outlet_id.map(str::to_string),
+        username: new.username.to_string(),
+        display_name: new.display_name.to_string(),
+        role: new.role,
+    };
+    store.insert_user(&user, &hash)?;
+    audit(store, now, actor, "user.create", &user.id)?;
+    Ok(user.id)
 }
 
 /// Makes an admin a head-office admin (acting in every branch), or not.
-pub fn set_head_office(conn: &Connection, user_id: &str, head_office: bool, now: i64, actor: &str) -> Result<()> {
-    let changed = conn
-        .execute("UPDATE users SET head_office = ?2 WHERE id = ?1 AND role = 'admin'", params![user_id, head_office])?;
-    if changed == 0 {
+pub fn set_head_office(store: &dyn Store, user_id: &str, head_office: bool, now: i64, actor: &str) -> Result<()> {
+    if !store.set_admin_head_office(user_id, head_office)? {
         return Err(AccountError::NotFound { what: "admin" });
     }
-    audit(conn, now, actor, if head_office { "user.head_office" } else { "user.branch_office" }, user_id)?;
+    audit(store, now, actor, if head_office { "user.head_office" } else { "user.branch_office" }, user_id)?;
     Ok(())
 }
 
@@ -216,25 +212,23 @@ struct UserRow {
     active: bool,
 }
 
-fn user_row(row: &rusqlite::Row) -> rusqlite::Result<UserRow> {
-    let role: String = row.get(5)?;
-    let role = Role::from_code(&role);
-    Ok(UserRow {
-        user: User {
-            id: row.get(0)?,
-            branch_id: row.get(1)?,
-            outlet_id: row.get(2)?,
-            username: row.get(3)?,
-            display_name: row.get(4)?,
-            role: role.unwrap_or(Role::Manager),
-        },
-        password_hash: row.get(6)?,
-        // A row with a role this build does not know never signs in.
-        active: row.get::<_, bool>(7)? && role.is_some(),
-    })
+impl From<UserRecord> for UserRow {
+    fn from(r: UserRecord) -> Self {
+        UserRow {
+            user: User {
+                id: r.id,
+                branch_id: r.branch_id,
+                outlet_id: r.outlet_id,
+                username: r.username,
+                display_name: r.display_name,
+                role: r.role.unwrap_or(Role::Manager),
+            },
+            password_hash: r.password_hash,
+            // A row with a role this build does not know never signs in.
+            active: r.active && r.role.is_some(),
+        }
+    }
 }
-
-const USER_COLUMNS: &str = "id, branch_id, outlet_id, username, display_name, role, password_hash, active";
 
 fn valid_device_id(device_id: &str) -> Result<()> {
     if device_id.is_empty()
@@ -270,7 +264,7 @@ pub struct LoginAttempt {
     pub client: Option<String>,
 }
 
-/// The first step of a login, under the database lock: input checks, the failure limits, and the
+/// The first step of a login, in one read of the store: input checks, the failure limits, and the
 /// stored hash to verify (`None` for an unknown or inactive user: a dummy hash is verified instead).
 pub struct LoginCheck {
     user: Option<UserRow>,
@@ -290,19 +284,15 @@ fn failure_keys(attempt: &LoginAttempt) -> Vec<(String, i64)> {
     keys
 }
 
-pub fn login_check(conn: &Connection, attempt: &LoginAttempt, now: i64) -> Result<LoginCheck> {
+pub fn login_check(store: &dyn Store, attempt: &LoginAttempt, now: i64) -> Result<LoginCheck> {
     valid_device_id(&attempt.device_id)?;
     if let Some(actor) = &attempt.actor {
         parse_actor(actor)?;
     }
     for (key, max) in failure_keys(attempt) {
-        let failures: Option<(i64, i64)> = conn
-            .prepare_cached("SELECT failures, first_at FROM login_failures WHERE username = ?1")?
-            .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if let Some((count, first_at)) = failures
-            && count >= max
-            && now - first_at < FAILURE_WINDOW_MS
+        if let Some(failures) = store.login_failures(&key)?
+            && failures.failures >= max
+            && now - failures.first_at < FAILURE_WINDOW_MS
         {
             return Err(AccountError::RateLimited);
         }
@@ -310,10 +300,7 @@ pub fn login_check(conn: &Connection, attempt: &LoginAttempt, now: i64) -> Resul
     if attempt.username.len() > 64 || attempt.password.len() > 256 {
         return Ok(LoginCheck { user: None });
     }
-    let user = conn
-        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1"))?
-        .query_row([&attempt.username], user_row)
-        .optional()?;
+    let user = store.user_by_username(&attempt.username)?.map(UserRow::from);
     Ok(LoginCheck { user })
 }
 
@@ -327,8 +314,8 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     })
 });
 
-/// The second step, off the lock: verifies the password against the stored hash, or against the
-/// dummy hash for an unknown user (same cost, same answer).
+/// The second step, outside any transaction: verifies the password against the stored hash, or
+/// against the dummy hash for an unknown user (same cost, same answer).
 pub fn verify_password(hash: Option<&str>, password: &str) -> bool {
     let Some(hash) = hash else {
         let _ = argon2::PasswordHash::new(&DUMMY_HASH).map(|h| hasher().verify_password(password.as_bytes(), &h));
@@ -337,132 +324,90 @@ pub fn verify_password(hash: Option<&str>, password: &str) -> bool {
     argon2::PasswordHash::new(hash).is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
 }
 
-/// The last step, under the lock, in one transaction: records a failure, or binds the device
-/// and issues its token.
+/// The last step, in the caller's write transaction: records a failure, or binds the device and
+/// issues its token. The outer error aborts the login (the caller rolls its transaction back); the
+/// inner one refuses wrong credentials, and the failure it recorded must be committed.
 pub fn login_finish(
-    conn: &mut Connection,
+    store: &dyn Store,
     attempt: &LoginAttempt,
     check: LoginCheck,
     verified: bool,
     now: i64,
-) -> Result<(String, User)> {
-    let tx = conn.transaction()?;
+) -> Result<Result<(String, User)>> {
     let user = check.user.filter(|u| u.active && verified);
     let Some(row) = user else {
         for (key, _) in failure_keys(attempt) {
-            record_failure(&tx, &key, now)?;
+            record_failure(store, &key, now)?;
         }
-        tx.commit()?;
-        return Err(AccountError::WrongCredentials);
+        return Ok(Err(AccountError::WrongCredentials));
     };
-    tx.prepare_cached("DELETE FROM login_failures WHERE username = ?1")?
-        .execute([format!("u:{}", attempt.username)])?;
-    bind_device(&tx, &row.user, &attempt.device_id, now)?;
+    store.clear_login_failures(&format!("u:{}", attempt.username))?;
+    bind_device(store, &row.user, &attempt.device_id, now)?;
     if let Some(actor) = &attempt.actor {
-        register_actor(&tx, &attempt.device_id, &parse_actor(actor)?)?;
+        register_actor(store, &attempt.device_id, &parse_actor(actor)?)?;
     }
-    let token = new_token(&tx, &row.user.id, &attempt.device_id, now)?;
-    audit(&tx, now, &row.user.id, "device.login", &attempt.device_id)?;
-    tx.commit()?;
-    Ok((token, row.user))
+    let token = new_token(store, &row.user.id, &attempt.device_id, now)?;
+    audit(store, now, &row.user.id, "device.login", &attempt.device_id)?;
+    Ok(Ok((token, row.user)))
 }
 
-fn record_failure(conn: &Connection, key: &str, now: i64) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO login_failures (username, failures, first_at) VALUES (?1, 1, ?2)
-         ON CONFLICT (username) DO UPDATE SET
-             failures = CASE WHEN ?2 - first_at >= ?3 THEN 1 ELSE failures + 1 END,
-             first_at = CASE WHEN ?2 - first_at >= ?3 THEN ?2 ELSE first_at END",
-    )?
-    .execute(params![key, now, FAILURE_WINDOW_MS])?;
+fn record_failure(store: &dyn Store, key: &str, now: i64) -> Result<()> {
+    store.add_login_failure(key, now, FAILURE_WINDOW_MS)?;
     // Bounded: a flood of made-up usernames or addresses cannot grow the table without end.
-    let rows: i64 = conn.prepare_cached("SELECT count(*) FROM login_failures")?.query_row([], |r| r.get(0))?;
+    let rows = store.login_failure_rows()?;
     if rows > MAX_FAILURE_ROWS {
-        conn.prepare_cached(
-            "DELETE FROM login_failures WHERE username IN
-                 (SELECT username FROM login_failures ORDER BY first_at LIMIT ?1)",
-        )?
-        .execute([rows - MAX_FAILURE_ROWS + MAX_FAILURE_ROWS / 10])?;
+        store.delete_oldest_login_failures(rows - MAX_FAILURE_ROWS + MAX_FAILURE_ROWS / 10)?;
     }
     Ok(())
 }
 
 /// Binds `device_id` to `user`: a new device, the same user again, or a released device of the
 /// user's branch. Anything else is refused and changes nothing.
-fn bind_device(conn: &Connection, user: &User, device_id: &str, now: i64) -> Result<()> {
-    /// A device's binding: its holder, branch, revocation and release.
-    type Binding = (String, Option<String>, Option<i64>, Option<i64>);
-    let row: Option<Binding> = conn
-        .prepare_cached("SELECT user_id, branch_id, revoked_at, released_at FROM devices WHERE device_id = ?1")?
-        .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
-    match row {
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO devices (device_id, user_id, branch_id, registered_at) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![device_id, user.id, user.branch_id, now])?;
-        }
-        Some((_, _, Some(_), _)) => return Err(AccountError::DeviceRevoked),
-        Some((holder, _, None, None)) if holder == user.id => {}
-        Some((_, branch, None, Some(_))) if branch.as_deref().is_none_or(|b| b == user.branch_id) => {
-            conn.prepare_cached(
-                "UPDATE devices SET user_id = ?2, branch_id = ?3, released_at = NULL WHERE device_id = ?1",
-            )?
-            .execute(params![device_id, user.id, user.branch_id])?;
-            audit(conn, now, &user.id, "device.take_over", device_id)?;
+fn bind_device(store: &dyn Store, user: &User, device_id: &str, now: i64) -> Result<()> {
+    match store.device(device_id)? {
+        None => store.insert_device(device_id, &user.id, &user.branch_id, now)?,
+        Some(d) if d.revoked_at.is_some() => return Err(AccountError::DeviceRevoked),
+        Some(d) if d.released_at.is_none() && d.user_id == user.id => {}
+        Some(d) if d.released_at.is_some() && d.branch_id.as_deref().is_none_or(|b| b == user.branch_id) => {
+            store.take_over_device(device_id, &user.id, &user.branch_id)?;
+            audit(store, now, &user.id, "device.take_over", device_id)?;
         }
         Some(_) => return Err(AccountError::DeviceInUse),
     }
     Ok(())
 }
 
-fn register_actor(conn: &Connection, device_id: &str, actor: &ActorId) -> Result<()> {
-    let holder: Option<String> = conn
-        .prepare_cached("SELECT device_id FROM device_actors WHERE actor = ?1")?
-        .query_row([actor.to_bytes()], |r| r.get(0))
-        .optional()?;
-    match holder {
+fn register_actor(store: &dyn Store, device_id: &str, actor: &ActorId) -> Result<()> {
+    match store.actor_device(actor)? {
         Some(d) if d == device_id => return Ok(()),
         Some(_) => return Err(AccountError::Invalid { field: "actor" }),
         None => {}
     }
-    let server: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT value FROM server_meta WHERE key = 'actor'")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    if server.as_deref() == Some(actor.to_bytes()) {
+    if store.is_server_actor(actor)? {
         return Err(AccountError::Invalid { field: "actor" });
     }
-    let count: i64 = conn
-        .prepare_cached("SELECT count(*) FROM device_actors WHERE device_id = ?1")?
-        .query_row([device_id], |r| r.get(0))?;
-    if count >= MAX_ACTORS_PER_DEVICE {
+    if store.device_actor_count(device_id)? >= MAX_ACTORS_PER_DEVICE {
         return Err(AccountError::Invalid { field: "actor" });
     }
-    conn.prepare_cached("INSERT INTO device_actors (actor, device_id) VALUES (?1, ?2)")?
-        .execute(params![actor.to_bytes(), device_id])?;
+    store.insert_device_actor(actor, device_id)?;
     Ok(())
 }
 
 /// Registers `device_id` for a user whose credentials were checked, with an actor, and issues its
 /// token. For the sync benchmark and tests, which register many devices without paying for a
 /// password hash each.
-pub fn register_device(conn: &Connection, user: &User, device_id: &str, actor: &ActorId, now: i64) -> Result<String> {
+pub fn register_device(store: &dyn Store, user: &User, device_id: &str, actor: &ActorId, now: i64) -> Result<String> {
     valid_device_id(device_id)?;
-    bind_device(conn, user, device_id, now)?;
-    register_actor(conn, device_id, actor)?;
-    new_token(conn, &user.id, device_id, now)
+    bind_device(store, user, device_id, now)?;
+    register_actor(store, device_id, actor)?;
+    new_token(store, &user.id, device_id, now)
 }
 
 /// One live token per device: a new one replaces the old.
-fn new_token(conn: &Connection, user_id: &str, device_id: &str, now: i64) -> Result<String> {
-    conn.prepare_cached("DELETE FROM tokens WHERE device_id = ?1")?.execute([device_id])?;
+fn new_token(store: &dyn Store, user_id: &str, device_id: &str, now: i64) -> Result<String> {
+    store.delete_device_tokens(device_id)?;
     let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-    conn.prepare_cached(
-        "INSERT INTO tokens (token_hash, device_id, user_id, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![token_hash(&token), device_id, user_id, now, now + TOKEN_TTL_MS])?;
+    store.insert_token(&token_hash(&token), device_id, user_id, now, now + TOKEN_TTL_MS)?;
     Ok(token)
 }
 
@@ -473,40 +418,29 @@ fn token_hash(token: &str) -> Vec<u8> {
 /// The user and device behind a token presented by `device_id`, read only. A token from another
 /// device, an expired one or none is answered alike; a revoked device hears so only with its own
 /// last token.
-pub fn authenticate(conn: &Connection, token: &str, device_id: &str, now: i64) -> Result<Authenticated> {
+pub fn authenticate(store: &dyn Store, token: &str, device_id: &str, now: i64) -> Result<Authenticated> {
     if token.len() > 128 || device_id.len() > 64 {
         return Err(AccountError::Unauthenticated);
     }
-    let row: Option<(String, String, i64, Option<i64>)> = conn
-        .prepare_cached(
-            "SELECT t.device_id, t.user_id, t.expires_at, d.revoked_at
-             FROM tokens t JOIN devices d ON d.device_id = t.device_id WHERE t.token_hash = ?1",
-        )?
-        .query_row([token_hash(token)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .optional()?;
-    let Some((bound_device, user_id, expires_at, revoked_at)) = row else {
+    let Some(found) = store.token(&token_hash(token))? else {
         return Err(AccountError::Unauthenticated);
     };
-    if bound_device != device_id {
+    if found.device_id != device_id {
         return Err(AccountError::Unauthenticated);
     }
-    if revoked_at.is_some() {
+    if found.device_revoked_at.is_some() {
         return Err(AccountError::DeviceRevoked);
     }
-    if now >= expires_at {
+    if now >= found.expires_at {
         return Err(AccountError::Unauthenticated);
     }
-    let row = conn
-        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
-        .query_row([&user_id], user_row)
-        .optional()?
+    let row = store
+        .user_by_id(&found.user_id)?
+        .map(UserRow::from)
         .filter(|r| r.active)
         .ok_or(AccountError::Unauthenticated)?;
-    let renew = expires_at - now < TOKEN_TTL_MS - TOKEN_RENEW_EVERY_MS;
-    let mut stmt = conn.prepare_cached("SELECT actor FROM device_actors WHERE device_id = ?1")?;
-    let actors = stmt
-        .query_map([device_id], |r| Ok(ActorId::from(r.get_ref(0)?.as_blob()?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let renew = found.expires_at - now < TOKEN_TTL_MS - TOKEN_RENEW_EVERY_MS;
+    let actors = store.device_actors(device_id)?;
     Ok(Authenticated { user: row.user, device: Device { id: device_id.to_string(), actors }, renew })
 }
 
@@ -518,93 +452,72 @@ pub struct Authenticated {
 }
 
 /// Extends a token in use by [`TOKEN_TTL_MS`] from now (at most once a day per device).
-pub fn renew_token(conn: &Connection, token: &str, now: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE tokens SET expires_at = ?2 WHERE token_hash = ?1")?
-        .execute(params![token_hash(token), now + TOKEN_TTL_MS])?;
+pub fn renew_token(store: &dyn Store, token: &str, now: i64) -> Result<()> {
+    store.set_token_expiry(&token_hash(token), now + TOKEN_TTL_MS)?;
     Ok(())
 }
 
 /// An active user by ID.
-pub fn user_by_id(conn: &Connection, user_id: &str) -> Result<Option<User>> {
-    let row = conn
-        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
-        .query_row([user_id], user_row)
-        .optional()?;
+pub fn user_by_id(store: &dyn Store, user_id: &str) -> Result<Option<User>> {
+    let row = store.user_by_id(user_id)?.map(UserRow::from);
     Ok(row.filter(|r| r.active).map(|r| r.user))
 }
 
 /// Whether `actor` may act on a device held by a user of `branch_id` with `role`: a supervisor
 /// within their branch and never on an admin's device; an admin within their branch unless they
 /// are a head-office admin.
-fn may_manage_device(conn: &Connection, actor: &User, branch_id: &str, holder_role: Option<Role>) -> Result<bool> {
+fn may_manage_device(store: &dyn Store, actor: &User, branch_id: &str, holder_role: Option<Role>) -> Result<bool> {
     Ok(match actor.role {
         Role::Manager => false,
         Role::Supervisor => actor.branch_id == branch_id && holder_role != Some(Role::Admin),
-        Role::Admin => {
-            actor.branch_id == branch_id
-                || conn
-                    .prepare_cached("SELECT head_office FROM users WHERE id = ?1 AND active = 1")?
-                    .query_row([&actor.id], |r| r.get::<_, bool>(0))
-                    .optional()?
-                    .unwrap_or(false)
-        }
+        Role::Admin => actor.branch_id == branch_id || store.is_head_office(&actor.id)?,
     })
 }
 
 /// Succeeds for a device `by` may manage (`None`: the administrator's command line); anything else
 /// (no such device, another branch, an admin's device for a supervisor) is answered alike, as not
 /// found.
-fn managed_device(conn: &Connection, device_id: &str, by: Option<&User>) -> Result<()> {
+fn managed_device(store: &dyn Store, device_id: &str, by: Option<&User>) -> Result<()> {
     valid_device_id(device_id)?;
-    let row: Option<(Option<String>, Option<String>)> = conn
-        .prepare_cached(
-            "SELECT coalesce(d.branch_id, u.branch_id), u.role FROM devices d LEFT JOIN users u ON u.id = d.user_id
-             WHERE d.device_id = ?1",
-        )?
-        .query_row([device_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((branch, role)) = row else { return Err(AccountError::NotFound { what: "device" }) };
-    if let Some(actor) = by {
-        let role = role.as_deref().and_then(Role::from_code);
-        if !may_manage_device(conn, actor, branch.as_deref().unwrap_or_default(), role)? {
-            return Err(AccountError::NotFound { what: "device" });
-        }
+    let Some(holder) = store.device_holder(device_id)? else { return Err(AccountError::NotFound { what: "device" }) };
+    if let Some(actor) = by
+        && !may_manage_device(store, actor, holder.branch_id.as_deref().unwrap_or_default(), holder.role)?
+    {
+        return Err(AccountError::NotFound { what: "device" });
     }
     Ok(())
 }
 
 /// Revokes a device (a lost tablet): it is refused from now on, and its next contact with its own
 /// last token wipes it. `by` is `None` for the administrator's command line.
-pub fn revoke_device(conn: &Connection, device_id: &str, by: Option<&User>, now: i64) -> Result<()> {
-    managed_device(conn, device_id, by)?;
-    conn.prepare_cached("UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE device_id = ?1")?
-        .execute(params![device_id, now])?;
-    audit(conn, now, by.map_or("admin-cli", |u| u.id.as_str()), "device.revoke", device_id)?;
+pub fn revoke_device(store: &dyn Store, device_id: &str, by: Option<&User>, now: i64) -> Result<()> {
+    managed_device(store, device_id, by)?;
+    store.mark_device_revoked(device_id, now)?;
+    audit(store, now, by.map_or("admin-cli", |u| u.id.as_str()), "device.revoke", device_id)?;
     Ok(())
 }
 
 /// Releases a device so another user of its branch may sign in on it (the explicit take-over
 /// path): its token stops working; a revoked device stays revoked until released, then starts
 /// over. `by` is `None` for the administrator's command line.
-pub fn release_device(conn: &Connection, device_id: &str, by: Option<&User>, now: i64) -> Result<()> {
-    managed_device(conn, device_id, by)?;
-    release(conn, device_id, now)?;
-    conn.prepare_cached("UPDATE devices SET revoked_at = NULL WHERE device_id = ?1")?.execute([device_id])?;
-    audit(conn, now, by.map_or("admin-cli", |u| u.id.as_str()), "device.release", device_id)?;
+pub fn release_device(store: &dyn Store, device_id: &str, by: Option<&User>, now: i64) -> Result<()> {
+    managed_device(store, device_id, by)?;
+    release(store, device_id, now)?;
+    store.clear_device_revoked(device_id)?;
+    audit(store, now, by.map_or("admin-cli", |u| u.id.as_str()), "device.release", device_id)?;
     Ok(())
 }
 
 /// A device signs out: its token ends here, and the device is free for another user of its branch
 /// (the tablet wipes itself on its side).
-pub fn sign_out(conn: &Connection, user: &User, device: &Device, now: i64) -> Result<()> {
-    release(conn, &device.id, now)?;
-    audit(conn, now, &user.id, "device.sign_out", &device.id)?;
+pub fn sign_out(store: &dyn Store, user: &User, device: &Device, now: i64) -> Result<()> {
+    release(store, &device.id, now)?;
+    audit(store, now, &user.id, "device.sign_out", &device.id)?;
     Ok(())
 }
 
-fn release(conn: &Connection, device_id: &str, now: i64) -> Result<()> {
-    conn.prepare_cached("DELETE FROM tokens WHERE device_id = ?1")?.execute([device_id])?;
-    conn.prepare_cached("UPDATE devices SET released_at = coalesce(released_at, ?2) WHERE device_id = ?1")?
-        .execute(params![device_id, now])?;
+fn release(store: &dyn Store, device_id: &str, now: i64) -> Result<()> {
+    store.delete_device_tokens(device_id)?;
+    store.mark_device_released(device_id, now)?;
     Ok(())
 }

@@ -108,7 +108,7 @@ pub struct BranchDirectory<'c> {
 
 impl crate::policy::Directory for BranchDirectory<'_> {
     fn manager_name(&self, user_id: &str) -> Option<String> {
-        let user = self.store.tmp_user(user_id).ok().flatten()?;
+        let user = crate::accounts::user_by_id(self.store, user_id).ok().flatten()?;
         (user.branch_id == self.branch_id && user.role == Role::Manager).then_some(user.display_name)
     }
 }
@@ -329,7 +329,7 @@ pub fn write_decision(
     crate::policy::write::check(Some(&before), doc.file(), by, &directory).map_err(PushError::Refused)?;
     store.append_changes(branch_id, customer_id, &change, None)?;
     save_state(store, branch_id, &doc, Some(&meta.scope), Fold::WhenLong)?;
-    store.tmp_audit(now, &by.id, action.name(), customer_id)?;
+    crate::accounts::audit(store, now, &by.id, action.name(), customer_id)?;
     Ok(())
 }
 
@@ -345,7 +345,7 @@ pub fn delete_customer(
     let meta = live_in_branch(store, branch_id, customer_id)?.ok_or(PushError::NotFound)?;
     store.log_move(branch_id, customer_id, &meta.scope, &Scope::Deleted)?;
     store.mark_deleted(customer_id, store.log_head()?)?;
-    store.tmp_audit(now, by, "customer.delete", customer_id)?;
+    crate::accounts::audit(store, now, by, "customer.delete", customer_id)?;
     Ok(())
 }
 
@@ -451,9 +451,8 @@ pub fn save_state(
         pool_entry: &pool_entry(file),
         planned: &planned,
     })?;
-    let photos: Vec<(&str, &str)> =
-        file.visits.values().flat_map(|v| v.photos.iter().map(|h| (h.as_str(), v.manager_id.as_str()))).collect();
-    store.tmp_record_refs(customer_id, &photos)?;
+    let photos = file.visits.values().flat_map(|v| v.photos.iter().map(|h| (h.as_str(), v.manager_id.as_str())));
+    crate::photos::record_refs(store, customer_id, photos)?;
     let fold_now = match fold {
         Fold::Now => true,
         Fold::WhenLong => store.changes_after_snapshot(customer_id)? >= SNAPSHOT_AFTER,

@@ -5,7 +5,7 @@
 use fieldsync_core::workload::{self, Book};
 
 use crate::accounts::{self, NewUser, Role};
-use crate::store::{AccountStore, Db};
+use crate::store::{Db, Store};
 
 pub const BRANCH_NAME: &str = "示范支行（演示）";
 
@@ -31,17 +31,11 @@ pub type SeedError = Box<dyn std::error::Error + Send + Sync>;
 /// Seeds the demo branch unless it exists, in one transaction (one fsync, and a crash leaves no
 /// half-seeded branch); returns how many customers were written.
 pub fn seed(db: &Db, customers_per_manager: usize, now: i64) -> Result<usize, SeedError> {
-    // TEMPORARY until accounts take the store.
-    db.with(|conn| {
-        let tx = conn.transaction()?;
-        let n = seed_in(&tx, customers_per_manager, now)?;
-        tx.commit()?;
-        Ok(n)
-    })
+    db.write_blocking(|store| seed_in(store, customers_per_manager, now))
 }
 
-fn seed_in(store: &rusqlite::Connection, customers_per_manager: usize, now: i64) -> Result<usize, SeedError> {
-    if store.tmp_branch_named(BRANCH_NAME)? {
+fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<usize, SeedError> {
+    if store.branch_named(BRANCH_NAME)? {
         return Ok(0);
     }
     let branch = accounts::create_branch(store, BRANCH_NAME, now, "demo")?;

@@ -127,51 +127,56 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
     std::fs::create_dir_all(data)?;
     let db = Db::open(data)?;
     let now = now_ms();
-    let out = db.with(|conn| -> Result<String, accounts::AccountError> {
-        Ok(match action {
-            Admin::CreateBranch { name } => accounts::create_branch(conn, &name, now, "admin-cli")?,
-            Admin::CreateOutlet { branch, name } => accounts::create_outlet(conn, &branch, &name, now, "admin-cli")?,
-            Admin::CreateUser { branch, outlet, username, name, role, head_office } => {
-                let role = Role::from_code(&role).ok_or(accounts::AccountError::Invalid { field: "role" })?;
-                if head_office && role != Role::Admin {
-                    return Err(accounts::AccountError::Invalid { field: "head_office" });
-                }
-                let mut password = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut password)
-                    .map_err(|_| accounts::AccountError::Invalid { field: "password" })?;
-                let new = NewUser {
-                    branch_id: &branch,
-                    outlet_id: outlet.as_deref(),
-                    username: &username,
-                    display_name: &name,
-                    role,
-                    password: password.trim_end_matches(['\r', '\n']),
-                };
-                let id = accounts::create_user(conn, &new, now, "admin-cli")?;
+    let out = match action {
+        Admin::CreateBranch { name } => db.write_blocking(|s| accounts::create_branch(s, &name, now, "admin-cli"))?,
+        Admin::CreateOutlet { branch, name } => {
+            db.write_blocking(|s| accounts::create_outlet(s, &branch, &name, now, "admin-cli"))?
+        }
+        Admin::CreateUser { branch, outlet, username, name, role, head_office } => {
+            let role = Role::from_code(&role).ok_or(accounts::AccountError::Invalid { field: "role" })?;
+            if head_office && role != Role::Admin {
+                return Err(accounts::AccountError::Invalid { field: "head_office" }.into());
+            }
+            // Read before the write transaction starts: the store is never locked while waiting.
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .map_err(|_| accounts::AccountError::Invalid { field: "password" })?;
+            let new = NewUser {
+                branch_id: &branch,
+                outlet_id: outlet.as_deref(),
+                username: &username,
+                display_name: &name,
+                role,
+                password: password.trim_end_matches(['\r', '\n']),
+            };
+            db.write_blocking(|s| {
+                let id = accounts::create_user(s, &new, now, "admin-cli")?;
                 if head_office {
-                    accounts::set_head_office(conn, &id, true, now, "admin-cli")?;
+                    accounts::set_head_office(s, &id, true, now, "admin-cli")?;
                 }
-                id
-            }
-            Admin::ReleaseDevice { device } => {
-                accounts::release_device(conn, &device, None, now)?;
-                format!("released {device}")
-            }
-            Admin::RevokeDevice { device } => {
-                accounts::revoke_device(conn, &device, None, now)?;
-                format!("revoked {device}")
-            }
-            Admin::DeleteCustomer { branch, customer } => {
-                fieldsync_server::customers::delete_customer(conn, &branch, &customer, "admin-cli", now).map_err(
-                    |e| match e {
+                Ok::<_, accounts::AccountError>(id)
+            })?
+        }
+        Admin::ReleaseDevice { device } => {
+            db.write_blocking(|s| accounts::release_device(s, &device, None, now))?;
+            format!("released {device}")
+        }
+        Admin::RevokeDevice { device } => {
+            db.write_blocking(|s| accounts::revoke_device(s, &device, None, now))?;
+            format!("revoked {device}")
+        }
+        Admin::DeleteCustomer { branch, customer } => {
+            db.write_blocking(|s| {
+                fieldsync_server::customers::delete_customer(s, &branch, &customer, "admin-cli", now).map_err(|e| {
+                    match e {
                         fieldsync_server::customers::PushError::Store(e) => accounts::AccountError::Store(e),
                         _ => accounts::AccountError::NotFound { what: "customer" },
-                    },
-                )?;
-                format!("deleted {customer}")
-            }
-        })
-    })?;
+                    }
+                })
+            })?;
+            format!("deleted {customer}")
+        }
+    };
     Ok(out)
 }

@@ -10,7 +10,7 @@
 //! (table `photos`, with their branch). A document's reference to the hash counts only when it
 //! comes from a visit whose manager is that owner, on a customer of the owner's branch; the photo
 //! is served to whoever sees such a customer under the one visibility rule
-//! ([`crate::policy::scope::sql_visible`]). Knowing a hash, referencing it from one's own visit, or
+//! (`store::sqlite::visibility`). Knowing a hash, referencing it from one's own visit, or
 //! uploading the same bytes again grants nothing: everyone else gets the 404 of a missing photo.
 //!
 //! Every chunk is fsync'ed before it is acknowledged, so the resume point a device is told survives
@@ -38,15 +38,13 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::accounts::{AccountError, User};
 use crate::error::AppError;
-use crate::policy::View;
 use crate::routes::{AppState, Authed, now_ms};
-use crate::store::sqlite::visibility::sql_visible;
+use crate::store::{Store, StoreResult};
 
 /// The largest photo the server takes.
 pub const MAX_PHOTO_BYTES: u64 = 10 * 1024 * 1024;
@@ -119,73 +117,31 @@ fn partial_path(data_dir: &FsPath, hash: &PhotoHash, user_id: &str) -> PathBuf {
     partial_dir(data_dir).join(format!("{}.{user_key}.part", hash.0))
 }
 
-/// Byte counts in SQL: all are bounded far below `i64::MAX` by the limits above.
-fn sql_int(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn sql_count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-fn sql_error(e: rusqlite::Error) -> AppError {
-    AppError::Internal(format!("photo store: {e}"))
-}
-
 /// Replaces the photos referenced by one customer's document: `refs` holds, for each photo of
 /// each visit, the photo's hash and the visit's manager (only the photo's uploader's own visits
-/// will count).
+/// will count). All or nothing, inside the caller's transaction or on its own.
 pub fn record_refs<'a>(
-    conn: &Connection,
+    store: &dyn Store,
     customer_id: &str,
     refs: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> rusqlite::Result<()> {
-    // A savepoint nests inside the caller's transaction and is its own transaction otherwise.
-    conn.execute_batch("SAVEPOINT photo_refs")?;
-    let result = (|| {
-        conn.prepare_cached("DELETE FROM photo_refs WHERE customer_id = ?1")?.execute([customer_id])?;
-        let mut insert = conn
-            .prepare_cached("INSERT OR IGNORE INTO photo_refs (hash, manager_id, customer_id) VALUES (?1, ?2, ?3)")?;
-        // A malformed hash can never name a stored photo, so it is not recorded.
-        for (hash, manager_id) in refs {
-            if let Some(hash) = PhotoHash::parse(hash) {
-                insert.execute(params![hash.0, manager_id, customer_id])?;
-            }
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => conn.execute_batch("RELEASE photo_refs"),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK TO photo_refs; RELEASE photo_refs");
-            Err(e)
-        }
-    }
+) -> StoreResult<()> {
+    // A malformed hash can never name a stored photo, so it is not recorded.
+    let refs: Vec<(&str, &str)> = refs.into_iter().filter(|(hash, _)| PhotoHash::parse(hash).is_some()).collect();
+    store.replace_photo_refs(customer_id, &refs)
 }
 
 /// Whether `user` may read the photo: it has an owner, a visit of that owner on a customer of the
 /// owner's branch references it, and `user` sees that customer in full (the one visibility rule,
-/// which includes the branch).
-pub fn visible(conn: &Connection, user: &User, hash: &str) -> rusqlite::Result<bool> {
+/// its SQL twin in `store::sqlite::visibility`, which includes the branch).
+pub fn visible(store: &dyn Store, user: &User, hash: &str) -> StoreResult<bool> {
     let Some(hash) = PhotoHash::parse(hash) else { return Ok(false) };
-    let sql = format!(
-        "SELECT 1 FROM photos p
-         JOIN photo_refs r ON r.hash = p.hash AND r.manager_id = p.uploader_id
-         JOIN documents d ON d.customer_id = r.customer_id AND d.branch_id = p.branch_id
-         WHERE p.hash = ?1 AND {} LIMIT 1",
-        sql_visible(user.role, View::Full, "d", "?2", "?3")
-    );
-    let found =
-        conn.prepare_cached(&sql)?.query_row(params![hash.0, user.id, user.branch_id], |_| Ok(())).optional()?;
-    Ok(found.is_some())
+    store.photo_visible(user, hash.as_str())
 }
 
 /// The owner of a stored photo: the user whose upload completed and verified first, and the
 /// branch they were in.
-pub fn owner(conn: &Connection, hash: &str) -> rusqlite::Result<Option<(String, String)>> {
-    conn.prepare_cached("SELECT uploader_id, branch_id FROM photos WHERE hash = ?1")?
-        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+pub fn owner(store: &dyn Store, hash: &str) -> StoreResult<Option<(String, String)>> {
+    store.photo_owner(hash)
 }
 
 /// How much of a photo the server holds: the resume point of an upload.
@@ -331,70 +287,44 @@ pub fn sweep_partials(data_dir: &FsPath, now_ms: i64) -> io::Result<usize> {
 
 /// Forgets the upload rows untouched for [`PARTIAL_TTL_MS`] before `now_ms`: they no longer count
 /// against their user's quota (their files go with [`sweep_partials`]).
-pub fn expire_uploads(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
-    conn.prepare_cached("DELETE FROM photo_uploads WHERE updated_at <= ?1")?
-        .execute([now_ms.saturating_sub(PARTIAL_TTL_MS)])
+pub fn expire_uploads(store: &dyn Store, now_ms: i64) -> StoreResult<usize> {
+    store.expire_photo_uploads(now_ms.saturating_sub(PARTIAL_TTL_MS))
 }
 
 /// What a user's uploads in flight hold: bytes and count, apart from the photo `except`.
-pub fn in_flight(conn: &Connection, user_id: &str, except: &str) -> rusqlite::Result<(u64, u64)> {
-    conn.prepare_cached(
-        "SELECT coalesce(sum(received), 0), count(*) FROM photo_uploads WHERE user_id = ?1 AND hash <> ?2",
-    )?
-    .query_row([user_id, except], |r| Ok((sql_count(r.get(0)?), sql_count(r.get(1)?))))
+pub fn in_flight(store: &dyn Store, user_id: &str, except: &str) -> StoreResult<(u64, u64)> {
+    store.photo_uploads_in_flight(user_id, except)
 }
 
 /// Bytes of photos a user completed in the [`QUOTA_WINDOW_MS`] before `now_ms`, apart from the
 /// photo `except` (an upload redone after a crash is not charged twice).
-pub fn completed_recently(conn: &Connection, user_id: &str, except: &str, now_ms: i64) -> rusqlite::Result<u64> {
-    conn.prepare_cached(
-        "SELECT coalesce(sum(bytes), 0) FROM photos WHERE uploader_id = ?1 AND completed_at > ?2 AND hash <> ?3",
-    )?
-    .query_row(params![user_id, now_ms.saturating_sub(QUOTA_WINDOW_MS), except], |r| r.get(0).map(sql_count))
+pub fn completed_recently(store: &dyn Store, user_id: &str, except: &str, now_ms: i64) -> StoreResult<u64> {
+    store.photo_bytes_completed_since(user_id, now_ms.saturating_sub(QUOTA_WINDOW_MS), except)
 }
 
 /// Checks both quotas for a chunk that brings `user`'s upload of `hash` to `received` of `total`
-/// bytes and, if they allow it, reserves the bytes; nothing is written when they refuse.
-fn reserve(
-    conn: &mut Connection,
-    user_id: &str,
-    hash: &str,
-    received: u64,
-    total: u64,
-    now: i64,
-) -> Result<(), AppError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error)?;
-    expire_uploads(&tx, now).map_err(sql_error)?;
-    let (others_bytes, others_count) = in_flight(&tx, user_id, hash).map_err(sql_error)?;
+/// bytes and, if they allow it, reserves the bytes; nothing is written when they refuse (the
+/// caller's write transaction rolls back).
+fn reserve(store: &dyn Store, user_id: &str, hash: &str, received: u64, total: u64, now: i64) -> Result<(), AppError> {
+    expire_uploads(store, now)?;
+    let (others_bytes, others_count) = in_flight(store, user_id, hash)?;
     if others_bytes + received > MAX_PARTIAL_BYTES_PER_USER || others_count >= MAX_PARTIALS_PER_USER {
         return Err(AppError::PhotoQuota);
     }
-    if completed_recently(&tx, user_id, hash, now).map_err(sql_error)? + total > MAX_DAILY_BYTES_PER_USER {
+    if completed_recently(store, user_id, hash, now)? + total > MAX_DAILY_BYTES_PER_USER {
         return Err(AppError::PhotoQuota);
     }
-    tx.prepare_cached(
-        "INSERT INTO photo_uploads (hash, user_id, received, total, started_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-         ON CONFLICT (user_id, hash) DO UPDATE SET received = ?3, total = ?4, updated_at = ?5",
-    )
-    .and_then(|mut stmt| stmt.execute(params![hash, user_id, sql_int(received), sql_int(total), now]))
-    .map_err(sql_error)?;
-    tx.commit().map_err(sql_error)
+    store.upsert_photo_upload(hash, user_id, received, total, now)?;
+    Ok(())
 }
 
 /// Records the owner of a verified photo, unless it has one: the first to complete it keeps it.
-fn record_owner(conn: &Connection, hash: &str, user: &User, bytes: u64, now: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO photos (hash, uploader_id, branch_id, bytes, completed_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (hash) DO NOTHING",
-    )?
-    .execute(params![hash, user.id, user.branch_id, sql_int(bytes), now])?;
-    Ok(())
+fn record_owner(store: &dyn Store, hash: &str, user: &User, bytes: u64, now: i64) -> StoreResult<()> {
+    store.insert_photo_owner(hash, user, bytes, now)
 }
 
-fn forget_upload(conn: &Connection, user_id: &str, hash: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("DELETE FROM photo_uploads WHERE user_id = ?1 AND hash = ?2")?.execute([user_id, hash])?;
-    Ok(())
+fn forget_upload(store: &dyn Store, user_id: &str, hash: &str) -> StoreResult<()> {
+    store.delete_photo_upload(user_id, hash)
 }
 
 /// What a chunk will do, decided from what the server holds before anything is written.
@@ -558,9 +488,9 @@ async fn upload(
                 let (g, u, h) = (guard.clone(), user.clone(), hash.clone());
                 state
                     .db
-                    .call(move |conn| {
+                    .write(move |s| {
                         let _guard = g;
-                        forget_upload(conn, &u.id, h.as_str()).map_err(sql_error)
+                        forget_upload(s, &u.id, h.as_str())
                     })
                     .await?;
             }
@@ -572,9 +502,9 @@ async fn upload(
     let (g, u, h) = (guard.clone(), user.clone(), hash.clone());
     state
         .db
-        .call(move |conn| {
+        .write(move |s| {
             let _guard = g;
-            reserve(conn, &u.id, h.as_str(), received, total, now)
+            reserve(s, &u.id, h.as_str(), received, total, now)
         })
         .await?;
 
@@ -590,9 +520,9 @@ async fn upload(
             let (g, u, h) = (guard.clone(), user.clone(), hash.clone());
             state
                 .db
-                .call(move |conn| {
+                .write(move |s| {
                     let _guard = g;
-                    forget_upload(conn, &u.id, h.as_str()).map_err(sql_error)
+                    forget_upload(s, &u.id, h.as_str())
                 })
                 .await?;
             return Err(AppError::PhotoHashMismatch);
@@ -607,9 +537,9 @@ async fn upload(
     let (g, u, h) = (guard.clone(), user.clone(), hash.clone());
     state
         .db
-        .call(move |conn| {
+        .write(move |s| {
             let _guard = g;
-            record_owner(conn, h.as_str(), &u, total, now).map_err(sql_error)
+            record_owner(s, h.as_str(), &u, total, now)
         })
         .await?;
     let (g, dir, h, p) = (guard.clone(), data_dir.clone(), hash.clone(), partial.clone());
@@ -621,9 +551,9 @@ async fn upload(
     let (g, u, h) = (guard, user.clone(), hash);
     state
         .db
-        .call(move |conn| {
+        .write(move |s| {
             let _guard = g;
-            forget_upload(conn, &u.id, h.as_str()).map_err(sql_error)
+            forget_upload(s, &u.id, h.as_str())
         })
         .await?;
     tracing::info!(user = %user.id, bytes = total, "photo upload complete");
@@ -639,7 +569,7 @@ async fn download(
 ) -> Result<Response, AppError> {
     let hash = PhotoHash::parse(&hash).ok_or(AppError::NotFound)?;
     let name = hash.0.clone();
-    let allowed = state.db.call(move |conn| visible(conn, &user, &name).map_err(sql_error)).await?;
+    let allowed = state.db.read(move |s| visible(s, &user, &name)).await?;
     if !allowed {
         return Err(AppError::NotFound);
     }

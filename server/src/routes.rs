@@ -70,7 +70,7 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError
     if !state.data_dir.is_dir() {
         return Err(AppError::Internal("data folder is missing".into()));
     }
-    state.db.call(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(accounts::AccountError::from)).await?;
+    state.db.read(|s| s.ping()).await?;
     if !state.db.sync_path_alive(std::time::Duration::from_secs(10)).await {
         return Err(AppError::Internal("the sync commit path does not answer".into()));
     }
@@ -135,7 +135,7 @@ async fn login(
     });
     let now = now_ms();
     let a = attempt.clone();
-    let check = state.db.call(move |conn| accounts::login_check(conn, &a, now)).await?;
+    let check = state.db.read(move |s| accounts::login_check(s, &a, now)).await?;
     let hash = check.password_hash();
     let verified = {
         let _permit = state.hashing.acquire().await.map_err(|_| AppError::Internal("shutting down".into()))?;
@@ -145,7 +145,8 @@ async fn login(
             .map_err(|e| AppError::Internal(e.to_string()))?
     };
     let a = attempt.clone();
-    let (token, user) = state.db.call(move |conn| accounts::login_finish(conn, &a, check, verified, now_ms())).await?;
+    // A refusal is answered once the failure it counted is committed.
+    let (token, user) = state.db.write(move |s| accounts::login_finish(s, &a, check, verified, now_ms())).await??;
     tracing::info!(user = %user.id, "device signed in");
     Ok(Json(LoginResponse { token, user: UserView::from(&user) }))
 }
@@ -208,9 +209,9 @@ impl FromRequestParts<AppState> for AuthedDevice {
         let device = header("x-device-id").ok_or(accounts::AccountError::Unauthenticated)?;
         // Read on a reader connection: a request never waits for the writer to learn who sent it.
         let t = token.clone();
-        let who = state.db.read_conn(move |conn| accounts::authenticate(conn, &t, &device, now_ms())).await?;
+        let who = state.db.read(move |s| accounts::authenticate(s, &t, &device, now_ms())).await?;
         if who.renew {
-            state.db.call(move |conn| accounts::renew_token(conn, &token, now_ms())).await?;
+            state.db.write(move |s| accounts::renew_token(s, &token, now_ms())).await?;
         }
         Ok(AuthedDevice { user: who.user, device: who.device })
     }
@@ -304,7 +305,7 @@ async fn reassign(
             // The name comes from the account; whether the account may own customers of this
             // branch is the write policy's to say.
             let lookup = id.clone();
-            let name = state.db.call(move |conn| accounts::user_by_id(conn, &lookup)).await?.map(|u| u.display_name);
+            let name = state.db.read(move |s| accounts::user_by_id(s, &lookup)).await?.map(|u| u.display_name);
             Owner { manager_id: Some(id), manager_name: name }
         }
     };
@@ -353,7 +354,7 @@ async fn revoke(
     Supervisor(user): Supervisor,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    state.db.call(move |conn| accounts::revoke_device(conn, &device_id, Some(&user), now_ms())).await?;
+    state.db.write(move |s| accounts::revoke_device(s, &device_id, Some(&user), now_ms())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -363,7 +364,7 @@ async fn release(
     Supervisor(user): Supervisor,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    state.db.call(move |conn| accounts::release_device(conn, &device_id, Some(&user), now_ms())).await?;
+    state.db.write(move |s| accounts::release_device(s, &device_id, Some(&user), now_ms())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -372,6 +373,6 @@ async fn logout(
     State(state): State<AppState>,
     AuthedDevice { user, device }: AuthedDevice,
 ) -> Result<StatusCode, AppError> {
-    state.db.call(move |conn| accounts::sign_out(conn, &user, &device, now_ms())).await?;
+    state.db.write(move |s| accounts::sign_out(s, &user, &device, now_ms())).await?;
     Ok(StatusCode::NO_CONTENT)
 }

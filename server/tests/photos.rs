@@ -491,7 +491,7 @@ fn record_refs_replaces_and_skips_malformed_hashes() {
     // Inside a caller's transaction it is part of that transaction.
     db.with(|c| {
         let tx = c.transaction().unwrap();
-        photos::record_refs(&tx, "c1", []).unwrap();
+        photos::record_refs(&*tx, "c1", []).unwrap();
         drop(tx);
     });
     assert_eq!(refs("c1"), vec![format!("{b} m1")]);

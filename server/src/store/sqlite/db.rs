@@ -127,7 +127,7 @@ impl Db {
 
     /// Runs `f` on a reader connection (read-only, so nothing it does can write) on the blocking
     /// pool, without the writer lock. A panic inside fails this call only.
-    pub async fn read_conn<T: Send + 'static, E: Into<AppError> + Send + 'static>(
+    async fn read_conn<T: Send + 'static, E: Into<AppError> + Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, AppError> {
@@ -169,7 +169,7 @@ impl Db {
     }
 
     /// Runs `f` with the connection on the blocking pool. A panic inside fails this call only.
-    pub async fn call<T: Send + 'static, E: Into<AppError> + Send + 'static>(
+    async fn call<T: Send + 'static, E: Into<AppError> + Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, AppError> {
