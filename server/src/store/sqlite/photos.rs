@@ -104,13 +104,3 @@ impl PhotoStore for Connection {
     }
 }
 
-/// For `customers::save_state`, which still answers `rusqlite::Result` and passes
-/// [`crate::photos::record_refs`]'s error on with `?`. Drop it once that module runs on the store.
-impl From<StoreError> for rusqlite::Error {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Sqlite(e) => e,
-            other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
-        }
-    }
-}
