@@ -71,12 +71,21 @@ impl TestServer {
 
     /// Starts a server on an existing data folder.
     pub fn on(data: tempfile::TempDir, demo: bool) -> TestServer {
-        let config = Config {
-            data: data.path().to_path_buf(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            demo,
-            demo_customers: 20,
-        };
+        TestServer::on_addr(data, demo, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// Stops the server and starts a new process's worth of it (nothing kept in memory) on the
+    /// same data folder and address, as after an operator's restart or restore.
+    pub fn restart(mut self) -> TestServer {
+        let data = tempfile::tempdir().unwrap();
+        let data = std::mem::replace(&mut self.data, data);
+        let addr = self.addr;
+        drop(self);
+        TestServer::on_addr(data, false, addr)
+    }
+
+    fn on_addr(data: tempfile::TempDir, demo: bool, listen: SocketAddr) -> TestServer {
+        let config = Config { data: data.path().to_path_buf(), listen, demo, demo_customers: 20 };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -32,6 +32,8 @@ fn a_server_restored_from_an_older_backup_gets_the_missing_history_back() {
     assert_eq!(lost, 2);
     conn.execute("UPDATE documents SET snapshot = x'', snapshot_seq = 0 WHERE customer_id = ?1", [&customer]).unwrap();
     drop(conn);
+    // A restored server is a new process: nothing of the old one's memory survives.
+    let server = server.restart();
 
     // The next edit builds on history the server lacks: the push is answered with missing
     // history, and the two sides reconcile the document within the same sync.
