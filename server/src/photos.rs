@@ -130,6 +130,46 @@ pub fn record_refs<'a>(
     store.replace_photo_refs(customer_id, &refs)
 }
 
+/// The one-time pass a store upgraded past schema 3 asks for: photos stored before then have no
+/// owner and their references were dropped. Each live customer's references are recorded again
+/// from its document, and a stored blob without an owner goes to the manager of the first visit
+/// that references it, when that manager is an active user of the customer's branch (as the
+/// upload rule would have had it). Runs in the caller's transaction; returns the photos adopted.
+pub fn adopt_unowned(store: &dyn Store, data_dir: &FsPath) -> Result<usize, crate::customers::PushError> {
+    const UPGRADE: &str = "adopt_photos";
+    if !store.upgrade_pending(UPGRADE)? {
+        return Ok(0);
+    }
+    let actor = store.server_actor()?;
+    let mut adopted = 0;
+    for (customer_id, branch_id) in store.live_documents()? {
+        let Some(doc) = crate::customers::load(store, &customer_id, &actor)? else { continue };
+        let refs: Vec<(&str, &str)> = doc
+            .file()
+            .visits
+            .values()
+            .flat_map(|v| v.photos.iter().map(|h| (h.as_str(), v.manager_id.as_str())))
+            .collect();
+        record_refs(store, &customer_id, refs.iter().copied())?;
+        for (hash, manager_id) in refs {
+            let Some(hash) = PhotoHash::parse(hash) else { continue };
+            if store.photo_owner(hash.as_str())?.is_some() {
+                continue;
+            }
+            let Ok(meta) = fs::metadata(blob_path(data_dir, &hash)) else { continue };
+            let Some(manager) = crate::accounts::user_by_id(store, manager_id)?.filter(|u| u.branch_id == branch_id)
+            else {
+                continue;
+            };
+            let at = modified_ms(&meta).unwrap_or(0);
+            store.insert_photo_owner(hash.as_str(), &manager, meta.len(), at)?;
+            adopted += 1;
+        }
+    }
+    store.upgrade_done(UPGRADE)?;
+    Ok(adopted)
+}
+
 /// Whether `user` may read the photo: it has an owner, a visit of that owner on a customer of the
 /// owner's branch references it, and `user` sees that customer in full (the one visibility rule,
 /// its SQL twin in `store::sqlite::visibility`, which includes the branch).

@@ -877,3 +877,85 @@ async fn a_wrong_content_makes_no_owner() {
     upload(&fx, &wang, &content, MIB).await;
     assert_eq!(owner_of(&fx, &hash).map(|(u, _)| u), Some(wang.user_id.clone()));
 }
+
+/// A store from before photos had owners (schema 3) kept blobs that nobody could read after the
+/// upgrade: the next start records each customer's references again from its document and gives
+/// each blob to the manager of the visit that references it, once.
+#[tokio::test]
+async fn photos_stored_before_owners_were_recorded_are_adopted_at_the_next_start() {
+    use fieldsync_core::document::CustomerDoc;
+    use fieldsync_core::domain::{Action, Ctx, CustomerKind, Owner, Profile, Role as DomainRole};
+    let fx = setup(&[(0, "wang", Role::Manager), (0, "zhao", Role::Supervisor)]);
+    let wang = login(&fx, "wang").await;
+    let content = photo_bytes(40_000, 11);
+    let hash = upload(&fx, &wang, &content, 40_000).await;
+    // Wang's customer, with a visit of his that references the photo, as the server stores it.
+    let ctx = |role| Ctx { user_id: wang.user_id.clone(), user_name: "王".into(), role, now: now_ms() };
+    let actor = automerge::ActorId::random();
+    let id = fieldsync_core::ids::new_id();
+    let profile = Profile::new(CustomerKind::Individual, "张三", "韩桥村");
+    let create = Action::CreateCustomer { id: id.clone(), profile };
+    let (mut doc, _) = CustomerDoc::create(&actor, &create, &ctx(DomainRole::Manager)).unwrap();
+    let owner = Owner { manager_id: Some(wang.user_id.clone()), manager_name: Some("王".into()) };
+    doc.apply(&Action::AssignOwner { owner }, &ctx(DomainRole::Server)).unwrap();
+    let mut rng = fieldsync_core::workload::SplitMix64::new(5);
+    let mut visit = fieldsync_core::workload::recorded_visit(&mut rng, "v1", now_ms() - 3_600_000, 30.5, 114.3);
+    if let Action::RecordVisit { details, .. } = &mut visit {
+        details.photos = vec![hash.clone()];
+    }
+    doc.apply(&visit, &ctx(DomainRole::Manager)).unwrap();
+    let branch = fx.branches[0].clone();
+    let bytes = doc.save();
+    fx.state.db.write_blocking(|s| fieldsync_server::customers::store_server_changes(s, &branch, &id, &bytes)).unwrap();
+    let zhao = login(&fx, "zhao").await;
+    assert_eq!(get_photo(&fx, &zhao, &hash).await.0, StatusCode::OK);
+
+    // As an upgraded store from before schema 3 had it: no owners, no references, and the
+    // migration's request for the one-time pass.
+    fx.state.db.with(|conn| {
+        conn.execute_batch(
+            "DELETE FROM photos; DELETE FROM photo_refs;
+             INSERT INTO server_meta (key, value) VALUES ('upgrade:adopt_photos', x'01');",
+        )
+        .unwrap();
+    });
+    assert_eq!(get_photo(&fx, &zhao, &hash).await.0, StatusCode::NOT_FOUND);
+    let Fixture { dir, state, branches } = fx;
+    drop(state);
+    let db = Db::open(dir.path()).unwrap();
+    let fx = Fixture { state: AppState::new(dir.path().to_path_buf(), db), dir, branches };
+    assert_eq!(owner_of(&fx, &hash).map(|(uploader, _)| uploader), Some(wang.user_id.clone()));
+    let (status, _, body) = get_photo(&fx, &zhao, &hash).await;
+    assert_eq!((status, body.as_ref()), (StatusCode::OK, content.as_slice()));
+    // Once: the request is gone, and a later start changes nothing.
+    let pending: bool = fx
+        .state
+        .db
+        .with(|c| c.query_row("SELECT EXISTS (SELECT 1 FROM server_meta WHERE key LIKE 'upgrade:%')", [], |r| r.get(0)))
+        .unwrap();
+    assert!(!pending);
+}
+
+/// The migration to schema 4 asks for the pass only in a store that holds documents.
+#[test]
+fn the_migration_asks_for_the_photo_pass_only_where_there_are_documents() {
+    use fieldsync_server::store::schema;
+    let pending = |with_document: bool| {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        schema::migrate_to(&mut conn, 3).unwrap();
+        if with_document {
+            conn.execute(
+                "INSERT INTO documents (customer_id, branch_id, scope, updated_seq) VALUES ('c1', 'b1', 'pool', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        schema::migrate(&mut conn).unwrap();
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM server_meta WHERE key = 'upgrade:adopt_photos')", [], |r| {
+            r.get::<_, bool>(0)
+        })
+        .unwrap()
+    };
+    assert!(pending(true));
+    assert!(!pending(false));
+}

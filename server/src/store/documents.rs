@@ -142,6 +142,15 @@ pub trait DocumentStore {
         f: &mut dyn FnMut(LogEntry) -> StoreResult<bool>,
     ) -> StoreResult<()>;
 
+    /// Every document not deleted: (customer, branch).
+    fn live_documents(&self) -> StoreResult<Vec<(String, String)>>;
+
+    /// Whether the one-time upgrade `name` is still to run (a migration asked for it).
+    fn upgrade_pending(&self, name: &str) -> StoreResult<bool>;
+
+    /// Marks the one-time upgrade `name` done (in the transaction that did it).
+    fn upgrade_done(&self, name: &str) -> StoreResult<()>;
+
     /// A customer's scope moves after `since`: (from, to), in order.
     fn moves_since(&self, customer_id: &str, since: i64) -> StoreResult<Vec<(Scope, Scope)>>;
 }

@@ -72,6 +72,8 @@ pub enum OpenError {
     Schema(#[from] crate::store::schema::SchemaError),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("upgrading the store's data failed: {0}")]
+    Upgrade(#[from] PushError),
 }
 
 impl Db {
@@ -85,13 +87,19 @@ impl Db {
              PRAGMA busy_timeout = 5000;",
         )?;
         crate::store::schema::migrate(&mut conn)?;
-        Ok(Db {
+        let db = Db {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
             readers: Arc::new(Mutex::new(Vec::new())),
             syncs: Arc::new(Mutex::new(None)),
             docs: Arc::new(DocCache::default()),
-        })
+        };
+        // One-time upgrades that need the documents parsed, as the migrations asked.
+        let adopted = db.write_blocking(|store| crate::photos::adopt_unowned(store, data_dir))?;
+        if adopted > 0 {
+            tracing::info!(photos = adopted, "photos stored before owners were recorded were given their owners");
+        }
+        Ok(db)
     }
 
     /// Runs `f` on the store as a reader sees it: one read transaction (a consistent snapshot) on

@@ -242,6 +242,23 @@ impl DocumentStore for Connection {
         Ok(())
     }
 
+    fn live_documents(&self) -> StoreResult<Vec<(String, String)>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT customer_id, branch_id FROM documents WHERE scope <> 'deleted' ORDER BY customer_id",
+        )?;
+        let ids = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    fn upgrade_pending(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.prepare_cached("SELECT 1 FROM server_meta WHERE key = 'upgrade:' || ?1")?.exists([name])?)
+    }
+
+    fn upgrade_done(&self, name: &str) -> StoreResult<()> {
+        self.prepare_cached("DELETE FROM server_meta WHERE key = 'upgrade:' || ?1")?.execute([name])?;
+        Ok(())
+    }
+
     fn moves_since(&self, customer_id: &str, since: i64) -> StoreResult<Vec<(Scope, Scope)>> {
         let mut stmt = self.prepare_cached(
             "SELECT from_scope, to_scope FROM log WHERE customer_id = ?1 AND seq > ?2 AND hash IS NULL ORDER BY seq",

@@ -103,4 +103,3 @@ impl PhotoStore for Connection {
         Ok(())
     }
 }
-
