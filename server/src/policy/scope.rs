@@ -72,10 +72,11 @@ impl fmt::Display for Scope {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn user(id: &str, branch: &str, role: Role) -> User {
+    /// A user for the visibility tests (here and beside the SQL twin).
+    pub(crate) fn user(id: &str, branch: &str, role: Role) -> User {
         User {
             id: id.into(),
             branch_id: branch.into(),

@@ -25,19 +25,8 @@ pub fn sql_visible(role: Role, at_least: View, alias: &str, user: &str, branch: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::User;
     use crate::policy::Scope;
-
-    fn user(id: &str, branch: &str, role: Role) -> User {
-        User {
-            id: id.into(),
-            branch_id: branch.into(),
-            outlet_id: None,
-            username: id.into(),
-            display_name: id.into(),
-            role,
-        }
-    }
+    use crate::policy::scope::tests::user;
 
     /// The SQL twin gives the same answer as the Rust rule for every kind of user, scope and
     /// branch, including stored scopes that do not parse.
