@@ -6,18 +6,19 @@
 
 use std::collections::HashMap;
 
-use crate::accounts::{Device, Role, User};
-use crate::customers::{self, PushError, Writer};
-use crate::limits::{self, Limit};
-use crate::policy::{Scope, View};
-use crate::store::Store;
-use crate::store::documents::LogEntry;
 use automerge::ActorId;
 use fieldsync_core::domain::{Action, IntentOutcome, Owner};
 use fieldsync_core::sync::protocol::{
     self, ClaimResult, DocChanges, Listing, PushOutcome, PushResult, Refusal as WireRefusal, Snapshot, SyncMessage,
     SyncRequest, SyncResponse,
 };
+
+use crate::accounts::{Device, Role, User};
+use crate::customers::{self, PushError, Writer};
+use crate::limits::{self, Limit};
+use crate::policy::{Scope, View};
+use crate::store::Store;
+use crate::store::documents::LogEntry;
 
 const MIN_BUDGET: usize = 16 * 1024;
 const MAX_BUDGET: usize = 8 * 1024 * 1024;
