@@ -69,6 +69,14 @@ pub(crate) struct Admitted {
     ops: Vec<(Id, OpFact)>,
 }
 
+impl Admitted {
+    /// The hashes of the changes admitted, in the order they were checked (each after its
+    /// dependencies).
+    pub(crate) fn hashes(&self) -> impl Iterator<Item = ChangeHash> + '_ {
+        self.max_op.iter().map(|(hash, _)| *hash)
+    }
+}
+
 impl Facts {
     /// Adds what `admitted` learned; `heads` are the document's heads after the batch.
     pub(crate) fn absorb(&mut self, admitted: Admitted, heads: Vec<ChangeHash>) {

@@ -5,10 +5,13 @@
 //! it ([`check`]), and every automerge call on it runs under [`contain`] on a copy of the
 //! document, so a malformed input fails with [`Error::CorruptChanges`] and changes nothing.
 
+mod cached;
 mod check;
 mod contain;
 
 pub use contain::contain;
+
+use std::collections::HashMap;
 
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
@@ -82,13 +85,37 @@ impl CustomerDoc {
         let mut doc = contain("document", || load_raw(stored, actor))?;
         let mut facts = None;
         contain("document", || refresh(&mut doc, &mut facts))?;
-        merged(customer_id, doc, facts.unwrap_or_default(), changes)
+        let mut facts = facts.unwrap_or_default();
+        let merged = merged(customer_id, doc, &mut facts, changes)?;
+        Ok(merged.map(|(doc, file, new_bytes)| (CustomerDoc { doc, file, facts: Some(facts) }, new_bytes)))
     }
 
     /// Builds a document from changes received from another replica (a customer new to this
     /// store). Returns `None` when there were no changes at all.
     pub fn from_changes(customer_id: &str, changes: Vec<Change>, actor: &ActorId) -> Result<Option<(Self, Vec<u8>)>> {
-        merged(customer_id, AutoCommit::new().with_actor(actor.clone()), Facts::default(), changes)
+        Self::new_from(customer_id, changes, actor)
+    }
+
+    /// [`Self::from_changes`], returning the changes as they were received (parsed, checked and
+    /// applied: each once, in an order where each comes after its dependencies) instead of saving
+    /// them again as bytes. For a caller that stores them by hash (the server's log): it needs
+    /// neither automerge's re-encoding of the changes (`save_after`) nor to parse its bytes again.
+    ///
+    /// The changes automerge writes itself (every tablet's) are saved again byte for byte as they
+    /// came; only an encoding automerge would not write itself could differ, and here it keeps the
+    /// bytes, and so the hash, its sender knows the change by.
+    pub fn from_changes_as_received(
+        customer_id: &str,
+        changes: Vec<Change>,
+        actor: &ActorId,
+    ) -> Result<Option<(Self, Vec<Change>)>> {
+        Self::new_from(customer_id, changes, actor)
+    }
+
+    fn new_from<N: NewChanges>(customer_id: &str, changes: Vec<Change>, actor: &ActorId) -> Result<Option<(Self, N)>> {
+        let mut facts = Facts::default();
+        let merged = merged(customer_id, AutoCommit::new().with_actor(actor.clone()), &mut facts, changes)?;
+        Ok(merged.map(|(doc, file, new)| (CustomerDoc { doc, file, facts: Some(facts) }, new)))
     }
 
     /// Checks foreign changes against this document without applying them: what [`Self::merge`]
@@ -208,14 +235,27 @@ impl CustomerDoc {
     /// (empty if all were known). On error (missing dependencies, a result that does not match
     /// the schema) the document is unchanged.
     pub fn merge(&mut self, customer_id: &str, changes: Vec<Change>) -> Result<Vec<u8>> {
+        self.merge_into(customer_id, changes)
+    }
+
+    /// [`Self::merge`], returning the changes that were new as they were received (see
+    /// [`Self::from_changes_as_received`]); empty if all were known.
+    pub fn merge_as_received(&mut self, customer_id: &str, changes: Vec<Change>) -> Result<Vec<Change>> {
+        self.merge_into(customer_id, changes)
+    }
+
+    fn merge_into<N: NewChanges>(&mut self, customer_id: &str, changes: Vec<Change>) -> Result<N> {
         self.facts()?;
-        let facts = self.facts.clone().unwrap_or_default();
+        // The facts are brought up to date in place, and only once the merge succeeded (a copy of
+        // them would cost as much as the document's whole history).
+        let facts = self.facts.get_or_insert_default();
         match merged(customer_id, self.doc.clone(), facts, changes)? {
-            Some((next, new_bytes)) => {
-                *self = next;
-                Ok(new_bytes)
+            Some((doc, file, new)) => {
+                self.doc = doc;
+                self.file = file;
+                Ok(new)
             }
-            None => Ok(Vec::new()),
+            None => Ok(N::default()),
         }
     }
 }
@@ -225,16 +265,61 @@ fn load_raw(bytes: &[u8], actor: &ActorId) -> Result<AutoCommit> {
     Ok(doc.with_actor(actor.clone()))
 }
 
+/// How [`merged`] hands back the changes that were new.
+trait NewChanges: Default {
+    /// Whether the received changes are kept aside for [`NewChanges::collect`].
+    const KEEPS_RECEIVED: bool;
+    /// The new changes: `doc` is the document after the merge, `before` its heads before it,
+    /// `order` the hashes of the changes applied (each after its dependencies) and `received` the
+    /// changes as received, by hash (empty unless [`NewChanges::KEEPS_RECEIVED`]).
+    fn collect(
+        doc: &mut AutoCommit,
+        before: &[ChangeHash],
+        order: Vec<ChangeHash>,
+        received: HashMap<ChangeHash, Change>,
+    ) -> Self;
+}
+
+/// The new changes saved by automerge, concatenated.
+impl NewChanges for Vec<u8> {
+    const KEEPS_RECEIVED: bool = false;
+    fn collect(
+        doc: &mut AutoCommit,
+        before: &[ChangeHash],
+        _: Vec<ChangeHash>,
+        _: HashMap<ChangeHash, Change>,
+    ) -> Self {
+        doc.save_after(before)
+    }
+}
+
+/// The new changes as received.
+impl NewChanges for Vec<Change> {
+    const KEEPS_RECEIVED: bool = true;
+    fn collect(
+        _: &mut AutoCommit,
+        _: &[ChangeHash],
+        order: Vec<ChangeHash>,
+        mut received: HashMap<ChangeHash, Change>,
+    ) -> Self {
+        order.iter().filter_map(|hash| received.remove(hash)).collect()
+    }
+}
+
 /// Checks foreign changes against `doc` (described by `facts`, up to date), applies them to it
 /// (owned, so a failure leaves the caller's document alone) and builds the typed view of the
-/// result. `None` when nothing was new.
-fn merged(
+/// result; `facts` learn the new changes only when all this succeeded. `None` when nothing was
+/// new.
+fn merged<N: NewChanges>(
     customer_id: &str,
     mut doc: AutoCommit,
-    mut facts: Facts,
+    facts: &mut Facts,
     changes: Vec<Change>,
-) -> Result<Option<(CustomerDoc, Vec<u8>)>> {
-    let admitted = contain("changes", || check::check(&facts, &changes).map_err(corrupt))?;
+) -> Result<Option<(AutoCommit, CustomerFile, N)>> {
+    let admitted = contain("changes", || check::check(facts, &changes).map_err(corrupt))?;
+    let order = if N::KEEPS_RECEIVED { admitted.hashes().collect() } else { Vec::new() };
+    let received =
+        if N::KEEPS_RECEIVED { changes.iter().map(|c| (c.hash(), c.clone())).collect() } else { HashMap::new() };
     contain("changes", move || {
         let before = doc.get_heads();
         doc.apply_changes(changes)?;
@@ -246,9 +331,9 @@ fn merged(
             return Ok(None);
         }
         let file = typed_view(customer_id, &doc)?;
-        let new_bytes = doc.save_after(&before);
+        let new = N::collect(&mut doc, &before, order, received);
         facts.absorb(admitted, doc.get_heads());
-        Ok(Some((CustomerDoc { doc, file, facts: Some(facts) }, new_bytes)))
+        Ok(Some((doc, file, new)))
     })
 }
 
@@ -301,7 +386,9 @@ const ROOT_KEYS: [&str; 13] = [
 /// Hydrates the typed view and checks it is this customer's document in a version we read.
 fn typed_view(customer_id: &str, doc: &AutoCommit) -> Result<CustomerFile> {
     let mismatch = |path: &str| Error::SchemaMismatch { customer_id: customer_id.to_string(), path: path.to_string() };
-    match doc.get(ROOT, "schema")? {
+    // Every read below goes through one cache of the document's objects (see `cached.rs`).
+    let view = cached::Cached::whole(doc);
+    match autosurgeon::ReadDoc::get(&view, &ROOT, "schema")? {
         Some((Value::Scalar(s), _)) => match s.as_u64() {
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(Error::NewerDocument {
@@ -317,10 +404,10 @@ fn typed_view(customer_id: &str, doc: &AutoCommit) -> Result<CustomerFile> {
     }
     // Keys the schema does not know would be carried along unseen by every replica (and could
     // hide data from validation): refused. The key itself is not echoed, it is foreign text.
-    if doc.keys(ROOT).any(|key| !ROOT_KEYS.contains(&key.as_str())) {
+    if !view.all_keys(&ROOT, |key| ROOT_KEYS.contains(&key)) {
         return Err(mismatch("(a top-level key the schema does not know)"));
     }
-    let file: CustomerFile = hydrate(doc).map_err(|e| mismatch(&e.to_string()))?;
+    let file: CustomerFile = hydrate(&view).map_err(|e| mismatch(&e.to_string()))?;
     if file.id != customer_id {
         return Err(mismatch("id"));
     }
@@ -448,5 +535,86 @@ mod tests {
         keys.sort();
         expected.sort();
         assert_eq!(keys, expected);
+    }
+
+    /// A customer edited on two tablets concurrently and by the server: every change of it, in
+    /// the order automerge saves them.
+    fn concurrent_history(seed: u64) -> (String, Vec<Change>) {
+        use crate::domain::{CustomerKind, Owner, Profile, Role};
+        let ctx = |role| Ctx { user_id: "m1".into(), user_name: "经理".into(), role, now: 1_753_056_000_000 };
+        let id = crate::ids::new_id();
+        let create = Action::CreateCustomer {
+            id: id.clone(),
+            profile: Profile::new(CustomerKind::Individual, "张三", "韩桥村"),
+        };
+        let (mut a, _) = CustomerDoc::create(&ActorId::from([1u8; 16]), &create, &ctx(Role::Manager)).unwrap();
+        let mut b = a.clone();
+        b.doc.set_actor(ActorId::from([2u8; 16]));
+        let mut rng = crate::workload::SplitMix64::new(seed);
+        for _ in 0..2 {
+            for doc in [&mut a, &mut b] {
+                let visit =
+                    crate::workload::recorded_visit(&mut rng, &crate::ids::new_id(), 1_753_000_000_000, 30.5, 114.3);
+                doc.apply(&visit, &ctx(Role::Manager)).unwrap();
+            }
+        }
+        let mut server = CustomerDoc::from_changes(&id, a.changes(), &ActorId::from([3u8; 16])).unwrap().unwrap().0;
+        server.merge(&id, b.changes()).unwrap();
+        let owner = Owner { manager_id: Some("m1".into()), manager_name: Some("经理".into()) };
+        server.apply(&Action::AssignOwner { owner }, &ctx(Role::Server)).unwrap();
+        (id, server.changes())
+    }
+
+    fn raw(changes: &[Change]) -> Vec<u8> {
+        changes.iter().flat_map(|c| c.raw_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn changes_as_received_are_the_changes_automerge_saves() {
+        for seed in 0..4 {
+            let (id, history) = concurrent_history(seed);
+            let actor = ActorId::from([9u8; 16]);
+            // A new document, from changes in saving order and again shuffled, with repeats.
+            let (saved, new_bytes) = CustomerDoc::from_changes(&id, history.clone(), &actor).unwrap().unwrap();
+            let (kept, new) = CustomerDoc::from_changes_as_received(&id, history.clone(), &actor).unwrap().unwrap();
+            assert_eq!(raw(&new), new_bytes);
+            assert_eq!(kept.file(), saved.file());
+            let mut shuffled = history.clone();
+            shuffled.reverse();
+            shuffled.push(history[0].clone());
+            let (_, new_bytes) = CustomerDoc::from_changes(&id, shuffled.clone(), &actor).unwrap().unwrap();
+            let (mut kept, new) = CustomerDoc::from_changes_as_received(&id, shuffled, &actor).unwrap().unwrap();
+            let mut by_hash: Vec<_> = new.iter().map(|c| (c.hash(), c.raw_bytes().to_vec())).collect();
+            let mut saved_by_hash: Vec<_> =
+                parse_changes(&new_bytes).unwrap().iter().map(|c| (c.hash(), c.raw_bytes().to_vec())).collect();
+            by_hash.sort();
+            saved_by_hash.sort();
+            assert_eq!(by_hash, saved_by_hash);
+            // Each after its dependencies.
+            for (i, c) in new.iter().enumerate() {
+                assert!(c.deps().iter().all(|d| new[..i].iter().any(|e| e.hash() == *d)));
+            }
+            assert_eq!(kept.heads(), saved.clone().heads());
+
+            // Merged into a document that has part of the history.
+            let split = history.len() / 2;
+            let (base, _) = CustomerDoc::from_changes(&id, history[..split].to_vec(), &actor).unwrap().unwrap();
+            let (mut one, mut two) = (base.clone(), base.clone());
+            let new_bytes = one.merge(&id, history.clone()).unwrap();
+            let new = two.merge_as_received(&id, history.clone()).unwrap();
+            assert_eq!(raw(&new), new_bytes);
+            assert_eq!(new.len(), history.len() - split);
+            assert_eq!(one.file(), two.file());
+            assert_eq!(one.heads(), two.heads());
+            // Nothing new, then a change whose dependencies are missing: the document stays as it
+            // was and takes the rest later.
+            assert!(two.merge_as_received(&id, history.clone()).unwrap().is_empty());
+            let mut three = base.clone();
+            let err = three.merge_as_received(&id, history[split + 1..].to_vec()).unwrap_err();
+            assert!(matches!(err, Error::MissingDependencies { .. }), "{err:?}");
+            assert_eq!(three.heads(), base.clone().heads());
+            assert_eq!(three.merge_as_received(&id, history.clone()).unwrap().len(), history.len() - split);
+            assert_eq!(three.file(), one.file());
+        }
     }
 }
