@@ -383,7 +383,7 @@ fn register_actor(store: &dyn Store, device_id: &str, actor: &ActorId) -> Result
         Some(_) => return Err(AccountError::Invalid { field: "actor" }),
         None => {}
     }
-    if store.is_server_actor(actor)? {
+    if store.server_actor()? == *actor {
         return Err(AccountError::Invalid { field: "actor" });
     }
     if store.device_actor_count(device_id)? >= MAX_ACTORS_PER_DEVICE {

@@ -109,8 +109,6 @@ pub trait AccountStore {
 
     /// The device an automerge actor is registered to.
     fn actor_device(&self, actor: &ActorId) -> StoreResult<Option<String>>;
-    /// Whether `actor` is the server's own actor.
-    fn is_server_actor(&self, actor: &ActorId) -> StoreResult<bool>;
     fn device_actor_count(&self, device_id: &str) -> StoreResult<i64>;
     fn insert_device_actor(&self, actor: &ActorId, device_id: &str) -> StoreResult<()>;
     fn device_actors(&self, device_id: &str) -> StoreResult<Vec<ActorId>>;

@@ -220,14 +220,6 @@ impl AccountStore for Connection {
             .optional()?)
     }
 
-    fn is_server_actor(&self, actor: &ActorId) -> StoreResult<bool> {
-        let server: Option<Vec<u8>> = self
-            .prepare_cached("SELECT value FROM server_meta WHERE key = 'actor'")?
-            .query_row([], |r| r.get(0))
-            .optional()?;
-        Ok(server.as_deref() == Some(actor.to_bytes()))
-    }
-
     fn device_actor_count(&self, device_id: &str) -> StoreResult<i64> {
         Ok(self
             .prepare_cached("SELECT count(*) FROM device_actors WHERE device_id = ?1")?
