@@ -184,10 +184,11 @@ fn server_decided_fields_are_refused_on_a_tablet() {
     // Signing in as the server is refused too.
     let server = fieldsync_core::store::User { id: "srv".into(), name: "srv".into(), role: Role::Server };
     assert!(matches!(store.sign_in(server), Err(Error::ServerDecided { .. })));
-    // What a tablet may write is an intent, which the server resolves.
+    // What a tablet may write is an intent, which the server resolves; a claim is for a pool
+    // customer, and this one is the manager's own from its creation.
+    assert_eq!(store.customer_file(&id).unwrap().server.owner.manager_id.as_deref(), Some("M1"));
     let claim = Action::RequestClaim { intent_id: "i1".into() };
-    store.apply(&id, &claim, NOW).unwrap();
-    assert_eq!(store.customer_file(&id).unwrap().intents["i1"].kind, IntentKind::ClaimFromPool);
+    assert!(matches!(store.apply(&id, &claim, NOW), Err(Error::Transition { .. })));
 }
 
 #[test]

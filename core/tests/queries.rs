@@ -156,11 +156,11 @@ fn customer_lists_filter_and_page() {
         let f = CustomerFilter { search: Some(q.into()), ..Default::default() };
         assert_eq!(store.customers(&f, 50, None).unwrap().items[0].name, "单丽", "{q}");
     }
-    // Customers nobody owns yet are in no manager's list; owner filters read server decisions.
+    // A manager's new customers are theirs from the start, offline too.
     let mine = CustomerFilter { owner: Some(Some("M1".into())), ..Default::default() };
-    assert!(store.customers(&mine, 50, None).unwrap().items.is_empty());
+    assert_eq!(store.customers(&mine, 50, None).unwrap().items.len(), 6);
     let pool = CustomerFilter { owner: Some(None), ..Default::default() };
-    assert_eq!(store.customers(&pool, 50, None).unwrap().items.len(), 6);
+    assert!(store.customers(&pool, 50, None).unwrap().items.is_empty());
     let tier = CustomerFilter { tier: Some(ValueTier::High), ..Default::default() };
     assert!(store.customers(&tier, 50, None).unwrap().items.is_empty());
     // A forged cursor is a typed error, not a panic; a page size of 0 is clamped.

@@ -12,11 +12,14 @@ use fieldsync_core::workload;
 use fieldsync_server::accounts::{self, NewUser};
 use fieldsync_server::store::Db;
 
-fn new_customer(manager: &str, actor: &automerge::ActorId, i: u64) -> SyncRequest {
-    let ctx =
-        Ctx {
-            user_id: manager.to_string(), user_name: "客户经理".into(), role: Role::Manager, now: 1_753_056_000_000
-        };
+/// The request of a device that pulled up to `cursor` and now pushes a new customer.
+fn new_customer(manager: &str, actor: &automerge::ActorId, i: u64, cursor: u64) -> SyncRequest {
+    let ctx = Ctx {
+        user_id: manager.to_string(),
+        user_name: "客户经理01".into(),
+        role: Role::Manager,
+        now: 1_753_056_000_000,
+    };
     let id = fieldsync_core::ids::new_id();
     let profile = Profile::new(CustomerKind::Individual, format!("新客户{i}"), "基准村");
     let (mut doc, _) = CustomerDoc::create(actor, &Action::CreateCustomer { id: id.clone(), profile }, &ctx).unwrap();
@@ -27,7 +30,7 @@ fn new_customer(manager: &str, actor: &automerge::ActorId, i: u64) -> SyncReques
         doc.apply(&record, &ctx).unwrap();
     }
     SyncRequest {
-        cursor: 1,
+        cursor,
         max_bytes: 64 * 1024,
         push: vec![DocChanges { customer_id: id, changes: doc.changes_since(&[]) }],
         ..Default::default()
@@ -59,11 +62,12 @@ fn apply(c: &mut Criterion) {
         b.iter_batched(
             || {
                 i += 1;
-                new_customer(&user.id, &actor, i)
+                let head: i64 =
+                    db.with(|conn| conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))).unwrap();
+                fieldsync_core::sync::protocol::encode(&new_customer(&user.id, &actor, i, head.max(1) as u64))
             },
-            |request| {
-                let decoded =
-                    fieldsync_server::sync::decode_request(&fieldsync_core::sync::protocol::encode(&request)).unwrap();
+            |frame| {
+                let decoded = fieldsync_server::sync::decode_request(&frame).unwrap();
                 db.sync_blocking(&user, &device, decoded, 1_753_056_000_000).unwrap()
             },
             criterion::BatchSize::SmallInput,

@@ -150,7 +150,8 @@ pub fn push(
     budget: &mut crate::sync::Budget,
     now: i64,
 ) -> Result<Accepted, PushError> {
-    match prepare_push(store, None, branch_id, writer, customer_id, bytes, actor, budget, now)? {
+    let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
+    match prepare_push(store, None, branch_id, writer, customer_id, changes, actor, budget, now)? {
         Prepared::Known => Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0, version: None }),
         Prepared::Ready(ready) => commit_push(store, branch_id, writer.device_id, &ready)?
             .ok_or_else(|| PushError::Refused(Refusal::Invalid("document".into()))),
@@ -178,9 +179,8 @@ pub struct Ready {
     pub(crate) doc: CustomerDoc,
 }
 
-/// Everything a push costs that needs no write: parse, check the actors and limits, load, merge,
-/// apply the write policy, and decide a new customer's owner. Runs on a reader, off the writer
-/// lock.
+/// Everything a push costs that needs no write: check the actors and limits, load, merge, apply
+/// the write policy, and decide a new customer's owner. Runs on a reader, off the writer lock.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare_push(
     store: &dyn Store,
@@ -188,7 +188,7 @@ pub fn prepare_push(
     branch_id: &str,
     writer: Writer,
     customer_id: &str,
-    bytes: &[u8],
+    changes: Vec<Change>,
     actor: &ActorId,
     budget: &mut crate::sync::Budget,
     now: i64,
@@ -196,7 +196,6 @@ pub fn prepare_push(
     if !valid_id(customer_id) {
         return Err(PushError::NotFound);
     }
-    let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
     let before_meta = store.document(customer_id)?;
     if before_meta.as_ref().is_some_and(|m| m.branch_id != branch_id || m.scope == Scope::Deleted) {
         return Err(PushError::NotFound);
@@ -222,22 +221,24 @@ pub fn prepare_push(
         None => None,
     };
     let before: Option<CustomerFile> = existing.as_ref().map(|d| d.file().clone());
+    // The log keeps the changes as they came (by the hash their device knows them by).
     let merged = match existing {
         Some(mut doc) => {
-            let new_bytes = doc.merge(customer_id, changes)?;
-            (!new_bytes.is_empty()).then_some((doc, new_bytes))
+            let new = doc.merge_as_received(customer_id, changes)?;
+            (!new.is_empty()).then_some((doc, new))
         }
-        None => CustomerDoc::from_changes(customer_id, changes, actor)?,
+        None => CustomerDoc::from_changes_as_received(customer_id, changes, actor)?,
     };
-    let Some((mut doc, new_bytes)) = merged else { return Ok(Prepared::Known) };
+    let Some((mut doc, device_changes)) = merged else { return Ok(Prepared::Known) };
     let directory = BranchDirectory { store, branch_id };
     crate::policy::write::check(before.as_ref(), doc.file(), writer.user, &directory).map_err(PushError::Refused)?;
-    let device_changes = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
     let mut server_changes = Vec::new();
-    if before.is_none() && writer.user.role == Role::Manager && doc.file().server.owner.manager_id.is_none() {
-        let owner =
-            Owner { manager_id: Some(writer.user.id.clone()), manager_name: Some(writer.user.display_name.clone()) };
-        server_changes = server_change(&mut doc, &Action::AssignOwner { owner }, &writer.user.id, now)?;
+    // A manager's new customer is theirs, under the name their account has (the policy let
+    // through no owner, or the manager under any name): a change of the server's only when the
+    // tablet did not write exactly that.
+    let mine = Owner { manager_id: Some(writer.user.id.clone()), manager_name: Some(writer.user.display_name.clone()) };
+    if before.is_none() && writer.user.role == Role::Manager && doc.file().server.owner != mine {
+        server_changes = server_change(&mut doc, &Action::AssignOwner { owner: mine }, &writer.user.id, now)?;
     }
     Ok(Prepared::Ready(Box::new(Ready {
         customer_id: customer_id.to_string(),

@@ -17,8 +17,6 @@ pub const MAX_BODY: usize = 4 * 1024 * 1024;
 /// A customer document's changes, saved: far above any real customer (a few dozen visits weigh
 /// tens of KB), low enough that one customer cannot make every load of it slow.
 pub const MAX_DOCUMENT: usize = 4 * 1024 * 1024;
-/// Sync requests decompressed and decoded at once; more wait their turn.
-pub const DECODE_CONCURRENCY: usize = 4;
 /// Time to send the request headers; a connection that is slower is dropped.
 pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Time for a whole request, body included, and its answer.

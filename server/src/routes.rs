@@ -23,18 +23,11 @@ pub struct AppState {
     pub db: Db,
     /// Caps the password hashes computed at once (each costs ~19 MiB and ~25 ms of a core).
     pub hashing: Arc<tokio::sync::Semaphore>,
-    /// Caps the sync requests inflated and decoded at once.
-    pub decoding: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(data_dir: PathBuf, db: Db) -> AppState {
-        AppState {
-            data_dir: Arc::new(data_dir),
-            db,
-            hashing: Arc::new(tokio::sync::Semaphore::new(2)),
-            decoding: Arc::new(tokio::sync::Semaphore::new(limits::DECODE_CONCURRENCY)),
-        }
+        AppState { data_dir: Arc::new(data_dir), db, hashing: Arc::new(tokio::sync::Semaphore::new(2)) }
     }
 }
 
@@ -225,20 +218,8 @@ async fn sync(
 ) -> Result<impl axum::response::IntoResponse, AppError> {
     use fieldsync_core::sync::protocol;
     let bytes_in = body.len();
-    let request = {
-        // Inflating and decoding cost memory and a core: a few at a time.
-        let _permit = state.decoding.acquire().await.map_err(|_| AppError::Internal("shutting down".into()))?;
-        tokio::task::spawn_blocking(move || crate::sync::decode_request(&body))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??
-    };
     let (user_id, device_id) = (user.id.clone(), device.id.clone());
-    let (response, stats) = state.db.sync(user, device, request, now_ms()).await?;
-
-    // Compressed outside the database lock, so other requests go on meanwhile.
-    let frame = tokio::task::spawn_blocking(move || protocol::encode_at(&response, protocol::SERVER_LEVEL))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let (frame, stats) = state.db.sync(user, device, body, now_ms()).await?;
     tracing::info!(
         user = %user_id,
         device = %device_id,

@@ -23,10 +23,38 @@ use crate::store::documents::LogEntry;
 const MIN_BUDGET: usize = 16 * 1024;
 const MAX_BUDGET: usize = 8 * 1024 * 1024;
 
+/// A decoded sync request, with each push's changes parsed once: `None` where they do not parse
+/// (that document's problem, answered in its push result).
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub request: SyncRequest,
+    pub changes: Vec<Option<Vec<automerge::Change>>>,
+}
+
+/// Whether a request has anything for the writer (pushes, claims, reconciliation messages).
+pub fn writes(request: &SyncRequest) -> bool {
+    !request.push.is_empty() || !request.claims.is_empty() || !request.reconcile.is_empty()
+}
+
+impl From<SyncRequest> for Decoded {
+    /// Parses the pushes of a request built in process (tests, tools), without the checks of
+    /// [`decode_request`].
+    fn from(request: SyncRequest) -> Decoded {
+        let changes = request.push.iter().map(|p| fieldsync_core::document::parse_changes(&p.changes).ok()).collect();
+        Decoded { request, changes }
+    }
+}
+
+impl From<&SyncRequest> for Decoded {
+    fn from(request: &SyncRequest) -> Decoded {
+        Decoded::from(request.clone())
+    }
+}
+
 /// Decodes a sync request body and checks what can be checked before any document is touched:
 /// the inflated size, the number of items, no customer pushed twice, and the number of changes
-/// and operations across the request.
-pub fn decode_request(body: &[u8]) -> Result<SyncRequest, crate::error::AppError> {
+/// and operations across the request (repeats count).
+pub fn decode_request(body: &[u8]) -> Result<Decoded, crate::error::AppError> {
     use crate::error::AppError;
     let request: SyncRequest = protocol::decode_within(body, limits::MAX_INFLATED).map_err(|e| match e {
         protocol::FrameError::Version { .. } => AppError::UpgradeRequired,
@@ -52,13 +80,15 @@ pub fn decode_request(body: &[u8]) -> Result<SyncRequest, crate::error::AppError
         return Err(AppError::BadFrame("a customer appears twice in one request".into()));
     }
     let mut budget = Budget::default();
+    let mut changes = Vec::with_capacity(request.push.len());
     for push in &request.push {
-        // Unparsable bytes are that document's problem, answered in its push result.
-        if let Ok(changes) = fieldsync_core::document::parse_changes(&push.changes) {
-            budget.spend(&changes).map_err(AppError::TooLarge)?;
+        let parsed = fieldsync_core::document::parse_changes(&push.changes).ok();
+        if let Some(parsed) = &parsed {
+            budget.spend(parsed).map_err(AppError::TooLarge)?;
         }
+        changes.push(parsed);
     }
-    Ok(request)
+    Ok(Decoded { request, changes })
 }
 
 /// What is left of a request's allowance of changes and operations.
@@ -127,32 +157,38 @@ enum Prepared {
     Refused(PushOutcome),
 }
 
-/// Prepares every push of a request against the documents as they are now. A request over its
-/// allowance of changes or operations fails whole.
+/// Prepares every push of a request against the documents as they are now, from the changes
+/// [`decode_request`] parsed (`changes`, one entry per push). A request over its allowance of
+/// changes or operations fails whole.
 pub fn prepare(
     reader: &dyn Store,
     cache: Option<&crate::doc_cache::DocCache>,
     user: &User,
     device: &Device,
     request: &SyncRequest,
+    changes: Vec<Option<Vec<automerge::Change>>>,
     now: i64,
 ) -> Result<PreparedRequest, PushError> {
     let writer = Writer { user, device_id: &device.id, actors: &device.actors };
     let actor = reader.server_actor()?;
     let mut budget = Budget::default();
     let mut pushes = Vec::with_capacity(request.push.len());
-    for DocChanges { customer_id, changes } in &request.push {
-        let prepared = customers::prepare_push(
-            reader,
-            cache,
-            &user.branch_id,
-            writer,
-            customer_id,
-            changes,
-            &actor,
-            &mut budget,
-            now,
-        );
+    let mut parsed = changes.into_iter();
+    for DocChanges { customer_id, .. } in &request.push {
+        let prepared = match parsed.next().flatten() {
+            Some(changes) => customers::prepare_push(
+                reader,
+                cache,
+                &user.branch_id,
+                writer,
+                customer_id,
+                changes,
+                &actor,
+                &mut budget,
+                now,
+            ),
+            None => Err(PushError::Corrupt),
+        };
         match prepared {
             Err(PushError::TooLarge(limit @ (Limit::Changes | Limit::Operations))) => {
                 return Err(PushError::TooLarge(limit));
@@ -554,7 +590,7 @@ mod tests {
         let twice = claims(["c1".to_string(), "c1".to_string()].into_iter());
         assert!(matches!(decode_request(&twice), Err(AppError::BadFrame(_))));
         let fine = claims((0..limits::MAX_CLAIMS).map(|i| format!("c{i}")));
-        assert_eq!(decode_request(&fine).unwrap().claims.len(), limits::MAX_CLAIMS);
+        assert_eq!(decode_request(&fine).unwrap().request.claims.len(), limits::MAX_CLAIMS);
     }
 
     #[test]

@@ -91,13 +91,15 @@ enum Op {
     LeadEdit,
     ReviewBySelf,
     ReviewSignedByOther,
-    /// A manager of branch b1 (m2, or m1 when m2 already owns it).
+    /// A manager of branch b1 other than the writer (m2, or m1 when m2 writes or already owns it).
     OwnerBranchManager,
     /// m3, a manager of branch b2.
     OwnerOtherBranch,
     OwnerNone,
     /// The admin of branch b1.
     OwnerAdmin,
+    /// The writer themselves, under their display name.
+    OwnerSelf,
     Lifecycle,
     ValueTier,
     ClaimOwn,
@@ -105,7 +107,7 @@ enum Op {
     ClaimDelete,
 }
 
-const OPS: [Op; 22] = [
+const OPS: [Op; 23] = [
     Op::ProfileEdit,
     Op::ContactAdd,
     Op::ContactEdit,
@@ -123,6 +125,7 @@ const OPS: [Op; 22] = [
     Op::OwnerOtherBranch,
     Op::OwnerNone,
     Op::OwnerAdmin,
+    Op::OwnerSelf,
     Op::Lifecycle,
     Op::ValueTier,
     Op::ClaimOwn,
@@ -163,12 +166,18 @@ fn model(who: Who, state: State, op: Op) -> Answer {
             | Op::OwnerOtherBranch
             | Op::OwnerNone
             | Op::OwnerAdmin
+            | Op::OwnerSelf
             | Op::Lifecycle
             | Op::ReviewBySelf
             | Op::ReviewSignedByOther
     );
     if who.role() == Role::Manager {
-        // Owners, lifecycles and reviews are decided by the server (for supervisors).
+        // A manager's new customer may name its creator as owner; otherwise owners, lifecycles
+        // and reviews are decided by the server (for supervisors).
+        let names_writer = op == Op::OwnerSelf || (op == Op::OwnerOtherBranch && who == Who::M3);
+        if names_writer && state == State::New {
+            return Accepted;
+        }
         if decision {
             return Refused("server_decided");
         }
@@ -199,7 +208,8 @@ fn model(who: Who, state: State, op: Op) -> Answer {
         Op::OwnerNone => Accepted,
         Op::OwnerBranchManager if writer_in_b1 => Accepted,
         Op::OwnerOtherBranch if !writer_in_b1 => Accepted,
-        Op::OwnerBranchManager | Op::OwnerOtherBranch | Op::OwnerAdmin => Refused("unknown_owner"),
+        // Supervisors and admins own no customers.
+        Op::OwnerBranchManager | Op::OwnerOtherBranch | Op::OwnerAdmin | Op::OwnerSelf => Refused("unknown_owner"),
         Op::Lifecycle | Op::ReviewBySelf => Accepted,
         Op::ReviewSignedByOther => Refused("forged_author"),
         _ if state == State::Closed => Refused("customer_closed"),
@@ -430,7 +440,8 @@ impl World {
                 id: id.clone(),
                 profile: Profile::new(CustomerKind::Individual, "杨桂敏", "韩桥村"),
             };
-            let (mut doc, _) = CustomerDoc::create(&setup_actor, &create, &ctx(m1, DomainRole::Manager)).unwrap();
+            // Created by m1 with no owner yet: the set-up gives each state its owner.
+            let (mut doc, _) = CustomerDoc::create(&setup_actor, &create, &ctx(m1, DomainRole::Server)).unwrap();
             let record = match held {
                 Holds::Nothing => None,
                 Holds::Contact => Some((Action::UpsertContact { contact: contact(&contact_id, "") }, Who::M1)),
@@ -596,12 +607,17 @@ fn forge(world: &World, who: Who, state: State, op: Op) -> Option<Forged> {
             Some(Action::WriteReview { visit_id, review })
         }
         Op::OwnerBranchManager => {
-            let target = if before.server.owner.manager_id == Some(id_of(Who::M2)) { Who::M1 } else { Who::M2 };
+            let target = if who == Who::M2 || before.server.owner.manager_id == Some(id_of(Who::M2)) {
+                Who::M1
+            } else {
+                Who::M2
+            };
             Some(Action::AssignOwner { owner: owner(Some(target)) })
         }
         Op::OwnerOtherBranch => Some(Action::AssignOwner { owner: owner(Some(Who::M3)) }),
         Op::OwnerNone => Some(Action::AssignOwner { owner: owner(None) }),
         Op::OwnerAdmin => Some(Action::AssignOwner { owner: owner(Some(Who::Admin)) }),
+        Op::OwnerSelf => Some(Action::AssignOwner { owner: owner(Some(who)) }),
         Op::Lifecycle => Some(Action::SetLifecycle { lifecycle: Some(Lifecycle::Dormant) }),
         Op::ValueTier => Some(Action::SetValueTier { tier: Some(ValueTier::HighNetWorth) }),
         Op::VisitDeleteOwn | Op::VisitDeleteOthers | Op::ClaimOwn | Op::ClaimOthers | Op::ClaimDelete => None,

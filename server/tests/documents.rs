@@ -3,7 +3,7 @@
 
 use fieldsync_core::domain::{self, Action, CustomerKind, Profile};
 use fieldsync_core::store::{Store, User as DeviceUser};
-use fieldsync_core::sync::protocol::{DocChanges, PushOutcome, SyncRequest, SyncResponse};
+use fieldsync_core::sync::protocol::{self, DocChanges, PushOutcome, SyncRequest, SyncResponse};
 use fieldsync_server::accounts::{Device, Role, User};
 use fieldsync_server::customers::{self as docs, PushError};
 use fieldsync_server::policy::Refusal;
@@ -52,8 +52,9 @@ fn a_customer_goes_from_one_tablet_through_the_server_to_another() {
     let tablet_a = device("tablet-a", Some(&a));
     let answer = round_as(&db, &m1, &tablet_a, push.clone());
     assert_eq!(answer.pushed[0].outcome, PushOutcome::Accepted { new_changes: 1 });
-    // The server's owner assignment comes back to the pushing device; its own change does not.
-    assert_eq!(answer.changes.len(), 1);
+    // The device's own change does not come back to it, and it named its manager as owner
+    // already: the server had nothing to add.
+    assert!(answer.changes.is_empty(), "{answer:?}");
     // A repeated push is harmless.
     let again = round_as(&db, &m1, &tablet_a, SyncRequest { cursor: answer.cursor, ..push });
     assert_eq!(again.pushed[0].outcome, PushOutcome::Accepted { new_changes: 0 });
@@ -66,7 +67,6 @@ fn a_customer_goes_from_one_tablet_through_the_server_to_another() {
     for s in &pulled.snapshots {
         b.merge(&s.customer_id, &s.document).unwrap();
     }
-    a.merge(&id, &answer.changes[0].changes).unwrap();
     assert_eq!(b.customer_file(&id).unwrap(), a.customer_file(&id).unwrap());
     // The cursor moves on: nothing new after it.
     let after = round(&db, &m1, "tablet-b", SyncRequest { cursor: pulled.cursor, ..Default::default() });
@@ -115,7 +115,7 @@ fn bad_pushes_change_nothing_on_the_server() {
     let count = || {
         db.with(|c| c.query_row("SELECT count(*) FROM log WHERE hash IS NOT NULL", [], |r| r.get::<_, i64>(0)).unwrap())
     };
-    assert_eq!(count(), 2, "the change and the server's owner assignment");
+    assert_eq!(count(), 1, "the change, which names its manager as owner");
 
     // Garbage, truncated, and another branch's or a malformed document ID.
     assert!(matches!(push(&m1, "b1", &id, b"garbage"), Err(PushError::Corrupt)));
@@ -124,7 +124,9 @@ fn bad_pushes_change_nothing_on_the_server() {
     assert!(matches!(push(&m1, "b1", "../x", &first), Err(PushError::NotFound)));
 
     // Only the new changes, without the history they build on, from a device that lost it.
-    a.apply(&id, &Action::RequestClaim { intent_id: "i1".into() }, NOW).unwrap();
+    let mut p = a.customer_file(&id).unwrap().profile;
+    p.notes = "新".into();
+    a.apply(&id, &Action::UpdateProfile { profile: p }, NOW).unwrap();
     let mut doc =
         fieldsync_core::document::CustomerDoc::load(&id, &a.document_changes(&id).unwrap(), a.actor()).unwrap();
     let only_new = doc.changes_since(&base);
@@ -141,7 +143,7 @@ fn bad_pushes_change_nothing_on_the_server() {
     let edit = a.document_changes(&id).unwrap();
     let refused = push(&m2, "b1", &id, &edit);
     assert!(matches!(refused, Err(PushError::Refused(Refusal::NotYourCustomer))), "{refused:?}");
-    assert_eq!(count(), 2, "nothing refused was stored");
+    assert_eq!(count(), 1, "nothing refused was stored");
 }
 
 #[test]
@@ -184,10 +186,10 @@ fn a_batch_commits_once_and_one_bad_request_does_not_sink_the_others() {
         let (response, _) = answers[i].as_ref().unwrap();
         assert_eq!(response.pushed[0].outcome, PushOutcome::Accepted { new_changes: 1 });
     }
-    // Both customers are stored, each with its owner assignment.
+    // Both customers are stored, each its manager's from its creation.
     let rows: i64 =
         db.with(|c| c.query_row("SELECT count(*) FROM log WHERE hash IS NOT NULL", [], |r| r.get(0)).unwrap());
-    assert_eq!(rows, 4);
+    assert_eq!(rows, 2);
 }
 
 /// Documents kept in the server's cache between pushes are served only at the version they were
@@ -211,7 +213,9 @@ fn a_cached_document_is_never_used_after_another_write() {
             push: vec![DocChanges { customer_id: id.clone(), changes }],
             ..Default::default()
         };
-        let (answer, _) = runtime.block_on(db.sync(m1.clone(), tablet_a.clone(), request, NOW)).unwrap();
+        let body = protocol::encode(&request).into();
+        let (frame, _) = runtime.block_on(db.sync(m1.clone(), tablet_a.clone(), body, NOW)).unwrap();
+        let answer: SyncResponse = protocol::decode(&frame).unwrap();
         assert!(matches!(answer.pushed[0].outcome, PushOutcome::Accepted { .. }), "{answer:?}");
     };
     // Pushed through the sync path: the document is kept in the cache.
@@ -247,4 +251,59 @@ fn a_cached_document_is_never_used_after_another_write() {
     // And the rows the server keeps beside the document (what lists are built from) agree.
     assert_eq!(snapshot.rows, fieldsync_core::store::Rows::of(served.file()));
     assert_eq!(snapshot.rows.customer.lifecycle.as_deref(), Some("qualified_prospect"));
+}
+
+/// A manager's new customer is theirs under their account's name: a tablet that named them
+/// already costs the server nothing; a tablet that left the owner empty (an older app) or wrote
+/// another name gets the server's assignment back; a tablet that names anyone else is refused.
+#[test]
+fn a_managers_new_customer_is_theirs_under_their_accounts_name() {
+    use fieldsync_core::domain::{Ctx, Owner};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let a = tablet(&dir, "a.db", "M1");
+    let m1 = server_user("M1", Role::Manager);
+    let tablet_a = device("tablet-a", Some(&a));
+    let push = |owner: Option<Owner>| {
+        let id = fieldsync_core::ids::new_id();
+        let create = Action::CreateCustomer {
+            id: id.clone(),
+            profile: Profile::new(CustomerKind::Individual, "张三", "韩桥村"),
+        };
+        // The tablet's own create: the manager as owner, under the name the tablet knows.
+        let ctx = Ctx { user_id: "M1".into(), user_name: "M1".into(), role: domain::Role::Manager, now: NOW };
+        let (mut doc, _) = fieldsync_core::document::CustomerDoc::create(a.actor(), &create, &ctx).unwrap();
+        if let Some(owner) = owner {
+            // What another app would write instead, in the same first push.
+            let server = Ctx { role: domain::Role::Server, ..ctx };
+            doc.apply(&Action::AssignOwner { owner }, &server).unwrap().unwrap();
+        }
+        let request = SyncRequest {
+            cursor: 1,
+            push: vec![DocChanges { customer_id: id.clone(), changes: doc.changes_since(&[]) }],
+            ..Default::default()
+        };
+        let answer = round_as(&db, &m1, &tablet_a, request);
+        let stored = db.with(|c| docs::load(c, &id, &automerge::ActorId::random())).unwrap();
+        let comes_back = answer.changes.iter().any(|c| c.customer_id == id);
+        (answer, comes_back, stored.map(|d| d.file().server.owner.clone()))
+    };
+    let mine = Owner { manager_id: Some("M1".into()), manager_name: Some("M1".into()) };
+
+    let (answer, comes_back, owner) = push(None);
+    assert_eq!(answer.pushed[0].outcome, PushOutcome::Accepted { new_changes: 1 });
+    assert!(!comes_back, "nothing for the server to add: {answer:?}");
+    assert_eq!(owner, Some(mine.clone()));
+
+    for written in [Owner::default(), Owner { manager_id: Some("M1".into()), manager_name: Some("行长".into()) }] {
+        let (answer, comes_back, owner) = push(Some(written.clone()));
+        assert_eq!(answer.pushed[0].outcome, PushOutcome::Accepted { new_changes: 2 }, "{written:?}");
+        assert!(comes_back, "the server's assignment comes back: {written:?}");
+        assert_eq!(owner, Some(mine.clone()), "{written:?}");
+    }
+
+    let other = Owner { manager_id: Some("M2".into()), manager_name: Some("M2".into()) };
+    let (answer, _, owner) = push(Some(other));
+    assert!(matches!(&answer.pushed[0].outcome, PushOutcome::Refused(r) if r.code == "server_decided"), "{answer:?}");
+    assert_eq!(owner, None, "nothing stored");
 }

@@ -181,13 +181,20 @@ fn requests_over_the_limits_are_refused_with_their_codes_while_others_sync() {
     let dir = tempfile::tempdir().unwrap();
     let mut m1 = device(dir.path(), "m1", &url, "m1");
     let mut m2 = device(dir.path(), "m2", &url, "m2");
+    let mut sup = device(dir.path(), "sup", &url, "sup");
     let customer = m1.store().create_customer(profile("张三"), now_ms()).unwrap();
+    sync(&mut m1).unwrap();
+    // A supervisor's decision on the customer: a small change of the server's, which m1 receives.
+    let path = format!("/api/v1/customers/{customer}/lifecycle");
+    let (status, body) =
+        sup.transport().unwrap().post_json(&path, &serde_json::json!({ "lifecycle": "dormant" })).unwrap();
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
     sync(&mut m1).unwrap();
     sync(&mut m2).unwrap();
     // A tampered copy of m1's app re-sends one change the server already holds.
     let attacker = Client::of_device(&mut m1);
-    // The smallest change the server holds (its owner assignment), so that 20,000 copies stay
-    // under the inflated-size limit and the item limit is the one that answers.
+    // The smallest change the server holds (the supervisor's decision), so that 20,000 copies
+    // stay under the inflated-size limit and the item limit is the one that answers.
     let changes = parse_changes(&m1.store().document_changes(&customer).unwrap()).unwrap();
     let known = changes.iter().map(|c| c.raw_bytes().to_vec()).min_by_key(Vec::len).unwrap();
     assert!(known.len() * 20_000 < fieldsync_server::limits::MAX_INFLATED, "{} bytes", known.len());

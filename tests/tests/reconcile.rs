@@ -61,7 +61,7 @@ fn a_server_restored_from_an_older_backup_gets_the_missing_history_back() {
         )
         .unwrap();
     assert_eq!(rows, distinct);
-    assert_eq!(rows, 6, "create, owner, two visits of two changes each");
+    assert_eq!(rows, 5, "create (with its owner), two visits of two changes each");
 }
 
 #[test]

@@ -560,8 +560,9 @@ mod tests {
         }
         let mut server = CustomerDoc::from_changes(&id, a.changes(), &ActorId::from([3u8; 16])).unwrap().unwrap().0;
         server.merge(&id, b.changes()).unwrap();
-        let owner = Owner { manager_id: Some("m1".into()), manager_name: Some("经理".into()) };
-        server.apply(&Action::AssignOwner { owner }, &ctx(Role::Server)).unwrap();
+        // The customer passes to another manager: a change of the server's.
+        let owner = Owner { manager_id: Some("m2".into()), manager_name: Some("经理二".into()) };
+        server.apply(&Action::AssignOwner { owner }, &ctx(Role::Server)).unwrap().unwrap();
         (id, server.changes())
     }
 

@@ -222,6 +222,14 @@ impl Action {
             Action::CreateCustomer { id, profile } => {
                 check::id("customer.id", id)?;
                 *file = CustomerFile::new(id.clone(), profile.clone(), ctx.user_id.clone(), ctx.now);
+                // A manager's new customer is theirs from the start, offline too; the server
+                // confirms it (with the name it shows) when the customer arrives.
+                if ctx.role == Role::Manager {
+                    file.server.owner = Owner {
+                        manager_id: Some(ctx.user_id.clone()),
+                        manager_name: (!ctx.user_name.is_empty()).then(|| ctx.user_name.clone()),
+                    };
+                }
                 Touched::Everything
             }
             Action::UpdateProfile { profile } => {

@@ -186,6 +186,8 @@ mod tests {
             visit_id: None,
         };
         apply(&mut f, Action::AddInteraction { interaction }, &m);
+        // Back in the pool (a manager's new customer is theirs), so a claim can be made on it.
+        apply(&mut f, Action::AssignOwner { owner: Owner::default() }, &server);
         apply(&mut f, Action::RequestClaim { intent_id: "t1".into() }, &m);
         let outcome = IntentOutcome { accepted: false, reason: "已有客户经理".into(), at: NOW };
         apply(&mut f, Action::ResolveIntent { intent_id: "t1".into(), outcome }, &server);

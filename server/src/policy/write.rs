@@ -5,7 +5,8 @@
 //! The whole table, in words:
 //! - nobody changes a customer's identity (ID, schema, creator, creation time) after creation, or
 //!   deletes anything but a contact; value tiers and intent outcomes are the server's alone;
-//! - a manager creates customers as their own; on a customer they serve they edit the profile,
+//! - a manager creates customers as their own (naming themselves as owner, or leaving it to the
+//!   server); on a customer they serve they edit the profile,
 //!   contacts, leads, reminders and interactions, and add and edit their own visits until a
 //!   supervisor approves them; on a pool customer they only add their own claim; on anyone
 //!   else's, or a closed one, nothing;
@@ -92,6 +93,7 @@ fn rule(role: Role, relation: Relation, entity: Entity, op: Op) -> Rule {
         (_, _, E::Identity, _) => Deny(Refusal::ForgedAuthor),
         (_, _, e, Delete) if e != E::Contact => Deny(Refusal::NotAllowed { entity, op }),
 
+        (Role::Manager, R::New, E::Owner, Add) => IfWriters,
         (Role::Manager, _, E::Owner | E::Lifecycle | E::Review, _) => Deny(Refusal::ServerDecided(entity.field())),
         (Role::Manager, R::New | R::Own, E::Profile | E::Contact | E::Reminder | E::Interaction, _) => Allow,
         (Role::Manager, R::New | R::Own, E::Visit | E::Lead, Add | Edit) => IfWriters,
@@ -341,6 +343,9 @@ fn writers_record(
             }
             Ok(())
         }
+        // A manager's new customer may name its creator as owner (the server sets the name).
+        Entity::Owner if after.server.owner.manager_id.as_deref() == Some(me) => Ok(()),
+        Entity::Owner => Err(Refusal::ServerDecided(Entity::Owner.field())),
         Entity::Review => {
             let new = &after.reviews[key];
             if new.reviewer_id != me || new.reviewer_name != writer.display_name {

@@ -9,9 +9,10 @@
 //! cargo run --release -p fieldsync-tests --bin sync-bench -- --quick # a small smoke run
 //! ```
 
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use fieldsync_core::document::CustomerDoc;
 use fieldsync_core::domain::{Action, Ctx, CustomerKind, Profile, Role};
 use fieldsync_core::sync::protocol::{self, DocChanges, SyncRequest};
@@ -22,6 +23,7 @@ use fieldsync_server::accounts::{self, NewUser};
 use fieldsync_server::store::Db;
 use fieldsync_tests::proxy::Proxy;
 use fieldsync_tests::{PASSWORD, TestServer, now_ms};
+use http_body_util::{BodyExt, Full};
 
 /// EDGE as DESIGN.md describes it.
 const EDGE_BYTES_PER_S: f64 = 240_000.0 / 8.0;
@@ -34,10 +36,18 @@ struct Args {
     fairness_devices: usize,
     /// New customers in that heavy request (the limits allow `MAX_ITEMS`; `--quick` sends fewer).
     heavy_customers: usize,
+    /// `--no-fairness`: stop after the many-device figures (to profile them alone).
+    fairness: bool,
 }
 
 fn args() -> Args {
-    let mut a = Args { customers: usize::MAX, devices: 1000, fairness_devices: 200, heavy_customers: usize::MAX };
+    let mut a = Args {
+        customers: usize::MAX,
+        devices: 1000,
+        fairness_devices: 200,
+        heavy_customers: usize::MAX,
+        fairness: true,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -49,8 +59,9 @@ fn args() -> Args {
             }
             "--customers" => a.customers = it.next().and_then(|v| v.parse().ok()).expect("--customers N"),
             "--devices" => a.devices = it.next().and_then(|v| v.parse().ok()).expect("--devices N"),
+            "--no-fairness" => a.fairness = false,
             other => {
-                eprintln!("unknown argument {other}; use --quick, --customers N, --devices N");
+                eprintln!("unknown argument {other}; use --quick, --customers N, --devices N, --no-fairness");
                 std::process::exit(2);
             }
         }
@@ -294,14 +305,14 @@ fn main() {
             conn.execute(
                 "INSERT INTO users (id, branch_id, outlet_id, username, display_name, role, password_hash)
                  VALUES (?1, ?2, NULL, ?3, ?4, 'manager', 'x')",
-                rusqlite::params![id, branch, format!("load-{k}"), format!("客户经理{k:04}")],
+                rusqlite::params![id, branch, format!("load-{k}"), load_manager_name(k)],
             )
             .unwrap();
             id
         })
         .collect();
     let cursor: i64 = conn.query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
-    let mut clients = Vec::new();
+    let (mut clients, mut tablets, mut frames) = (Vec::new(), Vec::new(), Vec::new());
     let mut pushed_changes = 0;
     for (i, manager) in managers.iter().enumerate() {
         let device_id = format!("bench-device-{i:05}");
@@ -310,48 +321,15 @@ fn main() {
         let token = accounts::register_device(&conn, &user, &device_id, &actor, now_ms()).unwrap();
         let (frame, changes) = new_customer_frame(manager, cursor as u64, i, &actor);
         pushed_changes += changes;
-        clients.push((HttpTransport::new(&url, &token, &device_id), frame));
+        clients.push((HttpTransport::new(&url, &token, &device_id), frame.clone()));
+        tablets.push(Tablet { token, device_id });
+        frames.push(frame);
     }
     drop(conn);
-    let run = |frames: Vec<(HttpTransport, Vec<u8>)>| -> (Duration, Vec<Duration>) {
-        let barrier = Arc::new(Barrier::new(frames.len() + 1));
-        let handles: Vec<_> = frames
-            .into_iter()
-            .map(|(mut t, frame)| {
-                let barrier = barrier.clone();
-                std::thread::Builder::new()
-                    .stack_size(256 * 1024)
-                    .spawn(move || {
-                        barrier.wait();
-                        // A tablet retries a connection the server could not take; the latency
-                        // counts the retries.
-                        let start = Instant::now();
-                        let mut attempts = 0;
-                        let reply = loop {
-                            attempts += 1;
-                            match t.exchange(frame.clone()) {
-                                Ok(reply) => break reply,
-                                Err(e) if attempts < 5 => {
-                                    eprintln!("retrying after: {e}");
-                                    std::thread::sleep(Duration::from_millis(100 * attempts));
-                                }
-                                Err(e) => panic!("no reply after {attempts} attempts: {e}"),
-                            }
-                        };
-                        assert!(matches!(reply, Reply::Frame(_)), "{reply:?}");
-                        start.elapsed()
-                    })
-                    .unwrap()
-            })
-            .collect();
-        barrier.wait();
-        let start = Instant::now();
-        let mut latencies: Vec<Duration> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        let wall = start.elapsed();
-        latencies.sort();
-        (wall, latencies)
-    };
-    let (wall, latencies) = run(clients.iter().map(|(t, f)| (t.clone(), f.clone())).collect());
+    // The tablets are other machines: their side of the load runs on one thread (async HTTP),
+    // so the server has the cores.
+    let load = Load::new(&url);
+    let (wall, cpu, latencies) = load.run(tablets.iter().cloned().zip(frames).collect());
     line(
         &format!(
             "server apply: {} tablets ({} branches × 20 managers) push at once ({pushed_changes} changes)",
@@ -359,20 +337,18 @@ fn main() {
             args.devices.div_ceil(20)
         ),
         format!(
-            "**{:.0} changes/s** ({:.2} s); latency p50 {:.0} ms, p99 {:.0} ms",
+            "**{:.0} changes/s** ({:.2} s; {:.2} s of CPU); latency p50 {:.0} ms, p99 {:.0} ms",
             pushed_changes as f64 / wall.as_secs_f64(),
             wall.as_secs_f64(),
+            cpu.as_secs_f64(),
             percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
             percentile(&latencies, 0.99).as_secs_f64() * 1000.0
         ),
         "≥ 10,000 changes/s on 2 cores",
     );
     let head: i64 = server.db().query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
-    let noop: Vec<(HttpTransport, Vec<u8>)> = clients
-        .iter()
-        .map(|(t, _)| (t.clone(), protocol::encode(&SyncRequest { cursor: head as u64, ..Default::default() })))
-        .collect();
-    let (wall, latencies) = run(noop);
+    let noop = protocol::encode(&SyncRequest { cursor: head as u64, ..Default::default() });
+    let (wall, _, latencies) = load.run(tablets.iter().map(|t| (t.clone(), noop.clone())).collect());
     line(
         &format!("{} devices sync at once (nothing new)", args.devices),
         format!(
@@ -384,7 +360,99 @@ fn main() {
         "1,000 devices, p99 ≤ 1 s",
     );
 
-    fairness(&server, &managers, &clients, args.fairness_devices, args.heavy_customers);
+    if args.fairness {
+        fairness(&server, &managers, &clients, args.fairness_devices, args.heavy_customers);
+    }
+}
+
+/// A tablet of the load: what its requests are signed with.
+#[derive(Clone)]
+struct Tablet {
+    token: String,
+    device_id: String,
+}
+
+/// The tablets' side of the many-device runs: one thread with an async HTTP client keeping one
+/// connection per tablet between runs (as each tablet's own client would), so the server's cores
+/// are left to the server.
+struct Load {
+    runtime: tokio::runtime::Runtime,
+    client: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    uri: String,
+}
+
+impl Load {
+    fn new(url: &str) -> Load {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let client = {
+            let _entered = runtime.enter();
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_max_idle_per_host(usize::MAX)
+                .build_http()
+        };
+        Load { runtime, client, uri: format!("{url}/api/v1/sync") }
+    }
+
+    /// Every tablet sends its frame at once; the wall time, the process's CPU time meanwhile
+    /// (the server's, and this thread's), and each request's latency, sorted. A tablet retries a
+    /// connection the server could not take; its latency counts the retries.
+    fn run(&self, requests: Vec<(Tablet, Vec<u8>)>) -> (Duration, Duration, Vec<Duration>) {
+        self.runtime.block_on(async {
+            let cpu = process_cpu();
+            let start = Instant::now();
+            let tasks: Vec<_> = requests
+                .into_iter()
+                .map(|(tablet, frame)| {
+                    let (client, uri) = (self.client.clone(), self.uri.clone());
+                    let frame = Bytes::from(frame);
+                    tokio::spawn(async move {
+                        let start = Instant::now();
+                        for attempt in 1u64.. {
+                            let request = hyper::Request::post(&uri)
+                                .header("authorization", format!("Bearer {}", tablet.token))
+                                .header("x-device-id", &tablet.device_id)
+                                .header("content-type", protocol::CONTENT_TYPE)
+                                .body(Full::new(frame.clone()))
+                                .unwrap();
+                            match client.request(request).await {
+                                Ok(response) => {
+                                    let status = response.status();
+                                    let body = response.into_body().collect().await.unwrap().to_bytes();
+                                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+                                    protocol::decode::<protocol::SyncResponse>(&body).unwrap();
+                                    break;
+                                }
+                                Err(e) if attempt < 5 => {
+                                    eprintln!("retrying after: {e}");
+                                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                                }
+                                Err(e) => panic!("no reply after {attempt} attempts: {e}"),
+                            }
+                        }
+                        start.elapsed()
+                    })
+                })
+                .collect();
+            let mut latencies = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                latencies.push(task.await.unwrap());
+            }
+            let (wall, cpu) = (start.elapsed(), process_cpu() - cpu);
+            latencies.sort();
+            (wall, cpu, latencies)
+        })
+    }
+}
+
+/// The CPU time this process has used (user and system), from `/proc/self/stat`.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start at its closing parenthesis.
+    let fields: Vec<&str> = stat.rsplit_once(") ").map_or("", |(_, rest)| rest).split(' ').collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime, fields 14 and 15 of the line: 11 and 12 after the name. Clock ticks are
+    // 1/100 s on Linux.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 /// While one device sends, in a loop, the most expensive request the limits allow (as many new
@@ -482,10 +550,9 @@ fn fairness(
     );
 }
 
-/// A new customer with one logged visit, under `actor`: two changes.
+/// A new customer of the load's first manager with one logged visit, under `actor`: two changes.
 fn heavy_customer(manager: &str, actor: &automerge::ActorId, i: u64) -> DocChanges {
-    let ctx =
-        Ctx { user_id: manager.to_string(), user_name: "客户经理".into(), role: Role::Manager, now: now_ms() };
+    let ctx = Ctx { user_id: manager.to_string(), user_name: load_manager_name(0), role: Role::Manager, now: now_ms() };
     let id = fieldsync_core::ids::new_id();
     let profile = Profile::new(CustomerKind::Individual, format!("批量客户{i}"), "基准村");
     let (mut doc, _) = CustomerDoc::create(actor, &Action::CreateCustomer { id: id.clone(), profile }, &ctx).unwrap();
@@ -496,10 +563,14 @@ fn heavy_customer(manager: &str, actor: &automerge::ActorId, i: u64) -> DocChang
     DocChanges { customer_id: id, changes: doc.changes_since(&[]) }
 }
 
-/// A sync request from a device of `manager` pushing a new customer with four logged visits.
+/// The display name of the load's manager `k`.
+fn load_manager_name(k: usize) -> String {
+    format!("客户经理{k:04}")
+}
+
+/// A sync request from a device of manager `i` pushing a new customer with four logged visits.
 fn new_customer_frame(manager: &str, cursor: u64, i: usize, actor: &automerge::ActorId) -> (Vec<u8>, usize) {
-    let ctx =
-        Ctx { user_id: manager.to_string(), user_name: "客户经理".into(), role: Role::Manager, now: now_ms() };
+    let ctx = Ctx { user_id: manager.to_string(), user_name: load_manager_name(i), role: Role::Manager, now: now_ms() };
     let id = fieldsync_core::ids::new_id();
     let profile = Profile::new(CustomerKind::Individual, format!("新客户{i}"), "基准村");
     let (mut doc, _) = CustomerDoc::create(actor, &Action::CreateCustomer { id: id.clone(), profile }, &ctx).unwrap();

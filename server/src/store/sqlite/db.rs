@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use fieldsync_core::sync::protocol::{SyncRequest, SyncResponse};
+use fieldsync_core::sync::protocol::{self, SyncRequest, SyncResponse};
 use rusqlite::Connection;
 
 use crate::accounts::{Device, User};
@@ -27,14 +27,23 @@ use crate::sync::Stats;
 /// Sync requests taken in one transaction at most (a batch's answers wait for its commit).
 const MAX_BATCH: usize = 64;
 
-/// Reader connections kept open at most (more are opened when needed and closed after).
-const MAX_IDLE_READERS: usize = 8;
+/// Reads that run at once, per core, in each of two lanes: requests starting (authentication,
+/// decoding and preparing pushes) and sync answers. More wait their turn: on two cores, hundreds
+/// of reads at once would only take turns on the cores, each opening its own connection, and
+/// starve the commit thread that every writing request waits for. Answers have their own lane so
+/// a committed request is answered without queueing behind every request that arrived after it.
+/// Each running read keeps its connection open for the next.
+const READS_PER_CORE: usize = 2;
 
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
     path: Arc<std::path::PathBuf>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per read that may run at once, for requests starting and for answers (see
+    /// [`READS_PER_CORE`]).
+    reads: Arc<tokio::sync::Semaphore>,
+    answers: Arc<tokio::sync::Semaphore>,
     /// The group-commit thread's queue; replaced when the thread has stopped.
     syncs: Arc<Mutex<Option<mpsc::Sender<Work>>>>,
     /// Documents as last committed, for the next push to them.
@@ -84,13 +93,15 @@ impl Db {
         let mut conn = Connection::open(&path)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000; PRAGMA mmap_size = 1073741824;",
         )?;
         crate::store::schema::migrate(&mut conn)?;
         let db = Db {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
             readers: Arc::new(Mutex::new(Vec::new())),
+            reads: Arc::new(tokio::sync::Semaphore::new(max_reads())),
+            answers: Arc::new(tokio::sync::Semaphore::new(max_reads())),
             syncs: Arc::new(Mutex::new(None)),
             docs: Arc::new(DocCache::default()),
         };
@@ -109,7 +120,16 @@ impl Db {
         &self,
         f: impl FnOnce(&dyn Store) -> Result<T, E> + Send + 'static,
     ) -> Result<T, AppError> {
-        self.read_conn(move |conn| {
+        self.read_in(&self.reads, f).await
+    }
+
+    /// [`Db::read`] in the lane of `permits`.
+    async fn read_in<T: Send + 'static, E: Into<AppError> + From<StoreError> + Send + 'static>(
+        &self,
+        permits: &Arc<tokio::sync::Semaphore>,
+        f: impl FnOnce(&dyn Store) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, AppError> {
+        self.read_conn(permits, move |conn| {
             let tx = conn.transaction().map_err(StoreError::from)?;
             let out = f(&*tx)?;
             tx.finish().map_err(StoreError::from)?;
@@ -137,10 +157,13 @@ impl Db {
     /// pool, without the writer lock. A panic inside fails this call only.
     async fn read_conn<T: Send + 'static, E: Into<AppError> + Send + 'static>(
         &self,
+        permits: &Arc<tokio::sync::Semaphore>,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, AppError> {
         let db = self.clone();
+        let permit = permits.clone().acquire_owned().await.map_err(|_| AppError::Internal("shutting down".into()))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = db.reader()?;
             let result = catch_unwind(AssertUnwindSafe(|| f(&mut conn)));
             match result {
@@ -164,14 +187,17 @@ impl Db {
             self.path.as_ref(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .and_then(|c| c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;").map(|()| c))
+        .and_then(|c| {
+            c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON; PRAGMA mmap_size = 1073741824;")
+                .map(|()| c)
+        })
         .map_err(|e| AppError::Internal(format!("cannot open a reader: {e}")))?;
         Ok(conn)
     }
 
     fn give_back(&self, conn: Connection) {
         let mut readers = self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if readers.len() < MAX_IDLE_READERS && conn.is_autocommit() {
+        if readers.len() < 2 * max_reads() && conn.is_autocommit() {
             readers.push(conn);
         }
     }
@@ -234,32 +260,51 @@ impl Db {
         }
     }
 
-    /// One sync round trip: its pushes prepared on a reader, then taken together with the other
-    /// requests waiting at that moment in one transaction and one durable commit (group commit),
-    /// then its answer read on a reader. A request with nothing to write never waits for the
-    /// writer.
+    /// One sync round trip, from the request's body to the response's frame: decoded and its
+    /// pushes prepared on a reader, then taken together with the other requests waiting at that
+    /// moment in one transaction and one durable commit (group commit), then answered and encoded
+    /// on a reader. A request with nothing to write never waits for the writer. Decoding and
+    /// encoding run under the reads' caps ([`READS_PER_CORE`]), like the rest.
     pub async fn sync(
         &self,
         user: User,
         device: Device,
-        request: SyncRequest,
+        body: axum::body::Bytes,
         now: i64,
-    ) -> Result<(SyncResponse, Stats), AppError> {
-        let request = Arc::new(request);
-        let writes = !request.push.is_empty() || !request.claims.is_empty() || !request.reconcile.is_empty();
-        let (taken, stats) = if writes {
-            let (u, d, r) = (user.clone(), device.clone(), request.clone());
-            let docs = self.docs.clone();
-            let prepared = self.read(move |store| crate::sync::prepare(store, Some(&docs), &u, &d, &r, now)).await?;
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            let job =
-                SyncJob { user: user.clone(), device: device.clone(), request: request.clone(), prepared, now, reply };
-            self.submit(Work::Sync(Box::new(job)))?;
-            answer.await.map_err(|_| AppError::Internal("the sync commit thread stopped".into()))??
-        } else {
-            (SyncResponse::default(), Stats::default())
+    ) -> Result<(Vec<u8>, Stats), AppError> {
+        let (u, d, docs) = (user.clone(), device.clone(), self.docs.clone());
+        let (request, prepared) = self
+            .read(move |store| {
+                let crate::sync::Decoded { request, changes } = crate::sync::decode_request(&body)?;
+                let prepared = if crate::sync::writes(&request) {
+                    Some(crate::sync::prepare(store, Some(&docs), &u, &d, &request, changes, now)?)
+                } else {
+                    None
+                };
+                Ok::<_, AppError>((Arc::new(request), prepared))
+            })
+            .await?;
+        let (taken, stats) = match prepared {
+            Some(prepared) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let job = SyncJob {
+                    user: user.clone(),
+                    device: device.clone(),
+                    request: request.clone(),
+                    prepared,
+                    now,
+                    reply,
+                };
+                self.submit(Work::Sync(Box::new(job)))?;
+                answer.await.map_err(|_| AppError::Internal("the sync commit thread stopped".into()))??
+            }
+            None => (SyncResponse::default(), Stats::default()),
         };
-        self.read(move |store| crate::sync::answer(store, &user, &device.id, &request, taken, stats)).await
+        self.read_in(&self.answers, move |store| {
+            let (response, stats) = crate::sync::answer(store, &user, &device.id, &request, taken, stats)?;
+            Ok::<_, AppError>((protocol::encode_at(&response, protocol::SERVER_LEVEL), stats))
+        })
+        .await
     }
 
     /// One sync round trip from blocking code (tests, tools, the fuzz harness), on the writer's
@@ -268,11 +313,11 @@ impl Db {
         &self,
         user: &User,
         device: &Device,
-        request: SyncRequest,
+        decoded: impl Into<crate::sync::Decoded>,
         now: i64,
     ) -> Result<(SyncResponse, Stats), PushError> {
         let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        sync_on(&mut conn, user, device, &request, now)
+        sync_on(&mut conn, user, device, decoded, now)
     }
 
     /// Whether the sync path takes work: the commit thread answers within `timeout`.
@@ -283,6 +328,13 @@ impl Db {
         }
         matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
     }
+}
+
+/// Reads that may run at once: [`READS_PER_CORE`] per core the process may use (asked once: the
+/// answer reads the cgroup's files).
+fn max_reads() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get) * READS_PER_CORE)
 }
 
 /// One IMMEDIATE transaction around `f` (the writer's lock is taken at once, so a transaction
@@ -312,7 +364,26 @@ fn group_commit(conn: &Mutex<Connection>, docs: &DocCache, queue: &mpsc::Receive
         if jobs.is_empty() {
             continue;
         }
+        let t0 = std::time::Instant::now();
+        let ss = || {
+            std::fs::read_to_string("/proc/thread-self/schedstat")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|x| x.parse::<u64>().unwrap_or(0))
+                .collect::<Vec<_>>()
+        };
+        let a = ss();
         let answers = run_batch(conn, &jobs);
+        let b = ss();
+        if std::env::var_os("FS_DEBUG_BATCH").is_some() {
+            eprintln!(
+                "batch {} in {:?} cpu {} ms wait {} ms",
+                jobs.len(),
+                t0.elapsed(),
+                (b[0] - a[0]) / 1000000,
+                (b[1] - a[1]) / 1000000
+            );
+        }
         for (job, answer) in jobs.into_iter().zip(answers) {
             let SyncJob { prepared, reply, .. } = job;
             if let Ok((_, stats)) = &answer {
@@ -363,10 +434,12 @@ pub fn sync_on(
     conn: &mut Connection,
     user: &User,
     device: &Device,
-    request: &SyncRequest,
+    decoded: impl Into<crate::sync::Decoded>,
     now: i64,
 ) -> Result<(SyncResponse, Stats), PushError> {
-    let prepared = crate::sync::prepare(&*conn, None, user, device, request, now)?;
+    let crate::sync::Decoded { request, changes } = decoded.into();
+    let request = &request;
+    let prepared = crate::sync::prepare(&*conn, None, user, device, request, changes, now)?;
     let job = Job { user, device, request, prepared: Some(&prepared), now };
     let (taken, stats) = handle_batch(conn, &[job]).pop().unwrap_or(Err(PushError::Internal))?;
     let tx = conn.transaction().map_err(StoreError::from)?;
