@@ -77,6 +77,9 @@ fn expect_corrupt<T: std::fmt::Debug>(result: fieldsync_core::Result<T>, case: &
     }
 }
 
+/// Cases automerge 0.12 catches with a `debug_assert` only.
+const DEBUG_ONLY: [&str; 1] = ["missing predecessor"];
+
 /// The whole refusal check for one crafted change applied on top of `history[..base_len]`.
 fn refused_everywhere(case: &str, base_len: usize, craft: impl FnOnce(&Source) -> Change) {
     let src = source();
@@ -87,8 +90,13 @@ fn refused_everywhere(case: &str, base_len: usize, craft: impl FnOnce(&Source) -
     let parsed = parse_changes(crafted.raw_bytes()).unwrap_or_else(|e| panic!("{case}: does not parse: {e}"));
     assert_eq!(parsed.len(), 1, "{case}");
     assert!(!src.history.iter().any(|c| c.hash() == crafted.hash()), "{case}: not altered");
-    // ...and automerge panics on it.
-    assert!(automerge_panics(base, &crafted), "{case}: automerge does not panic on it, the case is vacuous");
+    // ...and automerge panics on it (where automerge checks the case only in a `debug_assert`,
+    // a build without debug assertions takes the change silently instead, which is no better).
+    let checked_only_in_debug = DEBUG_ONLY.contains(&case) && !cfg!(debug_assertions);
+    assert!(
+        automerge_panics(base, &crafted) || checked_only_in_debug,
+        "{case}: automerge does not panic on it, the case is vacuous"
+    );
 
     // (ii) Merged into a customer document: a clear error, the document and its bytes unchanged.
     let actor = ActorId::random();
