@@ -25,6 +25,10 @@ use fieldsync_tests::proxy::Proxy;
 use fieldsync_tests::{PASSWORD, TestServer, now_ms};
 use http_body_util::{BodyExt, Full};
 
+/// The allocator of the `fieldsync-server` binary, whose server runs in this process.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// EDGE as DESIGN.md describes it.
 const EDGE_BYTES_PER_S: f64 = 240_000.0 / 8.0;
 const EDGE_RTT_S: f64 = 0.84;
