@@ -85,9 +85,7 @@ impl CustomerDoc {
         let mut doc = contain("document", || load_raw(stored, actor))?;
         let mut facts = None;
         contain("document", || refresh(&mut doc, &mut facts))?;
-        let mut facts = facts.unwrap_or_default();
-        let merged = merged(customer_id, doc, &mut facts, changes)?;
-        Ok(merged.map(|(doc, file, new_bytes)| (CustomerDoc { doc, file, facts: Some(facts) }, new_bytes)))
+        Self::built(customer_id, doc, facts.unwrap_or_default(), changes)
     }
 
     /// Builds a document from changes received from another replica (a customer new to this
@@ -113,8 +111,17 @@ impl CustomerDoc {
     }
 
     fn new_from<N: NewChanges>(customer_id: &str, changes: Vec<Change>, actor: &ActorId) -> Result<Option<(Self, N)>> {
-        let mut facts = Facts::default();
-        let merged = merged(customer_id, AutoCommit::new().with_actor(actor.clone()), &mut facts, changes)?;
+        Self::built(customer_id, AutoCommit::new().with_actor(actor.clone()), Facts::default(), changes)
+    }
+
+    /// `changes` merged into `doc` (described by `facts`), as a document of its own.
+    fn built<N: NewChanges>(
+        customer_id: &str,
+        doc: AutoCommit,
+        mut facts: Facts,
+        changes: Vec<Change>,
+    ) -> Result<Option<(Self, N)>> {
+        let merged = merged(customer_id, doc, &mut facts, changes)?;
         Ok(merged.map(|(doc, file, new)| (CustomerDoc { doc, file, facts: Some(facts) }, new)))
     }
 

@@ -325,7 +325,7 @@ fn main() {
         let token = accounts::register_device(&conn, &user, &device_id, &actor, now_ms()).unwrap();
         let (frame, changes) = new_customer_frame(manager, cursor as u64, i, &actor);
         pushed_changes += changes;
-        clients.push((HttpTransport::new(&url, &token, &device_id), frame.clone()));
+        clients.push(HttpTransport::new(&url, &token, &device_id));
         tablets.push(Tablet { token, device_id });
         frames.push(frame);
     }
@@ -465,7 +465,7 @@ fn process_cpu() -> Duration {
 fn fairness(
     server: &TestServer,
     managers: &[String],
-    clients: &[(HttpTransport, Vec<u8>)],
+    clients: &[HttpTransport],
     others: usize,
     heavy_customers: usize,
 ) {
@@ -519,7 +519,7 @@ fn fairness(
     let noop = protocol::encode(&SyncRequest { cursor: head as u64, ..Default::default() });
     let handles: Vec<_> = clients[..others]
         .iter()
-        .map(|(t, _)| {
+        .map(|t| {
             let (mut t, frame) = (t.clone(), noop.clone());
             std::thread::Builder::new()
                 .stack_size(256 * 1024)
