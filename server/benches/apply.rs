@@ -2,6 +2,10 @@
 //! four visits (the sync benchmark's "server apply" request), on a real SQLite store: what the
 //! group-commit thread spends per request, without HTTP.
 //!
+//! Beside it, the part of that request no design that keeps automerge documents can skip: parsing
+//! the pushed changes and applying them to a new document (automerge alone; no validation, no
+//! store). The ratio of the two is how much of a request is ours.
+//!
 //! `cargo bench -p fieldsync-server --bench apply`
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -75,9 +79,26 @@ fn apply(c: &mut Criterion) {
     });
 }
 
+/// automerge's own cost of the same push: the five changes parsed from their bytes and applied to
+/// an empty document.
+fn automerge_floor(c: &mut Criterion) {
+    let actor = fieldsync_core::ids::new_actor();
+    let request = new_customer("bench-m1", &actor, 1, 1);
+    let bytes = request.push[0].changes.clone();
+    c.bench_function("automerge alone: parse and apply the same 5 changes to a new document", |b| {
+        b.iter(|| {
+            // Splits the chunks and parses each with automerge (`Change::try_from`).
+            let changes = fieldsync_core::document::parse_changes(&bytes).unwrap();
+            let mut doc = automerge::AutoCommit::new();
+            doc.apply_changes(changes).unwrap();
+            doc
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(50);
-    targets = apply
+    targets = apply, automerge_floor
 }
 criterion_main!(benches);

@@ -7,8 +7,8 @@
 //! object IDs `get` returns (the winning value of each key or element), at a fraction of the cost.
 //! Everything else is passed through to the document.
 
+use foldhash::{HashMap, HashMapExt as _};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ops::RangeBounds;
 use std::rc::Rc;
 

@@ -341,10 +341,14 @@ fn main() {
             args.devices.div_ceil(20)
         ),
         format!(
-            "**{:.0} changes/s** ({:.2} s; {:.2} s of CPU); latency p50 {:.0} ms, p99 {:.0} ms",
+            "**{:.0} changes/s** ({:.2} s; CPU: server {:.2} s = {:.2} ms a request, the tablets' client {:.2} s, \
+             stolen by the host {:.2} s); latency p50 {:.0} ms, p99 {:.0} ms",
             pushed_changes as f64 / wall.as_secs_f64(),
             wall.as_secs_f64(),
-            cpu.as_secs_f64(),
+            cpu.server().as_secs_f64(),
+            cpu.server().as_secs_f64() * 1000.0 / args.devices as f64,
+            cpu.client.as_secs_f64(),
+            cpu.stolen.as_secs_f64(),
             percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
             percentile(&latencies, 0.99).as_secs_f64() * 1000.0
         ),
@@ -352,14 +356,15 @@ fn main() {
     );
     let head: i64 = server.db().query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
     let noop = protocol::encode(&SyncRequest { cursor: head as u64, ..Default::default() });
-    let (wall, _, latencies) = load.run(tablets.iter().map(|t| (t.clone(), noop.clone())).collect());
+    let (wall, cpu, latencies) = load.run(tablets.iter().map(|t| (t.clone(), noop.clone())).collect());
     line(
         &format!("{} devices sync at once (nothing new)", args.devices),
         format!(
-            "p50 {:.0} ms, **p99 {:.0} ms** ({:.2} s in all)",
+            "p50 {:.0} ms, **p99 {:.0} ms** ({:.2} s in all; server CPU {:.2} ms a request)",
             percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
             percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
-            wall.as_secs_f64()
+            wall.as_secs_f64(),
+            cpu.server().as_secs_f64() * 1000.0 / args.devices as f64
         ),
         "1,000 devices, p99 ≤ 1 s",
     );
@@ -397,12 +402,14 @@ impl Load {
         Load { runtime, client, uri: format!("{url}/api/v1/sync") }
     }
 
-    /// Every tablet sends its frame at once; the wall time, the process's CPU time meanwhile
-    /// (the server's, and this thread's), and each request's latency, sorted. A tablet retries a
+    /// Every tablet sends its frame at once; the wall time, the CPU time used meanwhile, and
+    /// each request's latency, sorted. A tablet retries a
     /// connection the server could not take; its latency counts the retries.
-    fn run(&self, requests: Vec<(Tablet, Vec<u8>)>) -> (Duration, Duration, Vec<Duration>) {
+    fn run(&self, requests: Vec<(Tablet, Vec<u8>)>) -> (Duration, Cpu, Vec<Duration>) {
         self.runtime.block_on(async {
             let cpu = process_cpu();
+            let client_cpu = cpu_of("/proc/thread-self/stat");
+            let stolen = machine_steal();
             let start = Instant::now();
             let tasks: Vec<_> = requests
                 .into_iter()
@@ -442,15 +449,45 @@ impl Load {
                 latencies.push(task.await.unwrap());
             }
             let (wall, cpu) = (start.elapsed(), process_cpu() - cpu);
+            let client_cpu = cpu_of("/proc/thread-self/stat") - client_cpu;
+            let stolen = machine_steal().saturating_sub(stolen);
             latencies.sort();
-            (wall, cpu, latencies)
+            (wall, Cpu { all: cpu, client: client_cpu, stolen }, latencies)
         })
     }
 }
 
-/// The CPU time this process has used (user and system), from `/proc/self/stat`.
+/// CPU time of a run: the whole process's, the tablets' client's (this thread) within it, and
+/// the time the machine's hypervisor gave its CPUs to others meanwhile (steal; on a shared VM the
+/// wall-clock figures swing with it).
+struct Cpu {
+    all: Duration,
+    client: Duration,
+    stolen: Duration,
+}
+
+impl Cpu {
+    /// The server's share: everything but the client thread.
+    fn server(&self) -> Duration {
+        self.all.saturating_sub(self.client)
+    }
+}
+
+/// The steal time of all the machine's CPUs so far (the 8th figure of `/proc/stat`'s `cpu` line).
+fn machine_steal() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let steal = stat.lines().next().and_then(|l| l.split_whitespace().nth(8)).and_then(|v| v.parse::<u64>().ok());
+    Duration::from_millis(steal.unwrap_or(0) * 10)
+}
+
+/// The CPU time this process has used (user and system).
 fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_of("/proc/self/stat")
+}
+
+/// The CPU time (user and system) in a `/proc` stat file: the process's or a thread's.
+fn cpu_of(stat_file: &str) -> Duration {
+    let stat = std::fs::read_to_string(stat_file).unwrap_or_default();
     // The fields after the command name (which may hold spaces) start at its closing parenthesis.
     let fields: Vec<&str> = stat.rsplit_once(") ").map_or("", |(_, rest)| rest).split(' ').collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
