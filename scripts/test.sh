@@ -34,6 +34,15 @@ cargo test -p fieldsync-core --benches --locked
 echo "== the sync benchmark runs end to end (small; figures come from: cargo run --release -p fieldsync-tests --bin sync-bench)"
 cargo run -q -p fieldsync-tests --bin sync-bench --locked -- --quick
 
+echo "== mobile bindings: the committed bindings are the library's; Python drives a real server"
+need python3 "install Python 3 (Debian: apt-get install -y python3)"
+bash scripts/bindings.sh --check
+if ! python3 -m pytest --version >/dev/null 2>&1; then
+  python3 -m pip install --quiet pytest || { echo "test.sh: pytest is required: python3 -m pip install pytest" >&2; exit 2; }
+fi
+cargo build -q -p fieldsync-server --locked
+python3 -m pytest -q mobile-bindings/python/tests
+
 # The fuzz targets build in their own target dir; in CI without AddressSanitizer (the build costs
 # half as much, and what CI looks for is panics), 20 s each. Longer, with ASan: scripts/fuzz.sh 600
 echo "== fuzzing, 20 s per target (longer: scripts/fuzz.sh 600)"

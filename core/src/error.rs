@@ -46,6 +46,9 @@ pub enum Error {
     #[error("the database could not be opened ({reason}); it was moved aside to {moved_to}, nothing was deleted")]
     Unreadable { reason: String, moved_to: PathBuf },
 
+    #[error("the database could not be opened with this key; it was moved aside to {moved_to}, nothing was deleted")]
+    WrongKey { moved_to: PathBuf },
+
     #[error("the database was written by a newer app (schema {found}, this app knows {supported}); update the app")]
     NewerDatabase { found: u32, supported: u32 },
 

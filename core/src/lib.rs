@@ -17,3 +17,8 @@ pub mod sync;
 pub mod workload;
 
 pub use error::{Error, Result};
+
+// The domain's records and enums cross to Kotlin, Swift and Python in this namespace; the device
+// object and its calls are fieldsync-ffi's.
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("fieldsync_core");

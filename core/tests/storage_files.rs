@@ -85,6 +85,29 @@ fn unreadable(opened: fieldsync_core::Result<Store>) -> PathBuf {
     }
 }
 
+/// Opening fails with `WrongKey`; returns where the file was moved.
+fn wrong_key(opened: fieldsync_core::Result<Store>) -> PathBuf {
+    match opened {
+        Err(e @ Error::WrongKey { .. }) => {
+            assert_no_personal_data(&e);
+            let Error::WrongKey { moved_to } = e else { unreachable!() };
+            moved_to
+        }
+        Err(e) => panic!("expected Error::WrongKey, got {e:?}"),
+        Ok(_) => panic!("expected Error::WrongKey, the store opened"),
+    }
+}
+
+/// Opening fails with either outcome that moves the file aside (random bytes may look like an
+/// encrypted database, which SQLCipher cannot tell from one with another key).
+fn moved_aside(opened: fieldsync_core::Result<Store>) -> PathBuf {
+    match opened {
+        Err(Error::WrongKey { moved_to } | Error::Unreadable { moved_to, .. }) => moved_to,
+        Err(e) => panic!("expected the file moved aside, got {e:?}"),
+        Ok(_) => panic!("expected the file moved aside, the store opened"),
+    }
+}
+
 /// The file at `path` is gone and `moved_to`, next to it, holds exactly `bytes`.
 fn assert_moved_aside(path: &Path, moved_to: &Path, bytes: &[u8]) {
     assert!(!path.exists(), "the unreadable file is still at {}", path.display());
@@ -142,7 +165,7 @@ fn with_a_key_no_personal_data_reaches_the_disk() {
 }
 
 #[test]
-fn a_wrong_key_moves_the_file_aside_and_deletes_nothing() {
+fn a_wrong_key_is_told_apart_moves_the_file_aside_and_deletes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("device.db");
     let (store, ids) = store_with_personal_data(&path, Some(&key()));
@@ -150,12 +173,34 @@ fn a_wrong_key_moves_the_file_aside_and_deletes_nothing() {
     let before = folder(dir.path());
     let original = std::fs::read(&path).unwrap();
 
-    let moved_to = unreadable(Store::open(&path, Some(&Key([7; 32]))));
+    let moved_to = wrong_key(Store::open(&path, Some(&Key([7; 32]))));
     assert_moved_aside(&path, &moved_to, &original);
     assert_nothing_deleted(&before, dir.path());
 
     let mut store = Store::open(&moved_to, Some(&key())).unwrap();
     assert_eq!(store.customer_file(&ids[1]).unwrap().profile.phone.as_deref(), Some(PHONE));
+}
+
+#[test]
+fn a_missing_or_unneeded_key_is_a_wrong_key_and_foreign_bytes_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // An encrypted store opened without its key.
+    let path = dir.path().join("encrypted.db");
+    let (store, ids) = store_with_personal_data(&path, Some(&key()));
+    drop(store);
+    let moved_to = wrong_key(Store::open(&path, None));
+    let mut store = Store::open(&moved_to, Some(&key())).unwrap();
+    assert_eq!(store.customer_file(&ids[0]).unwrap().id, ids[0]);
+    // A store without encryption opened with a key.
+    let path = dir.path().join("plain.db");
+    let (store, _) = store_with_personal_data(&path, None);
+    drop(store);
+    let moved_to = wrong_key(Store::open(&path, Some(&key())));
+    assert!(Store::open(&moved_to, None).is_ok());
+    // Bytes no database could be (not whole pages), opened without a key, are foreign.
+    let path = dir.path().join("notes.db");
+    std::fs::write(&path, "购物清单：大米、油".repeat(100)).unwrap();
+    unreadable(Store::open(&path, None));
 }
 
 #[test]
@@ -170,7 +215,7 @@ fn a_wrong_key_on_a_store_with_a_hot_wal_moves_the_wal_too() {
     drop(store);
     let before = folder(dir.path());
 
-    let moved_to = unreadable(Store::open(&path, Some(&Key([7; 32]))));
+    let moved_to = wrong_key(Store::open(&path, Some(&Key([7; 32]))));
     assert_moved_aside(&path, &moved_to, &before["device.db"]);
     assert!(!sidecar(&path, "-wal").exists());
     assert!(std::fs::read(sidecar(&moved_to, "-wal")).unwrap() == before["device.db-wal"]);
@@ -248,7 +293,7 @@ fn a_garbage_file_is_moved_aside() {
         let path = dir.path().join("device.db");
         let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
         std::fs::write(&path, &bytes).unwrap();
-        let moved_to = unreadable(Store::open(&path, key.as_ref()));
+        let moved_to = moved_aside(Store::open(&path, key.as_ref()));
         assert_moved_aside(&path, &moved_to, &bytes);
     }
 }
@@ -263,7 +308,7 @@ fn unreadable_files_in_a_row_are_all_kept() {
     for i in 0..5u8 {
         let bytes = vec![i; 4096];
         std::fs::write(&path, &bytes).unwrap();
-        let moved_to = unreadable(Store::open(&path, None));
+        let moved_to = moved_aside(Store::open(&path, None));
         assert_moved_aside(&path, &moved_to, &bytes);
         moved.insert(moved_to, bytes);
     }

@@ -1,11 +1,13 @@
 //! A device: its store, its credentials (kept in the store, so encrypted and wiped with it) and
 //! sync over HTTP.
 
+use std::cell::{RefCell, RefMut};
+use std::ops::DerefMut;
 use std::path::Path;
 
 use fieldsync_core::domain::Role;
 use fieldsync_core::store::{Key, Store, User};
-use fieldsync_core::sync::{self, Progress, SyncError, SyncOptions, SyncReport};
+use fieldsync_core::sync::{Progress, SyncError, SyncOptions, SyncReport, SyncSession, Transport};
 
 use crate::transport::{self, HttpError, HttpTransport};
 
@@ -22,6 +24,8 @@ pub enum DeviceError {
     NotSignedIn,
     #[error("the server returned an unknown role")]
     UnknownRole,
+    #[error("the store was closed")]
+    Closed,
 }
 
 impl From<HttpError> for DeviceError {
@@ -114,28 +118,7 @@ impl Device {
         on_progress: &mut dyn FnMut(&Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<SyncReport, DeviceError> {
-        let mut transport = self.transport()?;
-        let mut progress = sync::run(&mut self.store, &mut transport, options, on_progress, cancelled)?;
-        // Photos after documents: the visits are what the branch needs first.
-        for hash in self.store.photos_to_upload()? {
-            if cancelled() {
-                return Err(SyncError::Cancelled.into());
-            }
-            let Some(bytes) = self.store.photo(&hash)? else { continue };
-            match transport.upload_photo(&hash, &bytes) {
-                Ok(sent) => {
-                    progress.bytes_sent += sent;
-                    self.store.mark_photo_uploaded(&hash)?;
-                    progress.photos_uploaded += 1;
-                }
-                // A network failure ends this sync; the upload resumes next time.
-                Err(e @ HttpError::Network(_)) => return Err(e.into()),
-                // The server refused this photo: it stays queued, the others still go up.
-                Err(_) => progress.photos_failed += 1,
-            }
-            on_progress(&progress);
-        }
-        Ok(progress)
+        sync_in_steps(&Exclusive(std::cell::RefCell::new(self)), options, on_progress, cancelled)
     }
 
     /// A photo of a visit: from this device, or fetched from the server (and kept) when online.
@@ -147,4 +130,79 @@ impl Device {
         self.store.keep_fetched_photo(hash, &bytes)?;
         Ok(bytes)
     }
+}
+
+/// A device borrowed for one step of a sync at a time: exclusively (the CLI, tests), or from the
+/// lock of the apps' object, which other threads take between steps (lists stay readable and
+/// forms writable while a sync waits on the network).
+pub trait DeviceAccess {
+    type Guard<'a>: DerefMut<Target = Device>
+    where
+        Self: 'a;
+
+    /// The device for one step; [`DeviceError::Closed`] when it was closed meanwhile.
+    fn borrow(&self) -> Result<Self::Guard<'_>, DeviceError>;
+}
+
+/// A device held exclusively, lent step by step.
+struct Exclusive<'d>(RefCell<&'d mut Device>);
+
+impl DeviceAccess for Exclusive<'_> {
+    type Guard<'a>
+        = RefMut<'a, Device>
+    where
+        Self: 'a;
+
+    fn borrow(&self) -> Result<RefMut<'_, Device>, DeviceError> {
+        Ok(RefMut::map(self.0.borrow_mut(), |d| &mut **d))
+    }
+}
+
+/// Syncs until nothing is left: documents first, then photos. The device is borrowed around each
+/// step (preparing a request, applying a reply, reading or marking a photo) and never while a
+/// request is on the network. A revoked device is wiped (the error says so).
+pub fn sync_in_steps(
+    device: &impl DeviceAccess,
+    options: SyncOptions,
+    on_progress: &mut dyn FnMut(&Progress),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SyncReport, DeviceError> {
+    let mut transport = device.borrow()?.transport()?;
+    let mut session = SyncSession::new(options);
+    loop {
+        if cancelled() {
+            return Err(SyncError::Cancelled.into());
+        }
+        let Some(frame) = session.next_request(device.borrow()?.store())? else { break };
+        match transport.exchange(frame) {
+            Ok(reply) => session.handle_reply(device.borrow()?.store(), reply)?,
+            Err(e) => {
+                session.abandon_request();
+                return Err(SyncError::Transport(e).into());
+            }
+        }
+        on_progress(session.progress());
+    }
+    let mut progress = session.progress().clone();
+    // Photos after documents: the visits are what the branch needs first.
+    let queued = device.borrow()?.store().photos_to_upload()?;
+    for hash in queued {
+        if cancelled() {
+            return Err(SyncError::Cancelled.into());
+        }
+        let Some(bytes) = device.borrow()?.store().photo(&hash)? else { continue };
+        match transport.upload_photo(&hash, &bytes) {
+            Ok(sent) => {
+                progress.bytes_sent += sent;
+                device.borrow()?.store().mark_photo_uploaded(&hash)?;
+                progress.photos_uploaded += 1;
+            }
+            // A network failure ends this sync; the upload resumes next time.
+            Err(e @ HttpError::Network(_)) => return Err(e.into()),
+            // The server refused this photo: it stays queued, the others still go up.
+            Err(_) => progress.photos_failed += 1,
+        }
+        on_progress(&progress);
+    }
+    Ok(progress)
 }

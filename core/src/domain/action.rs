@@ -17,6 +17,7 @@ use super::visit::{Channel, CheckPoint, Visit, VisitDetails, VisitPurpose, Visit
 
 /// Who is acting. Managers and supervisors act on tablets; only the server writes server fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Role {
     Manager,
     Supervisor,
@@ -34,6 +35,7 @@ pub struct Ctx {
 
 /// Details of a new lead.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct NewLead {
     pub id: String,
     pub product: Product,

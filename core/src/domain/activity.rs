@@ -18,6 +18,7 @@ code_enum! {
 }
 
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Reminder {
     pub id: String,
     pub kind: ReminderKind,
@@ -51,6 +52,7 @@ code_enum! {
 }
 
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Interaction {
     pub id: String,
     pub kind: InteractionKind,

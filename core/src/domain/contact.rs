@@ -26,18 +26,26 @@ code_enum! {
 }
 
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Contact {
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub id: String,
     pub name: String,
     /// Position or role, e.g. 财务负责人.
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub role: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub phone: Option<String>,
     pub relation: Relation,
     /// 0 (none) to 3 (decisive).
+    #[cfg_attr(feature = "uniffi", uniffi(default = 0))]
     pub influence: u8,
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub key_decision_maker: bool,
     /// Preferences and taboos worth knowing before a visit.
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub preferences: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub notes: String,
 }
 

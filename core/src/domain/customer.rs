@@ -39,11 +39,15 @@ code_enum! {
 /// A birthday. Rural customers often keep their birthday by the lunar calendar, so the month and
 /// day may be lunar ones (`lunar = true`, `leap_month` for a 闰月).
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Birthday {
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub year: Option<i64>,
     pub month: u8,
     pub day: u8,
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub lunar: bool,
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub leap_month: bool,
 }
 
@@ -89,6 +93,7 @@ pub fn is_real_date(year: i32, month: u32, day: u32) -> bool {
 
 /// A WGS-84 position as the device's location provider reported it.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct GeoPoint {
     pub lat: f64,
     pub lng: f64,
@@ -142,6 +147,13 @@ impl Hydrate for Tags {
     }
 }
 
+// Tags cross to the apps as a list of strings (sorted, each once).
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(Tags, Vec<String>, {
+    lower: |tags| tags.0.into_iter().collect(),
+    try_lift: |list| Ok(Tags(list.into_iter().collect())),
+});
+
 impl Tags {
     pub fn validate(&self, field: &str) -> Checked {
         if self.0.len() > 50 {
@@ -166,22 +178,32 @@ impl Tags {
 
 /// Everything a manager records about who the customer is.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Profile {
     pub kind: CustomerKind,
     pub name: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub phone: Option<String>,
     /// Resident ID number (GB 11643); individuals only.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub id_number: Option<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub gender: Option<Gender>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub birthday: Option<Birthday>,
     /// The village or grid (网格) the customer belongs to.
     pub village: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub address: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub location: Option<GeoPoint>,
     /// Occupation for people, industry for companies.
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub occupation: String,
     pub source: CustomerSource,
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub tags: Tags,
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub notes: String,
 }
 

@@ -52,6 +52,7 @@ impl LeadStage {
 }
 
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct StageChange {
     pub stage: LeadStage,
     pub at: i64,
@@ -59,6 +60,7 @@ pub struct StageChange {
 }
 
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Lead {
     pub id: String,
     pub product: Product,

@@ -51,12 +51,14 @@ code_enum! {
 
 /// Who serves the customer. `manager_id == None` means the branch's public pool.
 #[derive(Debug, Clone, PartialEq, Default, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Owner {
     pub manager_id: Option<String>,
     pub manager_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct IntentOutcome {
     pub accepted: bool,
     pub reason: String,
@@ -93,6 +95,7 @@ impl ServerFields {
 
 /// A supervisor's decision on one visit, keyed by the visit's ID.
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Review {
     pub decision: ReviewDecision,
     pub comment: String,

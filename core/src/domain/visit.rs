@@ -50,11 +50,13 @@ code_enum! {
 /// A check-in or check-out: when and where, and how trustworthy the position is. Stored as one
 /// scalar (see `packed.rs`).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct CheckPoint {
     pub at: i64,
     pub position: GeoPoint,
     pub provider: LocationProvider,
     /// The OS reported a mock-location app; the supervisor sees a flag, the visit is still saved.
+    #[cfg_attr(feature = "uniffi", uniffi(default = false))]
     pub mock_location: bool,
 }
 
@@ -67,9 +69,13 @@ impl CheckPoint {
 
 /// Costs of a visit in integer fen. Stored as one scalar (see `packed.rs`).
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Costs {
+    #[cfg_attr(feature = "uniffi", uniffi(default = 0))]
     pub transport_fen: i64,
+    #[cfg_attr(feature = "uniffi", uniffi(default = 0))]
     pub gift_fen: i64,
+    #[cfg_attr(feature = "uniffi", uniffi(default = 0))]
     pub other_fen: i64,
 }
 
@@ -87,20 +93,30 @@ impl Costs {
 
 /// What a manager can edit on a visit at any time before it is abandoned.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct VisitDetails {
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub participants: Vec<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub notes: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub outcome: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub products: Vec<Product>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = ""))]
     pub next_step: String,
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub next_contact_at: Option<i64>,
     pub costs: Costs,
     /// SHA-256 of each photo, lowercase hex; the blobs travel separately.
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub photos: Vec<String>,
+    #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub linked_leads: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Visit {
     pub id: String,
     pub manager_id: String,

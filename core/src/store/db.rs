@@ -38,13 +38,29 @@ pub fn open(path: &Path, key: Option<&Key>) -> Result<(Connection, bool)> {
             tracing::warn!(moved_to = %moved_to.display(), %reason, "moved an unreadable store aside");
             return Err(Error::Unreadable { reason, moved_to });
         }
+        // SQLCipher cannot tell a wrong key from a damaged encrypted file; a key given, or a file
+        // shaped like an encrypted database, is told to the app as a key that does not fit (both
+        // are moved aside the same way, so a later right key can still open the file).
+        Err(Unhealthy::NotADatabase) if key.is_some() || looks_encrypted(path) => {
+            let moved_to = move_aside(path)?;
+            tracing::warn!(moved_to = %moved_to.display(), "moved aside a store the key does not open");
+            return Err(Error::WrongKey { moved_to });
+        }
+        Err(Unhealthy::NotADatabase) => {
+            let moved_to = move_aside(path)?;
+            let reason = "not a database".to_string();
+            tracing::warn!(moved_to = %moved_to.display(), %reason, "moved an unreadable store aside");
+            return Err(Error::Unreadable { reason, moved_to });
+        }
     };
     let rebuild = schema::migrate(&mut conn)?;
     Ok((conn, rebuild))
 }
 
 enum Unhealthy {
-    /// Not our database, encrypted with another key, or damaged: moved aside.
+    /// Not a database to SQLite: encrypted with another key, or not one at all: moved aside.
+    NotADatabase,
+    /// Not our database, or damaged: moved aside.
     Unreadable(String),
     /// Anything else (disk full, permissions): reported as it is, the file left in place.
     Sqlite(rusqlite::Error),
@@ -54,7 +70,7 @@ impl From<rusqlite::Error> for Unhealthy {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
         match e.sqlite_error_code() {
-            Some(NotADatabase) => Unhealthy::Unreadable("not a database, or a different encryption key".into()),
+            Some(NotADatabase) => Unhealthy::NotADatabase,
             Some(DatabaseCorrupt) => Unhealthy::Unreadable("the database file is damaged".into()),
             _ => Unhealthy::Sqlite(e),
         }
@@ -125,6 +141,16 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// Whether the file looks like an encrypted database: no plaintext SQLite header, and whole
+/// pages (SQLCipher pages are at least 512 bytes).
+fn looks_encrypted(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut header = [0u8; 16];
+    file.read_exact(&mut header).is_ok() && &header != b"SQLite format 3\0" && len >= 512 && len.is_multiple_of(512)
 }
 
 /// Renames the file and its WAL/SHM side files to `<name>.unreadable-<unix ms>`.

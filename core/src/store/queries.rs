@@ -32,6 +32,7 @@ pub struct CustomerFilter {
 
 /// A customer in a list: masked personal data only.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct CustomerSummary {
     pub customer_id: String,
     pub kind: CustomerKind,
@@ -49,6 +50,7 @@ pub struct CustomerSummary {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct VisitSummary {
     pub customer_id: String,
     pub customer_name: String,
@@ -61,6 +63,7 @@ pub struct VisitSummary {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LeadSummary {
     pub customer_id: String,
     pub customer_name: String,
@@ -73,6 +76,7 @@ pub struct LeadSummary {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ReminderSummary {
     pub customer_id: String,
     pub customer_name: String,
@@ -83,6 +87,7 @@ pub struct ReminderSummary {
 
 /// One bar of the funnel: open leads at a stage (won and lost are counted too, for conversion).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct FunnelStage {
     pub stage: LeadStage,
     pub count: i64,

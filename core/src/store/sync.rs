@@ -67,6 +67,7 @@ pub struct QuarantinedChange {
 
 /// A public-pool customer as the tablet holds it (masked).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PoolSummary {
     pub customer_id: String,
     pub name_masked: String,

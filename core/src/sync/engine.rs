@@ -47,6 +47,7 @@ impl Default for SyncOptions {
 
 /// What a session has done so far, reported after every round trip.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Progress {
     pub round_trips: u32,
     pub bytes_sent: u64,

@@ -402,6 +402,7 @@ impl From<DeviceError> for Failure {
             DeviceError::UnknownRole => {
                 Failure::new(EXIT_OTHER, "unknown_role", "服务器返回了未知角色", DeviceError::UnknownRole.to_string())
             }
+            DeviceError::Closed => Failure::new(EXIT_OTHER, "closed", "数据库已关闭", DeviceError::Closed.to_string()),
         }
     }
 }

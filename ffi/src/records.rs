@@ -1,0 +1,183 @@
+//! Records the apps see that are not the core's own: pages of a list (uniffi has no generics),
+//! the 360 view in lists, filters with the pool told apart from "anyone", and what a sync returns.
+//! The domain's records and enums (profile, visit, lead, …) are the core's, exported from there.
+
+use fieldsync_core::domain::{Contact, Interaction, Lead, Lifecycle, Reminder, Review, Role, ValueTier, Visit};
+use fieldsync_core::domain::{CustomerKind, Profile};
+use fieldsync_core::store::{CustomerFilter, CustomerSummary, LeadSummary, Page, ReminderSummary};
+
+/// Who is signed in on this tablet.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SignedIn {
+    pub user_id: String,
+    pub display_name: String,
+    pub role: Role,
+    pub server: String,
+}
+
+/// Whose customers a list shows.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum OwnerFilter {
+    /// Every customer on the tablet.
+    Anyone,
+    /// The branch's public pool (公海池): customers without a manager.
+    Pool,
+    /// One manager's customers.
+    Manager { manager_id: String },
+}
+
+/// Which customers to list; every filter is optional and they combine.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CustomerQuery {
+    #[uniffi(default = None)]
+    pub village: Option<String>,
+    #[uniffi(default = None)]
+    pub tier: Option<ValueTier>,
+    #[uniffi(default = None)]
+    pub lifecycle: Option<Lifecycle>,
+    pub owner: OwnerFilter,
+    /// Part of the name, pinyin initials (`zs` finds 张三) or the end of the phone number.
+    #[uniffi(default = None)]
+    pub search: Option<String>,
+}
+
+impl From<CustomerQuery> for CustomerFilter {
+    fn from(q: CustomerQuery) -> Self {
+        CustomerFilter {
+            village: q.village,
+            tier: q.tier,
+            lifecycle: q.lifecycle,
+            owner: match q.owner {
+                OwnerFilter::Anyone => None,
+                OwnerFilter::Pool => Some(None),
+                OwnerFilter::Manager { manager_id } => Some(Some(manager_id)),
+            },
+            search: q.search,
+        }
+    }
+}
+
+/// A page of customers (masked) and the cursor of the next page (`None` on the last).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CustomerPage {
+    pub items: Vec<CustomerSummary>,
+    pub next: Option<String>,
+}
+
+impl From<Page<CustomerSummary>> for CustomerPage {
+    fn from(p: Page<CustomerSummary>) -> Self {
+        CustomerPage { items: p.items, next: p.next }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct LeadPage {
+    pub items: Vec<LeadSummary>,
+    pub next: Option<String>,
+}
+
+impl From<Page<LeadSummary>> for LeadPage {
+    fn from(p: Page<LeadSummary>) -> Self {
+        LeadPage { items: p.items, next: p.next }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ReminderPage {
+    pub items: Vec<ReminderSummary>,
+    pub next: Option<String>,
+}
+
+impl From<Page<ReminderSummary>> for ReminderPage {
+    fn from(p: Page<ReminderSummary>) -> Self {
+        ReminderPage { items: p.items, next: p.next }
+    }
+}
+
+/// A supervisor's decision on one of the customer's visits.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct VisitReview {
+    pub visit_id: String,
+    pub review: Review,
+}
+
+/// Everything about one customer, unmasked: opening it is a deliberate act.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Customer360 {
+    pub customer_id: String,
+    pub kind: CustomerKind,
+    pub profile: Profile,
+    pub created_by: String,
+    pub created_at: i64,
+    /// The responsible manager; `None` while the customer sits in the public pool.
+    pub owner_id: Option<String>,
+    pub owner_name: Option<String>,
+    pub tier: Option<ValueTier>,
+    pub lifecycle: Option<Lifecycle>,
+    pub contacts: Vec<Contact>,
+    /// Newest first.
+    pub visits: Vec<Visit>,
+    pub leads: Vec<Lead>,
+    /// Open ones first, by due date.
+    pub reminders: Vec<Reminder>,
+    /// Newest first.
+    pub interactions: Vec<Interaction>,
+    /// Newest visit first.
+    pub reviews: Vec<VisitReview>,
+}
+
+impl From<fieldsync_core::store::Customer360> for Customer360 {
+    fn from(v: fieldsync_core::store::Customer360) -> Self {
+        let file = v.file;
+        Customer360 {
+            customer_id: file.id,
+            kind: file.profile.kind,
+            profile: file.profile,
+            created_by: file.created_by,
+            created_at: file.created_at,
+            owner_id: file.server.owner.manager_id,
+            owner_name: file.server.owner.manager_name,
+            tier: file.server.value_tier,
+            lifecycle: file.server.lifecycle,
+            contacts: v.contacts,
+            visits: v.visits,
+            leads: v.leads,
+            reminders: v.reminders,
+            interactions: v.interactions,
+            reviews: v.reviews.into_iter().map(|(visit_id, review)| VisitReview { visit_id, review }).collect(),
+        }
+    }
+}
+
+/// A change the server refused, kept on the tablet with the reason (Chinese first).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RefusedChange {
+    pub customer_id: String,
+    pub at: i64,
+    pub code: String,
+    pub message_zh: String,
+    pub message_en: String,
+}
+
+impl From<fieldsync_core::store::QuarantinedChange> for RefusedChange {
+    fn from(q: fieldsync_core::store::QuarantinedChange) -> Self {
+        RefusedChange {
+            customer_id: q.customer_id,
+            at: q.at,
+            code: q.code,
+            message_zh: q.message_zh,
+            message_en: q.message_en,
+        }
+    }
+}
+
+/// How a sync runs.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SyncSettings {
+    /// The tablet's local day `[start, end)` in UTC ms: a first sync brings today's planned
+    /// customers first.
+    #[uniffi(default = None)]
+    pub today_start_ms: Option<i64>,
+    #[uniffi(default = None)]
+    pub today_end_ms: Option<i64>,
+}
