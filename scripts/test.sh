@@ -41,7 +41,15 @@ if ! python3 -m pytest --version >/dev/null 2>&1; then
   python3 -m pip install --quiet pytest || { echo "test.sh: pytest is required: python3 -m pip install pytest" >&2; exit 2; }
 fi
 cargo build -q -p fieldsync-server --locked
-python3 -m pytest -q mobile-bindings/python/tests
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+FIELDSYNC_SERVER="$target_dir/debug/fieldsync-server" python3 -m pytest -q mobile-bindings/python/tests
+
+echo "== mobile bindings: Kotlin on a real JVM (JNA) against a real server, and the morning example"
+if ! command -v mvn >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
+  need apt-get "install a JDK (17 or newer) and Maven"
+  apt-get install -y -q openjdk-17-jdk-headless maven >/dev/null
+fi
+(cd mobile-bindings/kotlin && mvn -q -B test -Dfieldsync.lib.dir="$target_dir/debug" -Dfieldsync.server="$target_dir/debug/fieldsync-server")
 
 # The fuzz targets build in their own target dir; in CI without AddressSanitizer (the build costs
 # half as much, and what CI looks for is panics), 20 s each. Longer, with ASan: scripts/fuzz.sh 600

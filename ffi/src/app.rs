@@ -138,9 +138,10 @@ impl FieldsyncDevice {
         })
     }
 
-    /// Closes the store (a sync in progress finishes its current step first). Later calls fail
-    /// with [`FieldsyncError::Closed`].
-    pub fn close(&self) {
+    /// Closes the store now (a sync in progress finishes its current step first; the object's
+    /// own release, e.g. Kotlin's `close()`, closes it too). Later calls fail with
+    /// [`FieldsyncError::Closed`].
+    pub fn close_store(&self) {
         let mut guard = self.device.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         guard.take();
     }

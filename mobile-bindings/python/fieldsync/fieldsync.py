@@ -545,7 +545,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_claim_from_pool() != 64350:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close() != 47993:
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close_store() != 18029:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_complete_reminder() != 31335:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -670,9 +670,9 @@ _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_check_received.r
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_claim_from_pool.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_claim_from_pool.restype = ctypes.c_uint16
-_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close.argtypes = (
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close_store.argtypes = (
 )
-_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close_store.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_complete_reminder.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_complete_reminder.restype = ctypes.c_uint16
@@ -849,11 +849,11 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_claim_from_pool.argtyp
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_claim_from_pool.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close.argtypes = (
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close_store.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close.restype = None
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close_store.restype = None
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_complete_reminder.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -3139,10 +3139,11 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         first claim to reach it wins). Returns the claim's ID.
 """
         raise NotImplementedError
-    def close(self, ) -> None:
+    def close_store(self, ) -> None:
         """
-        Closes the store (a sync in progress finishes its current step first). Later calls fail
-        with [`FieldsyncError::Closed`].
+        Closes the store now (a sync in progress finishes its current step first; the object's
+        own release, e.g. Kotlin's `close()`, closes it too). Later calls fail with
+        [`FieldsyncError::Closed`].
 """
         raise NotImplementedError
     def complete_reminder(self, customer_id: str,reminder_id: str) -> None:
@@ -3563,10 +3564,11 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def close(self, ) -> None:
+    def close_store(self, ) -> None:
         """
-        Closes the store (a sync in progress finishes its current step first). Later calls fail
-        with [`FieldsyncError::Closed`].
+        Closes the store now (a sync in progress finishes its current step first; the object's
+        own release, e.g. Kotlin's `close()`, closes it too). Later calls fail with
+        [`FieldsyncError::Closed`].
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -3575,7 +3577,7 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close_store,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -83,14 +83,14 @@ def test_opening_outcomes_are_distinct_errors(tmp_path):
     device = fs.FieldsyncDevice.open(path, KEY)
     device_id = device.device_id()
     assert len(device_id) == 36
-    device.close()
+    device.close_store()
     with pytest.raises(fs.FieldsyncError.Closed):
         device.device_id()
 
     # The same key opens it again, with the same device ID.
     again = fs.FieldsyncDevice.open(path, KEY)
     assert again.device_id() == device_id
-    again.close()
+    again.close_store()
 
     # Another key: told apart, the file moved aside (not deleted), and the right key opens it there.
     with pytest.raises(fs.FieldsyncError.WrongKey) as wrong:
@@ -124,7 +124,7 @@ def test_nothing_readable_in_an_encrypted_stores_files(server, tmp_path):
     path = str(tmp_path / "tablet.db")
     device = signed_in_manager(server, path)
     device.create_customer(profile())
-    device.close()
+    device.close_store()
     for name in os.listdir(tmp_path):
         data = (tmp_path / name).read_bytes()
         assert NAME.encode() not in data, name
@@ -307,7 +307,7 @@ def test_a_revoked_tablet_is_wiped(server, tmp_path):
         device.sync(fs.SyncSettings(), None, None)
     assert device.signed_in() is None
     assert all_customers(device) == []
-    device.close()
+    device.close_store()
     names = [c.name for c in all_customers_of_file(path)]
     assert names == []
 
@@ -317,4 +317,4 @@ def all_customers_of_file(path):
     try:
         return all_customers(device)
     finally:
-        device.close()
+        device.close_store()

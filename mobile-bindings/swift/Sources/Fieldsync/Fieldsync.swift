@@ -679,10 +679,11 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func claimFromPool(customerId: String) throws  -> String
     
     /**
-     * Closes the store (a sync in progress finishes its current step first). Later calls fail
-     * with [`FieldsyncError::Closed`].
+     * Closes the store now (a sync in progress finishes its current step first; the object's
+     * own release, e.g. Kotlin's `close()`, closes it too). Later calls fail with
+     * [`FieldsyncError::Closed`].
      */
-    func close() 
+    func closeStore() 
     
     func completeReminder(customerId: String, reminderId: String) throws 
     
@@ -1031,12 +1032,13 @@ open func claimFromPool(customerId: String)throws  -> String  {
 }
     
     /**
-     * Closes the store (a sync in progress finishes its current step first). Later calls fail
-     * with [`FieldsyncError::Closed`].
+     * Closes the store now (a sync in progress finishes its current step first; the object's
+     * own release, e.g. Kotlin's `close()`, closes it too). Later calls fail with
+     * [`FieldsyncError::Closed`].
      */
-open func close()  {try! rustCall() {
+open func closeStore()  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close(
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close_store(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -3381,7 +3383,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_claim_from_pool() != 64350) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close() != 47993) {
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close_store() != 18029) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_complete_reminder() != 31335) {

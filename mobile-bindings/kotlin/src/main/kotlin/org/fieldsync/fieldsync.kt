@@ -798,7 +798,7 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_claim_from_pool(
     ): Int
-    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close(
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close_store(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_complete_reminder(
     ): Int
@@ -912,7 +912,7 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_claim_from_pool(`ptr`: Long,`customerId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close_store(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_complete_reminder(`ptr`: Long,`customerId`: RustBuffer.ByValue,`reminderId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1135,7 +1135,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_claim_from_pool() and 0xFFFF) != 64350) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close() and 0xFFFF) != 47993) {
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_close_store() and 0xFFFF) != 18029) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_complete_reminder() and 0xFFFF) != 31335) {
@@ -1773,10 +1773,11 @@ public interface FieldsyncDeviceInterface {
     fun `claimFromPool`(`customerId`: kotlin.String): kotlin.String
     
     /**
-     * Closes the store (a sync in progress finishes its current step first). Later calls fail
-     * with [`FieldsyncError::Closed`].
+     * Closes the store now (a sync in progress finishes its current step first; the object's
+     * own release, e.g. Kotlin's `close()`, closes it too). Later calls fail with
+     * [`FieldsyncError::Closed`].
      */
-    fun `close`()
+    fun `closeStore`()
     
     fun `completeReminder`(`customerId`: kotlin.String, `reminderId`: kotlin.String)
     
@@ -2211,13 +2212,14 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
 
     
     /**
-     * Closes the store (a sync in progress finishes its current step first). Later calls fail
-     * with [`FieldsyncError::Closed`].
-     */override fun `close`()
+     * Closes the store now (a sync in progress finishes its current step first; the object's
+     * own release, e.g. Kotlin's `close()`, closes it too). Later calls fail with
+     * [`FieldsyncError::Closed`].
+     */override fun `closeStore`()
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close(
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_close_store(
         it,
         _status)
 }
