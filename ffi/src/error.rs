@@ -3,7 +3,7 @@
 //! and IDs, never a customer's name, phone or ID number, and nothing here adds any.
 
 use fieldsync_core::Error as CoreError;
-use fieldsync_core::sync::SyncError;
+use fieldsync_core::sync::{RejectionKind, SyncError};
 
 use crate::device::DeviceError;
 use crate::transport::HttpError;
@@ -55,8 +55,8 @@ pub enum FieldsyncError {
     Network { reason: String },
 
     /// The server refused the request; its message says why (Chinese first).
-    #[error("the server answered {status} ({code}): {message_en}")]
-    Server { status: u16, code: String, message_zh: String, message_en: String },
+    #[error("the server refused ({code}): {message_en}")]
+    Server { code: String, message_zh: String, message_en: String },
 
     /// The sync was cancelled; what it finished is kept, the next sync resumes.
     #[error("cancelled")]
@@ -123,8 +123,8 @@ impl From<HttpError> for FieldsyncError {
             HttpError::Network(reason) => FieldsyncError::Network { reason },
             HttpError::Server { status: 401, .. } => FieldsyncError::SignInAgain,
             HttpError::Server { status: 426, .. } => FieldsyncError::UpgradeRequired,
-            HttpError::Server { status, code, message_zh, message_en } => {
-                FieldsyncError::Server { status, code, message_zh, message_en }
+            HttpError::Server { code, message_zh, message_en, .. } => {
+                FieldsyncError::Server { code, message_zh, message_en }
             }
             HttpError::BadAnswer => FieldsyncError::Network { reason: e.to_string() },
         }
@@ -138,10 +138,11 @@ impl From<SyncError> for FieldsyncError {
             SyncError::Revoked => FieldsyncError::DeviceRevoked,
             SyncError::Unauthenticated => FieldsyncError::SignInAgain,
             SyncError::UpgradeRequired => FieldsyncError::UpgradeRequired,
-            SyncError::Server { status, code } => {
-                FieldsyncError::Server {
-                    status, code, message_zh: "服务器拒绝了同步请求".into(), message_en: message
-                }
+            SyncError::Rejected { kind: RejectionKind::Busy, .. } => {
+                FieldsyncError::Network { reason: "the server is busy; sync again shortly".into() }
+            }
+            SyncError::Rejected { code, message_zh, message_en, .. } => {
+                FieldsyncError::Server { code, message_zh, message_en }
             }
             SyncError::Transport(reason) => FieldsyncError::Network { reason },
             SyncError::Cancelled => FieldsyncError::Cancelled,

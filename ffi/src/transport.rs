@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fieldsync_core::sync::{Reply, Transport, protocol};
+use fieldsync_core::sync::{Rejection, RejectionKind, Reply, Transport, protocol};
 use serde::{Deserialize, Serialize};
 
 /// The largest body read from the server (a sync page is a few MB at most).
@@ -61,10 +61,16 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
-fn server_error(status: u16, body: &[u8]) -> HttpError {
+/// The code and messages (Chinese, English) of a server's JSON error answer; empty where absent.
+fn answer_fields(body: &[u8]) -> (String, String, String) {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
     let field = |k: &str| v.get(k).and_then(|s| s.as_str()).unwrap_or_default().to_string();
-    HttpError::Server { status, code: field("code"), message_zh: field("message_zh"), message_en: field("message_en") }
+    (field("code"), field("message_zh"), field("message_en"))
+}
+
+fn server_error(status: u16, body: &[u8]) -> HttpError {
+    let (code, message_zh, message_en) = answer_fields(body);
+    HttpError::Server { status, code, message_zh, message_en }
 }
 
 /// Signs in a device; the token is bound to `device_id`, and `actor` (hex) is registered to it.
@@ -211,6 +217,11 @@ impl Transport for HttpTransport {
             HttpError::Network(m) => m,
             other => other.to_string(),
         })?;
-        Ok(if status == 200 { Reply::Frame(body) } else { Reply::Status { status, body } })
+        if status == 200 {
+            return Ok(Reply::Frame(body));
+        }
+        // The status says what kind of rejection it is; the answer, its code and messages.
+        let (code, message_zh, message_en) = answer_fields(&body);
+        Ok(Reply::Rejected(Rejection { kind: RejectionKind::from_http_status(status), code, message_zh, message_en }))
     }
 }

@@ -107,7 +107,9 @@ impl Transport for InProcess<'_> {
         // As the HTTP handler does: decode, one round trip, encode at the server's level.
         let request: SyncRequest = match protocol::decode(&frame) {
             Ok(request) => request,
-            Err(FrameError::Version { .. }) => return Ok(Reply::Status { status: 426, body: Vec::new() }),
+            Err(FrameError::Version { .. }) => {
+                return Ok(Reply::Rejected(fieldsync_server::AppError::UpgradeRequired.rejection()));
+            }
             Err(e) => return Err(format!("the device sent a bad frame: {e}")),
         };
         let answer = self.db.sync_blocking(&self.user, &self.device, request, self.now);

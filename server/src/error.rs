@@ -205,6 +205,14 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The answer's status, code and messages (Chinese, English).
+    pub(crate) fn answer(&self) -> (StatusCode, String, String, String) {
+        let (status, body) = self.parts();
+        (status, body.code.to_string(), body.message_zh.into_owned(), body.message_en)
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, body) = self.parts();

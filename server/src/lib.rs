@@ -10,6 +10,7 @@
 //! - [`customers`]: customer documents: validated pushes, snapshots, the commit-ordered log;
 //! - [`doc_cache`]: hydrated documents kept between requests, keyed by version;
 //! - [`sync`]: one sync round trip: pushes, claims, reconciliation, then the device's next page;
+//! - [`in_process`]: that round trip as a sync transport in the same process (no sockets);
 //! - [`photos`]: content-addressed photo blobs: resumable uploads, downloads by visibility;
 //! - [`policy`]: who sees what (scopes) and who may write what (one table), with refusal reasons.
 
@@ -19,6 +20,7 @@ pub mod customers;
 pub mod demo;
 pub mod doc_cache;
 pub mod error;
+pub mod in_process;
 pub mod limits;
 pub mod photos;
 pub mod policy;

@@ -180,10 +180,18 @@ pub fn checkpoint(at: i64) -> fieldsync_core::domain::CheckPoint {
 /// Records a completed visit on `customer` as a tablet does (start, then check out with
 /// `details`); returns the visit's ID.
 pub fn record_visit(device: &mut Device, customer: &str, details: fieldsync_core::domain::VisitDetails) -> String {
+    record_visit_in(device.store(), customer, details)
+}
+
+/// [`record_visit`] on a tablet's store.
+pub fn record_visit_in(
+    store: &mut fieldsync_core::store::Store,
+    customer: &str,
+    details: fieldsync_core::domain::VisitDetails,
+) -> String {
     use fieldsync_core::domain::{Action, Channel, VisitPurpose};
     let id = fieldsync_core::ids::new_id();
     let now = now_ms();
-    let store = device.store();
     let start = Action::StartVisit {
         visit_id: id.clone(),
         purpose: VisitPurpose::FollowUp,

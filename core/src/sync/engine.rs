@@ -70,10 +70,52 @@ pub type SyncReport = Progress;
 /// A transport's answer to one request frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    /// 200 with a response frame.
+    /// The server's response frame.
     Frame(Vec<u8>),
-    /// Any other HTTP status, with its (JSON) body.
-    Status { status: u16, body: Vec<u8> },
+    /// The server turned the request away.
+    Rejected(Rejection),
+}
+
+/// Why the server turned a request away, in the engine's own terms: each transport maps its
+/// signals to these (HTTP status codes with [`RejectionKind::from_http_status`], an in-process
+/// server its errors), so the engine's decisions do not depend on the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The sign-in is not valid (expired, signed out): sign in again.
+    Unauthenticated,
+    /// The branch revoked this device: its data must go.
+    Revoked,
+    /// The server speaks a newer protocol: update the app.
+    UpgradeRequired,
+    /// Too many requests, or the server is saturated: try again later.
+    Busy,
+    /// The request was refused as it stands (too large, malformed, not allowed).
+    Refused,
+    /// The server failed.
+    ServerFault,
+}
+
+impl RejectionKind {
+    /// The kind an HTTP status (other than 200) of the sync endpoint means.
+    pub fn from_http_status(status: u16) -> RejectionKind {
+        match status {
+            401 => RejectionKind::Unauthenticated,
+            410 => RejectionKind::Revoked,
+            426 => RejectionKind::UpgradeRequired,
+            429 | 503 => RejectionKind::Busy,
+            500..=599 => RejectionKind::ServerFault,
+            _ => RejectionKind::Refused,
+        }
+    }
+}
+
+/// A rejection with the server's stable code and its messages (Chinese first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub kind: RejectionKind,
+    pub code: String,
+    pub message_zh: String,
+    pub message_en: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,8 +127,10 @@ pub enum SyncError {
     Unauthenticated,
     #[error("the server speaks a newer protocol; update the app")]
     UpgradeRequired,
-    #[error("the server answered {status} ({code})")]
-    Server { status: u16, code: String },
+    /// The server turned the request away (other than for the sign-in, the device or the
+    /// protocol version, which have their own variants).
+    #[error("the server refused the request ({code}): {message_en}")]
+    Rejected { kind: RejectionKind, code: String, message_zh: String, message_en: String },
     #[error("network: {0}")]
     Transport(String),
     #[error("cancelled")]
@@ -173,10 +217,7 @@ impl SyncSession {
         self.progress.round_trips += 1;
         let frame = match reply {
             Reply::Frame(frame) => frame,
-            Reply::Status { status, body } => {
-                self.progress.bytes_received += body.len() as u64;
-                return Err(status_error(store, status, &body));
-            }
+            Reply::Rejected(rejection) => return Err(rejected(store, rejection)),
         };
         self.progress.bytes_received += frame.len() as u64;
         let response: SyncResponse = protocol::decode(&frame)?;
@@ -210,19 +251,19 @@ impl SyncSession {
     }
 }
 
-fn status_error(store: &mut Store, status: u16, body: &[u8]) -> SyncError {
-    let code = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string))
-        .unwrap_or_default();
-    match status {
-        410 => match store.wipe() {
+/// What a rejection means for the session; a revoked device's store is wiped here.
+fn rejected(store: &mut Store, rejection: Rejection) -> SyncError {
+    match rejection.kind {
+        RejectionKind::Revoked => match store.wipe() {
             Ok(()) => SyncError::Revoked,
             Err(e) => SyncError::Store(e),
         },
-        401 => SyncError::Unauthenticated,
-        426 => SyncError::UpgradeRequired,
-        _ => SyncError::Server { status, code },
+        RejectionKind::Unauthenticated => SyncError::Unauthenticated,
+        RejectionKind::UpgradeRequired => SyncError::UpgradeRequired,
+        kind @ (RejectionKind::Busy | RejectionKind::Refused | RejectionKind::ServerFault) => {
+            let Rejection { code, message_zh, message_en, .. } = rejection;
+            SyncError::Rejected { kind, code, message_zh, message_en }
+        }
     }
 }
 

@@ -4,4 +4,6 @@
 pub mod engine;
 pub mod protocol;
 
-pub use engine::{Progress, Reply, SyncError, SyncOptions, SyncReport, SyncSession, Transport, run};
+pub use engine::{
+    Progress, Rejection, RejectionKind, Reply, SyncError, SyncOptions, SyncReport, SyncSession, Transport, run,
+};

@@ -385,7 +385,7 @@ impl From<SyncError> for Failure {
             }
             SyncError::Transport(_) => Failure::new(EXIT_NETWORK, "network", "网络中断，下次同步会从中断处继续", en),
             SyncError::Cancelled => Failure::new(EXIT_OTHER, "cancelled", "同步已取消，下次同步会从中断处继续", en),
-            SyncError::Server { .. } => Failure::new(EXIT_OTHER, "server", "服务器拒绝了同步请求", en),
+            SyncError::Rejected { .. } => Failure::new(EXIT_OTHER, "server", "服务器拒绝了同步请求", en),
             SyncError::Store(e) => e.into(),
             _ => Failure::new(EXIT_OTHER, "sync", "同步失败", en),
         }

@@ -2149,19 +2149,6 @@ class _UniffiFfiConverterTypeSyncSettings(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalInt64.write(value.today_start_ms, buf)
         _UniffiFfiConverterOptionalInt64.write(value.today_end_ms, buf)
 
-class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u16"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**16
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u16()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u16(value)
-
 
 
 # FieldsyncError
@@ -2325,14 +2312,12 @@ class FieldsyncError:  # type: ignore
         The server refused the request; its message says why (Chinese first).
 """
         
-        def __init__(self, status, code, message_zh, message_en):
+        def __init__(self, code, message_zh, message_en):
             super().__init__(", ".join([
-                "status={!r}".format(status),
                 "code={!r}".format(code),
                 "message_zh={!r}".format(message_zh),
                 "message_en={!r}".format(message_en),
             ]))
-            self.status = status
             self.code = code
             self.message_zh = message_zh
             self.message_en = message_en
@@ -2428,7 +2413,6 @@ class _UniffiFfiConverterTypeFieldsyncError(_UniffiConverterRustBuffer):
             )
         if variant == 11:
             return FieldsyncError.Server(
-                _UniffiFfiConverterUInt16.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
@@ -2479,7 +2463,6 @@ class _UniffiFfiConverterTypeFieldsyncError(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.check_lower(value.reason)
             return
         if isinstance(value, FieldsyncError.Server):
-            _UniffiFfiConverterUInt16.check_lower(value.status)
             _UniffiFfiConverterString.check_lower(value.code)
             _UniffiFfiConverterString.check_lower(value.message_zh)
             _UniffiFfiConverterString.check_lower(value.message_en)
@@ -2527,7 +2510,6 @@ class _UniffiFfiConverterTypeFieldsyncError(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value.reason, buf)
         if isinstance(value, FieldsyncError.Server):
             buf.write_i32(11)
-            _UniffiFfiConverterUInt16.write(value.status, buf)
             _UniffiFfiConverterString.write(value.code, buf)
             _UniffiFfiConverterString.write(value.message_zh, buf)
             _UniffiFfiConverterString.write(value.message_en, buf)

@@ -487,22 +487,6 @@ fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
-    typealias FfiType = UInt16
-    typealias SwiftType = UInt16
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
-        return try lift(readInt(&buf))
-    }
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        writeInt(&buf, lower(value))
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -2500,7 +2484,7 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     /**
      * The server refused the request; its message says why (Chinese first).
      */
-    case Server(status: UInt16, code: String, messageZh: String, messageEn: String
+    case Server(code: String, messageZh: String, messageEn: String
     )
     /**
      * The sync was cancelled; what it finished is kept, the next sync resumes.
@@ -2573,7 +2557,6 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf)
             )
         case 11: return .Server(
-            status: try FfiConverterUInt16.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
             messageZh: try FfiConverterString.read(from: &buf), 
             messageEn: try FfiConverterString.read(from: &buf)
@@ -2646,9 +2629,8 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Server(status,code,messageZh,messageEn):
+        case let .Server(code,messageZh,messageEn):
             writeInt(&buf, Int32(11))
-            FfiConverterUInt16.write(status, into: &buf)
             FfiConverterString.write(code, into: &buf)
             FfiConverterString.write(messageZh, into: &buf)
             FfiConverterString.write(messageEn, into: &buf)

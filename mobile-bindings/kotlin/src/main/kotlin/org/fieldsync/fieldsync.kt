@@ -1452,33 +1452,6 @@ public object FfiConverterUByte: FfiConverter<UByte, Byte> {
 /**
  * @suppress
  */
-public object FfiConverterUShort: FfiConverter<UShort, Short> {
-    override fun lift(value: Short): UShort {
-        return value.toUShort()
-    }
-
-    fun lift(value: Int): UShort {
-        return value.toUShort()
-    }
-
-    override fun read(buf: ByteBuffer): UShort {
-        return lift(buf.getShort())
-    }
-
-    override fun lower(value: UShort): Short {
-        return value.toShort()
-    }
-
-    override fun allocationSize(value: UShort) = 2UL
-
-    override fun write(value: UShort, buf: ByteBuffer) {
-        buf.putShort(value.toShort())
-    }
-}
-
-/**
- * @suppress
- */
 public object FfiConverterUInt: FfiConverter<UInt, Int> {
     override fun lift(value: Int): UInt {
         return value.toUInt()
@@ -4003,8 +3976,6 @@ sealed class FieldsyncException: kotlin.Exception() {
      */
     class Server(
         
-        val `status`: kotlin.UShort, 
-        
         val `code`: kotlin.String, 
         
         val `messageZh`: kotlin.String, 
@@ -4012,7 +3983,7 @@ sealed class FieldsyncException: kotlin.Exception() {
         val `messageEn`: kotlin.String
         ) : FieldsyncException() {
         override val message
-            get() = "status=${ `status` }, code=${ `code` }, messageZh=${ `messageZh` }, messageEn=${ `messageEn` }"
+            get() = "code=${ `code` }, messageZh=${ `messageZh` }, messageEn=${ `messageEn` }"
     }
     
     /**
@@ -4092,7 +4063,6 @@ public object FfiConverterTypeFieldsyncError : FfiConverterRustBuffer<FieldsyncE
                 FfiConverterString.read(buf),
                 )
             11 -> FieldsyncException.Server(
-                FfiConverterUShort.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
@@ -4162,7 +4132,6 @@ public object FfiConverterTypeFieldsyncError : FfiConverterRustBuffer<FieldsyncE
             is FieldsyncException.Server -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterUShort.allocationSize(value.`status`)
                 + FfiConverterString.allocationSize(value.`code`)
                 + FfiConverterString.allocationSize(value.`messageZh`)
                 + FfiConverterString.allocationSize(value.`messageEn`)
@@ -4238,7 +4207,6 @@ public object FfiConverterTypeFieldsyncError : FfiConverterRustBuffer<FieldsyncE
             }
             is FieldsyncException.Server -> {
                 buf.putInt(11)
-                FfiConverterUShort.write(value.`status`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterString.write(value.`messageZh`, buf)
                 FfiConverterString.write(value.`messageEn`, buf)
