@@ -28,8 +28,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test --workspace"
 cargo test --workspace --locked
 
-echo "== benchmarks compile and run once (figures come from: cargo bench -p fieldsync-core)"
-cargo test -p fieldsync-core --benches --locked
+echo "== benchmarks compile and run once (figures come from: cargo bench -p fieldsync-core / -p fieldsync-server / -p fieldsync-ffi)"
+cargo test -p fieldsync-core -p fieldsync-server -p fieldsync-ffi --benches --locked
 
 echo "== the sync benchmark runs end to end (small; figures come from: cargo run --release -p fieldsync-tests --bin sync-bench)"
 cargo run -q -p fieldsync-tests --bin sync-bench --locked -- --quick
