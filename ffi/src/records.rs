@@ -57,42 +57,38 @@ impl From<CustomerQuery> for CustomerFilter {
     }
 }
 
-/// A page of customers (masked) and the cursor of the next page (`None` on the last).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct CustomerPage {
-    pub items: Vec<CustomerSummary>,
-    pub next: Option<String>,
+/// A record for one page of a list (uniffi has no generic records) and its conversion from the
+/// core's `Page`.
+macro_rules! page_record {
+    ($(#[$meta:meta])* $name:ident of $item:ty) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, uniffi::Record)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            /// The cursor of the next page; `None` on the last.
+            pub next: Option<String>,
+        }
+
+        impl From<Page<$item>> for $name {
+            fn from(p: Page<$item>) -> Self {
+                $name { items: p.items, next: p.next }
+            }
+        }
+    };
 }
 
-impl From<Page<CustomerSummary>> for CustomerPage {
-    fn from(p: Page<CustomerSummary>) -> Self {
-        CustomerPage { items: p.items, next: p.next }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct LeadPage {
-    pub items: Vec<LeadSummary>,
-    pub next: Option<String>,
-}
-
-impl From<Page<LeadSummary>> for LeadPage {
-    fn from(p: Page<LeadSummary>) -> Self {
-        LeadPage { items: p.items, next: p.next }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ReminderPage {
-    pub items: Vec<ReminderSummary>,
-    pub next: Option<String>,
-}
-
-impl From<Page<ReminderSummary>> for ReminderPage {
-    fn from(p: Page<ReminderSummary>) -> Self {
-        ReminderPage { items: p.items, next: p.next }
-    }
-}
+page_record!(
+    /// A page of customers (masked).
+    CustomerPage of CustomerSummary
+);
+page_record!(
+    /// A page of open leads.
+    LeadPage of LeadSummary
+);
+page_record!(
+    /// A page of reminders.
+    ReminderPage of ReminderSummary
+);
 
 /// A supervisor's decision on one of the customer's visits.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]

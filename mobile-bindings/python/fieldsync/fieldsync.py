@@ -1591,7 +1591,7 @@ class _UniffiFfiConverterSequenceTypeCustomerSummary(_UniffiConverterRustBuffer)
 @dataclass
 class CustomerPage:
     """
-    A page of customers (masked) and the cursor of the next page (`None` on the last).
+    A page of customers (masked).
 """
     def __init__(self, *, items:typing.List[fieldsync_core.CustomerSummary], next:typing.Optional[str]):
         self.items = items
@@ -1874,6 +1874,9 @@ class _UniffiFfiConverterSequenceTypeLeadSummary(_UniffiConverterRustBuffer):
 
 @dataclass
 class LeadPage:
+    """
+    A page of open leads.
+"""
     def __init__(self, *, items:typing.List[fieldsync_core.LeadSummary], next:typing.Optional[str]):
         self.items = items
         self.next = next
@@ -1992,6 +1995,9 @@ class _UniffiFfiConverterSequenceTypeReminderSummary(_UniffiConverterRustBuffer)
 
 @dataclass
 class ReminderPage:
+    """
+    A page of reminders.
+"""
     def __init__(self, *, items:typing.List[fieldsync_core.ReminderSummary], next:typing.Optional[str]):
         self.items = items
         self.next = next

@@ -1930,15 +1930,21 @@ public func FfiConverterTypeCustomer360_lower(_ value: Customer360) -> RustBuffe
 
 
 /**
- * A page of customers (masked) and the cursor of the next page (`None` on the last).
+ * A page of customers (masked).
  */
 public struct CustomerPage: Equatable, Hashable {
     public var items: [CustomerSummary]
+    /**
+     * The cursor of the next page; `None` on the last.
+     */
     public var next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(items: [CustomerSummary], next: String?) {
+    public init(items: [CustomerSummary], 
+        /**
+         * The cursor of the next page; `None` on the last.
+         */next: String?) {
         self.items = items
         self.next = next
     }
@@ -2061,13 +2067,22 @@ public func FfiConverterTypeCustomerQuery_lower(_ value: CustomerQuery) -> RustB
 }
 
 
+/**
+ * A page of open leads.
+ */
 public struct LeadPage: Equatable, Hashable {
     public var items: [LeadSummary]
+    /**
+     * The cursor of the next page; `None` on the last.
+     */
     public var next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(items: [LeadSummary], next: String?) {
+    public init(items: [LeadSummary], 
+        /**
+         * The cursor of the next page; `None` on the last.
+         */next: String?) {
         self.items = items
         self.next = next
     }
@@ -2184,13 +2199,22 @@ public func FfiConverterTypeRefusedChange_lower(_ value: RefusedChange) -> RustB
 }
 
 
+/**
+ * A page of reminders.
+ */
 public struct ReminderPage: Equatable, Hashable {
     public var items: [ReminderSummary]
+    /**
+     * The cursor of the next page; `None` on the last.
+     */
     public var next: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(items: [ReminderSummary], next: String?) {
+    public init(items: [ReminderSummary], 
+        /**
+         * The cursor of the next page; `None` on the last.
+         */next: String?) {
         self.items = items
         self.next = next
     }

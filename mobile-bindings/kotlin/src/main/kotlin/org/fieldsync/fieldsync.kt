@@ -3483,11 +3483,14 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
 
 
 /**
- * A page of customers (masked) and the cursor of the next page (`None` on the last).
+ * A page of customers (masked).
  */
 data class CustomerPage (
     var `items`: List<CustomerSummary>
     , 
+    /**
+     * The cursor of the next page; `None` on the last.
+     */
     var `next`: kotlin.String?
     
 ){
@@ -3582,9 +3585,15 @@ public object FfiConverterTypeCustomerQuery: FfiConverterRustBuffer<CustomerQuer
 
 
 
+/**
+ * A page of open leads.
+ */
 data class LeadPage (
     var `items`: List<LeadSummary>
     , 
+    /**
+     * The cursor of the next page; `None` on the last.
+     */
     var `next`: kotlin.String?
     
 ){
@@ -3676,9 +3685,15 @@ public object FfiConverterTypeRefusedChange: FfiConverterRustBuffer<RefusedChang
 
 
 
+/**
+ * A page of reminders.
+ */
 data class ReminderPage (
     var `items`: List<ReminderSummary>
     , 
+    /**
+     * The cursor of the next page; `None` on the last.
+     */
     var `next`: kotlin.String?
     
 ){
