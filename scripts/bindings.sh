@@ -21,15 +21,23 @@ lib="$target_dir/debug/libfieldsync_ffi.so"
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-for language in kotlin swift python; do
+for language in kotlin python; do
   cargo run -q -p fieldsync-ffi --features bindgen --bin uniffi-bindgen --locked -- \
     generate "$lib" --language "$language" --out-dir "$out/$language" --no-format >/dev/null
 done
+# Swift: both namespaces' C headers under one module map (FieldsyncFFI), as an XCFramework's
+# Headers folder holds them; the Swift sources beside it.
+cargo run -q -p fieldsync-ffi --features bindgen --bin uniffi-bindgen-swift --locked -- \
+  --swift-sources --headers --modulemap --xcframework --module-name FieldsyncFFI \
+  --modulemap-filename module.modulemap "$lib" "$out/swift-all" >/dev/null
+mkdir -p "$out/swift/Sources/Fieldsync" "$out/swift/Headers"
+mv "$out"/swift-all/*.swift "$out/swift/Sources/Fieldsync/"
+mv "$out"/swift-all/* "$out/swift/Headers/"
 
 # Where each language's generated files live in mobile-bindings/.
 declare -A dest=(
   [kotlin]=mobile-bindings/kotlin/src/main/kotlin
-  [swift]=mobile-bindings/swift/Sources/Fieldsync
+  [swift]=mobile-bindings/swift
   [python]=mobile-bindings/python/fieldsync
 )
 stale=()
