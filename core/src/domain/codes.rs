@@ -31,6 +31,16 @@ macro_rules! code_enum {
             }
         }
 
+        // For the apps: the label beside each value in a form or a list.
+        #[cfg(feature = "uniffi")]
+        #[uniffi::export]
+        impl $name {
+            /// The Simplified Chinese label shown to users.
+            pub fn label(&self) -> String {
+                self.label_zh().to_string()
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.code())

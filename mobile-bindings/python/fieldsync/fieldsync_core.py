@@ -554,6 +554,91 @@ _UniffiLib.ffi_fieldsync_core_rustbuffer_reserve.restype = _UniffiRustBuffer
 _UniffiLib.ffi_fieldsync_core_uniffi_contract_version.argtypes = (
 )
 _UniffiLib.ffi_fieldsync_core_uniffi_contract_version.restype = ctypes.c_uint32
+_UniffiLib.uniffi_fieldsync_core_fn_method_channel_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_channel_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_customerkind_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_customerkind_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_customersource_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_customersource_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_gender_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_gender_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_intentkind_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_intentkind_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_interactionkind_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_interactionkind_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_leadsource_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_leadsource_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_leadstage_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_leadstage_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_lifecycle_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_lifecycle_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_locationprovider_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_locationprovider_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_product_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_product_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_relation_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_relation_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_reminderkind_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_reminderkind_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_reviewdecision_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_reviewdecision_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_valuetier_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_valuetier_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_visitpurpose_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_visitpurpose_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_visitstatus_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_visitstatus_label.restype = _UniffiRustBuffer
 
 _uniffi_check_contract_api_version(_UniffiLib)
 # _uniffi_check_api_checksums(_UniffiLib)
@@ -768,6 +853,21 @@ class LocationProvider(enum.Enum):
     
     MANUAL = 3
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeLocationProvider.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_locationprovider_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeLocationProvider(_UniffiConverterRustBuffer):
@@ -954,6 +1054,21 @@ class Relation(enum.Enum):
     
     OTHER = 12
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeRelation.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_relation_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeRelation(_UniffiConverterRustBuffer):
@@ -1191,6 +1306,21 @@ class CustomerKind(enum.Enum):
     
     HOUSEHOLD = 2
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeCustomerKind.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_customerkind_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeCustomerKind(_UniffiConverterRustBuffer):
@@ -1246,6 +1376,21 @@ class ValueTier(enum.Enum):
     
     LOW = 4
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeValueTier.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_valuetier_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeValueTier(_UniffiConverterRustBuffer):
@@ -1344,6 +1489,21 @@ class Lifecycle(enum.Enum):
     The relationship ended: the customer leaves managers' tablets (supervisors keep it).
 """
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeLifecycle.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_lifecycle_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeLifecycle(_UniffiConverterRustBuffer):
@@ -1558,6 +1718,21 @@ class LeadStage(enum.Enum):
     
     LOST = 5
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeLeadStage.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_leadstage_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeLeadStage(_UniffiConverterRustBuffer):
@@ -1711,6 +1886,21 @@ class InteractionKind(enum.Enum):
     
     CARE = 2
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeInteractionKind.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_interactionkind_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeInteractionKind(_UniffiConverterRustBuffer):
@@ -1830,6 +2020,21 @@ class Product(enum.Enum):
     
     OTHER = 6
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeProduct.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_product_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeProduct(_UniffiConverterRustBuffer):
@@ -1969,6 +2174,21 @@ class LeadSource(enum.Enum):
     
     OUTLET = 3
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeLeadSource.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_leadsource_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeLeadSource(_UniffiConverterRustBuffer):
@@ -2397,6 +2617,21 @@ class Gender(enum.Enum):
     
     FEMALE = 1
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeGender.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_gender_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeGender(_UniffiConverterRustBuffer):
@@ -2523,6 +2758,21 @@ class CustomerSource(enum.Enum):
     
     OTHER = 5
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeCustomerSource.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_customersource_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeCustomerSource(_UniffiConverterRustBuffer):
@@ -2886,6 +3136,21 @@ class ReminderKind(enum.Enum):
     
     CUSTOM = 5
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeReminderKind.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_reminderkind_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeReminderKind(_UniffiConverterRustBuffer):
@@ -3060,6 +3325,21 @@ class ReviewDecision(enum.Enum):
     
     FLAGGED = 2
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeReviewDecision.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_reviewdecision_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeReviewDecision(_UniffiConverterRustBuffer):
@@ -3173,6 +3453,21 @@ class VisitPurpose(enum.Enum):
     
     PUBLICITY = 6
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeVisitPurpose.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_visitpurpose_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeVisitPurpose(_UniffiConverterRustBuffer):
@@ -3245,6 +3540,21 @@ class Channel(enum.Enum):
     
     WE_CHAT = 2
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeChannel.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_channel_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeChannel(_UniffiConverterRustBuffer):
@@ -3295,6 +3605,21 @@ class VisitStatus(enum.Enum):
     
     ABANDONED = 3
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeVisitStatus.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_visitstatus_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeVisitStatus(_UniffiConverterRustBuffer):
@@ -3702,6 +4027,21 @@ class IntentKind(enum.Enum):
     Claim this customer from the branch's public pool (公海池).
 """
     
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeIntentKind.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_intentkind_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 class _UniffiFfiConverterTypeIntentKind(_UniffiConverterRustBuffer):

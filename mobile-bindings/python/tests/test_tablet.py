@@ -194,6 +194,7 @@ def test_a_managers_day_offline_then_synced(server, store_path):
 
     view = device.customer_360(customer)
     assert view.profile.name == NAME and view.profile.phone == PHONE
+    assert view.leads[0].stage.label() == "已成交" and view.kind.label() == "个人"
     assert view.owner_id == device.signed_in().user_id
     assert [v.id for v in view.visits] == [visit]
     assert view.visits[0].status == fs.VisitStatus.COMPLETED
@@ -298,22 +299,29 @@ def test_a_supervisors_review_reaches_the_tablet(server, store_path):
 
 
 def test_a_revoked_tablet_is_wiped(server, tmp_path):
+    # Without encryption, so the files can be searched for what the tablet held.
     path = str(tmp_path / "tablet.db")
-    device = signed_in_manager(server, path, user="manager2", password="demo-manager-2")
+    device = signed_in_manager(server, path, key=None, user="manager2", password="demo-manager-2")
     device.sync(fs.SyncSettings(), None, None)
-    assert all_customers(device)
+    held = [c.name for c in all_customers(device)]
+    assert held
+    assert any(name.encode() in (tmp_path / f).read_bytes() for f in os.listdir(tmp_path) for name in held)
     server.admin("revoke-device", "--device", device.device_id())
     with pytest.raises(fs.FieldsyncError.DeviceRevoked):
         device.sync(fs.SyncSettings(), None, None)
     assert device.signed_in() is None
     assert all_customers(device) == []
     device.close_store()
-    names = [c.name for c in all_customers_of_file(path)]
-    assert names == []
+    assert all_customers_of_file(path) == []
+    # Nothing of its customers is left in the tablet's files.
+    for name in os.listdir(tmp_path):
+        data = (tmp_path / name).read_bytes()
+        for customer in held:
+            assert customer.encode() not in data, f"{customer} left in {name}"
 
 
-def all_customers_of_file(path):
-    device = fs.FieldsyncDevice.open(path, KEY)
+def all_customers_of_file(path, key=None):
+    device = fs.FieldsyncDevice.open(path, key)
     try:
         return all_customers(device)
     finally:

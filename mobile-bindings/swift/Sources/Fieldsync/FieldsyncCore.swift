@@ -2481,6 +2481,18 @@ public enum Channel: Equatable, Hashable {
 
 
 
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_channel_label(
+            FfiConverterTypeChannel_lower(self),uniffiCallStatus
+    )
+})
+}
+
 
 
 }
@@ -2556,6 +2568,18 @@ public enum CustomerKind: Equatable, Hashable {
     case household
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_customerkind_label(
+            FfiConverterTypeCustomerKind_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -2635,6 +2659,18 @@ public enum CustomerSource: Equatable, Hashable {
     case other
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_customersource_label(
+            FfiConverterTypeCustomerSource_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -2726,6 +2762,18 @@ public enum Gender: Equatable, Hashable {
 
 
 
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_gender_label(
+            FfiConverterTypeGender_lower(self),uniffiCallStatus
+    )
+})
+}
+
 
 
 }
@@ -2794,6 +2842,18 @@ public enum IntentKind: Equatable, Hashable {
 
 
 
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_intentkind_label(
+            FfiConverterTypeIntentKind_lower(self),uniffiCallStatus
+    )
+})
+}
+
 
 
 }
@@ -2854,6 +2914,18 @@ public enum InteractionKind: Equatable, Hashable {
     case care
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_interactionkind_label(
+            FfiConverterTypeInteractionKind_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -2928,6 +3000,18 @@ public enum LeadSource: Equatable, Hashable {
     case outlet
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_leadsource_label(
+            FfiConverterTypeLeadSource_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -3010,6 +3094,18 @@ public enum LeadStage: Equatable, Hashable {
     case lost
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_leadstage_label(
+            FfiConverterTypeLeadStage_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -3109,6 +3205,18 @@ public enum Lifecycle: Equatable, Hashable {
     case closed
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_lifecycle_label(
+            FfiConverterTypeLifecycle_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -3217,6 +3325,18 @@ public enum LocationProvider: Equatable, Hashable {
 
 
 
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_locationprovider_label(
+            FfiConverterTypeLocationProvider_lower(self),uniffiCallStatus
+    )
+})
+}
+
 
 
 }
@@ -3302,6 +3422,18 @@ public enum Product: Equatable, Hashable {
     case other
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_product_label(
+            FfiConverterTypeProduct_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -3412,6 +3544,18 @@ public enum Relation: Equatable, Hashable {
     case other
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_relation_label(
+            FfiConverterTypeRelation_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -3549,6 +3693,18 @@ public enum ReminderKind: Equatable, Hashable {
 
 
 
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_reminderkind_label(
+            FfiConverterTypeReminderKind_lower(self),uniffiCallStatus
+    )
+})
+}
+
 
 
 }
@@ -3639,6 +3795,18 @@ public enum ReviewDecision: Equatable, Hashable {
     case flagged
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_reviewdecision_label(
+            FfiConverterTypeReviewDecision_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -3794,6 +3962,18 @@ public enum ValueTier: Equatable, Hashable {
 
 
 
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_valuetier_label(
+            FfiConverterTypeValueTier_lower(self),uniffiCallStatus
+    )
+})
+}
+
 
 
 }
@@ -3882,6 +4062,18 @@ public enum VisitPurpose: Equatable, Hashable {
     case publicity
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_visitpurpose_label(
+            FfiConverterTypeVisitPurpose_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 
@@ -3980,6 +4172,18 @@ public enum VisitStatus: Equatable, Hashable {
     case abandoned
 
 
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_visitstatus_label(
+            FfiConverterTypeVisitStatus_lower(self),uniffiCallStatus
+    )
+})
+}
 
 
 

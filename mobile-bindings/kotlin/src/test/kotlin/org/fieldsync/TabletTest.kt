@@ -146,6 +146,7 @@ class TabletTest {
             assertEquals(PHONE, view.profile.phone)
             assertEquals(VisitStatus.COMPLETED, view.visits.single().status)
             assertEquals(LeadStage.WON, view.leads.single().stage)
+            assertEquals("已成交", view.leads.single().stage.label())
             assertTrue(device.allCustomers(CustomerQuery(owner = OwnerFilter.Anyone, search = "jxl")).any { it.customerId == customer })
 
             val pushed = device.sync(SyncSettings(), null, null)
@@ -237,17 +238,24 @@ class TabletTest {
     }
 
     @Test
-    fun `a revoked tablet is wiped`() {
+    fun `a revoked tablet is wiped, nothing of its customers left in its files`() {
+        // Without encryption, so the files can be searched for what the tablet held.
         val path = dir.resolve("t.db")
-        manager(path, user = "manager2", password = "demo-manager-2").use { device ->
+        val held = manager(path, key = null, user = "manager2", password = "demo-manager-2").use { device ->
             device.sync(SyncSettings(), null, null)
-            assertTrue(device.allCustomers().isNotEmpty())
+            val held = device.allCustomers().map { it.name }
+            assertTrue(held.isNotEmpty())
             TestServer.admin("revoke-device", "--device", device.deviceId())
             assertFailsWith<FieldsyncException.DeviceRevoked> { device.sync(SyncSettings(), null, null) }
             assertNull(device.signedIn())
             assertTrue(device.allCustomers().isEmpty())
+            held
         }
-        FieldsyncDevice.open(path.toString(), KEY).use { assertTrue(it.allCustomers().isEmpty()) }
+        FieldsyncDevice.open(path.toString(), null).use { assertTrue(it.allCustomers().isEmpty()) }
+        for (file in dir.toFile().listFiles()!!) {
+            val bytes = file.readBytes()
+            for (name in held) assertTrue(!bytes.containsSlice(name.toByteArray()), "$name left in ${file.name}")
+        }
     }
 }
 

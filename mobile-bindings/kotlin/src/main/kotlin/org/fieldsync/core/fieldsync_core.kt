@@ -689,6 +689,40 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_fieldsync_core_fn_method_interactionkind_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_reminderkind_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_relation_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_customerkind_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_customersource_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_gender_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_leadsource_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_leadstage_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_product_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_intentkind_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_lifecycle_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_reviewdecision_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_valuetier_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_channel_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_locationprovider_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_visitpurpose_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_visitstatus_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun ffi_fieldsync_core_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_fieldsync_core_rustbuffer_from_bytes(`bytes`: ForeignBytes.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -2667,6 +2701,19 @@ enum class Channel {
     WE_CHAT;
 
     
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_channel_label(FfiConverterTypeChannel.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
 
 
     companion object
@@ -2703,6 +2750,19 @@ enum class CustomerKind {
     INDIVIDUAL,
     CORPORATE,
     HOUSEHOLD;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_customerkind_label(FfiConverterTypeCustomerKind.lower(this),
+        _status)
+}
+    )
+    }
+    
 
     
 
@@ -2746,6 +2806,19 @@ enum class CustomerSource {
     OTHER;
 
     
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_customersource_label(FfiConverterTypeCustomerSource.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
 
 
     companion object
@@ -2778,6 +2851,19 @@ enum class Gender {
     
     MALE,
     FEMALE;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_gender_label(FfiConverterTypeGender.lower(this),
+        _status)
+}
+    )
+    }
+    
 
     
 
@@ -2816,6 +2902,19 @@ enum class IntentKind {
     CLAIM_FROM_POOL;
 
     
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_intentkind_label(FfiConverterTypeIntentKind.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
 
 
     companion object
@@ -2849,6 +2948,19 @@ enum class InteractionKind {
     CONSULTATION,
     COMPLAINT,
     CARE;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_interactionkind_label(FfiConverterTypeInteractionKind.lower(this),
+        _status)
+}
+    )
+    }
+    
 
     
 
@@ -2887,6 +2999,19 @@ enum class LeadSource {
     OUTLET;
 
     
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_leadsource_label(FfiConverterTypeLeadSource.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
 
 
     companion object
@@ -2923,6 +3048,19 @@ enum class LeadStage {
     PROPOSAL,
     WON,
     LOST;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_leadstage_label(FfiConverterTypeLeadStage.lower(this),
+        _status)
+}
+    )
+    }
+    
 
     
 
@@ -2968,6 +3106,19 @@ enum class Lifecycle {
     CLOSED;
 
     
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_lifecycle_label(FfiConverterTypeLifecycle.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
 
 
     companion object
@@ -3005,6 +3156,19 @@ enum class LocationProvider {
     NETWORK,
     FUSED,
     MANUAL;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_locationprovider_label(FfiConverterTypeLocationProvider.lower(this),
+        _status)
+}
+    )
+    }
+    
 
     
 
@@ -3047,6 +3211,19 @@ enum class Product {
     INSURANCE,
     PAYMENT,
     OTHER;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_product_label(FfiConverterTypeProduct.lower(this),
+        _status)
+}
+    )
+    }
+    
 
     
 
@@ -3097,6 +3274,19 @@ enum class Relation {
     OTHER;
 
     
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_relation_label(FfiConverterTypeRelation.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
 
 
     companion object
@@ -3135,6 +3325,19 @@ enum class ReminderKind {
     CUSTOM;
 
     
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_reminderkind_label(FfiConverterTypeReminderKind.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
 
 
     companion object
@@ -3168,6 +3371,19 @@ enum class ReviewDecision {
     APPROVED,
     RETURNED,
     FLAGGED;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_reviewdecision_label(FfiConverterTypeReviewDecision.lower(this),
+        _status)
+}
+    )
+    }
+    
 
     
 
@@ -3248,6 +3464,19 @@ enum class ValueTier {
     LOW;
 
     
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_valuetier_label(FfiConverterTypeValueTier.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
 
 
     companion object
@@ -3287,6 +3516,19 @@ enum class VisitPurpose {
     PUBLICITY;
 
     
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_visitpurpose_label(FfiConverterTypeVisitPurpose.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
 
 
     companion object
@@ -3321,6 +3563,19 @@ enum class VisitStatus {
     IN_PROGRESS,
     COMPLETED,
     ABANDONED;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_visitstatus_label(FfiConverterTypeVisitStatus.lower(this),
+        _status)
+}
+    )
+    }
+    
 
     
 
