@@ -296,9 +296,23 @@ impl FieldsyncDevice {
         self.add_photo(bytes)
     }
 
-    /// A visit's photo: from this tablet, or fetched from the server (and kept) when online.
+    /// A visit's photo: from this tablet, or fetched from the server (and kept) when online. The
+    /// download runs without holding the store.
     pub fn photo(&self, hash: String) -> Result<Vec<u8>> {
-        self.with(|d| Ok(d.photo(&hash)?))
+        use std::ops::ControlFlow::{Break, Continue};
+        let found = self.with(|d| {
+            Ok(match d.store().photo(&hash)? {
+                Some(kept) => Break(kept),
+                None => Continue(d.transport()?),
+            })
+        })?;
+        let transport = match found {
+            Break(kept) => return Ok(kept),
+            Continue(transport) => transport,
+        };
+        let bytes = contain(|| Ok(transport.fetch_photo(&hash)?))?;
+        self.with(|d| Ok(d.store().keep_fetched_photo(&hash, &bytes)?))?;
+        Ok(bytes)
     }
 
     // ---- leads, reminders, the pool ------------------------------------------------------

@@ -569,7 +569,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_overdue_follow_ups() != 18891:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_photo() != 11121:
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_photo() != 1400:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_plan_visit() != 60355:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -3185,7 +3185,8 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         raise NotImplementedError
     def photo(self, hash: str) -> bytes:
         """
-        A visit's photo: from this tablet, or fetched from the server (and kept) when online.
+        A visit's photo: from this tablet, or fetched from the server (and kept) when online. The
+        download runs without holding the store.
 """
         raise NotImplementedError
     def plan_visit(self, customer_id: str,purpose: fieldsync_core.VisitPurpose,channel: fieldsync_core.Channel,planned_at: int) -> str:
@@ -3787,7 +3788,8 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def photo(self, hash: str) -> bytes:
         """
-        A visit's photo: from this tablet, or fetched from the server (and kept) when online.
+        A visit's photo: from this tablet, or fetched from the server (and kept) when online. The
+        download runs without holding the store.
 """
         
         _UniffiFfiConverterString.check_lower(hash)

@@ -719,7 +719,8 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func overdueFollowUps(pageSize: UInt32, cursor: String?) throws  -> CustomerPage
     
     /**
-     * A visit's photo: from this tablet, or fetched from the server (and kept) when online.
+     * A visit's photo: from this tablet, or fetched from the server (and kept) when online. The
+     * download runs without holding the store.
      */
     func photo(hash: String) throws  -> Data
     
@@ -1171,7 +1172,8 @@ open func overdueFollowUps(pageSize: UInt32, cursor: String?)throws  -> Customer
 }
     
     /**
-     * A visit's photo: from this tablet, or fetched from the server (and kept) when online.
+     * A visit's photo: from this tablet, or fetched from the server (and kept) when online. The
+     * download runs without holding the store.
      */
 open func photo(hash: String)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -3425,7 +3427,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_overdue_follow_ups() != 18891) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_photo() != 11121) {
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_photo() != 1400) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_plan_visit() != 60355) {

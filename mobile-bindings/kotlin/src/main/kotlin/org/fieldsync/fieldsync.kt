@@ -1171,7 +1171,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_overdue_follow_ups() and 0xFFFF) != 18891) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_photo() and 0xFFFF) != 11121) {
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_photo() and 0xFFFF) != 1400) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_plan_visit() and 0xFFFF) != 60355) {
@@ -1802,7 +1802,8 @@ public interface FieldsyncDeviceInterface {
     fun `overdueFollowUps`(`pageSize`: kotlin.UInt, `cursor`: kotlin.String?): CustomerPage
     
     /**
-     * A visit's photo: from this tablet, or fetched from the server (and kept) when online.
+     * A visit's photo: from this tablet, or fetched from the server (and kept) when online. The
+     * download runs without holding the store.
      */
     fun `photo`(`hash`: kotlin.String): kotlin.ByteArray
     
@@ -2399,7 +2400,8 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
 
     
     /**
-     * A visit's photo: from this tablet, or fetched from the server (and kept) when online.
+     * A visit's photo: from this tablet, or fetched from the server (and kept) when online. The
+     * download runs without holding the store.
      */
     @Throws(FieldsyncException::class)override fun `photo`(`hash`: kotlin.String): kotlin.ByteArray {
             return FfiConverterByteArray.lift(
