@@ -115,6 +115,16 @@ impl<'a> Cached<'a> {
         }
     }
 
+    /// The visible keys of the map `obj`, from the cache (`None`: not a map it holds). For hydrating
+    /// a map of entities without `map_range`, which the cache cannot answer (it returns
+    /// automerge's own iterator, which seeks the document's columns afresh).
+    pub(crate) fn map_keys(&self, obj: &ObjId) -> Option<Vec<String>> {
+        match &*self.entries(obj) {
+            Entries::Map(entries) => Some(entries.keys().cloned().collect()),
+            _ => None,
+        }
+    }
+
     fn entries(&self, obj: &ObjId) -> Rc<Entries> {
         if let Some(entries) = self.objects.borrow().get(obj) {
             return entries.clone();
@@ -249,6 +259,10 @@ mod tests {
                 }));
                 seen.sort();
                 assert_eq!(seen, keys, "{obj}");
+                if let Some(mut listed) = cached.map_keys(&obj) {
+                    listed.sort();
+                    assert_eq!(listed, keys, "{obj}");
+                }
             }
             // Twice each: the second read comes from the cache.
             props.extend(props.clone());
