@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, Value};
-use autosurgeon::{hydrate, reconcile, reconcile_prop};
+use autosurgeon::{reconcile, reconcile_prop};
 
 use self::check::Facts;
 use crate::domain::{Action, Ctx, CustomerFile, SCHEMA_VERSION, Touched};
@@ -568,6 +568,7 @@ fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autosurgeon::hydrate;
 
     #[test]
     fn root_keys_are_the_fields_of_a_customer_file() {
