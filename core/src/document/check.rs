@@ -70,7 +70,8 @@ pub(crate) struct Facts {
 pub(crate) struct Admitted {
     actors: Vec<(ActorId, u64)>,
     max_op: Vec<(ChangeHash, u64)>,
-    ops: Vec<(Id, OpFact)>,
+    /// The batch's operations (moved whole into a new document's facts, not inserted again).
+    ops: HashMap<Id, OpFact>,
 }
 
 impl Admitted {
@@ -90,7 +91,11 @@ impl Facts {
             entry.max_seq = entry.max_seq.max(seq);
         }
         self.max_op.extend(admitted.max_op);
-        self.ops.extend(admitted.ops);
+        if self.ops.is_empty() {
+            self.ops = admitted.ops;
+        } else {
+            self.ops.extend(admitted.ops);
+        }
         self.heads = heads;
     }
 }
@@ -173,7 +178,8 @@ pub(crate) fn check(facts: &Facts, changes: &[Change]) -> Result<Admitted, Strin
         let clock = admit(&mut batch, change, &clocks)?;
         clocks.insert(change.hash(), clock);
     }
-    let Batch { facts, new_actors, max_seq, mut admitted, .. } = batch;
+    let Batch { facts, new_actors, max_seq, ops, mut admitted, .. } = batch;
+    admitted.ops = ops;
     // New actors first, in the order the batch numbered them, so `absorb` gives them the same
     // indexes; then the new sequence numbers of actors the document already had.
     let mut fresh: Vec<(u32, ActorId)> = new_actors.into_iter().map(|(a, i)| (i, a)).collect();
@@ -290,12 +296,10 @@ fn admit(
 
     let expanded = change.decode();
     batch.ops.reserve(expanded.operations.len());
-    batch.admitted.ops.reserve(expanded.operations.len());
     for (i, op) in expanded.operations.iter().enumerate() {
         let id = (start + i as u64, actor);
         let fact = check_op(batch, id, op)?;
         batch.ops.insert(id, fact);
-        batch.admitted.ops.push((id, fact));
     }
 
     batch.max_seq.insert(actor, seq);

@@ -364,26 +364,7 @@ fn group_commit(conn: &Mutex<Connection>, docs: &DocCache, queue: &mpsc::Receive
         if jobs.is_empty() {
             continue;
         }
-        let t0 = std::time::Instant::now();
-        let ss = || {
-            std::fs::read_to_string("/proc/thread-self/schedstat")
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(|x| x.parse::<u64>().unwrap_or(0))
-                .collect::<Vec<_>>()
-        };
-        let a = ss();
         let answers = run_batch(conn, &jobs);
-        let b = ss();
-        if std::env::var_os("FS_DEBUG_BATCH").is_some() {
-            eprintln!(
-                "batch {} in {:?} cpu {} ms wait {} ms",
-                jobs.len(),
-                t0.elapsed(),
-                (b[0] - a[0]) / 1000000,
-                (b[1] - a[1]) / 1000000
-            );
-        }
         for (job, answer) in jobs.into_iter().zip(answers) {
             let SyncJob { prepared, reply, .. } = job;
             if let Ok((_, stats)) = &answer {
