@@ -217,26 +217,7 @@ impl DocumentStore for Connection {
     ) -> StoreResult<()> {
         // Changes of customers the user cannot see now are not read at all (their bytes stay on
         // disk); scope moves are always read, since they may purge.
-        let sql = if user.role == Role::Manager {
-            // A manager sees their own customers and the pool: those changed after the cursor
-            // are found through their documents (a document's `updated_seq` is never below its
-            // last logged change), so the other managers' changes are not even passed over.
-            // The same rows as the branch's scan below (tested). CROSS JOIN and `+l.branch_id`
-            // hold SQLite to that plan: the changed documents (`documents_changed`), then each
-            // one's log (`log_customer`); the moves through `log_moves`.
-            "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, d.scope
-             FROM documents d CROSS JOIN log l ON l.customer_id = d.customer_id
-             WHERE d.branch_id = ?1 AND d.scope IN ('m:' || ?4, 'pool') AND d.updated_seq > ?2
-               AND +l.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 AND l.hash IS NOT NULL
-             UNION ALL
-             SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, d.scope
-             FROM log l CROSS JOIN documents d ON d.customer_id = l.customer_id
-             WHERE l.branch_id = ?1 AND l.hash IS NULL AND l.seq > ?2 AND l.seq <= ?3
-             ORDER BY 1"
-                .to_string()
-        } else {
-            branch_scan(user.role)
-        };
+        let sql = if user.role == Role::Manager { managers_scan() } else { branch_scan(user.role) };
         let mut stmt = self.prepare_cached(&sql)?;
         let mut rows = stmt.query(params![user.branch_id, since, until, user.id])?;
         while let Some(row) = rows.next()? {
@@ -283,6 +264,27 @@ impl DocumentStore for Connection {
             .collect::<rusqlite::Result<_>>()?;
         Ok(moves)
     }
+}
+
+/// A manager's scan: they see their own customers and the pool, so those changed after the cursor
+/// are found through their documents (a document's `updated_seq` is never below its last logged
+/// change) and the other managers' changes are not even passed over; then every scope move of
+/// the branch. The same rows as [`branch_scan`] (tested). CROSS JOIN and `+l.branch_id` hold
+/// SQLite to that plan: the changed documents (`documents_changed`), then each one's log
+/// (`log_customer`); the moves through `log_moves` (the plan is tested too).
+fn managers_scan() -> String {
+    let visible = sql_visible(Role::Manager, View::Masked, "d", "?4", "?1");
+    format!(
+        "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, d.scope
+         FROM documents d CROSS JOIN log l ON l.customer_id = d.customer_id
+         WHERE {visible} AND d.updated_seq > ?2
+           AND +l.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 AND l.hash IS NOT NULL
+         UNION ALL
+         SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, d.scope
+         FROM log l CROSS JOIN documents d ON d.customer_id = l.customer_id
+         WHERE l.branch_id = ?1 AND l.hash IS NULL AND l.seq > ?2 AND l.seq <= ?3
+         ORDER BY 1"
+    )
 }
 
 /// The log of the user's branch in order, with the changes of customers `role` sees nothing of
@@ -379,5 +381,17 @@ mod tests {
             }
         }
         assert!(read > 100, "the fixture gives the managers something to read ({read} rows)");
+
+        // Through the changed documents and the moves' index, never the branch's whole log.
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", managers_scan()))
+            .unwrap()
+            .query_map(params!["b1", 0, 1, "u1"], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("USING INDEX documents_changed") && plan.contains("USING INDEX log_moves"), "{plan}");
+        assert!(!plan.contains("log_branch"), "{plan}");
     }
 }
