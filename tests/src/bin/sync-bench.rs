@@ -42,6 +42,9 @@ struct Args {
     heavy_customers: usize,
     /// `--no-fairness`: stop after the many-device figures (to profile them alone).
     fairness: bool,
+    /// `--mark-apply`: say on stderr when the many-device push starts and ends, with a pause
+    /// before and after, for a profiler to measure that phase alone (`scripts/profile-apply.sh`).
+    mark_apply: bool,
 }
 
 fn args() -> Args {
@@ -51,6 +54,7 @@ fn args() -> Args {
         fairness_devices: 200,
         heavy_customers: usize::MAX,
         fairness: true,
+        mark_apply: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -64,8 +68,11 @@ fn args() -> Args {
             "--customers" => a.customers = it.next().and_then(|v| v.parse().ok()).expect("--customers N"),
             "--devices" => a.devices = it.next().and_then(|v| v.parse().ok()).expect("--devices N"),
             "--no-fairness" => a.fairness = false,
+            "--mark-apply" => a.mark_apply = true,
             other => {
-                eprintln!("unknown argument {other}; use --quick, --customers N, --devices N, --no-fairness");
+                eprintln!(
+                    "unknown argument {other}; use --quick, --customers N, --devices N, --no-fairness, --mark-apply"
+                );
                 std::process::exit(2);
             }
         }
@@ -333,7 +340,15 @@ fn main() {
     // The tablets are other machines: their side of the load runs on one thread (async HTTP),
     // so the server has the cores.
     let load = Load::new(&url);
+    let mark = |what: &str| {
+        if args.mark_apply {
+            eprintln!("apply phase: {what}");
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+    };
+    mark("start");
     let (wall, cpu, latencies) = load.run(tablets.iter().cloned().zip(frames).collect());
+    mark("end");
     line(
         &format!(
             "server apply: {} tablets ({} branches × 20 managers) push at once ({pushed_changes} changes)",
