@@ -97,7 +97,10 @@ pub trait DocumentStore {
     /// Whether the log holds this change of this customer.
     fn has_change(&self, customer_id: &str, hash: &automerge::ChangeHash) -> StoreResult<bool>;
 
-    /// Appends changes once each (keyed by hash); returns how many were new.
+    /// Appends changes once each (keyed by hash); returns how many were new. The caller records
+    /// the document's state after it ([`DocumentStore::save_document`] at the log's head) in the
+    /// same transaction: a document's version is never below its last logged change, which the
+    /// managers' log scan relies on to find what changed.
     fn append_changes(
         &self,
         branch_id: &str,
