@@ -266,6 +266,9 @@ impl DocumentStore for Connection {
     }
 }
 
+/// The columns of a scanned log row, in the order `scan_log` reads them into a [`LogEntry`].
+const LOG_ENTRY: &str = "l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, d.scope";
+
 /// A manager's scan: they see their own customers and the pool, so those changed after the cursor
 /// are found through their documents (a document's `updated_seq` is never below its last logged
 /// change) and the other managers' changes are not even passed over; then every scope move of
@@ -275,12 +278,12 @@ impl DocumentStore for Connection {
 fn managers_scan() -> String {
     let visible = sql_visible(Role::Manager, View::Masked, "d", "?4", "?1");
     format!(
-        "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, d.scope
+        "SELECT {LOG_ENTRY}
          FROM documents d CROSS JOIN log l ON l.customer_id = d.customer_id
          WHERE {visible} AND d.updated_seq > ?2
            AND +l.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 AND l.hash IS NOT NULL
          UNION ALL
-         SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, d.scope
+         SELECT {LOG_ENTRY}
          FROM log l CROSS JOIN documents d ON d.customer_id = l.customer_id
          WHERE l.branch_id = ?1 AND l.hash IS NULL AND l.seq > ?2 AND l.seq <= ?3
          ORDER BY 1"
@@ -294,7 +297,7 @@ fn branch_scan(role: Role) -> String {
     // CROSS JOIN keeps SQLite reading the log from the cursor on, rather than every document of
     // the branch (the visibility condition also names the documents' branch).
     format!(
-        "SELECT l.seq, l.customer_id, l.bytes, l.device_id, l.from_scope, d.scope
+        "SELECT {LOG_ENTRY}
          FROM log l CROSS JOIN documents d ON d.customer_id = l.customer_id
          WHERE l.branch_id = ?1 AND l.seq > ?2 AND l.seq <= ?3 AND {visible} ORDER BY l.seq"
     )
