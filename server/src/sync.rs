@@ -114,7 +114,7 @@ impl Budget {
 }
 
 /// What one round trip did, for the log line (no personal data).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub pushed: usize,
     pub accepted_changes: usize,
@@ -279,9 +279,52 @@ pub fn answer(
     user: &User,
     device_id: &str,
     request: &SyncRequest,
+    response: SyncResponse,
+    stats: Stats,
+) -> Result<(SyncResponse, Stats), PushError> {
+    answer_reaching(store, user, device_id, request, response, stats, Reach::All)?.ok_or(PushError::Internal)
+}
+
+/// [`answer`], if it is small: a pull of at most [`SMALL_ROWS`] log rows and [`SMALL_BYTES`] of
+/// changes, with no whole document and no listing to send. The commit thread answers such requests
+/// itself right after its commit, where the pages it just wrote are still in its cache (a reader's
+/// cache starts cold after every commit); `None` leaves the answer to a reader.
+pub fn answer_small(
+    store: &dyn Store,
+    user: &User,
+    device_id: &str,
+    request: &SyncRequest,
+    response: SyncResponse,
+    stats: Stats,
+) -> Result<Option<(SyncResponse, Stats)>, PushError> {
+    answer_reaching(store, user, device_id, request, response, stats, Reach::Small)
+}
+
+/// Log rows a small answer reads at most (see [`answer_small`]).
+pub const SMALL_ROWS: usize = 64;
+/// Bytes of changes a small answer carries at most.
+pub const SMALL_BYTES: usize = 64 * 1024;
+
+/// How far an answer may read: everything the request asks for, or only a small pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    All,
+    Small,
+}
+
+/// The answer, or `None` when `reach` is [`Reach::Small`] and the answer is not.
+fn answer_reaching(
+    store: &dyn Store,
+    user: &User,
+    device_id: &str,
+    request: &SyncRequest,
     mut response: SyncResponse,
     mut stats: Stats,
-) -> Result<(SyncResponse, Stats), PushError> {
+    reach: Reach,
+) -> Result<Option<(SyncResponse, Stats)>, PushError> {
+    if reach == Reach::Small && (request.cursor == 0 || !request.fetch.is_empty()) {
+        return Ok(None);
+    }
     let actor = store.server_actor()?;
     let budget = (request.max_bytes as usize).clamp(MIN_BUDGET, MAX_BUDGET);
     let mut used = protocol::encoded_len(&response);
@@ -302,12 +345,14 @@ pub fn answer(
         used += serve(store, user, id, &actor, &mut response)?;
     }
     stats.snapshots = response.snapshots.len();
-    if request.cursor != 0 {
-        pull(store, user, device_id, request.cursor, budget.saturating_sub(used), &actor, &mut response)?;
+    if request.cursor != 0
+        && !pull(store, user, device_id, request.cursor, budget.saturating_sub(used), &actor, reach, &mut response)?
+    {
+        return Ok(None);
     }
     stats.changes = response.changes.len();
     stats.purged = response.purge.len();
-    Ok((response, stats))
+    Ok(Some((response, stats)))
 }
 
 /// A push's result as the device hears it, or the whole request's failure.
@@ -488,7 +533,9 @@ enum Decision {
     Purged,
 }
 
-/// The log after `since`, as this user may see it, up to `budget` bytes.
+/// The log after `since`, as this user may see it, up to `budget` bytes. `false` when `reach` is
+/// [`Reach::Small`] and the pull is not small (the response is then to be thrown away).
+#[allow(clippy::too_many_arguments)]
 fn pull(
     store: &dyn Store,
     user: &User,
@@ -496,15 +543,22 @@ fn pull(
     since: u64,
     budget: usize,
     actor: &ActorId,
+    reach: Reach,
     response: &mut SyncResponse,
-) -> Result<(), PushError> {
+) -> Result<bool, PushError> {
     let since = i64::try_from(since).unwrap_or(i64::MAX);
     let head = store.log_head()?;
     response.cursor = head.max(since) as u64;
     let mut used = 0usize;
+    let (mut rows, mut small) = (0usize, true);
     let mut decided: HashMap<String, Option<Decision>> = HashMap::new();
     let mut failure = None;
     let mut step = |entry: LogEntry| -> Result<bool, PushError> {
+        rows += 1;
+        if reach == Reach::Small && (rows > SMALL_ROWS || used > SMALL_BYTES) {
+            small = false;
+            return Ok(false);
+        }
         if used >= budget && used > 0 {
             response.cursor = (entry.seq - 1) as u64;
             response.more = true;
@@ -513,6 +567,10 @@ fn pull(
         if !decided.contains_key(&entry.customer_id) {
             let decision = match entry.scope_now.view(user, &user.branch_id) {
                 View::Full if entered_full_since(store, user, &entry.customer_id, since)? => {
+                    if reach == Reach::Small {
+                        small = false;
+                        return Ok(false);
+                    }
                     used += serve(store, user, &entry.customer_id, actor, response)?;
                     Some(Decision::Served)
                 }
@@ -559,7 +617,7 @@ fn pull(
         return Err(e);
     }
     response.changes.retain(|c| !c.changes.is_empty());
-    Ok(())
+    Ok(small)
 }
 
 /// Whether the customer came into the user's full view after `since` (reassigned to them, out of

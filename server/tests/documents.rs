@@ -307,3 +307,104 @@ fn a_managers_new_customer_is_theirs_under_their_accounts_name() {
     assert!(matches!(&answer.pushed[0].outcome, PushOutcome::Refused(r) if r.code == "server_decided"), "{answer:?}");
     assert_eq!(owner, None, "nothing stored");
 }
+
+/// The commit thread answers a request itself when the answer is small (a short pull, nothing
+/// whole to send): that answer is exactly what a reader would answer, for every user and cursor,
+/// and anything bigger is left to a reader.
+#[test]
+fn a_small_answer_is_what_a_reader_answers_and_nothing_bigger_is_answered_small() {
+    use fieldsync_server::sync::{SMALL_ROWS, Stats, answer, answer_small};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let (m1, m2, s1) =
+        (server_user("M1", Role::Manager), server_user("M2", Role::Manager), server_user("S1", Role::Supervisor));
+    db.with(|c| {
+        c.execute("INSERT OR IGNORE INTO branches (id, name) VALUES ('b1', 'b1')", []).unwrap();
+        for u in [&m1, &m2] {
+            c.execute(
+                "INSERT INTO users (id, branch_id, username, display_name, role, password_hash)
+                 VALUES (?1, 'b1', ?1, ?1, 'manager', 'x')",
+                [&u.id],
+            )
+            .unwrap();
+        }
+    });
+    let mut a = tablet(&dir, "a.db", "M1");
+    let mut b = tablet(&dir, "b.db", "M2");
+    let (tablet_a, tablet_b) = (device("tablet-a", Some(&a)), device("tablet-b", Some(&b)));
+    let push = |store: &mut Store, user: &User, device: &Device, id: &str| {
+        let changes = store.document_changes(id).unwrap();
+        let request =
+            SyncRequest { cursor: 1, push: vec![DocChanges { customer_id: id.into(), changes }], ..Default::default() };
+        let answer = round_as(&db, user, device, request);
+        assert!(matches!(answer.pushed[0].outcome, PushOutcome::Accepted { .. }), "{answer:?}");
+    };
+    let mut ids = Vec::new();
+    for (i, (store, user, device)) in [(&mut a, &m1, &tablet_a), (&mut b, &m2, &tablet_b)].into_iter().enumerate() {
+        for k in 0..3 {
+            let id = store
+                .create_customer(Profile::new(CustomerKind::Individual, "张三", format!("村{i}{k}")), NOW)
+                .unwrap();
+            push(store, user, device, &id);
+            ids.push(id);
+        }
+    }
+    // A supervisor gives one of M1's customers to M2 (M2's tablet lacks its history: it is sent
+    // whole) and puts one in the pool (the managers see it masked).
+    let owner = |u: &User| domain::Owner { manager_id: Some(u.id.clone()), manager_name: Some(u.display_name.clone()) };
+    db.write_blocking(|s| docs::write_decision(s, &s1, &ids[0], &Action::AssignOwner { owner: owner(&m2) }, NOW))
+        .unwrap();
+    db.write_blocking(|s| {
+        docs::write_decision(s, &s1, &ids[1], &Action::AssignOwner { owner: domain::Owner::default() }, NOW)
+    })
+    .unwrap();
+    // M1's last customer changes more often than a small answer reads.
+    for n in 0..SMALL_ROWS {
+        let mut profile = Profile::new(CustomerKind::Individual, "张三", "村02");
+        profile.address = format!("{n} 组");
+        a.apply(&ids[2], &Action::UpdateProfile { profile }, NOW + n as i64).unwrap();
+    }
+    push(&mut a, &m1, &tablet_a, &ids[2]);
+    let head: u64 = db.with(|c| c.query_row("SELECT max(seq) FROM log", [], |r| r.get::<_, i64>(0)).unwrap()) as u64;
+
+    let (mut small, mut left) = (0, 0);
+    db.with(|c| {
+        let tx = c.transaction().unwrap();
+        let readers = [(&m1, "tablet-a"), (&m1, "another-of-m1"), (&m2, "tablet-b"), (&s1, "tablet-s")];
+        for (user, device_id) in readers {
+            for cursor in 1..=head + 1 {
+                let request = SyncRequest { cursor, max_bytes: 1 << 20, ..Default::default() };
+                let reader =
+                    answer(&*tx, user, device_id, &request, SyncResponse::default(), Stats::default()).unwrap();
+                match answer_small(&*tx, user, device_id, &request, SyncResponse::default(), Stats::default()).unwrap()
+                {
+                    Some((response, _)) => {
+                        assert_eq!(response, reader.0, "{} on {device_id} after {cursor}", user.id);
+                        small += 1;
+                    }
+                    None => left += 1,
+                }
+            }
+        }
+        // A first sync (a listing and whole documents) and a fetch are never small.
+        for request in [
+            SyncRequest { cursor: 0, ..Default::default() },
+            SyncRequest { cursor: head, fetch: vec![ids[3].clone()], ..Default::default() },
+        ] {
+            let got = answer_small(&*tx, &m2, "tablet-b", &request, SyncResponse::default(), Stats::default()).unwrap();
+            assert!(got.is_none(), "{request:?}");
+        }
+    });
+    // Both kinds happened: the comparison above is not empty, and the long pull and M2's newly
+    // owned customer were left to a reader.
+    assert!(small > 0 && left > 0, "small {small}, left to a reader {left}");
+    let leaves = |user: &User, device: &str, cursor: u64| {
+        db.with(|c| {
+            let request = SyncRequest { cursor, max_bytes: 1 << 20, ..Default::default() };
+            answer_small(&*c, user, device, &request, SyncResponse::default(), Stats::default()).unwrap().is_none()
+        })
+    };
+    assert!(leaves(&m1, "another-of-m1", 1), "a pull of more than {SMALL_ROWS} rows");
+    assert!(leaves(&m2, "tablet-b", 1), "a customer M2 now owns is sent whole");
+    assert!(!leaves(&m2, "tablet-b", head), "nothing new is small");
+}

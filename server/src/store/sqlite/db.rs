@@ -3,7 +3,9 @@
 //! read while the writer writes) for the expensive, read-only part of each sync: preparing its
 //! pushes (parse, load, merge, policy) before the writer takes them, and its answer after.
 //! Sync writes go through one group-commit thread that takes what waits in one transaction and
-//! one fsync, so the writer lock is held only to append.
+//! one fsync, so the writer lock is held only to append, and to answer the requests whose answer
+//! is small right after the commit (a reader's page cache starts cold after every commit; the
+//! writer's holds what it just wrote).
 //!
 //! The commit path never dies silently: a panic in a dependency fails only the request that
 //! caused it (the batch is retried one request at a time), a thread that stops anyway is started
@@ -52,6 +54,14 @@ pub struct Db {
 
 type Answer = Result<(SyncResponse, Stats), PushError>;
 
+/// What the commit thread sends back for a request it took: what was taken, for a reader to
+/// answer, or the answer's frame already (a small answer, read by the commit thread right after
+/// its commit: see [`answer_small_ones`]).
+enum Taken {
+    ToAnswer(Box<SyncResponse>, Stats),
+    Answered(Vec<u8>, Stats),
+}
+
 /// Work for the group-commit thread.
 enum Work {
     Sync(Box<SyncJob>),
@@ -66,7 +76,7 @@ struct SyncJob {
     request: Arc<SyncRequest>,
     prepared: crate::sync::PreparedRequest,
     now: i64,
-    reply: tokio::sync::oneshot::Sender<Answer>,
+    reply: tokio::sync::oneshot::Sender<Result<Taken, PushError>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -263,7 +273,8 @@ impl Db {
     /// One sync round trip, from the request's body to the response's frame: decoded and its
     /// pushes prepared on a reader, then taken together with the other requests waiting at that
     /// moment in one transaction and one durable commit (group commit), then answered and encoded
-    /// on a reader. A request with nothing to write never waits for the writer. Decoding and
+    /// by the commit thread when the answer is small, else on a reader. A request with nothing to
+    /// write never waits for the writer. Decoding and
     /// encoding run under the reads' caps ([`READS_PER_CORE`]), like the rest.
     pub async fn sync(
         &self,
@@ -296,7 +307,10 @@ impl Db {
                     reply,
                 };
                 self.submit(Work::Sync(Box::new(job)))?;
-                answer.await.map_err(|_| AppError::Internal("the sync commit thread stopped".into()))??
+                match answer.await.map_err(|_| AppError::Internal("the sync commit thread stopped".into()))?? {
+                    Taken::Answered(frame, stats) => return Ok((frame, stats)),
+                    Taken::ToAnswer(taken, stats) => (*taken, stats),
+                }
             }
             None => (SyncResponse::default(), Stats::default()),
         };
@@ -364,10 +378,10 @@ fn group_commit(conn: &Mutex<Connection>, docs: &DocCache, queue: &mpsc::Receive
         if jobs.is_empty() {
             continue;
         }
-        let answers = run_batch(conn, &jobs);
+        let answers = answer_small_ones(conn, &jobs, run_batch(conn, &jobs));
         for (job, answer) in jobs.into_iter().zip(answers) {
             let SyncJob { prepared, reply, .. } = job;
-            if let Ok((_, stats)) = &answer {
+            if let Ok(Taken::ToAnswer(_, stats) | Taken::Answered(_, stats)) = &answer {
                 for (id, version, doc) in prepared.into_documents(&stats.committed) {
                     docs.put(id, version, doc);
                 }
@@ -376,6 +390,39 @@ fn group_commit(conn: &Mutex<Connection>, docs: &DocCache, queue: &mpsc::Receive
             let _ = reply.send(answer);
         }
     }
+}
+
+/// Answers the requests of a committed batch whose answer is small ([`crate::sync::answer_small`])
+/// on the writer's connection, in one read transaction: the pages the batch just wrote are in
+/// its cache, where a reader would start cold. The rest are left for a reader, as is a request
+/// whose small answer failed or panicked (the reader's answer is the one it gets).
+fn answer_small_ones(
+    conn: &Mutex<Connection>,
+    jobs: &[SyncJob],
+    answers: Vec<Answer>,
+) -> Vec<Result<Taken, PushError>> {
+    let to_answer = |answer: Answer| answer.map(|(taken, stats)| Taken::ToAnswer(Box::new(taken), stats));
+    let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Ok(tx) = conn.transaction() else { return answers.into_iter().map(to_answer).collect() };
+    let replies = jobs
+        .iter()
+        .zip(answers)
+        .map(|(job, answer)| {
+            let (taken, stats) = answer?;
+            let small = catch_unwind(AssertUnwindSafe(|| {
+                let (user, device, request) = (&job.user, &job.device.id, &job.request);
+                let small = crate::sync::answer_small(&*tx, user, device, request, taken.clone(), stats.clone());
+                small
+                    .map(|s| s.map(|(response, stats)| (protocol::encode_at(&response, protocol::SERVER_LEVEL), stats)))
+            }));
+            Ok(match small {
+                Ok(Ok(Some((frame, stats)))) => Taken::Answered(frame, stats),
+                _ => Taken::ToAnswer(Box::new(taken), stats),
+            })
+        })
+        .collect();
+    let _ = tx.finish();
+    replies
 }
 
 /// Runs a batch in one transaction. Should a dependency panic, the transaction rolls back as it
