@@ -346,6 +346,7 @@ fn main() {
             std::thread::sleep(Duration::from_millis(1500));
         }
     };
+    load.connect(tablets.len());
     mark("start");
     let (wall, cpu, latencies) = load.run(tablets.iter().cloned().zip(frames).collect());
     mark("end");
@@ -373,6 +374,7 @@ fn main() {
     );
     let head: i64 = server.db().query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
     let noop = protocol::encode(&SyncRequest { cursor: head as u64, ..Default::default() });
+    load.connect(tablets.len());
     let (wall, cpu, latencies) = load.run(tablets.iter().map(|t| (t.clone(), noop.clone())).collect());
     line(
         &format!("{} devices sync at once (nothing new)", args.devices),
@@ -446,7 +448,6 @@ impl Load {
     /// wall time, the CPU time used meanwhile, and each request's latency, sorted. A tablet
     /// retries a connection the server could not take; its latency counts the retries.
     fn run(&self, requests: Vec<(Tablet, Vec<u8>)>) -> (Duration, Cpu, Vec<Duration>) {
-        self.connect(requests.len());
         self.runtime.block_on(async {
             let cpu = process_cpu();
             let client_cpu = cpu_of("/proc/thread-self/stat");
