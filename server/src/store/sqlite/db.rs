@@ -26,26 +26,26 @@ use crate::error::AppError;
 use crate::store::{Store, StoreError};
 use crate::sync::Stats;
 
+use super::readers::Lane;
+
 /// Sync requests taken in one transaction at most (a batch's answers wait for its commit).
 const MAX_BATCH: usize = 64;
 
 /// Reads that run at once, per core, in each of two lanes: requests starting (authentication,
 /// decoding and preparing pushes) and sync answers. More wait their turn: on two cores, hundreds
-/// of reads at once would only take turns on the cores, each opening its own connection, and
-/// starve the commit thread that every writing request waits for. Answers have their own lane so
-/// a committed request is answered without queueing behind every request that arrived after it.
-/// Each running read keeps its connection open for the next.
+/// of reads at once would only take turns on the cores and starve the commit thread that every
+/// writing request waits for. Answers have their own lane so a committed request is answered
+/// without queueing behind every request that arrived after it. Each lane is that many reader
+/// threads, each with its own connection (see `readers.rs`).
 const READS_PER_CORE: usize = 2;
 
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
     path: Arc<std::path::PathBuf>,
-    readers: Arc<Mutex<Vec<Connection>>>,
-    /// One permit per read that may run at once, for requests starting and for answers (see
-    /// [`READS_PER_CORE`]).
-    reads: Arc<tokio::sync::Semaphore>,
-    answers: Arc<tokio::sync::Semaphore>,
+    /// The reader threads for requests starting and for answers (see [`READS_PER_CORE`]).
+    reads: Arc<Lane>,
+    answers: Arc<Lane>,
     /// The group-commit thread's queue; replaced when the thread has stopped.
     syncs: Arc<Mutex<Option<mpsc::Sender<Work>>>>,
     /// Documents as last committed, for the next push to them.
@@ -93,6 +93,8 @@ pub enum OpenError {
     Sqlite(#[from] rusqlite::Error),
     #[error("upgrading the store's data failed: {0}")]
     Upgrade(#[from] PushError),
+    #[error("cannot start the store's reader threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 impl Db {
@@ -109,9 +111,8 @@ impl Db {
         let db = Db {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
-            readers: Arc::new(Mutex::new(Vec::new())),
-            reads: Arc::new(tokio::sync::Semaphore::new(max_reads())),
-            answers: Arc::new(tokio::sync::Semaphore::new(max_reads())),
+            reads: Arc::new(Lane::start(max_reads(), "fieldsync-read")?),
+            answers: Arc::new(Lane::start(max_reads(), "fieldsync-answer")?),
             syncs: Arc::new(Mutex::new(None)),
             docs: Arc::new(DocCache::default()),
         };
@@ -133,13 +134,15 @@ impl Db {
         self.read_in(&self.reads, f).await
     }
 
-    /// [`Db::read`] in the lane of `permits`.
+    /// [`Db::read`] in `lane`.
     async fn read_in<T: Send + 'static, E: Into<AppError> + From<StoreError> + Send + 'static>(
         &self,
-        permits: &Arc<tokio::sync::Semaphore>,
+        lane: &Lane,
         f: impl FnOnce(&dyn Store) -> Result<T, E> + Send + 'static,
     ) -> Result<T, AppError> {
-        self.read_conn(permits, move |conn| {
+        let path = self.path.clone();
+        let open = move || open_reader(&path);
+        lane.run(open, move |conn| {
             let tx = conn.transaction().map_err(StoreError::from)?;
             let out = f(&*tx)?;
             tx.finish().map_err(StoreError::from)?;
@@ -161,55 +164,6 @@ impl Db {
     pub fn write_blocking<T, E: From<StoreError>>(&self, f: impl FnOnce(&dyn Store) -> Result<T, E>) -> Result<T, E> {
         let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         write_in(&mut conn, f)
-    }
-
-    /// Runs `f` on a reader connection (read-only, so nothing it does can write) on the blocking
-    /// pool, without the writer lock. A panic inside fails this call only.
-    async fn read_conn<T: Send + 'static, E: Into<AppError> + Send + 'static>(
-        &self,
-        permits: &Arc<tokio::sync::Semaphore>,
-        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
-    ) -> Result<T, AppError> {
-        let db = self.clone();
-        let permit = permits.clone().acquire_owned().await.map_err(|_| AppError::Internal("shutting down".into()))?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let mut conn = db.reader()?;
-            let result = catch_unwind(AssertUnwindSafe(|| f(&mut conn)));
-            match result {
-                Ok(result) => {
-                    db.give_back(conn);
-                    result.map_err(Into::into)
-                }
-                // The connection is dropped: whatever the panic left open goes with it.
-                Err(_) => Err(AppError::Internal("a request failed inside the store".into())),
-            }
-        })
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-    }
-
-    fn reader(&self) -> Result<Connection, AppError> {
-        if let Some(conn) = self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).pop() {
-            return Ok(conn);
-        }
-        let conn = Connection::open_with_flags(
-            self.path.as_ref(),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .and_then(|c| {
-            c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON; PRAGMA mmap_size = 1073741824;")
-                .map(|()| c)
-        })
-        .map_err(|e| AppError::Internal(format!("cannot open a reader: {e}")))?;
-        Ok(conn)
-    }
-
-    fn give_back(&self, conn: Connection) {
-        let mut readers = self.readers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if readers.len() < 2 * max_reads() && conn.is_autocommit() {
-            readers.push(conn);
-        }
     }
 
     /// Runs `f` with the connection on the blocking pool. A panic inside fails this call only.
@@ -342,6 +296,19 @@ impl Db {
         }
         matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
     }
+}
+
+/// A read-only connection for a reader thread (read-only, so nothing a read does can write).
+fn open_reader(path: &Path) -> Result<Connection, AppError> {
+    Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|c| {
+        c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON; PRAGMA mmap_size = 1073741824;")
+            .map(|()| c)
+    })
+    .map_err(|e| AppError::Internal(format!("cannot open a reader: {e}")))
 }
 
 /// Reads that may run at once: [`READS_PER_CORE`] per core the process may use (asked once: the

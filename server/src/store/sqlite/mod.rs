@@ -2,6 +2,7 @@
 //!
 //! - [`db`]: connections (one writer, read-only readers), transactions and the group-commit
 //!   thread;
+//! - `readers`: the reader threads, each with its own connection, that run reads in order;
 //! - [`schema`]: forward-only migrations numbered by `user_version`;
 //! - `visibility`: the SQL twin of the one visibility rule;
 //! - `documents`, `accounts`, `photos`: the store traits implemented on a connection (inside the
@@ -13,4 +14,5 @@ pub mod schema;
 mod accounts;
 mod documents;
 mod photos;
+mod readers;
 pub(crate) mod visibility;
