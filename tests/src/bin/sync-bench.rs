@@ -352,7 +352,7 @@ fn main() {
     mark("end");
     line(
         &format!(
-            "server apply: {} tablets ({} branches × 20 managers) push at once ({pushed_changes} changes)",
+            "server apply: {} tablets ({} branches × 20 managers) push at once over open connections ({pushed_changes} changes)",
             args.devices,
             args.devices.div_ceil(20)
         ),

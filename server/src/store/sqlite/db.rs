@@ -228,8 +228,8 @@ impl Db {
     /// pushes prepared on a reader, then taken together with the other requests waiting at that
     /// moment in one transaction and one durable commit (group commit), then answered and encoded
     /// by the commit thread when the answer is small, else on a reader. A request with nothing to
-    /// write never waits for the writer. Decoding and
-    /// encoding run under the reads' caps ([`READS_PER_CORE`]), like the rest.
+    /// write never waits for the writer. Decoding and encoding run on the reader threads
+    /// ([`READS_PER_CORE`]), like the rest.
     pub async fn sync(
         &self,
         user: User,
