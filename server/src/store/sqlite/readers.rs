@@ -5,7 +5,8 @@
 //! threads: each job costs no wake-up (tokio's blocking pool behind a semaphore woke a task and
 //! a thread for every read), and each connection stays with its thread (its prepared statements
 //! with it). A job that panics fails alone: its thread drops the connection (whatever the panic
-//! left open goes with it) and opens another for the next job.
+//! left open goes with it) and opens another for the next job. A job whose caller went away
+//! before it started (a client that hung up while it queued) is skipped.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, mpsc};
@@ -53,6 +54,10 @@ impl Lane {
     ) -> Result<T, AppError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn: &mut Option<Connection>| {
+            // A caller that went away while its job waited (a client that hung up) costs nothing.
+            if reply.is_closed() {
+                return;
+            }
             let result = match conn.take().map_or_else(open, Ok) {
                 Ok(mut c) => match catch_unwind(AssertUnwindSafe(|| f(&mut c))) {
                     Ok(result) => {
@@ -109,6 +114,40 @@ mod tests {
         let one = Lane::start(1, "test-read").unwrap();
         one.run(open, |c| c.execute_batch("CREATE TEMP TABLE marker (x)").map_err(StoreError::from)).await.unwrap();
         assert!(one.run(open, |c| Ok::<_, StoreError>(marked(c))).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_went_away_before_it_started_is_not_run() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let lane = Arc::new(Lane::start(1, "test-read").unwrap());
+        let (started, release) = (Arc::new(tokio::sync::Notify::new()), Arc::new(std::sync::Barrier::new(2)));
+        // The lane's only thread is held by a first job until the second has been abandoned.
+        let (s, r) = (started.clone(), release.clone());
+        let first = tokio::spawn({
+            let lane = lane.clone();
+            async move {
+                lane.run(open, move |_| {
+                    s.notify_one();
+                    r.wait();
+                    Ok::<_, StoreError>(())
+                })
+                .await
+            }
+        });
+        started.notified().await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let abandoned = lane.run(open, move |_| {
+            flag.store(true, Ordering::SeqCst);
+            Ok::<_, StoreError>(())
+        });
+        // Polled once (so it is queued), then dropped, as a request whose client hung up.
+        assert!(tokio::time::timeout(std::time::Duration::ZERO, abandoned).await.is_err());
+        release.wait();
+        first.await.unwrap().unwrap();
+        // The next job runs after the abandoned one would have.
+        lane.run(open, |_| Ok::<_, StoreError>(())).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst));
     }
 
     #[tokio::test]
