@@ -7,7 +7,7 @@ use std::path::Path;
 
 use fieldsync_core::domain::Role;
 use fieldsync_core::store::{Key, Store, User};
-use fieldsync_core::sync::{Progress, SyncError, SyncOptions, SyncReport, SyncSession, Transport};
+use fieldsync_core::sync::{Progress, StoreAccess, SyncError, SyncOptions, SyncReport, run_in_steps};
 
 use crate::transport::{self, HttpError, HttpTransport};
 
@@ -168,22 +168,7 @@ pub fn sync_in_steps(
     cancelled: &dyn Fn() -> bool,
 ) -> Result<SyncReport, DeviceError> {
     let mut transport = device.borrow()?.transport()?;
-    let mut session = SyncSession::new(options);
-    loop {
-        if cancelled() {
-            return Err(SyncError::Cancelled.into());
-        }
-        let Some(frame) = session.next_request(device.borrow()?.store())? else { break };
-        match transport.exchange(frame) {
-            Ok(reply) => session.handle_reply(device.borrow()?.store(), reply)?,
-            Err(e) => {
-                session.abandon_request();
-                return Err(SyncError::Transport(e).into());
-            }
-        }
-        on_progress(session.progress());
-    }
-    let mut progress = session.progress().clone();
+    let mut progress = run_in_steps(&StoresOf(device), &mut transport, options, on_progress, cancelled)?;
     // Photos after documents: the visits are what the branch needs first.
     let queued = device.borrow()?.store().photos_to_upload()?;
     for hash in queued {
@@ -205,4 +190,36 @@ pub fn sync_in_steps(
         on_progress(&progress);
     }
     Ok(progress)
+}
+
+/// The store of a device lent step by step, as the sync engine borrows it
+/// ([`fieldsync_core::sync::run_in_steps`]).
+struct StoresOf<'d, D>(&'d D);
+
+/// A device's guard, narrowed to its store.
+struct StoreGuard<G>(G);
+
+impl<G: DerefMut<Target = Device>> std::ops::Deref for StoreGuard<G> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.0.store
+    }
+}
+
+impl<G: DerefMut<Target = Device>> DerefMut for StoreGuard<G> {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.0.store
+    }
+}
+
+impl<D: DeviceAccess> StoreAccess for StoresOf<'_, D> {
+    type Guard<'a>
+        = StoreGuard<D::Guard<'a>>
+    where
+        Self: 'a;
+    type Error = DeviceError;
+
+    fn store(&self) -> Result<Self::Guard<'_>, DeviceError> {
+        Ok(StoreGuard(self.0.borrow()?))
+    }
 }

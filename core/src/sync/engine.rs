@@ -267,8 +267,8 @@ fn rejected(store: &mut Store, rejection: Rejection) -> SyncError {
     }
 }
 
-/// Runs a whole session over `transport`, reporting progress after each round trip and checking
-/// `cancelled` before each request.
+/// Runs a whole session over `transport` on a store held throughout, reporting progress after
+/// each round trip and checking `cancelled` before each request.
 pub fn run(
     store: &mut Store,
     transport: &mut dyn Transport,
@@ -276,17 +276,54 @@ pub fn run(
     on_progress: &mut dyn FnMut(&Progress),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<SyncReport, SyncError> {
+    run_in_steps(&std::cell::RefCell::new(store), transport, options, on_progress, cancelled)
+}
+
+/// Lends the store to a sync one step at a time (preparing a request, applying its reply) and
+/// never while a request is on the network, so an app's other threads use the store meanwhile.
+pub trait StoreAccess {
+    type Guard<'a>: std::ops::DerefMut<Target = Store>
+    where
+        Self: 'a;
+    /// What a failure to lend the store (or any failure of the sync) is reported as.
+    type Error: From<SyncError>;
+
+    fn store(&self) -> Result<Self::Guard<'_>, Self::Error>;
+}
+
+/// A store held exclusively, lent step by step.
+impl StoreAccess for std::cell::RefCell<&mut Store> {
+    type Guard<'a>
+        = std::cell::RefMut<'a, Store>
+    where
+        Self: 'a;
+    type Error = SyncError;
+
+    fn store(&self) -> Result<std::cell::RefMut<'_, Store>, SyncError> {
+        Ok(std::cell::RefMut::map(self.borrow_mut(), |store| &mut **store))
+    }
+}
+
+/// [`run`] with the store borrowed through `access` for each step only: the one loop of a sync
+/// session, for the command-line tool, the apps and the tests.
+pub fn run_in_steps<A: StoreAccess>(
+    access: &A,
+    transport: &mut dyn Transport,
+    options: SyncOptions,
+    on_progress: &mut dyn FnMut(&Progress),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<SyncReport, A::Error> {
     let mut session = SyncSession::new(options);
     loop {
         if cancelled() {
-            return Err(SyncError::Cancelled);
+            return Err(SyncError::Cancelled.into());
         }
-        let Some(frame) = session.next_request(store)? else { break };
+        let Some(frame) = session.next_request(&mut *access.store()?)? else { break };
         match transport.exchange(frame) {
-            Ok(reply) => session.handle_reply(store, reply)?,
+            Ok(reply) => session.handle_reply(&mut *access.store()?, reply)?,
             Err(e) => {
                 session.abandon_request();
-                return Err(SyncError::Transport(e));
+                return Err(SyncError::Transport(e).into());
             }
         }
         on_progress(session.progress());
