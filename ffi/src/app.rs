@@ -17,7 +17,7 @@ use fieldsync_core::domain::{
 use fieldsync_core::store::{FunnelStage, Key, PoolSummary, VisitSummary};
 use fieldsync_core::sync::{Progress, SyncOptions};
 
-use crate::device::{Device, DeviceAccess, DeviceError, sync_in_steps};
+use crate::device::{Device, DeviceAccess, DeviceError, photo_in_steps, sync_in_steps};
 use crate::error::FieldsyncError;
 use crate::records::{
     Customer360, CustomerPage, CustomerQuery, LeadPage, RefusedChange, ReminderPage, SignedIn, SyncSettings,
@@ -299,20 +299,7 @@ impl FieldsyncDevice {
     /// A visit's photo: from this tablet, or fetched from the server (and kept) when online. The
     /// download runs without holding the store.
     pub fn photo(&self, hash: String) -> Result<Vec<u8>> {
-        use std::ops::ControlFlow::{Break, Continue};
-        let found = self.with(|d| {
-            Ok(match d.store().photo(&hash)? {
-                Some(kept) => Break(kept),
-                None => Continue(d.transport()?),
-            })
-        })?;
-        let transport = match found {
-            Break(kept) => return Ok(kept),
-            Continue(transport) => transport,
-        };
-        let bytes = contain(|| Ok(transport.fetch_photo(&hash)?))?;
-        self.with(|d| Ok(d.store().keep_fetched_photo(&hash, &bytes)?))?;
-        Ok(bytes)
+        contain(|| Ok(photo_in_steps(&Open(&self.device), &hash)?))
     }
 
     // ---- leads, reminders, the pool ------------------------------------------------------

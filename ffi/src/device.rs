@@ -118,18 +118,28 @@ impl Device {
         on_progress: &mut dyn FnMut(&Progress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<SyncReport, DeviceError> {
-        sync_in_steps(&Exclusive(std::cell::RefCell::new(self)), options, on_progress, cancelled)
+        sync_in_steps(&Exclusive(RefCell::new(self)), options, on_progress, cancelled)
     }
 
     /// A photo of a visit: from this device, or fetched from the server (and kept) when online.
     pub fn photo(&mut self, hash: &str) -> Result<Vec<u8>, DeviceError> {
-        if let Some(bytes) = self.store.photo(hash)? {
+        photo_in_steps(&Exclusive(RefCell::new(self)), hash)
+    }
+}
+
+/// A photo of a visit: from the device, or fetched from the server (and kept) when online. The
+/// device is borrowed to look and to keep, not while the photo downloads.
+pub fn photo_in_steps(device: &impl DeviceAccess, hash: &str) -> Result<Vec<u8>, DeviceError> {
+    let transport = {
+        let mut device = device.borrow()?;
+        if let Some(bytes) = device.store().photo(hash)? {
             return Ok(bytes);
         }
-        let bytes = self.transport()?.fetch_photo(hash)?;
-        self.store.keep_fetched_photo(hash, &bytes)?;
-        Ok(bytes)
-    }
+        device.transport()?
+    };
+    let bytes = transport.fetch_photo(hash)?;
+    device.borrow()?.store().keep_fetched_photo(hash, &bytes)?;
+    Ok(bytes)
 }
 
 /// A device borrowed for one step of a sync at a time: exclusively (the CLI, tests), or from the
