@@ -35,9 +35,11 @@ impl Lane {
                 loop {
                     // The lock is held only while waiting for a job, never while running one.
                     let job = jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv();
-                    match job {
-                        Ok(job) => job(&mut conn),
-                        Err(_) => return,
+                    let Ok(job) = job else { return };
+                    // A job contains its own panics; should one escape anyway, the thread lives on
+                    // (a lane never loses a thread) with a new connection.
+                    if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
+                        conn = None;
                     }
                 }
             })?;
