@@ -617,7 +617,9 @@ fn pull(
         return Err(e);
     }
     response.changes.retain(|c| !c.changes.is_empty());
-    Ok(small)
+    // The scan stops once a row finds the answer over its bounds; the last row read may have
+    // passed the bytes' bound too.
+    Ok(small && (reach == Reach::All || used <= SMALL_BYTES))
 }
 
 /// Whether the customer came into the user's full view after `since` (reassigned to them, out of

@@ -313,7 +313,7 @@ fn a_managers_new_customer_is_theirs_under_their_accounts_name() {
 /// and anything bigger is left to a reader.
 #[test]
 fn a_small_answer_is_what_a_reader_answers_and_nothing_bigger_is_answered_small() {
-    use fieldsync_server::sync::{SMALL_ROWS, Stats, answer, answer_small};
+    use fieldsync_server::sync::{SMALL_BYTES, SMALL_ROWS, Stats, answer, answer_small};
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
     let (m1, m2, s1) =
@@ -365,12 +365,29 @@ fn a_small_answer_is_what_a_reader_answers_and_nothing_bigger_is_answered_small(
         a.apply(&ids[2], &Action::UpdateProfile { profile }, NOW + n as i64).unwrap();
     }
     push(&mut a, &m1, &tablet_a, &ids[2]);
+    // M2's last customer gets long notes, a few changes of several KB each: more bytes than a
+    // small answer carries, in fewer rows than it reads.
+    let mut chars = 0x4e00u32;
+    for n in 0..12 {
+        let mut profile = Profile::new(CustomerKind::Individual, "张三", "村12");
+        profile.notes = (0..4000)
+            .map(|_| {
+                chars = 0x4e00 + (chars * 7919 + n) % 0x5000;
+                char::from_u32(chars).unwrap()
+            })
+            .collect();
+        b.apply(&ids[5], &Action::UpdateProfile { profile }, NOW + n as i64).unwrap();
+    }
+    let before_notes: u64 =
+        db.with(|c| c.query_row("SELECT max(seq) FROM log", [], |r| r.get::<_, i64>(0)).unwrap()) as u64;
+    push(&mut b, &m2, &tablet_b, &ids[5]);
     let head: u64 = db.with(|c| c.query_row("SELECT max(seq) FROM log", [], |r| r.get::<_, i64>(0)).unwrap()) as u64;
 
     let (mut small, mut left) = (0, 0);
     db.with(|c| {
         let tx = c.transaction().unwrap();
-        let readers = [(&m1, "tablet-a"), (&m1, "another-of-m1"), (&m2, "tablet-b"), (&s1, "tablet-s")];
+        let readers =
+            [(&m1, "tablet-a"), (&m1, "another-of-m1"), (&m2, "tablet-b"), (&m2, "another-of-m2"), (&s1, "tablet-s")];
         for (user, device_id) in readers {
             for cursor in 1..=head + 1 {
                 let request = SyncRequest { cursor, max_bytes: 1 << 20, ..Default::default() };
@@ -380,6 +397,8 @@ fn a_small_answer_is_what_a_reader_answers_and_nothing_bigger_is_answered_small(
                 {
                     Some((response, _)) => {
                         assert_eq!(response, reader.0, "{} on {device_id} after {cursor}", user.id);
+                        let bytes: usize = response.changes.iter().map(|c| c.changes.len()).sum();
+                        assert!(bytes <= SMALL_BYTES, "{bytes} bytes answered small after {cursor}");
                         small += 1;
                     }
                     None => left += 1,
@@ -406,5 +425,6 @@ fn a_small_answer_is_what_a_reader_answers_and_nothing_bigger_is_answered_small(
     };
     assert!(leaves(&m1, "another-of-m1", 1), "a pull of more than {SMALL_ROWS} rows");
     assert!(leaves(&m2, "tablet-b", 1), "a customer M2 now owns is sent whole");
+    assert!(leaves(&m2, "another-of-m2", before_notes), "a pull of more than {SMALL_BYTES} bytes");
     assert!(!leaves(&m2, "tablet-b", head), "nothing new is small");
 }
