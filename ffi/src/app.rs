@@ -15,9 +15,11 @@ use fieldsync_core::domain::{
     Profile, Reminder, ReminderKind, VisitDetails, VisitPurpose,
 };
 use fieldsync_core::store::{FunnelStage, Key, PoolSummary, VisitSummary};
-use fieldsync_core::sync::{Progress, SyncOptions};
+use fieldsync_core::sync::{SyncOptions, SyncProgress};
 
-use crate::device::{Device, DeviceAccess, DeviceError, photo_in_steps, sync_in_steps};
+use crate::device::{
+    Device, DeviceAccess, DeviceError, login_in_steps, logout_in_steps, photo_in_steps, sync_in_steps,
+};
 use crate::error::FieldsyncError;
 use crate::records::{
     Customer360, CustomerPage, CustomerQuery, LeadPage, RefusedChange, ReminderPage, SignedIn, SyncSettings,
@@ -42,7 +44,7 @@ fn now_ms() -> i64 {
 /// Told after each round trip of a sync (and each photo sent), on the syncing thread.
 #[uniffi::export(foreign)]
 pub trait SyncListener: Send + Sync {
-    fn on_progress(&self, progress: Progress);
+    fn on_progress(&self, progress: SyncProgress);
 }
 
 /// Cancels a sync from any thread: it stops before its next round trip; what it finished is kept.
@@ -151,17 +153,19 @@ impl FieldsyncDevice {
         self.with(|d| Ok(d.device_id()?))
     }
 
-    /// Signs in against the branch server at `server` (e.g. `https://branch.example:8443`).
+    /// Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
+    /// store stays usable by other threads while the server answers.
     pub fn login(&self, server: String, username: String, password: String) -> Result<SignedIn> {
-        self.with(|d| {
-            d.login(&server, &username, &password)?;
-            signed_in(d)?.ok_or(FieldsyncError::SignInAgain)
+        contain(|| {
+            login_in_steps(&Open(&self.device), &server, &username, &password)?;
+            self.with(|d| signed_in(d)?.ok_or(FieldsyncError::SignInAgain))
         })
     }
 
-    /// Signs out on the server and wipes the tablet (sync first: unsynced work is lost).
+    /// Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
+    /// stays usable by other threads while the server answers.
     pub fn logout(&self) -> Result<()> {
-        self.with(|d| Ok(d.logout()?))
+        contain(|| Ok(logout_in_steps(&Open(&self.device))?))
     }
 
     /// Who is signed in, if anyone.
@@ -421,11 +425,11 @@ impl FieldsyncDevice {
         settings: SyncSettings,
         listener: Option<Arc<dyn SyncListener>>,
         cancel: Option<Arc<SyncCancel>>,
-    ) -> Result<Progress> {
+    ) -> Result<SyncProgress> {
         contain(|| {
             let today = settings.today_start_ms.zip(settings.today_end_ms);
             let options = SyncOptions { today, now: now_ms(), ..SyncOptions::default() };
-            let mut on_progress = |p: &Progress| {
+            let mut on_progress = |p: &SyncProgress| {
                 if let Some(listener) = &listener {
                     listener.on_progress(p.clone());
                 }
@@ -452,4 +456,85 @@ impl FieldsyncDevice {
 fn signed_in(d: &mut Device) -> Result<Option<SignedIn>> {
     let server = d.store().setting("server")?.unwrap_or_default();
     Ok(d.store().user().map(|u| SignedIn { user_id: u.id.clone(), display_name: u.name.clone(), role: u.role, server }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use fieldsync_core::domain::Role;
+    use fieldsync_core::store::User;
+
+    use super::*;
+    use crate::records::OwnerFilter;
+
+    /// A server that takes the connection and never answers, until `release` is sent; `accepted`
+    /// hears when the request is on the wire.
+    fn silent_server() -> (String, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (accepted_tx, accepted) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            accepted_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            drop(socket); // the client sees the connection closed: a network error
+        });
+        (url, accepted, release)
+    }
+
+    /// Lists the customers on another thread; whether it returned while the server stayed silent.
+    fn lists_meanwhile(device: &Arc<FieldsyncDevice>) -> bool {
+        let (done_tx, done) = mpsc::channel();
+        let device = Arc::clone(device);
+        std::thread::spawn(move || {
+            let query =
+                CustomerQuery { village: None, tier: None, lifecycle: None, owner: OwnerFilter::Anyone, search: None };
+            let _ = done_tx.send(device.customers(query, 20, None).map(|page| page.items.len()));
+        });
+        // Not a timing assertion: a call blocked behind the network never returns while the server
+        // stays silent; the bound only keeps a broken build from hanging the suite.
+        matches!(done.recv_timeout(Duration::from_secs(30)), Ok(Ok(0)))
+    }
+
+    #[test]
+    fn signing_in_and_out_leave_the_store_usable_while_the_server_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = FieldsyncDevice::open(dir.path().join("t.db").display().to_string(), None).unwrap();
+
+        let (url, accepted, release) = silent_server();
+        let login = {
+            let device = Arc::clone(&device);
+            std::thread::spawn(move || device.login(url, "manager1".into(), "pw".into()))
+        };
+        accepted.recv().unwrap();
+        assert!(lists_meanwhile(&device), "a list waited for the sign-in's network call");
+        release.send(()).unwrap();
+        assert!(matches!(login.join().unwrap(), Err(FieldsyncError::Network { .. })));
+        assert!(device.signed_in().unwrap().is_none());
+
+        // Signed in (as the server would have left it), then signing out against a silent server.
+        let (url, accepted, release) = silent_server();
+        device
+            .with(|d| {
+                d.store().sign_in(User { id: "m1".into(), name: "李经理".into(), role: Role::Manager })?;
+                d.store().set_setting("server", &url)?;
+                d.store().set_setting("token", "t")?;
+                Ok(())
+            })
+            .unwrap();
+        let logout = {
+            let device = Arc::clone(&device);
+            std::thread::spawn(move || device.logout())
+        };
+        accepted.recv().unwrap();
+        assert!(lists_meanwhile(&device), "a list waited for the sign-out's network call");
+        release.send(()).unwrap();
+        // The server never confirmed: the tablet is not wiped and still signed in.
+        assert!(matches!(logout.join().unwrap(), Err(FieldsyncError::Network { .. })));
+        assert_eq!(device.signed_in().unwrap().map(|s| s.user_id), Some("m1".to_string()));
+    }
 }

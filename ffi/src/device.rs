@@ -7,7 +7,7 @@ use std::path::Path;
 
 use fieldsync_core::domain::Role;
 use fieldsync_core::store::{Key, Store, User};
-use fieldsync_core::sync::{Progress, StoreAccess, SyncError, SyncOptions, SyncReport, run_in_steps};
+use fieldsync_core::sync::{StoreAccess, SyncError, SyncOptions, SyncProgress, SyncReport, run_in_steps};
 
 use crate::transport::{self, HttpError, HttpTransport};
 
@@ -68,36 +68,18 @@ impl Device {
     /// here, their session is ended on the server first and the tablet wiped (their customers must
     /// not stay on it), then the new user signs in under the wiped store's new actor.
     pub fn login(&mut self, server: &str, username: &str, password: &str) -> Result<(), DeviceError> {
-        let device_id = self.device_id()?;
-        let previous = self.store.setting("username")?;
-        if self.store.user().is_some() && previous.as_deref() != Some(username) {
-            // Freed on the server while this tablet still holds a valid token; if it does not
-            // (expired, revoked), a supervisor releases the device instead.
-            if let Ok(transport) = self.transport() {
-                let _ = transport.logout();
-            }
-            self.store.wipe()?;
-            self.store.set_setting("device_id", &device_id)?;
-        }
-        let actor = self.store.actor().to_hex_string();
-        let session = transport::login(server, username, password, &device_id, &actor)?;
-        let role = match session.user.role.as_str() {
-            "manager" => Role::Manager,
-            "supervisor" | "admin" => Role::Supervisor,
-            _ => return Err(DeviceError::UnknownRole),
-        };
-        self.store.sign_in(User { id: session.user.id.clone(), name: session.user.display_name.clone(), role })?;
-        self.store.set_setting("server", server)?;
-        self.store.set_setting("token", &session.token)?;
-        self.store.set_setting("username", username)?;
-        Ok(())
+        login_in_steps(&Exclusive(RefCell::new(self)), server, username, password)
     }
 
     /// Signs out: the server ends this device's session (freeing it for a colleague), and the
     /// tablet is wiped. Unsynced work is lost, so the app syncs first.
     pub fn logout(&mut self) -> Result<(), DeviceError> {
+        logout_in_steps(&Exclusive(RefCell::new(self)))
+    }
+
+    /// Wipes the store, keeping the device's ID (the server knows the tablet by it).
+    fn wipe_keeping_id(&mut self) -> Result<(), DeviceError> {
         let device_id = self.device_id()?;
-        self.transport()?.logout()?;
         self.store.wipe()?;
         self.store.set_setting("device_id", &device_id)?;
         Ok(())
@@ -115,7 +97,7 @@ impl Device {
     pub fn sync(
         &mut self,
         options: SyncOptions,
-        on_progress: &mut dyn FnMut(&Progress),
+        on_progress: &mut dyn FnMut(&SyncProgress),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<SyncReport, DeviceError> {
         sync_in_steps(&Exclusive(RefCell::new(self)), options, on_progress, cancelled)
@@ -125,6 +107,60 @@ impl Device {
     pub fn photo(&mut self, hash: &str) -> Result<Vec<u8>, DeviceError> {
         photo_in_steps(&Exclusive(RefCell::new(self)), hash)
     }
+}
+
+/// Signs in (see [`Device::login`]); the device is borrowed to read and to keep, not while the
+/// server is asked.
+pub fn login_in_steps(
+    device: &impl DeviceAccess,
+    server: &str,
+    username: &str,
+    password: &str,
+) -> Result<(), DeviceError> {
+    let previous_session = {
+        let mut device = device.borrow()?;
+        let store = device.store();
+        let someone_else = store.user().is_some() && store.setting("username")?.as_deref() != Some(username);
+        // Their token, to end their session on the server (absent if it is gone already).
+        if someone_else { Some(device.transport().ok()) } else { None }
+    };
+    if let Some(transport) = previous_session {
+        // Freed on the server while this tablet still holds a valid token; if it does not
+        // (expired, revoked), a supervisor releases the device instead.
+        if let Some(transport) = transport {
+            let _ = transport.logout();
+        }
+        device.borrow()?.wipe_keeping_id()?;
+    }
+    let (device_id, actor) = {
+        let mut device = device.borrow()?;
+        (device.device_id()?, device.store().actor().to_hex_string())
+    };
+    let session = transport::login(server, username, password, &device_id, &actor)?;
+    let role = match session.user.role.as_str() {
+        "manager" => Role::Manager,
+        "supervisor" | "admin" => Role::Supervisor,
+        _ => return Err(DeviceError::UnknownRole),
+    };
+    let mut device = device.borrow()?;
+    if device.store().actor().to_hex_string() != actor {
+        // The store was wiped meanwhile (a sign-out on another thread): the session the server
+        // gave is for an actor this store no longer writes as.
+        return Err(DeviceError::NotSignedIn);
+    }
+    let store = device.store();
+    store.sign_in(User { id: session.user.id.clone(), name: session.user.display_name.clone(), role })?;
+    store.set_setting("server", server)?;
+    store.set_setting("token", &session.token)?;
+    store.set_setting("username", username)?;
+    Ok(())
+}
+
+/// Signs out (see [`Device::logout`]); the device is not borrowed while the server is told.
+pub fn logout_in_steps(device: &impl DeviceAccess) -> Result<(), DeviceError> {
+    let transport = device.borrow()?.transport()?;
+    transport.logout()?;
+    device.borrow()?.wipe_keeping_id()
 }
 
 /// A photo of a visit: from the device, or fetched from the server (and kept) when online. The
@@ -174,7 +210,7 @@ impl DeviceAccess for Exclusive<'_> {
 pub fn sync_in_steps(
     device: &impl DeviceAccess,
     options: SyncOptions,
-    on_progress: &mut dyn FnMut(&Progress),
+    on_progress: &mut dyn FnMut(&SyncProgress),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<SyncReport, DeviceError> {
     let mut transport = device.borrow()?.transport()?;

@@ -8,8 +8,8 @@
 
 import Foundation
 
-final class SyncProgress: SyncListener {
-    func onProgress(progress: Progress) {
+final class ProgressPrinter: SyncListener {
+    func onProgress(progress: SyncProgress) {
         print("同步中… \(progress.documentsReceived) 位客户已到, 还剩 \(progress.documentsPending)")
     }
 }
@@ -28,7 +28,7 @@ func morning(server: String, storePath: String, key: Data) throws {
         todayEndMs: Int64(end.timeIntervalSince1970 * 1000)
     )
     // Blocking: call it off the main thread (a Task, or a BGProcessingTask at night).
-    _ = try device.sync(settings: settings, listener: SyncProgress(), cancel: nil)
+    _ = try device.sync(settings: settings, listener: ProgressPrinter(), cancel: nil)
 
     let page = try device.customers(query: CustomerQuery(owner: .anyone), pageSize: 20, cursor: nil)
     guard let customer = page.items.first?.customerId else { return }

@@ -8,7 +8,7 @@ pub mod proxy;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use fieldsync_core::sync::{Progress, SyncOptions};
+use fieldsync_core::sync::{SyncOptions, SyncProgress};
 use fieldsync_ffi::{Device, DeviceError};
 use fieldsync_server::accounts::{self, NewUser, Role};
 use fieldsync_server::config::Config;
@@ -153,7 +153,7 @@ pub fn store_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Syncs until done; returns the session's progress.
-pub fn sync(device: &mut Device) -> Result<Progress, DeviceError> {
+pub fn sync(device: &mut Device) -> Result<SyncProgress, DeviceError> {
     device.sync(SyncOptions { now: now_ms(), ..Default::default() }, &mut |_| {}, &|| false)
 }
 

@@ -50,7 +50,7 @@ fn tablet(db: &Db, dir: &std::path::Path, manager: &str, device_id: &str) -> (St
     (store, token)
 }
 
-fn sync_over(store: &mut Store, transport: &mut dyn Transport) -> Result<sync::Progress, SyncError> {
+fn sync_over(store: &mut Store, transport: &mut dyn Transport) -> Result<sync::SyncProgress, SyncError> {
     let options = SyncOptions { now: now_ms(), ..SyncOptions::default() };
     sync::run(store, transport, options, &mut |_| {}, &|| false)
 }

@@ -79,9 +79,43 @@ impl ValidationError {
         ValidationError { field: field.into(), problem }
     }
 
-    /// The message for a Chinese-speaking user.
+    /// The message for a Chinese-speaking user, the field named in Chinese where it has a name.
     pub fn message_zh(&self) -> String {
-        format!("{}{}", self.field, self.problem.message_zh())
+        format!("{}{}", self.field_zh(), self.problem.message_zh())
+    }
+
+    /// The field's name on the tablet's forms (its path where a form has no name for it).
+    pub fn field_zh(&self) -> &str {
+        match self.field.as_str() {
+            "profile.name" => "姓名",
+            "profile.village" => "村/网格",
+            "profile.phone" => "手机号",
+            "profile.id_number" => "身份证号",
+            "visit.check_in.position" => "签到位置",
+            "visit.check_out.position" => "签退位置",
+            "visit.check_out.at" => "签退时间",
+            "visit.notes" => "走访记录",
+            "visit.costs.transport_fen" => "交通费",
+            "lead.amount_fen" => "线索金额",
+            "lead.expected_close" => "预计成交日期",
+            "lead.notes" => "线索备注",
+            other => other,
+        }
+    }
+}
+
+/// What an error's `what` (a record's kind: "customer", "visit", …) is called in Chinese.
+pub fn record_kind_zh(what: &str) -> &str {
+    match what {
+        "customer" => "客户",
+        "pool customer" => "公海客户",
+        "visit" => "走访",
+        "lead" => "线索",
+        "contact" => "联系人",
+        "reminder" => "提醒",
+        "interaction" => "互动记录",
+        "intent" => "申请",
+        other => other,
     }
 }
 

@@ -21,7 +21,7 @@ pub use action::{Action, Ctx, NewLead, Role, Touched};
 pub use activity::{Interaction, InteractionKind, Reminder, ReminderKind};
 pub use contact::{Contact, Relation};
 pub use customer::{Birthday, CustomerKind, CustomerSource, Gender, GeoPoint, Profile, Tags};
-pub use error::{Problem, ValidationError};
+pub use error::{Problem, ValidationError, record_kind_zh};
 pub use file::{CustomerFile, SCHEMA_VERSION};
 pub use lead::{Lead, LeadSource, LeadStage, Product, StageChange};
 pub use server::{

@@ -292,7 +292,7 @@ mod tests {
         for p in [Problem::NotNormalized, Problem::ControlCharacter, Problem::DirectionControl] {
             let e = ValidationError::new("profile.name", p);
             assert!(e.to_string().starts_with("profile.name "), "{e}");
-            assert!(e.message_zh().starts_with("profile.name") && e.message_zh().chars().any(|c| c > '\u{2E80}'));
+            assert!(e.message_zh().starts_with("姓名") && e.message_zh().chars().any(|c| c > '\u{2E80}'));
             assert_ne!(p.message_en(), p.message_zh());
         }
     }

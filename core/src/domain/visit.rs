@@ -107,6 +107,7 @@ pub struct VisitDetails {
     pub next_step: String,
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub next_contact_at: Option<i64>,
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub costs: Costs,
     /// SHA-256 of each photo, lowercase hex; the blobs travel separately.
     #[cfg_attr(feature = "uniffi", uniffi(default = []))]

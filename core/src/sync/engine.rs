@@ -48,7 +48,7 @@ impl Default for SyncOptions {
 /// What a session has done so far, reported after every round trip.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct Progress {
+pub struct SyncProgress {
     pub round_trips: u32,
     pub bytes_sent: u64,
     pub bytes_received: u64,
@@ -65,7 +65,7 @@ pub struct Progress {
     pub photos_failed: u64,
 }
 
-pub type SyncReport = Progress;
+pub type SyncReport = SyncProgress;
 
 /// A transport's answer to one request frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,7 +153,7 @@ pub struct SyncSession {
     options: SyncOptions,
     states: HashMap<String, State>,
     in_flight: Option<SyncBatch>,
-    progress: Progress,
+    progress: SyncProgress,
     page_bytes: u32,
     last: Option<Last>,
     finished: bool,
@@ -173,14 +173,14 @@ impl SyncSession {
             options,
             states: HashMap::new(),
             in_flight: None,
-            progress: Progress::default(),
+            progress: SyncProgress::default(),
             page_bytes,
             last: None,
             finished: false,
         }
     }
 
-    pub fn progress(&self) -> &Progress {
+    pub fn progress(&self) -> &SyncProgress {
         &self.progress
     }
 
@@ -273,7 +273,7 @@ pub fn run(
     store: &mut Store,
     transport: &mut dyn Transport,
     options: SyncOptions,
-    on_progress: &mut dyn FnMut(&Progress),
+    on_progress: &mut dyn FnMut(&SyncProgress),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<SyncReport, SyncError> {
     run_in_steps(&std::cell::RefCell::new(store), transport, options, on_progress, cancelled)
@@ -310,7 +310,7 @@ pub fn run_in_steps<A: StoreAccess>(
     access: &A,
     transport: &mut dyn Transport,
     options: SyncOptions,
-    on_progress: &mut dyn FnMut(&Progress),
+    on_progress: &mut dyn FnMut(&SyncProgress),
     cancelled: &dyn Fn() -> bool,
 ) -> Result<SyncReport, A::Error> {
     let mut session = SyncSession::new(options);

@@ -5,6 +5,6 @@ pub mod engine;
 pub mod protocol;
 
 pub use engine::{
-    Progress, Rejection, RejectionKind, Reply, StoreAccess, SyncError, SyncOptions, SyncReport, SyncSession, Transport,
-    run, run_in_steps,
+    Rejection, RejectionKind, Reply, StoreAccess, SyncError, SyncOptions, SyncProgress, SyncReport, SyncSession,
+    Transport, run, run_in_steps,
 };

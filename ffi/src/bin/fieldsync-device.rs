@@ -16,10 +16,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::{Args, Parser, Subcommand};
 use fieldsync_core::domain::{
     Action, Channel, CheckPoint, CustomerKind, GeoPoint, LeadSource, LocationProvider, NewLead, Product, Profile, Role,
-    ValidationError, Visit, VisitPurpose,
+    Visit, VisitPurpose, record_kind_zh,
 };
 use fieldsync_core::store::{Customer360, CustomerFilter, Key, User};
-use fieldsync_core::sync::{Progress, SyncError, SyncOptions};
+use fieldsync_core::sync::{SyncError, SyncOptions, SyncProgress};
 use fieldsync_ffi::{Device, DeviceError, HttpError};
 use serde_json::{Value, json};
 
@@ -310,18 +310,18 @@ impl From<fieldsync_core::Error> for Failure {
         use fieldsync_core::Error as E;
         let en = e.to_string();
         match &e {
-            E::Invalid(v) => Failure::new(EXIT_USAGE, "invalid", validation_zh(v), en),
+            E::Invalid(v) => Failure::new(EXIT_USAGE, "invalid", v.message_zh(), en),
             E::ServerDecided { field } => {
                 Failure::new(EXIT_USAGE, "server_decided", format!("{field} 由支行服务器决定，本机不能修改"), en)
             }
             E::NotFound { what, id } => {
-                Failure::new(EXIT_USAGE, "not_found", format!("找不到{}：{id}", what_zh(what)), en)
+                Failure::new(EXIT_USAGE, "not_found", format!("找不到{}：{id}", record_kind_zh(what)), en)
             }
             E::AlreadyExists { what, id } => {
-                Failure::new(EXIT_USAGE, "already_exists", format!("{}已存在：{id}", what_zh(what)), en)
+                Failure::new(EXIT_USAGE, "already_exists", format!("{}已存在：{id}", record_kind_zh(what)), en)
             }
             E::Transition { entity, from, to } => {
-                Failure::new(EXIT_USAGE, "transition", format!("{}不能从 {from} 变为 {to}", what_zh(entity)), en)
+                Failure::new(EXIT_USAGE, "transition", format!("{}不能从 {from} 变为 {to}", record_kind_zh(entity)), en)
             }
             E::VisitInProgress { in_progress } => Failure::new(
                 EXIT_USAGE,
@@ -330,7 +330,7 @@ impl From<fieldsync_core::Error> for Failure {
                 en,
             ),
             E::NotYours { what } => {
-                Failure::new(EXIT_USAGE, "not_yours", format!("{}属于其他客户经理", what_zh(what)), en)
+                Failure::new(EXIT_USAGE, "not_yours", format!("{}属于其他客户经理", record_kind_zh(what)), en)
             }
             E::NotSignedIn => Failure::not_signed_in(),
             E::BadKey => Failure::usage("密钥必须是 32 字节", en),
@@ -404,40 +404,6 @@ impl From<DeviceError> for Failure {
             }
             DeviceError::Closed => Failure::new(EXIT_OTHER, "closed", "数据库已关闭", DeviceError::Closed.to_string()),
         }
-    }
-}
-
-/// The Chinese message of a validation error, with the field named in Chinese where known.
-fn validation_zh(v: &ValidationError) -> String {
-    let field = match v.field.as_str() {
-        "profile.name" => "姓名",
-        "profile.village" => "村/网格",
-        "profile.phone" => "手机号",
-        "profile.id_number" => "身份证号",
-        "visit.check_in.position" => "签到位置",
-        "visit.check_out.position" => "签退位置",
-        "visit.check_out.at" => "签退时间",
-        "visit.notes" => "走访记录",
-        "visit.costs.transport_fen" => "交通费",
-        "lead.amount_fen" => "线索金额",
-        "lead.expected_close" => "预计成交日期",
-        "lead.notes" => "线索备注",
-        other => other,
-    };
-    format!("{field}{}", v.problem.message_zh())
-}
-
-fn what_zh(what: &str) -> &str {
-    match what {
-        "customer" => "客户",
-        "pool customer" => "公海客户",
-        "visit" => "走访",
-        "lead" => "线索",
-        "contact" => "联系人",
-        "reminder" => "提醒",
-        "interaction" => "互动记录",
-        "intent" => "申请",
-        other => other,
     }
 }
 
@@ -798,7 +764,7 @@ fn china_day(now: i64) -> (i64, i64) {
 
 fn sync(device: &mut Device, now: i64) -> Result<Output, Failure> {
     let options = SyncOptions { today: Some(china_day(now)), now, ..Default::default() };
-    let mut on_progress = |p: &Progress| {
+    let mut on_progress = |p: &SyncProgress| {
         note(&format!(
             "同步中 / syncing: 第 {} 轮 / round trip {}, 收到文档 / documents received {}, 待取 / pending {}, \
              上传 / up {} B, 下载 / down {} B",

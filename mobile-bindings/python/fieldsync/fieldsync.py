@@ -559,9 +559,9 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_funnel() != 3741:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() != 45609:
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() != 51015:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() != 20549:
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() != 11438:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead() != 32070:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -589,7 +589,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_start_visit() != 9762:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync() != 24769:
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync() != 26617:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_todays_plan() != 35253:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -609,7 +609,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_constructor_synccancel_new() != 24117:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldsync_ffi_checksum_method_synclistener_on_progress() != 7751:
+    if lib.uniffi_fieldsync_ffi_checksum_method_synclistener_on_progress() != 6027:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.
@@ -2747,7 +2747,7 @@ class SyncListener():
     Told after each round trip of a sync (and each photo sent), on the syncing thread.
 """
     
-    def on_progress(self, progress: fieldsync_core.Progress) -> None:
+    def on_progress(self, progress: fieldsync_core.SyncProgress) -> None:
         raise NotImplementedError
 
 class SyncListenerImpl(SyncListener):
@@ -2777,12 +2777,12 @@ class SyncListenerImpl(SyncListener):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
-    def on_progress(self, progress: fieldsync_core.Progress) -> None:
+    def on_progress(self, progress: fieldsync_core.SyncProgress) -> None:
         
-        fieldsync_core._UniffiFfiConverterTypeProgress.check_lower(progress)
+        fieldsync_core._UniffiFfiConverterTypeSyncProgress.check_lower(progress)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
-            fieldsync_core._UniffiFfiConverterTypeProgress.lower(progress),
+            fieldsync_core._UniffiFfiConverterTypeSyncProgress.lower(progress),
         )
         _uniffi_lift_return = lambda val: None
         _uniffi_error_converter = None
@@ -2809,7 +2809,7 @@ class _UniffiTraitImplSyncListenerImpl:
         ):
         uniffi_obj = _UniffiFfiConverterTypeSyncListener._handle_map.get(uniffi_handle)
         def make_call():
-            uniffi_args = (fieldsync_core._UniffiFfiConverterTypeProgress.lift(progress), )
+            uniffi_args = (fieldsync_core._UniffiFfiConverterTypeSyncProgress.lift(progress), )
             uniffi_method = uniffi_obj.on_progress
             return uniffi_method(*uniffi_args)
         write_return_value = lambda v: None
@@ -3160,12 +3160,14 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         raise NotImplementedError
     def login(self, server: str,username: str,password: str) -> SignedIn:
         """
-        Signs in against the branch server at `server` (e.g. `https://branch.example:8443`).
+        Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
+        store stays usable by other threads while the server answers.
 """
         raise NotImplementedError
     def logout(self, ) -> None:
         """
-        Signs out on the server and wipes the tablet (sync first: unsynced work is lost).
+        Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
+        stays usable by other threads while the server answers.
 """
         raise NotImplementedError
     def move_lead(self, customer_id: str,lead_id: str,stage: fieldsync_core.LeadStage,lost_reason: typing.Optional[str]) -> None:
@@ -3233,7 +3235,7 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         Starts an unplanned visit on the spot (created and checked in); returns its ID.
 """
         raise NotImplementedError
-    def sync(self, settings: SyncSettings,listener: typing.Optional[SyncListener],cancel: typing.Optional[SyncCancel]) -> fieldsync_core.Progress:
+    def sync(self, settings: SyncSettings,listener: typing.Optional[SyncListener],cancel: typing.Optional[SyncCancel]) -> fieldsync_core.SyncProgress:
         """
         Syncs until nothing is left. Blocking: call it from a background thread (the app's other
         calls go on meanwhile). `listener` hears after each round trip; `cancel` stops it before
@@ -3677,7 +3679,8 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def login(self, server: str,username: str,password: str) -> SignedIn:
         """
-        Signs in against the branch server at `server` (e.g. `https://branch.example:8443`).
+        Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
+        store stays usable by other threads while the server answers.
 """
         
         _UniffiFfiConverterString.check_lower(server)
@@ -3701,7 +3704,8 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def logout(self, ) -> None:
         """
-        Signs out on the server and wipes the tablet (sync first: unsynced work is lost).
+        Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
+        stays usable by other threads while the server answers.
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -3996,7 +4000,7 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def sync(self, settings: SyncSettings,listener: typing.Optional[SyncListener],cancel: typing.Optional[SyncCancel]) -> fieldsync_core.Progress:
+    def sync(self, settings: SyncSettings,listener: typing.Optional[SyncListener],cancel: typing.Optional[SyncCancel]) -> fieldsync_core.SyncProgress:
         """
         Syncs until nothing is left. Blocking: call it from a background thread (the app's other
         calls go on meanwhile). `listener` hears after each round trip; `cancel` stops it before
@@ -4014,7 +4018,7 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
             _UniffiFfiConverterOptionalTypeSyncListener.lower(listener),
             _UniffiFfiConverterOptionalTypeSyncCancel.lower(cancel),
         )
-        _uniffi_lift_return = fieldsync_core._UniffiFfiConverterTypeProgress.lift
+        _uniffi_lift_return = fieldsync_core._UniffiFfiConverterTypeSyncProgress.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,

@@ -2998,125 +2998,6 @@ class _UniffiFfiConverterTypeProfile(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeTags.write(value.tags, buf)
         _UniffiFfiConverterString.write(value.notes, buf)
 
-class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u32"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**32
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u32()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u32(value)
-
-class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u64"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**64
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u64()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u64(value)
-
-@dataclass
-class Progress:
-    """
-    What a session has done so far, reported after every round trip.
-"""
-    def __init__(self, *, round_trips:int, bytes_sent:int, bytes_received:int, changes_pushed:int, changes_received:int, documents_received:int, documents_pending:int, purged:int, quarantined:int, photos_uploaded:int, photos_failed:int):
-        self.round_trips = round_trips
-        self.bytes_sent = bytes_sent
-        self.bytes_received = bytes_received
-        self.changes_pushed = changes_pushed
-        self.changes_received = changes_received
-        self.documents_received = documents_received
-        self.documents_pending = documents_pending
-        self.purged = purged
-        self.quarantined = quarantined
-        self.photos_uploaded = photos_uploaded
-        self.photos_failed = photos_failed
-        
-        
-
-    
-    def __str__(self):
-        return "Progress(round_trips={}, bytes_sent={}, bytes_received={}, changes_pushed={}, changes_received={}, documents_received={}, documents_pending={}, purged={}, quarantined={}, photos_uploaded={}, photos_failed={})".format(self.round_trips, self.bytes_sent, self.bytes_received, self.changes_pushed, self.changes_received, self.documents_received, self.documents_pending, self.purged, self.quarantined, self.photos_uploaded, self.photos_failed)
-    def __eq__(self, other):
-        if self.round_trips != other.round_trips:
-            return False
-        if self.bytes_sent != other.bytes_sent:
-            return False
-        if self.bytes_received != other.bytes_received:
-            return False
-        if self.changes_pushed != other.changes_pushed:
-            return False
-        if self.changes_received != other.changes_received:
-            return False
-        if self.documents_received != other.documents_received:
-            return False
-        if self.documents_pending != other.documents_pending:
-            return False
-        if self.purged != other.purged:
-            return False
-        if self.quarantined != other.quarantined:
-            return False
-        if self.photos_uploaded != other.photos_uploaded:
-            return False
-        if self.photos_failed != other.photos_failed:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeProgress(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return Progress(
-            round_trips=_UniffiFfiConverterUInt32.read(buf),
-            bytes_sent=_UniffiFfiConverterUInt64.read(buf),
-            bytes_received=_UniffiFfiConverterUInt64.read(buf),
-            changes_pushed=_UniffiFfiConverterUInt64.read(buf),
-            changes_received=_UniffiFfiConverterUInt64.read(buf),
-            documents_received=_UniffiFfiConverterUInt64.read(buf),
-            documents_pending=_UniffiFfiConverterUInt64.read(buf),
-            purged=_UniffiFfiConverterUInt64.read(buf),
-            quarantined=_UniffiFfiConverterUInt64.read(buf),
-            photos_uploaded=_UniffiFfiConverterUInt64.read(buf),
-            photos_failed=_UniffiFfiConverterUInt64.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterUInt32.check_lower(value.round_trips)
-        _UniffiFfiConverterUInt64.check_lower(value.bytes_sent)
-        _UniffiFfiConverterUInt64.check_lower(value.bytes_received)
-        _UniffiFfiConverterUInt64.check_lower(value.changes_pushed)
-        _UniffiFfiConverterUInt64.check_lower(value.changes_received)
-        _UniffiFfiConverterUInt64.check_lower(value.documents_received)
-        _UniffiFfiConverterUInt64.check_lower(value.documents_pending)
-        _UniffiFfiConverterUInt64.check_lower(value.purged)
-        _UniffiFfiConverterUInt64.check_lower(value.quarantined)
-        _UniffiFfiConverterUInt64.check_lower(value.photos_uploaded)
-        _UniffiFfiConverterUInt64.check_lower(value.photos_failed)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterUInt32.write(value.round_trips, buf)
-        _UniffiFfiConverterUInt64.write(value.bytes_sent, buf)
-        _UniffiFfiConverterUInt64.write(value.bytes_received, buf)
-        _UniffiFfiConverterUInt64.write(value.changes_pushed, buf)
-        _UniffiFfiConverterUInt64.write(value.changes_received, buf)
-        _UniffiFfiConverterUInt64.write(value.documents_received, buf)
-        _UniffiFfiConverterUInt64.write(value.documents_pending, buf)
-        _UniffiFfiConverterUInt64.write(value.purged, buf)
-        _UniffiFfiConverterUInt64.write(value.quarantined, buf)
-        _UniffiFfiConverterUInt64.write(value.photos_uploaded, buf)
-        _UniffiFfiConverterUInt64.write(value.photos_failed, buf)
-
 
 
 
@@ -3431,6 +3312,125 @@ class _UniffiFfiConverterTypeReview(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.reviewer_id, buf)
         _UniffiFfiConverterString.write(value.reviewer_name, buf)
         _UniffiFfiConverterInt64.write(value.at, buf)
+
+class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u32"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**32
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u32()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u32(value)
+
+class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u64"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**64
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u64()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u64(value)
+
+@dataclass
+class SyncProgress:
+    """
+    What a session has done so far, reported after every round trip.
+"""
+    def __init__(self, *, round_trips:int, bytes_sent:int, bytes_received:int, changes_pushed:int, changes_received:int, documents_received:int, documents_pending:int, purged:int, quarantined:int, photos_uploaded:int, photos_failed:int):
+        self.round_trips = round_trips
+        self.bytes_sent = bytes_sent
+        self.bytes_received = bytes_received
+        self.changes_pushed = changes_pushed
+        self.changes_received = changes_received
+        self.documents_received = documents_received
+        self.documents_pending = documents_pending
+        self.purged = purged
+        self.quarantined = quarantined
+        self.photos_uploaded = photos_uploaded
+        self.photos_failed = photos_failed
+        
+        
+
+    
+    def __str__(self):
+        return "SyncProgress(round_trips={}, bytes_sent={}, bytes_received={}, changes_pushed={}, changes_received={}, documents_received={}, documents_pending={}, purged={}, quarantined={}, photos_uploaded={}, photos_failed={})".format(self.round_trips, self.bytes_sent, self.bytes_received, self.changes_pushed, self.changes_received, self.documents_received, self.documents_pending, self.purged, self.quarantined, self.photos_uploaded, self.photos_failed)
+    def __eq__(self, other):
+        if self.round_trips != other.round_trips:
+            return False
+        if self.bytes_sent != other.bytes_sent:
+            return False
+        if self.bytes_received != other.bytes_received:
+            return False
+        if self.changes_pushed != other.changes_pushed:
+            return False
+        if self.changes_received != other.changes_received:
+            return False
+        if self.documents_received != other.documents_received:
+            return False
+        if self.documents_pending != other.documents_pending:
+            return False
+        if self.purged != other.purged:
+            return False
+        if self.quarantined != other.quarantined:
+            return False
+        if self.photos_uploaded != other.photos_uploaded:
+            return False
+        if self.photos_failed != other.photos_failed:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeSyncProgress(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return SyncProgress(
+            round_trips=_UniffiFfiConverterUInt32.read(buf),
+            bytes_sent=_UniffiFfiConverterUInt64.read(buf),
+            bytes_received=_UniffiFfiConverterUInt64.read(buf),
+            changes_pushed=_UniffiFfiConverterUInt64.read(buf),
+            changes_received=_UniffiFfiConverterUInt64.read(buf),
+            documents_received=_UniffiFfiConverterUInt64.read(buf),
+            documents_pending=_UniffiFfiConverterUInt64.read(buf),
+            purged=_UniffiFfiConverterUInt64.read(buf),
+            quarantined=_UniffiFfiConverterUInt64.read(buf),
+            photos_uploaded=_UniffiFfiConverterUInt64.read(buf),
+            photos_failed=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt32.check_lower(value.round_trips)
+        _UniffiFfiConverterUInt64.check_lower(value.bytes_sent)
+        _UniffiFfiConverterUInt64.check_lower(value.bytes_received)
+        _UniffiFfiConverterUInt64.check_lower(value.changes_pushed)
+        _UniffiFfiConverterUInt64.check_lower(value.changes_received)
+        _UniffiFfiConverterUInt64.check_lower(value.documents_received)
+        _UniffiFfiConverterUInt64.check_lower(value.documents_pending)
+        _UniffiFfiConverterUInt64.check_lower(value.purged)
+        _UniffiFfiConverterUInt64.check_lower(value.quarantined)
+        _UniffiFfiConverterUInt64.check_lower(value.photos_uploaded)
+        _UniffiFfiConverterUInt64.check_lower(value.photos_failed)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt32.write(value.round_trips, buf)
+        _UniffiFfiConverterUInt64.write(value.bytes_sent, buf)
+        _UniffiFfiConverterUInt64.write(value.bytes_received, buf)
+        _UniffiFfiConverterUInt64.write(value.changes_pushed, buf)
+        _UniffiFfiConverterUInt64.write(value.changes_received, buf)
+        _UniffiFfiConverterUInt64.write(value.documents_received, buf)
+        _UniffiFfiConverterUInt64.write(value.documents_pending, buf)
+        _UniffiFfiConverterUInt64.write(value.purged, buf)
+        _UniffiFfiConverterUInt64.write(value.quarantined, buf)
+        _UniffiFfiConverterUInt64.write(value.photos_uploaded, buf)
+        _UniffiFfiConverterUInt64.write(value.photos_failed, buf)
 
 
 
@@ -3852,7 +3852,7 @@ class VisitDetails:
     """
     What a manager can edit on a visit at any time before it is abandoned.
 """
-    def __init__(self, *, participants:typing.List[str] = _DEFAULT, notes:str = "", outcome:str = "", products:typing.List[Product] = _DEFAULT, next_step:str = "", next_contact_at:typing.Optional[int] = _DEFAULT, costs:Costs, photos:typing.List[str] = _DEFAULT, linked_leads:typing.List[str] = _DEFAULT):
+    def __init__(self, *, participants:typing.List[str] = _DEFAULT, notes:str = "", outcome:str = "", products:typing.List[Product] = _DEFAULT, next_step:str = "", next_contact_at:typing.Optional[int] = _DEFAULT, costs:Costs = _DEFAULT, photos:typing.List[str] = _DEFAULT, linked_leads:typing.List[str] = _DEFAULT):
         if participants is _DEFAULT:
             self.participants = []
         else:
@@ -3868,7 +3868,10 @@ class VisitDetails:
             self.next_contact_at = None
         else:
             self.next_contact_at = next_contact_at
-        self.costs = costs
+        if costs is _DEFAULT:
+            self.costs = Costs()
+        else:
+            self.costs = costs
         if photos is _DEFAULT:
             self.photos = []
         else:
@@ -4152,10 +4155,10 @@ __all__ = [
     "Owner",
     "PoolSummary",
     "Profile",
-    "Progress",
     "Reminder",
     "ReminderSummary",
     "Review",
+    "SyncProgress",
     "Visit",
     "VisitDetails",
     "VisitSummary",

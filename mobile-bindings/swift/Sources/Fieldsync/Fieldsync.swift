@@ -694,12 +694,14 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func funnel() throws  -> [FunnelStage]
     
     /**
-     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`).
+     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
+     * store stays usable by other threads while the server answers.
      */
     func login(server: String, username: String, password: String) throws  -> SignedIn
     
     /**
-     * Signs out on the server and wipes the tablet (sync first: unsynced work is lost).
+     * Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
+     * stays usable by other threads while the server answers.
      */
     func logout() throws 
     
@@ -773,7 +775,7 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
      * calls go on meanwhile). `listener` hears after each round trip; `cancel` stops it before
      * the next one. A revoked device is wiped and answers [`FieldsyncError::DeviceRevoked`].
      */
-    func sync(settings: SyncSettings, listener: SyncListener?, cancel: SyncCancel?) throws  -> Progress
+    func sync(settings: SyncSettings, listener: SyncListener?, cancel: SyncCancel?) throws  -> SyncProgress
     
     /**
      * The signed-in manager's visits planned in `[day_start, day_end)` (UTC ms of local midnights).
@@ -1102,7 +1104,8 @@ open func funnel()throws  -> [FunnelStage]  {
 }
     
     /**
-     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`).
+     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
+     * store stays usable by other threads while the server answers.
      */
 open func login(server: String, username: String, password: String)throws  -> SignedIn  {
     return try  FfiConverterTypeSignedIn_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
@@ -1117,7 +1120,8 @@ open func login(server: String, username: String, password: String)throws  -> Si
 }
     
     /**
-     * Signs out on the server and wipes the tablet (sync first: unsynced work is lost).
+     * Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
+     * stays usable by other threads while the server answers.
      */
 open func logout()throws   {try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
         uniffiCallStatus in
@@ -1314,8 +1318,8 @@ open func startVisit(customerId: String, purpose: VisitPurpose, channel: Channel
      * calls go on meanwhile). `listener` hears after each round trip; `cancel` stops it before
      * the next one. A revoked device is wiped and answers [`FieldsyncError::DeviceRevoked`].
      */
-open func sync(settings: SyncSettings, listener: SyncListener?, cancel: SyncCancel?)throws  -> Progress  {
-    return try  FfiConverterTypeProgress_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+open func sync(settings: SyncSettings, listener: SyncListener?, cancel: SyncCancel?)throws  -> SyncProgress  {
+    return try  FfiConverterTypeSyncProgress_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
         uniffiCallStatus in
     uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_sync(
             self.uniffiCloneHandle(),
@@ -1595,7 +1599,7 @@ public func FfiConverterTypeSyncCancel_lower(_ value: SyncCancel) -> UInt64 {
  */
 public protocol SyncListener: AnyObject, Sendable {
     
-    func onProgress(progress: Progress) 
+    func onProgress(progress: SyncProgress) 
     
 }
 /**
@@ -1654,11 +1658,11 @@ open class SyncListenerImpl: SyncListener, @unchecked Sendable {
     
 
     
-open func onProgress(progress: Progress)  {try! rustCall() {
+open func onProgress(progress: SyncProgress)  {try! rustCall() {
         uniffiCallStatus in
     uniffi_fieldsync_ffi_fn_method_synclistener_on_progress(
             self.uniffiCloneHandle(),
-        FfiConverterTypeProgress_lower(progress),uniffiCallStatus
+        FfiConverterTypeSyncProgress_lower(progress),uniffiCallStatus
     )
 }
 }
@@ -1703,7 +1707,7 @@ fileprivate struct UniffiCallbackInterfaceSyncListener {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
                 return uniffiObj.onProgress(
-                     progress: try FfiConverterTypeProgress_lift(progress)
+                     progress: try FfiConverterTypeSyncProgress_lift(progress)
                 )
             }
 
@@ -3412,10 +3416,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_funnel() != 3741) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() != 45609) {
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() != 51015) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() != 20549) {
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() != 11438) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead() != 32070) {
@@ -3457,7 +3461,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_start_visit() != 9762) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync() != 24769) {
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync() != 26617) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_todays_plan() != 35253) {
@@ -3481,7 +3485,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_synccancel_is_cancelled() != 38813) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_synclistener_on_progress() != 7751) {
+    if (uniffi_fieldsync_ffi_checksum_method_synclistener_on_progress() != 6027) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_constructor_fieldsyncdevice_open() != 29194) {

@@ -1811,117 +1811,6 @@ public func FfiConverterTypeProfile_lower(_ value: Profile) -> RustBuffer {
 }
 
 
-/**
- * What a session has done so far, reported after every round trip.
- */
-public struct Progress: Equatable, Hashable {
-    public var roundTrips: UInt32
-    public var bytesSent: UInt64
-    public var bytesReceived: UInt64
-    public var changesPushed: UInt64
-    public var changesReceived: UInt64
-    public var documentsReceived: UInt64
-    /**
-     * Documents still to fetch whole (a first sync's remaining customers).
-     */
-    public var documentsPending: UInt64
-    public var purged: UInt64
-    public var quarantined: UInt64
-    /**
-     * Photos uploaded after the documents (by the device's photo step).
-     */
-    public var photosUploaded: UInt64
-    /**
-     * Photos the server refused this time; they stay queued.
-     */
-    public var photosFailed: UInt64
-
-    // Default memberwise initializers are never public by default, so we
-    // declare one manually.
-    public init(roundTrips: UInt32, bytesSent: UInt64, bytesReceived: UInt64, changesPushed: UInt64, changesReceived: UInt64, documentsReceived: UInt64, 
-        /**
-         * Documents still to fetch whole (a first sync's remaining customers).
-         */documentsPending: UInt64, purged: UInt64, quarantined: UInt64, 
-        /**
-         * Photos uploaded after the documents (by the device's photo step).
-         */photosUploaded: UInt64, 
-        /**
-         * Photos the server refused this time; they stay queued.
-         */photosFailed: UInt64) {
-        self.roundTrips = roundTrips
-        self.bytesSent = bytesSent
-        self.bytesReceived = bytesReceived
-        self.changesPushed = changesPushed
-        self.changesReceived = changesReceived
-        self.documentsReceived = documentsReceived
-        self.documentsPending = documentsPending
-        self.purged = purged
-        self.quarantined = quarantined
-        self.photosUploaded = photosUploaded
-        self.photosFailed = photosFailed
-    }
-
-    
-
-    
-}
-
-#if compiler(>=6)
-extension Progress: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeProgress: FfiConverterRustBuffer {
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Progress {
-        return
-            try Progress(
-                roundTrips: FfiConverterUInt32.read(from: &buf), 
-                bytesSent: FfiConverterUInt64.read(from: &buf), 
-                bytesReceived: FfiConverterUInt64.read(from: &buf), 
-                changesPushed: FfiConverterUInt64.read(from: &buf), 
-                changesReceived: FfiConverterUInt64.read(from: &buf), 
-                documentsReceived: FfiConverterUInt64.read(from: &buf), 
-                documentsPending: FfiConverterUInt64.read(from: &buf), 
-                purged: FfiConverterUInt64.read(from: &buf), 
-                quarantined: FfiConverterUInt64.read(from: &buf), 
-                photosUploaded: FfiConverterUInt64.read(from: &buf), 
-                photosFailed: FfiConverterUInt64.read(from: &buf)
-        )
-    }
-
-    public static func write(_ value: Progress, into buf: inout [UInt8]) {
-        FfiConverterUInt32.write(value.roundTrips, into: &buf)
-        FfiConverterUInt64.write(value.bytesSent, into: &buf)
-        FfiConverterUInt64.write(value.bytesReceived, into: &buf)
-        FfiConverterUInt64.write(value.changesPushed, into: &buf)
-        FfiConverterUInt64.write(value.changesReceived, into: &buf)
-        FfiConverterUInt64.write(value.documentsReceived, into: &buf)
-        FfiConverterUInt64.write(value.documentsPending, into: &buf)
-        FfiConverterUInt64.write(value.purged, into: &buf)
-        FfiConverterUInt64.write(value.quarantined, into: &buf)
-        FfiConverterUInt64.write(value.photosUploaded, into: &buf)
-        FfiConverterUInt64.write(value.photosFailed, into: &buf)
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeProgress_lift(_ buf: RustBuffer) throws -> Progress {
-    return try FfiConverterTypeProgress.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeProgress_lower(_ value: Progress) -> RustBuffer {
-    return FfiConverterTypeProgress.lower(value)
-}
-
-
 public struct Reminder: Equatable, Hashable {
     public var id: String
     public var kind: ReminderKind
@@ -2181,6 +2070,117 @@ public func FfiConverterTypeStageChange_lower(_ value: StageChange) -> RustBuffe
 }
 
 
+/**
+ * What a session has done so far, reported after every round trip.
+ */
+public struct SyncProgress: Equatable, Hashable {
+    public var roundTrips: UInt32
+    public var bytesSent: UInt64
+    public var bytesReceived: UInt64
+    public var changesPushed: UInt64
+    public var changesReceived: UInt64
+    public var documentsReceived: UInt64
+    /**
+     * Documents still to fetch whole (a first sync's remaining customers).
+     */
+    public var documentsPending: UInt64
+    public var purged: UInt64
+    public var quarantined: UInt64
+    /**
+     * Photos uploaded after the documents (by the device's photo step).
+     */
+    public var photosUploaded: UInt64
+    /**
+     * Photos the server refused this time; they stay queued.
+     */
+    public var photosFailed: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(roundTrips: UInt32, bytesSent: UInt64, bytesReceived: UInt64, changesPushed: UInt64, changesReceived: UInt64, documentsReceived: UInt64, 
+        /**
+         * Documents still to fetch whole (a first sync's remaining customers).
+         */documentsPending: UInt64, purged: UInt64, quarantined: UInt64, 
+        /**
+         * Photos uploaded after the documents (by the device's photo step).
+         */photosUploaded: UInt64, 
+        /**
+         * Photos the server refused this time; they stay queued.
+         */photosFailed: UInt64) {
+        self.roundTrips = roundTrips
+        self.bytesSent = bytesSent
+        self.bytesReceived = bytesReceived
+        self.changesPushed = changesPushed
+        self.changesReceived = changesReceived
+        self.documentsReceived = documentsReceived
+        self.documentsPending = documentsPending
+        self.purged = purged
+        self.quarantined = quarantined
+        self.photosUploaded = photosUploaded
+        self.photosFailed = photosFailed
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension SyncProgress: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSyncProgress: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SyncProgress {
+        return
+            try SyncProgress(
+                roundTrips: FfiConverterUInt32.read(from: &buf), 
+                bytesSent: FfiConverterUInt64.read(from: &buf), 
+                bytesReceived: FfiConverterUInt64.read(from: &buf), 
+                changesPushed: FfiConverterUInt64.read(from: &buf), 
+                changesReceived: FfiConverterUInt64.read(from: &buf), 
+                documentsReceived: FfiConverterUInt64.read(from: &buf), 
+                documentsPending: FfiConverterUInt64.read(from: &buf), 
+                purged: FfiConverterUInt64.read(from: &buf), 
+                quarantined: FfiConverterUInt64.read(from: &buf), 
+                photosUploaded: FfiConverterUInt64.read(from: &buf), 
+                photosFailed: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: SyncProgress, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.roundTrips, into: &buf)
+        FfiConverterUInt64.write(value.bytesSent, into: &buf)
+        FfiConverterUInt64.write(value.bytesReceived, into: &buf)
+        FfiConverterUInt64.write(value.changesPushed, into: &buf)
+        FfiConverterUInt64.write(value.changesReceived, into: &buf)
+        FfiConverterUInt64.write(value.documentsReceived, into: &buf)
+        FfiConverterUInt64.write(value.documentsPending, into: &buf)
+        FfiConverterUInt64.write(value.purged, into: &buf)
+        FfiConverterUInt64.write(value.quarantined, into: &buf)
+        FfiConverterUInt64.write(value.photosUploaded, into: &buf)
+        FfiConverterUInt64.write(value.photosFailed, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncProgress_lift(_ buf: RustBuffer) throws -> SyncProgress {
+    return try FfiConverterTypeSyncProgress.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSyncProgress_lower(_ value: SyncProgress) -> RustBuffer {
+    return FfiConverterTypeSyncProgress.lower(value)
+}
+
+
 public struct Visit: Equatable, Hashable {
     public var id: String
     public var managerId: String
@@ -2322,7 +2322,7 @@ public struct VisitDetails: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(participants: [String] = [], notes: String = "", outcome: String = "", products: [Product] = [], nextStep: String = "", nextContactAt: Int64? = nil, costs: Costs, 
+    public init(participants: [String] = [], notes: String = "", outcome: String = "", products: [Product] = [], nextStep: String = "", nextContactAt: Int64? = nil, costs: Costs = Costs(), 
         /**
          * SHA-256 of each photo, lowercase hex; the blobs travel separately.
          */photos: [String] = [], linkedLeads: [String] = []) {

@@ -52,12 +52,12 @@ import org.fieldsync.core.FfiConverterTypeLifecycle
 import org.fieldsync.core.FfiConverterTypePoolSummary
 import org.fieldsync.core.FfiConverterTypeProduct
 import org.fieldsync.core.FfiConverterTypeProfile
-import org.fieldsync.core.FfiConverterTypeProgress
 import org.fieldsync.core.FfiConverterTypeReminder
 import org.fieldsync.core.FfiConverterTypeReminderKind
 import org.fieldsync.core.FfiConverterTypeReminderSummary
 import org.fieldsync.core.FfiConverterTypeReview
 import org.fieldsync.core.FfiConverterTypeRole
+import org.fieldsync.core.FfiConverterTypeSyncProgress
 import org.fieldsync.core.FfiConverterTypeValueTier
 import org.fieldsync.core.FfiConverterTypeVisit
 import org.fieldsync.core.FfiConverterTypeVisitDetails
@@ -74,12 +74,12 @@ import org.fieldsync.core.Lifecycle
 import org.fieldsync.core.PoolSummary
 import org.fieldsync.core.Product
 import org.fieldsync.core.Profile
-import org.fieldsync.core.Progress
 import org.fieldsync.core.Reminder
 import org.fieldsync.core.ReminderKind
 import org.fieldsync.core.ReminderSummary
 import org.fieldsync.core.Review
 import org.fieldsync.core.Role
+import org.fieldsync.core.SyncProgress
 import org.fieldsync.core.ValueTier
 import org.fieldsync.core.Visit
 import org.fieldsync.core.VisitDetails
@@ -101,12 +101,12 @@ import org.fieldsync.core.RustBuffer as RustBufferLifecycle
 import org.fieldsync.core.RustBuffer as RustBufferPoolSummary
 import org.fieldsync.core.RustBuffer as RustBufferProduct
 import org.fieldsync.core.RustBuffer as RustBufferProfile
-import org.fieldsync.core.RustBuffer as RustBufferProgress
 import org.fieldsync.core.RustBuffer as RustBufferReminder
 import org.fieldsync.core.RustBuffer as RustBufferReminderKind
 import org.fieldsync.core.RustBuffer as RustBufferReminderSummary
 import org.fieldsync.core.RustBuffer as RustBufferReview
 import org.fieldsync.core.RustBuffer as RustBufferRole
+import org.fieldsync.core.RustBuffer as RustBufferSyncProgress
 import org.fieldsync.core.RustBuffer as RustBufferValueTier
 import org.fieldsync.core.RustBuffer as RustBufferVisit
 import org.fieldsync.core.RustBuffer as RustBufferVisitDetails
@@ -732,7 +732,7 @@ internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
 internal interface UniffiCallbackInterfaceSyncListenerMethod0 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`progress`: RustBufferProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`progress`: RustBufferSyncProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onProgress")
 internal open class UniffiVTableCallbackInterfaceSyncListener(
@@ -957,7 +957,7 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_start_visit(`ptr`: Long,`customerId`: RustBuffer.ByValue,`purpose`: RustBufferVisitPurpose.ByValue,`channel`: RustBufferChannel.ByValue,`checkIn`: RustBufferCheckPoint.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_sync(`ptr`: Long,`settings`: RustBuffer.ByValue,`listener`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
-    ): RustBufferProgress.ByValue
+    ): RustBufferSyncProgress.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_todays_plan(`ptr`: Long,`dayStart`: Long,`dayEnd`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_upcoming_reminders(`ptr`: Long,`until`: Long,`pageSize`: Int,`cursor`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -984,7 +984,7 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_init_callback_vtable_synclistener(`vtable`: UniffiVTableCallbackInterfaceSyncListener,
     ): Unit
-    external fun uniffi_fieldsync_ffi_fn_method_synclistener_on_progress(`ptr`: Long,`progress`: RustBufferProgress.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_synclistener_on_progress(`ptr`: Long,`progress`: RustBufferSyncProgress.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun ffi_fieldsync_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1156,10 +1156,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_funnel() and 0xFFFF) != 3741) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() and 0xFFFF) != 45609) {
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() and 0xFFFF) != 51015) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() and 0xFFFF) != 20549) {
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() and 0xFFFF) != 11438) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead() and 0xFFFF) != 32070) {
@@ -1201,7 +1201,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_start_visit() and 0xFFFF) != 9762) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync() and 0xFFFF) != 24769) {
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync() and 0xFFFF) != 26617) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_todays_plan() and 0xFFFF) != 35253) {
@@ -1225,7 +1225,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldsync_ffi_checksum_method_synccancel_is_cancelled() and 0xFFFF) != 38813) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldsync_ffi_checksum_method_synclistener_on_progress() and 0xFFFF) != 7751) {
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_synclistener_on_progress() and 0xFFFF) != 6027) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_constructor_fieldsyncdevice_open() and 0xFFFF) != 29194) {
@@ -1777,12 +1777,14 @@ public interface FieldsyncDeviceInterface {
     fun `funnel`(): List<FunnelStage>
     
     /**
-     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`).
+     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
+     * store stays usable by other threads while the server answers.
      */
     fun `login`(`server`: kotlin.String, `username`: kotlin.String, `password`: kotlin.String): SignedIn
     
     /**
-     * Signs out on the server and wipes the tablet (sync first: unsynced work is lost).
+     * Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
+     * stays usable by other threads while the server answers.
      */
     fun `logout`()
     
@@ -1856,7 +1858,7 @@ public interface FieldsyncDeviceInterface {
      * calls go on meanwhile). `listener` hears after each round trip; `cancel` stops it before
      * the next one. A revoked device is wiped and answers [`FieldsyncError::DeviceRevoked`].
      */
-    fun `sync`(`settings`: SyncSettings, `listener`: SyncListener?, `cancel`: SyncCancel?): Progress
+    fun `sync`(`settings`: SyncSettings, `listener`: SyncListener?, `cancel`: SyncCancel?): SyncProgress
     
     /**
      * The signed-in manager's visits planned in `[day_start, day_end)` (UTC ms of local midnights).
@@ -2305,7 +2307,8 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
 
     
     /**
-     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`).
+     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
+     * store stays usable by other threads while the server answers.
      */
     @Throws(FieldsyncException::class)override fun `login`(`server`: kotlin.String, `username`: kotlin.String, `password`: kotlin.String): SignedIn {
             return FfiConverterTypeSignedIn.lift(
@@ -2325,7 +2328,8 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
 
     
     /**
-     * Signs out on the server and wipes the tablet (sync first: unsynced work is lost).
+     * Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
+     * stays usable by other threads while the server answers.
      */
     @Throws(FieldsyncException::class)override fun `logout`()
         = 
@@ -2592,8 +2596,8 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
      * calls go on meanwhile). `listener` hears after each round trip; `cancel` stops it before
      * the next one. A revoked device is wiped and answers [`FieldsyncError::DeviceRevoked`].
      */
-    @Throws(FieldsyncException::class)override fun `sync`(`settings`: SyncSettings, `listener`: SyncListener?, `cancel`: SyncCancel?): Progress {
-            return FfiConverterTypeProgress.lift(
+    @Throws(FieldsyncException::class)override fun `sync`(`settings`: SyncSettings, `listener`: SyncListener?, `cancel`: SyncCancel?): SyncProgress {
+            return FfiConverterTypeSyncProgress.lift(
     callWithHandle {
     uniffiRustCallWithError(FieldsyncException) { _status ->
     UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_sync(
@@ -3145,7 +3149,7 @@ public object FfiConverterTypeSyncCancel: FfiConverter<SyncCancel, Long> {
  */
 public interface SyncListener {
     
-    fun `onProgress`(`progress`: Progress)
+    fun `onProgress`(`progress`: SyncProgress)
     
     companion object
 }
@@ -3254,14 +3258,14 @@ open class SyncListenerImpl: Disposable, AutoCloseable, SyncListener
         }
     }
 
-    override fun `onProgress`(`progress`: Progress)
+    override fun `onProgress`(`progress`: SyncProgress)
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
     UniffiLib.uniffi_fieldsync_ffi_fn_method_synclistener_on_progress(
         it,
         
-        FfiConverterTypeProgress.lower(`progress`),_status)
+        FfiConverterTypeSyncProgress.lower(`progress`),_status)
 }
     }
     
@@ -3286,11 +3290,11 @@ open class SyncListenerImpl: Disposable, AutoCloseable, SyncListener
 // Put the implementation in an object so we don't pollute the top-level namespace
 internal object uniffiCallbackInterfaceSyncListener {
     internal object `onProgress`: UniffiCallbackInterfaceSyncListenerMethod0 {
-        override fun callback(`uniffiHandle`: Long,`progress`: RustBufferProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+        override fun callback(`uniffiHandle`: Long,`progress`: RustBufferSyncProgress.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeSyncListener.handleMap.get(uniffiHandle)
             val makeCall = { ->
                 uniffiObj.`onProgress`(
-                    FfiConverterTypeProgress.lift(`progress`),
+                    FfiConverterTypeSyncProgress.lift(`progress`),
                 )
             }
             val writeReturn = { _: Unit -> Unit }

@@ -25,7 +25,7 @@ import org.fieldsync.core.LeadStage
 import org.fieldsync.core.LocationProvider
 import org.fieldsync.core.Product
 import org.fieldsync.core.Profile
-import org.fieldsync.core.Progress
+import org.fieldsync.core.SyncProgress
 import org.fieldsync.core.Relation
 import org.fieldsync.core.ReminderKind
 import org.fieldsync.core.ReviewDecision
@@ -119,9 +119,9 @@ class TabletTest {
     fun `a managers day in an encrypted store, synced with progress`() {
         val path = dir.resolve("tablet.db")
         manager(path).use { device ->
-            val reports = mutableListOf<Progress>()
+            val reports = mutableListOf<SyncProgress>()
             val first = device.sync(SyncSettings(), object : SyncListener {
-                override fun onProgress(progress: Progress) { reports += progress }
+                override fun onProgress(progress: SyncProgress) { reports += progress }
             }, null)
             assertTrue(first.documentsReceived >= TestServer.DEMO_CUSTOMERS.toULong())
             assertEquals(first.roundTrips, reports.last().roundTrips)
@@ -167,7 +167,7 @@ class TabletTest {
             var heard = 0
             assertFailsWith<FieldsyncException.Cancelled> {
                 device.sync(SyncSettings(), object : SyncListener {
-                    override fun onProgress(progress: Progress) { heard++; cancel.cancel() }
+                    override fun onProgress(progress: SyncProgress) { heard++; cancel.cancel() }
                 }, cancel)
             }
             assertEquals(1, heard)
@@ -186,7 +186,7 @@ class TabletTest {
             var resumedInTime = false
             val sync = async(Dispatchers.IO) {
                 device.sync(SyncSettings(), object : SyncListener {
-                    override fun onProgress(progress: Progress) {
+                    override fun onProgress(progress: SyncProgress) {
                         if (paused.count > 0) {
                             paused.countDown()
                             resumedInTime = resume.await(30, TimeUnit.SECONDS)
@@ -214,7 +214,7 @@ class TabletTest {
             val customer = device.createCustomer(profile(name = "审核客户", phone = null))
             val start = System.currentTimeMillis() - 3 * HOUR
             val visit = device.recordVisit(
-                customer, VisitPurpose.MARKETING, Channel.IN_PERSON, here(start), here(start + HOUR), VisitDetails(notes = "走访", costs = Costs()),
+                customer, VisitPurpose.MARKETING, Channel.IN_PERSON, here(start), here(start + HOUR), VisitDetails(notes = "走访"),
             )
             device.sync(SyncSettings(), null, null)
             val token = TestServer.login("supervisor", "demo-supervisor", "supervisor-pc-kotlin")

@@ -2123,101 +2123,6 @@ public object FfiConverterTypeProfile: FfiConverterRustBuffer<Profile> {
 
 
 
-/**
- * What a session has done so far, reported after every round trip.
- */
-data class Progress (
-    var `roundTrips`: kotlin.UInt
-    , 
-    var `bytesSent`: kotlin.ULong
-    , 
-    var `bytesReceived`: kotlin.ULong
-    , 
-    var `changesPushed`: kotlin.ULong
-    , 
-    var `changesReceived`: kotlin.ULong
-    , 
-    var `documentsReceived`: kotlin.ULong
-    , 
-    /**
-     * Documents still to fetch whole (a first sync's remaining customers).
-     */
-    var `documentsPending`: kotlin.ULong
-    , 
-    var `purged`: kotlin.ULong
-    , 
-    var `quarantined`: kotlin.ULong
-    , 
-    /**
-     * Photos uploaded after the documents (by the device's photo step).
-     */
-    var `photosUploaded`: kotlin.ULong
-    , 
-    /**
-     * Photos the server refused this time; they stay queued.
-     */
-    var `photosFailed`: kotlin.ULong
-    
-){
-    
-
-    
-
-    
-    companion object
-}
-
-/**
- * @suppress
- */
-public object FfiConverterTypeProgress: FfiConverterRustBuffer<Progress> {
-    override fun read(buf: ByteBuffer): Progress {
-        return Progress(
-            FfiConverterUInt.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-            FfiConverterULong.read(buf),
-        )
-    }
-
-    override fun allocationSize(value: Progress) = (
-            FfiConverterUInt.allocationSize(value.`roundTrips`) +
-            FfiConverterULong.allocationSize(value.`bytesSent`) +
-            FfiConverterULong.allocationSize(value.`bytesReceived`) +
-            FfiConverterULong.allocationSize(value.`changesPushed`) +
-            FfiConverterULong.allocationSize(value.`changesReceived`) +
-            FfiConverterULong.allocationSize(value.`documentsReceived`) +
-            FfiConverterULong.allocationSize(value.`documentsPending`) +
-            FfiConverterULong.allocationSize(value.`purged`) +
-            FfiConverterULong.allocationSize(value.`quarantined`) +
-            FfiConverterULong.allocationSize(value.`photosUploaded`) +
-            FfiConverterULong.allocationSize(value.`photosFailed`)
-    )
-
-    override fun write(value: Progress, buf: ByteBuffer) {
-            FfiConverterUInt.write(value.`roundTrips`, buf)
-            FfiConverterULong.write(value.`bytesSent`, buf)
-            FfiConverterULong.write(value.`bytesReceived`, buf)
-            FfiConverterULong.write(value.`changesPushed`, buf)
-            FfiConverterULong.write(value.`changesReceived`, buf)
-            FfiConverterULong.write(value.`documentsReceived`, buf)
-            FfiConverterULong.write(value.`documentsPending`, buf)
-            FfiConverterULong.write(value.`purged`, buf)
-            FfiConverterULong.write(value.`quarantined`, buf)
-            FfiConverterULong.write(value.`photosUploaded`, buf)
-            FfiConverterULong.write(value.`photosFailed`, buf)
-    }
-}
-
-
-
 data class Reminder (
     var `id`: kotlin.String
     , 
@@ -2423,6 +2328,101 @@ public object FfiConverterTypeStageChange: FfiConverterRustBuffer<StageChange> {
 
 
 
+/**
+ * What a session has done so far, reported after every round trip.
+ */
+data class SyncProgress (
+    var `roundTrips`: kotlin.UInt
+    , 
+    var `bytesSent`: kotlin.ULong
+    , 
+    var `bytesReceived`: kotlin.ULong
+    , 
+    var `changesPushed`: kotlin.ULong
+    , 
+    var `changesReceived`: kotlin.ULong
+    , 
+    var `documentsReceived`: kotlin.ULong
+    , 
+    /**
+     * Documents still to fetch whole (a first sync's remaining customers).
+     */
+    var `documentsPending`: kotlin.ULong
+    , 
+    var `purged`: kotlin.ULong
+    , 
+    var `quarantined`: kotlin.ULong
+    , 
+    /**
+     * Photos uploaded after the documents (by the device's photo step).
+     */
+    var `photosUploaded`: kotlin.ULong
+    , 
+    /**
+     * Photos the server refused this time; they stay queued.
+     */
+    var `photosFailed`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress> {
+    override fun read(buf: ByteBuffer): SyncProgress {
+        return SyncProgress(
+            FfiConverterUInt.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: SyncProgress) = (
+            FfiConverterUInt.allocationSize(value.`roundTrips`) +
+            FfiConverterULong.allocationSize(value.`bytesSent`) +
+            FfiConverterULong.allocationSize(value.`bytesReceived`) +
+            FfiConverterULong.allocationSize(value.`changesPushed`) +
+            FfiConverterULong.allocationSize(value.`changesReceived`) +
+            FfiConverterULong.allocationSize(value.`documentsReceived`) +
+            FfiConverterULong.allocationSize(value.`documentsPending`) +
+            FfiConverterULong.allocationSize(value.`purged`) +
+            FfiConverterULong.allocationSize(value.`quarantined`) +
+            FfiConverterULong.allocationSize(value.`photosUploaded`) +
+            FfiConverterULong.allocationSize(value.`photosFailed`)
+    )
+
+    override fun write(value: SyncProgress, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`roundTrips`, buf)
+            FfiConverterULong.write(value.`bytesSent`, buf)
+            FfiConverterULong.write(value.`bytesReceived`, buf)
+            FfiConverterULong.write(value.`changesPushed`, buf)
+            FfiConverterULong.write(value.`changesReceived`, buf)
+            FfiConverterULong.write(value.`documentsReceived`, buf)
+            FfiConverterULong.write(value.`documentsPending`, buf)
+            FfiConverterULong.write(value.`purged`, buf)
+            FfiConverterULong.write(value.`quarantined`, buf)
+            FfiConverterULong.write(value.`photosUploaded`, buf)
+            FfiConverterULong.write(value.`photosFailed`, buf)
+    }
+}
+
+
+
 data class Visit (
     var `id`: kotlin.String
     , 
@@ -2562,7 +2562,7 @@ data class VisitDetails (
     , 
     var `nextContactAt`: kotlin.Long? = null 
     , 
-    var `costs`: Costs
+    var `costs`: Costs = Costs() 
     , 
     /**
      * SHA-256 of each photo, lowercase hex; the blobs travel separately.

@@ -11,7 +11,6 @@ import java.io.File
 import org.fieldsync.CustomerQuery
 import org.fieldsync.FieldsyncDevice
 import org.fieldsync.OwnerFilter
-import org.fieldsync.core.Costs
 import org.fieldsync.core.VisitDetails
 
 private const val ROUNDS = 7
@@ -41,7 +40,7 @@ fun main() {
             Triple("list 50 customers through the Kotlin bindings (JNA)", 500) { device.customers(query, 50u, null); Unit },
             Triple("visit write through the Kotlin bindings (JNA)", 50) {
                 n++
-                device.updateVisit(customer, visit, VisitDetails(notes = "第${n}次修改", costs = Costs()))
+                device.updateVisit(customer, visit, VisitDetails(notes = "第${n}次修改"))
                 Unit
             },
         )

@@ -23,7 +23,7 @@ import org.fieldsync.core.CheckPoint
 import org.fieldsync.core.Costs
 import org.fieldsync.core.GeoPoint
 import org.fieldsync.core.LocationProvider
-import org.fieldsync.core.Progress
+import org.fieldsync.core.SyncProgress
 import org.fieldsync.core.VisitDetails
 import org.fieldsync.core.VisitPurpose
 
@@ -48,7 +48,7 @@ fun morning(server: String, username: String, password: String, storePath: Strin
         )
         // Sync off the main thread, as an app does (Dispatchers.IO), with progress for the UI.
         val progress = object : SyncListener {
-            override fun onProgress(progress: Progress) =
+            override fun onProgress(progress: SyncProgress) =
                 println("同步中… ${progress.documentsReceived} 位客户已到, 还剩 ${progress.documentsPending}")
         }
         withContext(Dispatchers.IO) { device.sync(settings, progress, null) }
