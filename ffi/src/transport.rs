@@ -50,6 +50,9 @@ pub struct HttpTransport {
     base_url: String,
     token: String,
     device_id: String,
+    /// Added to this device's clock when it tells the server the time (tests and demos of a
+    /// tablet whose clock is off).
+    clock_skew_ms: i64,
 }
 
 fn agent(timeout: Duration) -> ureq::Agent {
@@ -108,7 +111,14 @@ impl HttpTransport {
             base_url: base_url.trim_end_matches('/').to_string(),
             token: token.to_string(),
             device_id: device_id.to_string(),
+            clock_skew_ms: 0,
         }
+    }
+
+    /// A tablet whose clock is `ms` off (tests and demos: the server flags the visits it brings).
+    pub fn with_clock_skew(mut self, ms: i64) -> Self {
+        self.clock_skew_ms = ms;
+        self
     }
 
     /// Signs this device out: its token ends, and another user of the branch may sign in on it.
@@ -135,11 +145,17 @@ impl HttpTransport {
         let mut response = request
             .header("authorization", &format!("Bearer {}", self.token))
             .header("x-device-id", &self.device_id)
+            // The tablet's clock, so the server can tell a clock far from its own.
+            .header("x-device-time", &(now_ms() + self.clock_skew_ms).to_string())
             .header("content-type", content_type)
             .send(body)
             .map_err(|e| HttpError::Network(e.to_string()))?;
         Self::read(&mut response)
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Photo chunks: small enough that a cut over EDGE loses little, large enough to keep round trips

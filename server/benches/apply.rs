@@ -58,7 +58,7 @@ fn apply(c: &mut Criterion) {
         let id = accounts::create_user(conn, &new, 0, "bench").unwrap();
         let user = accounts::user_by_id(conn, &id).unwrap().unwrap();
         accounts::register_device(conn, &user, "bench-device", &actor, 0).unwrap();
-        let device = accounts::Device { id: "bench-device".into(), actors: vec![actor.clone()] };
+        let device = accounts::Device { id: "bench-device".into(), actors: vec![actor.clone()], clock_offset_ms: None };
         (user, device)
     });
     let mut i = 0;

@@ -79,6 +79,9 @@ pub struct User {
 pub struct Device {
     pub id: String,
     pub actors: Vec<ActorId>,
+    /// The device's clock minus the server's, as this request told it (`X-Device-Time`), for
+    /// the evidence flags of the visits it brings.
+    pub clock_offset_ms: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -441,7 +444,11 @@ pub fn authenticate(store: &dyn Store, token: &str, device_id: &str, now: i64) -
         .ok_or(AccountError::Unauthenticated)?;
     let renew = found.expires_at - now < TOKEN_TTL_MS - TOKEN_RENEW_EVERY_MS;
     let actors = store.device_actors(device_id)?;
-    Ok(Authenticated { user: row.user, device: Device { id: device_id.to_string(), actors }, renew })
+    Ok(Authenticated {
+        user: row.user,
+        device: Device { id: device_id.to_string(), actors, clock_offset_ms: None },
+        renew,
+    })
 }
 
 /// Who a request comes from, and whether their token is due for renewal ([`renew_token`]).

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use crate::accounts::{Role, User};
 use crate::doc_cache::DocCache;
 use crate::policy::{Refusal, Scope};
+use crate::read_model::Arrival;
 pub use crate::store::documents::DocMeta;
 use crate::store::documents::DocumentState;
 use crate::store::{Store, StoreError};
@@ -77,6 +78,15 @@ pub struct Writer<'a> {
     pub user: &'a User,
     pub device_id: &'a str,
     pub actors: &'a [ActorId],
+    /// The device's clock minus the server's, as the request told it.
+    pub clock_offset_ms: Option<i64>,
+}
+
+impl Writer<'_> {
+    /// What the read models record of the visits this writer's push brings.
+    pub fn arrival(&self, now: i64) -> Arrival<'_> {
+        Arrival { device_id: self.device_id, received_at: now, clock_offset_ms: self.clock_offset_ms }
+    }
 }
 
 /// The result of an accepted push.
@@ -153,7 +163,7 @@ pub fn push(
     let changes = parse_changes(bytes).map_err(|_| PushError::Corrupt)?;
     match prepare_push(store, None, branch_id, writer, customer_id, changes, actor, budget, now)? {
         Prepared::Known => Ok(Accepted { customer_id: customer_id.to_string(), new_changes: 0, version: None }),
-        Prepared::Ready(ready) => commit_push(store, branch_id, writer.device_id, &ready)?
+        Prepared::Ready(ready) => commit_push(store, branch_id, writer.arrival(now), &ready)?
             .ok_or_else(|| PushError::Refused(Refusal::Invalid("document".into()))),
     }
 }
@@ -255,16 +265,16 @@ pub fn prepare_push(
 pub fn commit_push(
     store: &dyn Store,
     branch_id: &str,
-    device_id: &str,
+    arrival: Arrival,
     ready: &Ready,
 ) -> Result<Option<Accepted>, PushError> {
     if store.document(&ready.customer_id)?.map(|m| m.version) != ready.base {
         return Ok(None);
     }
     let id = &ready.customer_id;
-    let inserted = store.append_changes(branch_id, id, &ready.device_changes, Some(device_id))?;
+    let inserted = store.append_changes(branch_id, id, &ready.device_changes, Some(arrival.device_id))?;
     store.append_changes(branch_id, id, &ready.server_changes, None)?;
-    let version = save_state(store, branch_id, &ready.doc, ready.before_scope.as_ref(), Fold::WhenLong)?;
+    let version = save_state(store, branch_id, &ready.doc, ready.before_scope.as_ref(), Fold::WhenLong, Some(arrival))?;
     Ok(Some(Accepted { customer_id: id.clone(), new_changes: inserted, version: Some(version) }))
 }
 
@@ -329,7 +339,7 @@ pub fn write_decision(
     let directory = BranchDirectory { store, branch_id };
     crate::policy::write::check(Some(&before), doc.file(), by, &directory).map_err(PushError::Refused)?;
     store.append_changes(branch_id, customer_id, &change, None)?;
-    save_state(store, branch_id, &doc, Some(&meta.scope), Fold::WhenLong)?;
+    save_state(store, branch_id, &doc, Some(&meta.scope), Fold::WhenLong, None)?;
     crate::accounts::audit(store, now, &by.id, action.name(), customer_id)?;
     Ok(())
 }
@@ -346,6 +356,7 @@ pub fn delete_customer(
     let meta = live_in_branch(store, branch_id, customer_id)?.ok_or(PushError::NotFound)?;
     store.log_move(branch_id, customer_id, &meta.scope, &Scope::Deleted)?;
     store.mark_deleted(customer_id, store.log_head()?)?;
+    crate::read_model::forget(store, customer_id)?;
     crate::accounts::audit(store, now, by, "customer.delete", customer_id)?;
     Ok(())
 }
@@ -375,7 +386,7 @@ pub fn store_server_changes(
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
     let inserted = store.append_changes(branch_id, customer_id, &new, None)?;
     // Imported documents are stored with their snapshot, ready for a new tablet's first sync.
-    save_state(store, branch_id, &doc, before.as_ref().map(|m| &m.scope), Fold::Now)?;
+    save_state(store, branch_id, &doc, before.as_ref().map(|m| &m.scope), Fold::Now, None)?;
     Ok(inserted)
 }
 
@@ -416,7 +427,8 @@ pub enum Fold {
 }
 
 /// Records a document's current state: scope (logging a move when it changed), rows, pool entry,
-/// village, planned visits and photo references, and folds the log into a new snapshot as `fold`
+/// village, planned visits, photo references and the supervisor pages' read models (`arrival`:
+/// the device push that brought this state), and folds the log into a new snapshot as `fold`
 /// says. Returns the document's new version.
 pub fn save_state(
     store: &dyn Store,
@@ -424,6 +436,7 @@ pub fn save_state(
     doc: &CustomerDoc,
     previous_scope: Option<&Scope>,
     fold: Fold,
+    arrival: Option<Arrival>,
 ) -> Result<i64, StoreError> {
     let file = doc.file();
     let customer_id = file.id.as_str();
@@ -454,6 +467,7 @@ pub fn save_state(
     })?;
     let photos = file.visits.values().flat_map(|v| v.photos.iter().map(|h| (h.as_str(), v.manager_id.as_str())));
     crate::photos::record_refs(store, customer_id, photos)?;
+    crate::read_model::record(store, branch_id, file, &scope, arrival)?;
     let fold_now = match fold {
         Fold::Now => true,
         Fold::WhenLong => store.changes_after_snapshot(customer_id)? >= SNAPSHOT_AFTER,

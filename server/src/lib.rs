@@ -12,6 +12,7 @@
 //! - [`sync`]: one sync round trip: pushes, claims, reconciliation, then the device's next page;
 //! - [`in_process`]: that round trip as a sync transport in the same process (no sockets);
 //! - [`photos`]: content-addressed photo blobs: resumable uploads, downloads by visibility;
+//! - [`read_model`]: the supervisor pages' rows per branch and the visits' evidence flags;
 //! - [`policy`]: who sees what (scopes) and who may write what (one table), with refusal reasons.
 
 pub mod accounts;
@@ -24,6 +25,7 @@ pub mod in_process;
 pub mod limits;
 pub mod photos;
 pub mod policy;
+pub mod read_model;
 pub mod routes;
 pub mod serve;
 pub mod store;

@@ -86,6 +86,9 @@ enum Admin {
         #[arg(long)]
         customer: String,
     },
+    /// Rebuild the supervisor pages' read models from the documents (in one transaction; the
+    /// server may keep serving: syncs wait for it).
+    RebuildReadModels,
 }
 
 fn main() -> ExitCode {
@@ -182,6 +185,10 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
                 })
             })?;
             format!("deleted {customer}")
+        }
+        Admin::RebuildReadModels => {
+            let customers = db.write_blocking(fieldsync_server::read_model::rebuild)?;
+            format!("rebuilt the read models of {customers} customers")
         }
     };
     Ok(out)

@@ -213,13 +213,16 @@ impl FromRequestParts<AppState> for AuthedDevice {
 /// One sync round trip: a request frame in, a response frame out.
 async fn sync(
     State(state): State<AppState>,
-    AuthedDevice { user, device }: AuthedDevice,
+    AuthedDevice { user, mut device }: AuthedDevice,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<impl axum::response::IntoResponse, AppError> {
     use fieldsync_core::sync::protocol;
     let bytes_in = body.len();
+    let now = now_ms();
+    device.clock_offset_ms = clock_offset(&headers, now);
     let (user_id, device_id) = (user.id.clone(), device.id.clone());
-    let (frame, stats) = state.db.sync(user, device, body, now_ms()).await?;
+    let (frame, stats) = state.db.sync(user, device, body, now).await?;
     tracing::info!(
         user = %user_id,
         device = %device_id,
@@ -234,6 +237,15 @@ async fn sync(
         "sync"
     );
     Ok(([(axum::http::header::CONTENT_TYPE, protocol::CONTENT_TYPE)], frame))
+}
+
+/// The device's clock minus the server's, from `X-Device-Time` (the device's clock in UTC ms when
+/// it sent the request). Absent, malformed or absurd (beyond ten years either way): not told.
+pub fn clock_offset(headers: &axum::http::HeaderMap, now: i64) -> Option<i64> {
+    const TEN_YEARS_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
+    let told: i64 = headers.get("x-device-time")?.to_str().ok()?.parse().ok()?;
+    let offset = told.checked_sub(now)?;
+    (offset.abs() <= TEN_YEARS_MS).then_some(offset)
 }
 
 #[derive(Deserialize)]

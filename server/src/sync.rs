@@ -169,7 +169,8 @@ pub fn prepare(
     changes: Vec<Option<Vec<automerge::Change>>>,
     now: i64,
 ) -> Result<PreparedRequest, PushError> {
-    let writer = Writer { user, device_id: &device.id, actors: &device.actors };
+    let writer =
+        Writer { user, device_id: &device.id, actors: &device.actors, clock_offset_ms: device.clock_offset_ms };
     let actor = reader.server_actor()?;
     let mut budget = Budget::default();
     let mut pushes = Vec::with_capacity(request.push.len());
@@ -217,7 +218,8 @@ pub fn take(
     if request.push.len() + request.claims.len() + request.fetch.len() + request.reconcile.len() > limits::MAX_ITEMS {
         return Err(PushError::TooLarge(Limit::Items));
     }
-    let writer = Writer { user, device_id: &device.id, actors: &device.actors };
+    let writer =
+        Writer { user, device_id: &device.id, actors: &device.actors, clock_offset_ms: device.clock_offset_ms };
 
     let actor = store.server_actor()?;
     let mut budget = Budget::default();
@@ -230,7 +232,7 @@ pub fn take(
                 Ok(customers::Accepted { customer_id: customer_id.clone(), new_changes: 0, version: None })
             }
             Some(Prepared::Ready(customers::Prepared::Ready(ready))) => {
-                let committed = match customers::commit_push(store, &user.branch_id, &device.id, ready) {
+                let committed = match customers::commit_push(store, &user.branch_id, writer.arrival(now), ready) {
                     Ok(Some(accepted)) => {
                         stats.committed.extend(accepted.version.map(|v| (i, v)));
                         Ok(accepted)
@@ -443,7 +445,7 @@ fn resolve_claim(
         changes.extend(customers::server_change(&mut doc, &action, &user.id, now)?);
     }
     store.append_changes(&user.branch_id, &claim.customer_id, &changes, None)?;
-    customers::save_state(store, &user.branch_id, &doc, Some(&meta.scope), customers::Fold::WhenLong)?;
+    customers::save_state(store, &user.branch_id, &doc, Some(&meta.scope), customers::Fold::WhenLong, None)?;
     Ok(result(true, ""))
 }
 

@@ -23,7 +23,7 @@ fn tablet(dir: &tempfile::TempDir, name: &str, user: &str) -> Store {
 
 /// A device as the server knows it once signed in: its ID and its store's actor.
 fn device(id: &str, store: Option<&Store>) -> Device {
-    Device { id: id.into(), actors: store.map(|s| vec![s.actor().clone()]).unwrap_or_default() }
+    Device { id: id.into(), actors: store.map(|s| vec![s.actor().clone()]).unwrap_or_default(), clock_offset_ms: None }
 }
 
 /// One sync round trip through the server's handler (no HTTP), as `device` (pulls only).
@@ -102,7 +102,7 @@ fn bad_pushes_change_nothing_on_the_server() {
         user.branch_id = branch.into();
         db.with(|c| {
             let tx = c.transaction().unwrap();
-            let writer = docs::Writer { user: &user, device_id: "t", actors: &actors };
+            let writer = docs::Writer { user: &user, device_id: "t", actors: &actors, clock_offset_ms: None };
             let mut budget = fieldsync_server::sync::Budget::default();
             let result = docs::push(&*tx, branch, writer, id, bytes, &actor, &mut budget, NOW);
             if result.is_ok() {

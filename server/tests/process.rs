@@ -166,4 +166,26 @@ fn demo_branch_is_seeded_once_and_its_logins_work() {
         )
     });
     assert_eq!((branches, customers), (1, 6));
+
+    // The read models were written with the demo's documents; the admin command rebuilds them
+    // to the same rows.
+    let rows = |db: &fieldsync_server::store::Db| -> (i64, i64, i64) {
+        db.with(|c| {
+            c.query_row(
+                "SELECT (SELECT count(*) FROM rm_customers), (SELECT count(*) FROM rm_visits),
+                        (SELECT total(flags) + total(coalesce(travel_kmh, 0)) FROM rm_visits)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, f64>(2)? as i64)),
+            )
+            .unwrap()
+        })
+    };
+    let before = rows(&db);
+    assert_eq!(before.0, 6);
+    assert!(before.1 > 0, "the demo's visits have rows");
+    drop(db);
+    let out = admin(&data, &["rebuild-read-models"], "");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "rebuilt the read models of 6 customers");
+    assert_eq!(rows(&fieldsync_server::store::Db::open(&data).unwrap()), before);
 }

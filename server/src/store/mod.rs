@@ -8,7 +8,9 @@
 //!   rows, pool entries and planned visits;
 //! - [`AccountStore`]: branches, outlets, users, devices and their actors, tokens, login failures
 //!   and the audit trail;
-//! - [`PhotoStore`]: photo blobs' metadata: references from visits, owners, uploads in flight.
+//! - [`PhotoStore`]: photo blobs' metadata: references from visits, owners, uploads in flight;
+//! - [`ReadModelStore`]: the supervisor pages' rows per branch, the visits' arrival facts and the
+//!   branches' evidence thresholds.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
@@ -17,11 +19,13 @@
 pub mod accounts;
 pub mod documents;
 pub mod photos;
+pub mod read_models;
 pub mod sqlite;
 
 pub use accounts::AccountStore;
 pub use documents::DocumentStore;
 pub use photos::PhotoStore;
+pub use read_models::ReadModelStore;
 pub use sqlite::db::{Db, OpenError};
 pub use sqlite::schema;
 
@@ -45,6 +49,6 @@ impl From<rusqlite::types::FromSqlError> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server keeps.
-pub trait Store: DocumentStore + AccountStore + PhotoStore {}
+pub trait Store: DocumentStore + AccountStore + PhotoStore + ReadModelStore {}
 
-impl<T: DocumentStore + AccountStore + PhotoStore + ?Sized> Store for T {}
+impl<T: DocumentStore + AccountStore + PhotoStore + ReadModelStore + ?Sized> Store for T {}

@@ -121,6 +121,10 @@ impl Db {
         if adopted > 0 {
             tracing::info!(photos = adopted, "photos stored before owners were recorded were given their owners");
         }
+        let built = db.write_blocking(crate::read_model::build_if_pending)?;
+        if built > 0 {
+            tracing::info!(customers = built, "the supervisor pages' read models were built");
+        }
         Ok(db)
     }
 

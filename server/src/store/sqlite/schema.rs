@@ -19,9 +19,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, sql: include_str!("schema/v3.sql") },
     Migration { version: 4, sql: include_str!("schema/v4.sql") },
     Migration { version: 5, sql: include_str!("schema/v5.sql") },
+    Migration { version: 6, sql: include_str!("schema/v6.sql") },
 ];
 
-pub const LATEST: u32 = 5;
+pub const LATEST: u32 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

@@ -1,0 +1,168 @@
+//! The read models of the supervisor pages: per branch, one row per customer, visit, lead and
+//! reminder, so the pages never parse a document per request.
+//!
+//! - [`rows`]: what a document's rows are (a pure function of the typed file);
+//! - [`evidence`]: the evidence flags, their thresholds and their reasons;
+//! - here: keeping the rows current as each document's state is recorded ([`record`], called by
+//!   `customers::save_state` in the same transaction), and rebuilding them all ([`rebuild`]).
+//!
+//! Three measures of a visit depend on more than its own document: the travel from the manager's
+//! previous visit, a photo shared with another visit, and the clock of the device that synced it
+//! (an arrival fact, kept in `visit_arrivals`, which no document holds). A write refreshes them
+//! on every visit whose inputs it changed: its own changed visits, the visits that follow them
+//! (before and after the change) in their manager's day, and the visits sharing their photos. The
+//! rebuild refreshes every visit with the same function; a test checks the two agree.
+
+pub mod evidence;
+pub mod rows;
+
+use std::collections::BTreeSet;
+
+use fieldsync_core::domain::CustomerFile;
+
+use crate::policy::Scope;
+use crate::store::{Store, StoreResult};
+pub use rows::{CustomerRm, LeadRm, ReadRows, ReminderRm, VisitKey, VisitRm};
+
+/// A device's push that carried a visit: recorded as the visit's arrival fact.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival<'a> {
+    pub device_id: &'a str,
+    pub received_at: i64,
+    /// The device's clock minus the server's when the push arrived (`None`: not told).
+    pub clock_offset_ms: Option<i64>,
+}
+
+/// Brings a customer's rows to `file` (or removes them, for a deleted customer), in the caller's
+/// transaction, and refreshes the cross-document measures it affects.
+pub fn record(
+    store: &dyn Store,
+    branch_id: &str,
+    file: &CustomerFile,
+    scope: &Scope,
+    arrival: Option<Arrival>,
+) -> StoreResult<()> {
+    let customer_id = file.id.as_str();
+    if *scope == Scope::Deleted {
+        return forget(store, customer_id);
+    }
+    let before = store.rm_visit_keys(customer_id)?;
+    let mut refresh = BTreeSet::new();
+    let rows = ReadRows::of(file, branch_id, scope);
+    store.rm_save_customer(&rows.customer)?;
+    for visit in &rows.visits {
+        let old = before.iter().find(|k| k.visit_id == visit.visit_id);
+        if !store.rm_save_visit(visit)? {
+            continue;
+        }
+        if let Some(arrival) = arrival {
+            store.rm_record_arrival(&visit.visit_id, arrival)?;
+        }
+        let new = VisitKey::of(visit, rows.photos_of(&visit.visit_id));
+        if old.map(|o| &o.photos) != Some(&new.photos) {
+            store.rm_set_visit_photos(&visit.visit_id, branch_id, &new.photos)?;
+        }
+        refresh.insert(visit.visit_id.clone());
+        refresh.extend(affected_by(store, &new)?);
+        if let Some(old) = old {
+            refresh.extend(affected_by(store, old)?);
+        }
+    }
+    for gone in before.iter().filter(|k| !rows.visits.iter().any(|v| v.visit_id == k.visit_id)) {
+        store.rm_delete_visit(&gone.visit_id)?;
+        refresh.extend(affected_by(store, gone)?);
+    }
+    store.rm_save_leads(customer_id, &rows.leads)?;
+    store.rm_save_reminders(customer_id, &rows.reminders)?;
+    refresh_visits(store, &refresh)
+}
+
+/// Removes a deleted customer's rows, in the caller's transaction, and refreshes the visits that
+/// depended on its visits.
+pub fn forget(store: &dyn Store, customer_id: &str) -> StoreResult<()> {
+    let before = store.rm_visit_keys(customer_id)?;
+    store.rm_delete_customer(customer_id)?;
+    let mut refresh = BTreeSet::new();
+    for key in &before {
+        refresh.extend(affected_by(store, key)?);
+    }
+    refresh_visits(store, &refresh)
+}
+
+/// The visits whose cross-document measures depend on the visit `key` describes (as it is or
+/// was): those that follow it in its manager's day up to the next completed one, and those that
+/// share a photo with it.
+fn affected_by(store: &dyn Store, key: &VisitKey) -> StoreResult<Vec<String>> {
+    let mut out = store.rm_followers(&key.manager_id, key.at, &key.visit_id)?;
+    out.extend(store.rm_photo_sharers(&key.photos)?);
+    Ok(out)
+}
+
+/// Recomputes the travel, shared-photo and clock measures and the flags of `visits` (gone ones
+/// are skipped).
+pub fn refresh_visits(store: &dyn Store, visits: &BTreeSet<String>) -> StoreResult<()> {
+    let mut rules: Option<(String, evidence::Rules)> = None;
+    for visit_id in visits {
+        let Some(inputs) = store.rm_cross_inputs(visit_id)? else { continue };
+        let travel = match (&inputs.check_in, &inputs.previous_check_out) {
+            (Some(here), Some(before)) => {
+                evidence::travel_kmh(before.0.distance_m(&here.0), (here.1 - before.1) as f64 / 1000.0)
+            }
+            _ => None,
+        };
+        let measures = evidence::Measures { travel_kmh: travel, ..inputs.measures };
+        let branch_rules = match &rules {
+            Some((branch, r)) if *branch == inputs.branch_id => *r,
+            _ => {
+                let r = store.evidence_rules(&inputs.branch_id)?;
+                rules = Some((inputs.branch_id.clone(), r));
+                r
+            }
+        };
+        store.rm_set_cross(visit_id, &measures, measures.flags(&branch_rules))?;
+    }
+    Ok(())
+}
+
+/// Rebuilds every read model row from the documents and the arrival facts, in the caller's
+/// transaction. Returns how many customers it wrote.
+pub fn rebuild(store: &dyn Store) -> Result<usize, crate::customers::PushError> {
+    store.rm_clear()?;
+    let actor = store.server_actor()?;
+    let mut written = 0;
+    for (customer_id, branch_id) in store.live_documents()? {
+        let Some(doc) = crate::customers::load(store, &customer_id, &actor)? else { continue };
+        let file = doc.file();
+        let rows = ReadRows::of(file, &branch_id, &crate::customers::scope_of(file));
+        store.rm_save_customer(&rows.customer)?;
+        for visit in &rows.visits {
+            store.rm_save_visit(visit)?;
+            store.rm_set_visit_photos(&visit.visit_id, &branch_id, rows.photos_of(&visit.visit_id))?;
+        }
+        store.rm_save_leads(&customer_id, &rows.leads)?;
+        store.rm_save_reminders(&customer_id, &rows.reminders)?;
+        written += 1;
+    }
+    let all: BTreeSet<String> = store.rm_all_visits()?.into_iter().collect();
+    refresh_visits(store, &all)?;
+    Ok(written)
+}
+
+/// Builds the read models of a store written before they existed (once: the migration that added
+/// them asked for it). Returns how many customers it wrote.
+pub fn build_if_pending(store: &dyn Store) -> Result<usize, crate::customers::PushError> {
+    const UPGRADE: &str = "rebuild_read_models";
+    if !store.upgrade_pending(UPGRADE)? {
+        return Ok(0);
+    }
+    let written = rebuild(store)?;
+    store.upgrade_done(UPGRADE)?;
+    Ok(written)
+}
+
+/// Sets a branch's thresholds and re-judges its visits, in the caller's transaction.
+pub fn set_rules(store: &dyn Store, branch_id: &str, rules: &evidence::Rules) -> StoreResult<()> {
+    store.set_evidence_rules(branch_id, rules)?;
+    let visits: BTreeSet<String> = store.rm_branch_visits(branch_id)?.into_iter().collect();
+    refresh_visits(store, &visits)
+}

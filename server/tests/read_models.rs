@@ -1,0 +1,273 @@
+//! The supervisor pages' read models: written with every accepted change and decision, their
+//! evidence flags computed as visits arrive, and always equal to a rebuild from the documents.
+
+use fieldsync_core::domain::{
+    self, Action, Channel, CheckPoint, CustomerKind, GeoPoint, LocationProvider, Profile, Review, ReviewDecision,
+    VisitDetails, VisitPurpose,
+};
+use fieldsync_core::store::{Store as Tablet, User as DeviceUser};
+use fieldsync_core::sync::protocol::{DocChanges, PushOutcome, SyncRequest};
+use fieldsync_server::accounts::{self, Device, Role, User};
+use fieldsync_server::customers;
+use fieldsync_server::read_model::{self, evidence::Flag, evidence::Rules};
+use fieldsync_server::store::Db;
+use rusqlite::types::Value;
+
+const NOW: i64 = 1_753_056_000_000;
+const MIN: i64 = 60_000;
+/// The village's well, where the customers live.
+const HOME: (f64, f64) = (30.5928, 114.3055);
+
+fn user(id: &str, role: Role, branch: &str) -> User {
+    User {
+        id: id.into(),
+        branch_id: branch.into(),
+        outlet_id: None,
+        username: id.into(),
+        display_name: id.into(),
+        role,
+    }
+}
+
+fn at(lat: f64, lng: f64, t: i64) -> CheckPoint {
+    CheckPoint {
+        at: t,
+        position: GeoPoint { lat, lng, accuracy_m: 10.0 },
+        provider: LocationProvider::Gps,
+        mock_location: false,
+    }
+}
+
+/// A manager's tablet, and the device the server knows it as.
+struct Manager {
+    tablet: Tablet,
+    user: User,
+    device: Device,
+}
+
+impl Manager {
+    fn new(dir: &tempfile::TempDir, id: &str, branch: &str) -> Manager {
+        let mut tablet = Tablet::open(dir.path().join(format!("{id}.db")), None).unwrap();
+        tablet.sign_in(DeviceUser { id: id.into(), name: id.into(), role: domain::Role::Manager }).unwrap();
+        let device = Device { id: format!("tablet-{id}"), actors: vec![tablet.actor().clone()], clock_offset_ms: None };
+        Manager { tablet, user: user(id, Role::Manager, branch), device }
+    }
+
+    fn customer(&mut self, name: &str, location: Option<(f64, f64)>) -> String {
+        let mut profile = Profile::new(CustomerKind::Individual, name, "韩桥村");
+        profile.location = location.map(|(lat, lng)| GeoPoint { lat, lng, accuracy_m: 5.0 });
+        self.tablet.create_customer(profile, NOW - 1000 * MIN).unwrap()
+    }
+
+    /// A visit in person from `start` to `end` at `place`, entered at `entered` (`end` when live).
+    fn visit(
+        &mut self,
+        customer: &str,
+        place: (f64, f64),
+        start: i64,
+        end: i64,
+        entered: i64,
+        photos: &[&str],
+    ) -> String {
+        let visit_id = fieldsync_core::ids::new_id();
+        let details = VisitDetails {
+            notes: "了解存款需求".into(),
+            photos: photos.iter().map(|p| p.repeat(64 / p.len())).collect(),
+            ..VisitDetails::default()
+        };
+        let action = Action::RecordVisit {
+            visit_id: visit_id.clone(),
+            purpose: VisitPurpose::Marketing,
+            channel: Channel::InPerson,
+            check_in: at(place.0, place.1, start),
+            check_out: at(place.0, place.1, end),
+            details,
+        };
+        self.tablet.apply(customer, &action, entered).unwrap();
+        visit_id
+    }
+
+    /// Pushes these customers' documents through the server's sync path.
+    fn sync(&mut self, db: &Db, customers: &[&str]) {
+        let push = customers
+            .iter()
+            .map(|id| DocChanges { customer_id: id.to_string(), changes: self.tablet.document_changes(id).unwrap() })
+            .collect();
+        let request = SyncRequest { cursor: 1, push, ..SyncRequest::default() };
+        let answer = db.sync_blocking(&self.user, &self.device, request, NOW).unwrap().0;
+        for pushed in answer.pushed {
+            assert!(matches!(pushed.outcome, PushOutcome::Accepted { .. }), "{pushed:?}");
+        }
+    }
+}
+
+/// Every read model table, sorted, as values.
+fn read_models(dir: &tempfile::TempDir) -> Vec<(String, Vec<Vec<Value>>)> {
+    let conn = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
+    ["rm_customers", "rm_visits", "rm_visit_photos", "rm_leads", "rm_reminders"]
+        .iter()
+        .map(|table| {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
+            let columns = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| (0..columns).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>())
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            (table.to_string(), rows)
+        })
+        .collect()
+}
+
+/// A visit's flags as its row holds them.
+fn flags_of(db: &Db, visit_id: &str) -> Vec<Flag> {
+    let bits =
+        db.write_blocking(|s| s.rm_flags(visit_id)).unwrap().unwrap_or_else(|| panic!("no row for visit {visit_id}"));
+    Flag::in_bits(bits).collect()
+}
+
+/// After every kind of write (new visits, a far one, a short one, one entered afterwards, a mock
+/// location, a tablet with a wrong clock, impossible travel, a photo used twice, a review, a
+/// photo removed, a customer deleted), the incrementally kept rows equal a rebuild, and each
+/// visit carries exactly the flags it earned.
+#[test]
+fn the_rows_kept_with_each_write_equal_a_rebuild_and_carry_their_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let branch = db.write_blocking(|s| accounts::create_branch(s, "示范支行", NOW, "test")).unwrap();
+    let mut m1 = Manager::new(&dir, "M1", &branch);
+    let mut m2 = Manager::new(&dir, "M2", &branch);
+    let far = (HOME.0 + 0.02, HOME.1); // 2.2 km north
+    let town = (HOME.0 + 0.45, HOME.1); // 50 km north
+
+    let a = m1.customer("张三", Some(HOME));
+    let b = m1.customer("李四", Some(HOME));
+    let c = m1.customer("王五", None);
+    let d = m1.customer("赵六", Some(HOME));
+    let t0 = NOW - 600 * MIN;
+    let fine = m1.visit(&a, HOME, t0, t0 + 30 * MIN, t0 + 30 * MIN, &["a1"]);
+    let far_off = m1.visit(&b, far, t0 + 60 * MIN, t0 + 90 * MIN, t0 + 90 * MIN, &[]);
+    let short = m1.visit(&a, HOME, t0 + 120 * MIN, t0 + 122 * MIN, t0 + 122 * MIN, &[]);
+    let afterwards = m1.visit(&c, HOME, t0 + 150 * MIN, t0 + 180 * MIN, t0 + 400 * MIN, &[]);
+    // 50 km in ten minutes after the visit before.
+    let rushed = m1.visit(&d, town, t0 + 190 * MIN, t0 + 220 * MIN, t0 + 220 * MIN, &["d1"]);
+    m1.sync(&db, &[&a, &b, &c, &d]);
+
+    assert_eq!(flags_of(&db, &fine), vec![]);
+    assert_eq!(flags_of(&db, &far_off), vec![Flag::Far]);
+    assert_eq!(flags_of(&db, &short), vec![Flag::Short]);
+    assert_eq!(flags_of(&db, &afterwards), vec![Flag::AfterTheFact]);
+    assert_eq!(flags_of(&db, &rushed), vec![Flag::Far, Flag::Travel]);
+
+    // Another manager's tablet, its clock 20 minutes fast, reuses M1's photo, with a mock location.
+    m2.device.clock_offset_ms = Some(20 * MIN);
+    let e = m2.customer("钱七", Some(HOME));
+    let visit_id = fieldsync_core::ids::new_id();
+    let t1 = NOW - 100 * MIN;
+    let mut check_in = at(HOME.0, HOME.1, t1);
+    check_in.mock_location = true;
+    let action = Action::RecordVisit {
+        visit_id: visit_id.clone(),
+        purpose: VisitPurpose::FollowUp,
+        channel: Channel::InPerson,
+        check_in,
+        check_out: at(HOME.0, HOME.1, t1 + 20 * MIN),
+        details: VisitDetails { photos: vec!["a1".repeat(32)], ..VisitDetails::default() },
+    };
+    m2.tablet.apply(&e, &action, t1 + 20 * MIN).unwrap();
+    m2.sync(&db, &[&e]);
+    assert_eq!(flags_of(&db, &visit_id), vec![Flag::PhotoReused, Flag::Mock, Flag::Clock]);
+    // M1's visit with that photo is flagged too, though nothing of its own document changed.
+    assert_eq!(flags_of(&db, &fine), vec![Flag::PhotoReused]);
+    assert_eq!(read_models(&dir), rebuilt(&dir), "after the first pushes");
+
+    // A supervisor returns a visit: the row shows the decision.
+    let supervisor = user("S1", Role::Supervisor, &branch);
+    let review = Review {
+        decision: ReviewDecision::Returned,
+        comment: "请补充照片".into(),
+        reviewer_id: "S1".into(),
+        reviewer_name: "S1".into(),
+        at: NOW,
+    };
+    db.write_blocking(|s| {
+        customers::write_decision(s, &supervisor, &b, &Action::WriteReview { visit_id: far_off.clone(), review }, NOW)
+    })
+    .unwrap();
+    let row = db.write_blocking(|s| s.rm_visit(&far_off)).unwrap().unwrap();
+    assert_eq!((row.review.as_str(), row.review_comment.as_deref()), ("returned", Some("请补充照片")));
+
+    // M2 takes the photo off its visit: M1's visit is no longer flagged.
+    m2.tablet
+        .apply(&e, &Action::UpdateVisit { visit_id: visit_id.clone(), details: VisitDetails::default() }, NOW)
+        .unwrap();
+    m2.sync(&db, &[&e]);
+    assert_eq!(flags_of(&db, &fine), vec![]);
+    assert_eq!(flags_of(&db, &visit_id), vec![Flag::Mock, Flag::Clock]);
+
+    // The customer of the two visits before the rushed one is deleted: the rushed visit's travel
+    // is judged from the visit before those.
+    let c_visit_before = m1.visit(&c, HOME, t0 + 185 * MIN, t0 + 187 * MIN, t0 + 187 * MIN, &[]);
+    m1.sync(&db, &[&c]);
+    assert_eq!(flags_of(&db, &rushed), vec![Flag::Far, Flag::Travel]);
+    db.write_blocking(|s| customers::delete_customer(s, &branch, &c, "admin", NOW)).unwrap();
+    assert!(db.write_blocking(|s| s.rm_visit(&c_visit_before)).unwrap().is_none());
+    // From the short visit, 68 minutes before: 44 km/h.
+    assert_eq!(flags_of(&db, &rushed), vec![Flag::Far], "judged from the short visit at home");
+    assert_eq!(read_models(&dir), rebuilt(&dir), "after reviews, edits and a deletion");
+
+    // A branch that allows more: the rules re-judge its visits.
+    db.write_blocking(|s| {
+        read_model::set_rules(s, &branch, &Rules { far_m: 10_000, max_kmh: 1000, ..Rules::default() })
+    })
+    .unwrap();
+    assert_eq!(flags_of(&db, &far_off), vec![]);
+    assert_eq!(flags_of(&db, &rushed), vec![Flag::Far]);
+    assert_eq!(read_models(&dir), rebuilt(&dir), "after new thresholds");
+}
+
+/// Rebuilds in a copy of the store and returns its read models; the store itself is untouched.
+fn rebuilt(dir: &tempfile::TempDir) -> Vec<(String, Vec<Vec<Value>>)> {
+    let copy = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
+    conn.execute("VACUUM INTO ?1", [copy.path().join("server.db").to_str().unwrap()]).unwrap();
+    let other = Db::open(copy.path()).unwrap();
+    other.write_blocking(read_model::rebuild).unwrap();
+    drop(other);
+    read_models(&copy)
+}
+
+/// A store written before the read models existed gets them when the server opens it (the
+/// migration that added them asks for a build; the build runs once).
+#[test]
+fn a_store_from_before_the_read_models_gets_them_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let branch = db.write_blocking(|s| accounts::create_branch(s, "示范支行", NOW, "test")).unwrap();
+    let mut m1 = Manager::new(&dir, "M1", &branch);
+    let a = m1.customer("张三", Some(HOME));
+    let visit = m1.visit(&a, HOME, NOW - 90 * MIN, NOW - 60 * MIN, NOW - 60 * MIN, &["a1"]);
+    m1.sync(&db, &[&a]);
+    drop(db);
+    let expected = read_models(&dir);
+    assert_eq!(expected[1].1.len(), 1, "one visit row");
+
+    // What a v5 store holds: documents, no read models, and the v6 migration's request.
+    let conn = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
+    conn.execute_batch(
+        "DELETE FROM rm_visit_photos; DELETE FROM rm_visits; DELETE FROM rm_leads; DELETE FROM rm_reminders;
+         DELETE FROM rm_customers; INSERT INTO server_meta (key, value) VALUES ('upgrade:rebuild_read_models', x'01');",
+    )
+    .unwrap();
+    drop(conn);
+    let db = Db::open(dir.path()).unwrap();
+    assert_eq!(read_models(&dir), expected);
+    assert_eq!(flags_of(&db, &visit), vec![]);
+    // Done once: rows removed later stay removed until a rebuild is asked for.
+    drop(db);
+    rusqlite::Connection::open(dir.path().join("server.db")).unwrap().execute_batch("DELETE FROM rm_visits;").unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    assert!(read_models(&dir)[1].1.is_empty());
+    db.write_blocking(read_model::rebuild).unwrap();
+    assert_eq!(read_models(&dir), expected);
+}
