@@ -271,3 +271,97 @@ fn a_store_from_before_the_read_models_gets_them_at_open() {
     db.write_blocking(read_model::rebuild).unwrap();
     assert_eq!(read_models(&dir), expected);
 }
+
+mod random_writes {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One thing a tablet or the branch does.
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Manager `m` records a visit at customer `c` (theirs) in place `place`, starting in
+        /// slot `slot` (20 minutes each), lasting `minutes`, with a photo of the `photo` pool.
+        Visit { m: usize, c: usize, place: usize, slot: i64, minutes: i64, photo: Option<u8>, late: bool },
+        /// Manager `m` replaces the photos of their `nth` visit.
+        Photos { m: usize, nth: usize, photo: Option<u8> },
+        /// Manager `m` syncs.
+        Sync { m: usize },
+        /// The branch deletes manager `m`'s customer `c`.
+        Delete { m: usize, c: usize },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..2usize, 0..2usize, 0..3usize, 0..20i64, prop_oneof![Just(2i64), Just(30)], prop::option::of(0..3u8), any::<bool>())
+                .prop_map(|(m, c, place, slot, minutes, photo, late)| Op::Visit { m, c, place, slot, minutes, photo, late }),
+            1 => (0..2usize, 0..8usize, prop::option::of(0..3u8)).prop_map(|(m, nth, photo)| Op::Photos { m, nth, photo }),
+            2 => (0..2usize).prop_map(|m| Op::Sync { m }),
+            1 => (0..2usize, 0..2usize).prop_map(|(m, c)| Op::Delete { m, c }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Whatever the order of visits, photo edits, syncs and deletions, the rows kept with
+        /// each write equal a rebuild.
+        #[test]
+        fn kept_rows_equal_a_rebuild(ops in prop::collection::vec(op(), 1..24)) {
+            let dir = tempfile::tempdir().unwrap();
+            let db = Db::open(dir.path()).unwrap();
+            let branch = db.write_blocking(|s| accounts::create_branch(s, "示范支行", NOW, "test")).unwrap();
+            let places = [HOME, (HOME.0 + 0.02, HOME.1), (HOME.0 + 0.45, HOME.1)];
+            let mut managers = [Manager::new(&dir, "M1", &branch), Manager::new(&dir, "M2", &branch)];
+            let customers: Vec<Vec<String>> = managers
+                .iter_mut()
+                .map(|m| (0..2).map(|i| m.customer(&format!("客户{i}"), Some(HOME))).collect())
+                .collect();
+            let mut deleted = std::collections::HashSet::new();
+            let mut visits: [Vec<(String, String)>; 2] = [Vec::new(), Vec::new()];
+            let photo = |p: Option<u8>| p.map(|p| format!("{p:x}").repeat(64)).into_iter().collect::<Vec<_>>();
+            for op in ops {
+                match op {
+                    Op::Visit { m, c, place, slot, minutes, photo: p, late } => {
+                        let customer = customers[m][c].clone();
+                        if deleted.contains(&customer) { continue; }
+                        let start = NOW - 1000 * MIN + slot * 20 * MIN;
+                        let end = start + minutes * MIN;
+                        let visit_id = fieldsync_core::ids::new_id();
+                        let action = Action::RecordVisit {
+                            visit_id: visit_id.clone(),
+                            purpose: VisitPurpose::Marketing,
+                            channel: Channel::InPerson,
+                            check_in: at(places[place].0, places[place].1, start),
+                            check_out: at(places[place].0, places[place].1, end),
+                            details: VisitDetails { photos: photo(p), ..VisitDetails::default() },
+                        };
+                        let entered = if late { end + 100 * MIN } else { end };
+                        managers[m].tablet.apply(&customer, &action, entered).unwrap();
+                        visits[m].push((customer, visit_id));
+                    }
+                    Op::Photos { m, nth, photo: p } => {
+                        let Some((customer, visit_id)) = visits[m].get(nth).cloned() else { continue };
+                        if deleted.contains(&customer) { continue; }
+                        let details = VisitDetails { photos: photo(p), ..VisitDetails::default() };
+                        managers[m].tablet.apply(&customer, &Action::UpdateVisit { visit_id, details }, NOW).unwrap();
+                    }
+                    Op::Sync { m } => {
+                        let live: Vec<&str> =
+                            customers[m].iter().filter(|c| !deleted.contains(*c)).map(String::as_str).collect();
+                        managers[m].sync(&db, &live);
+                    }
+                    Op::Delete { m, c } => {
+                        let customer = customers[m][c].clone();
+                        if deleted.contains(&customer) { continue; }
+                        // Only what the server holds can be deleted there.
+                        managers[m].sync(&db, &[&customer]);
+                        db.write_blocking(|s| customers::delete_customer(s, &branch, &customer, "admin", NOW)).unwrap();
+                        deleted.insert(customer);
+                    }
+                }
+            }
+            prop_assert_eq!(read_models(&dir), rebuilt(&dir));
+        }
+    }
+}
