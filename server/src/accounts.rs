@@ -260,11 +260,20 @@ pub fn parse_actor(hex: &str) -> Result<ActorId> {
 pub struct LoginAttempt {
     pub username: String,
     pub password: String,
-    pub device_id: String,
-    /// The automerge actor of the device's store (hex), registered to the device.
-    pub actor: Option<String>,
+    pub via: Via,
     /// The client's address, for the per-client failure limit.
     pub client: Option<String>,
+}
+
+/// Where a login comes from: a tablet (its token is bound to the device) or the supervisor web
+/// app (a browser session). Both share the failure limits.
+pub enum Via {
+    Device {
+        device_id: String,
+        /// The automerge actor of the device's store (hex), registered to the device.
+        actor: Option<String>,
+    },
+    Web,
 }
 
 /// The first step of a login, in one read of the store: input checks, the failure limits, and the
@@ -288,9 +297,11 @@ fn failure_keys(attempt: &LoginAttempt) -> Vec<(String, i64)> {
 }
 
 pub fn login_check(store: &dyn Store, attempt: &LoginAttempt, now: i64) -> Result<LoginCheck> {
-    valid_device_id(&attempt.device_id)?;
-    if let Some(actor) = &attempt.actor {
-        parse_actor(actor)?;
+    if let Via::Device { device_id, actor } = &attempt.via {
+        valid_device_id(device_id)?;
+        if let Some(actor) = actor {
+            parse_actor(actor)?;
+        }
     }
     for (key, max) in failure_keys(attempt) {
         if let Some(failures) = store.login_failures(&key)?
@@ -327,16 +338,17 @@ pub fn verify_password(hash: Option<&str>, password: &str) -> bool {
     argon2::PasswordHash::new(hash).is_ok_and(|h| hasher().verify_password(password.as_bytes(), &h).is_ok())
 }
 
-/// The last step, in the caller's write transaction: records a failure, or binds the device and
-/// issues its token. The outer error aborts the login (the caller rolls its transaction back); the
-/// inner one refuses wrong credentials, and the failure it recorded must be committed.
+/// The last step, in the caller's write transaction: records a failure, or (from a device) binds
+/// the device and issues its token. The outer error aborts the login (the caller rolls its
+/// transaction back); the inner one refuses wrong credentials, and the failure it recorded must be
+/// committed. A web login returns no token: the caller opens the browser's session.
 pub fn login_finish(
     store: &dyn Store,
     attempt: &LoginAttempt,
     check: LoginCheck,
     verified: bool,
     now: i64,
-) -> Result<Result<(String, User)>> {
+) -> Result<Result<(Option<String>, User)>> {
     let user = check.user.filter(|u| u.active && verified);
     let Some(row) = user else {
         for (key, _) in failure_keys(attempt) {
@@ -345,13 +357,16 @@ pub fn login_finish(
         return Ok(Err(AccountError::WrongCredentials));
     };
     store.clear_login_failures(&format!("u:{}", attempt.username))?;
-    bind_device(store, &row.user, &attempt.device_id, now)?;
-    if let Some(actor) = &attempt.actor {
-        register_actor(store, &attempt.device_id, &parse_actor(actor)?)?;
+    let Via::Device { device_id, actor } = &attempt.via else {
+        return Ok(Ok((None, row.user)));
+    };
+    bind_device(store, &row.user, device_id, now)?;
+    if let Some(actor) = actor {
+        register_actor(store, device_id, &parse_actor(actor)?)?;
     }
-    let token = new_token(store, &row.user.id, &attempt.device_id, now)?;
-    audit(store, now, &row.user.id, "device.login", &attempt.device_id)?;
-    Ok(Ok((token, row.user)))
+    let token = new_token(store, &row.user.id, device_id, now)?;
+    audit(store, now, &row.user.id, "device.login", device_id)?;
+    Ok(Ok((Some(token), row.user)))
 }
 
 fn record_failure(store: &dyn Store, key: &str, now: i64) -> Result<()> {
@@ -414,7 +429,7 @@ fn new_token(store: &dyn Store, user_id: &str, device_id: &str, now: i64) -> Res
     Ok(token)
 }
 
-fn token_hash(token: &str) -> Vec<u8> {
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 

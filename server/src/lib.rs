@@ -13,6 +13,7 @@
 //! - [`in_process`]: that round trip as a sync transport in the same process (no sockets);
 //! - [`photos`]: content-addressed photo blobs: resumable uploads, downloads by visibility;
 //! - [`read_model`]: the supervisor pages' rows per branch and the visits' evidence flags;
+//! - [`web`]: the supervisor web app (pages, sessions, review decisions);
 //! - [`policy`]: who sees what (scopes) and who may write what (one table), with refusal reasons.
 
 pub mod accounts;
@@ -30,6 +31,7 @@ pub mod routes;
 pub mod serve;
 pub mod store;
 pub mod sync;
+pub mod web;
 
 pub use config::Config;
 pub use error::AppError;

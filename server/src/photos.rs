@@ -600,6 +600,24 @@ async fn upload(
     Ok(Json(UploadStatus { received: total, complete: true }))
 }
 
+/// A photo's bytes, for a user who may see it ([`visible`]); anyone else gets the same
+/// [`AppError::NotFound`] as for a photo that does not exist.
+pub async fn visible_bytes(state: &AppState, user: User, hash: &str) -> Result<Vec<u8>, AppError> {
+    let hash = PhotoHash::parse(hash).ok_or(AppError::NotFound)?;
+    let name = hash.0.clone();
+    let allowed = state.db.read(move |s| visible(s, &user, &name)).await?;
+    if !allowed {
+        return Err(AppError::NotFound);
+    }
+    let data_dir = state.data_dir.clone();
+    blocking(move || match fs::read(blob_path(&data_dir, &hash)) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(AppError::NotFound),
+        Err(e) => Err(io_error(e)),
+    })
+    .await
+}
+
 /// `GET /api/v1/photos/{hash}`: the photo, to a user who may see it ([`visible`]); anyone else
 /// gets the same 404 as for a photo that does not exist.
 async fn download(
@@ -607,19 +625,7 @@ async fn download(
     Authed(user): Authed,
     Path(hash): Path<String>,
 ) -> Result<Response, AppError> {
-    let hash = PhotoHash::parse(&hash).ok_or(AppError::NotFound)?;
-    let name = hash.0.clone();
-    let allowed = state.db.read(move |s| visible(s, &user, &name)).await?;
-    if !allowed {
-        return Err(AppError::NotFound);
-    }
-    let data_dir = state.data_dir.clone();
-    let bytes = blocking(move || match fs::read(blob_path(&data_dir, &hash)) {
-        Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(AppError::NotFound),
-        Err(e) => Err(io_error(e)),
-    })
-    .await?;
+    let bytes = visible_bytes(&state, user, &hash).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream"),

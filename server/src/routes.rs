@@ -23,11 +23,18 @@ pub struct AppState {
     pub db: Db,
     /// Caps the password hashes computed at once (each costs ~19 MiB and ~25 ms of a core).
     pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Whether the pages' cookies are marked Secure (served over TLS).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
     pub fn new(data_dir: PathBuf, db: Db) -> AppState {
-        AppState { data_dir: Arc::new(data_dir), db, hashing: Arc::new(tokio::sync::Semaphore::new(2)) }
+        AppState {
+            data_dir: Arc::new(data_dir),
+            db,
+            hashing: Arc::new(tokio::sync::Semaphore::new(2)),
+            secure_cookies: false,
+        }
     }
 }
 
@@ -44,7 +51,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/customers/{customer_id}/owner", post(reassign))
         .route("/api/v1/customers/{customer_id}/lifecycle", post(set_lifecycle))
         .merge(crate::photos::routes())
+        .merge(crate::web::routes())
         .fallback(not_found)
+        .layer(axum::middleware::map_response(crate::web::secure_headers))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
@@ -122,8 +131,7 @@ async fn login(
     let attempt = Arc::new(LoginAttempt {
         username: req.username,
         password: req.password,
-        device_id: req.device_id,
-        actor: req.actor,
+        via: accounts::Via::Device { device_id: req.device_id, actor: req.actor },
         client,
     });
     let now = now_ms();
@@ -140,6 +148,7 @@ async fn login(
     let a = attempt.clone();
     // A refusal is answered once the failure it counted is committed.
     let (token, user) = state.db.write(move |s| accounts::login_finish(s, &a, check, verified, now_ms())).await??;
+    let token = token.ok_or_else(|| AppError::Internal("a device login issued no token".into()))?;
     tracing::info!(user = %user.id, "device signed in");
     Ok(Json(LoginResponse { token, user: UserView::from(&user) }))
 }

@@ -52,15 +52,18 @@ pub fn record(
     store.rm_save_customer(&rows.customer)?;
     for visit in &rows.visits {
         let old = before.iter().find(|k| k.visit_id == visit.visit_id);
-        if !store.rm_save_visit(visit)? {
+        let new = VisitKey::of(visit, rows.photos_of(&visit.visit_id));
+        let row_changed = store.rm_save_visit(visit)?;
+        // The row holds the photos' count only: a photo swapped for another changes no row.
+        let photos_changed = old.map(|o| &o.photos) != Some(&new.photos);
+        if photos_changed {
+            store.rm_set_visit_photos(&visit.visit_id, branch_id, &new.photos)?;
+        }
+        if !row_changed && !photos_changed {
             continue;
         }
         if let Some(arrival) = arrival {
             store.rm_record_arrival(&visit.visit_id, arrival)?;
-        }
-        let new = VisitKey::of(visit, rows.photos_of(&visit.visit_id));
-        if old.map(|o| &o.photos) != Some(&new.photos) {
-            store.rm_set_visit_photos(&visit.visit_id, branch_id, &new.photos)?;
         }
         refresh.insert(visit.visit_id.clone());
         refresh.extend(affected_by(store, &new)?);

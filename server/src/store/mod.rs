@@ -10,7 +10,9 @@
 //!   and the audit trail;
 //! - [`PhotoStore`]: photo blobs' metadata: references from visits, owners, uploads in flight;
 //! - [`ReadModelStore`]: the supervisor pages' rows per branch, the visits' arrival facts and the
-//!   branches' evidence thresholds.
+//!   branches' evidence thresholds;
+//! - [`PageQueries`]: the supervisor pages' lists and figures, over the read models;
+//! - [`SessionStore`]: the supervisor web app's browser sessions, and branches' time zones.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
@@ -18,14 +20,18 @@
 
 pub mod accounts;
 pub mod documents;
+pub mod pages;
 pub mod photos;
 pub mod read_models;
+pub mod sessions;
 pub mod sqlite;
 
 pub use accounts::AccountStore;
 pub use documents::DocumentStore;
+pub use pages::PageQueries;
 pub use photos::PhotoStore;
 pub use read_models::ReadModelStore;
+pub use sessions::SessionStore;
 pub use sqlite::db::{Db, OpenError};
 pub use sqlite::schema;
 
@@ -49,6 +55,6 @@ impl From<rusqlite::types::FromSqlError> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server keeps.
-pub trait Store: DocumentStore + AccountStore + PhotoStore + ReadModelStore {}
+pub trait Store: DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore {}
 
-impl<T: DocumentStore + AccountStore + PhotoStore + ReadModelStore + ?Sized> Store for T {}
+impl<T: DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore + ?Sized> Store for T {}

@@ -20,9 +20,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, sql: include_str!("schema/v4.sql") },
     Migration { version: 5, sql: include_str!("schema/v5.sql") },
     Migration { version: 6, sql: include_str!("schema/v6.sql") },
+    Migration { version: 7, sql: include_str!("schema/v7.sql") },
 ];
 
-pub const LATEST: u32 = 6;
+pub const LATEST: u32 = 7;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

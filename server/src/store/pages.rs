@@ -1,0 +1,106 @@
+//! The supervisor pages' queries, over the read models of one branch. Every query is bounded:
+//! pages by their size, exports by the caller's consumer.
+
+use super::StoreResult;
+use crate::read_model::evidence::Measures;
+use crate::read_model::{CustomerRm, LeadRm, VisitRm};
+
+/// Which visits a list shows. Every filter is optional; they combine.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VisitFilter {
+    pub branch_id: String,
+    pub manager_id: Option<String>,
+    pub outlet_id: Option<String>,
+    pub village: Option<String>,
+    /// `at` within `[from, to)`, UTC ms.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub purpose: Option<String>,
+    /// `pending`, or a decision's code.
+    pub review: Option<String>,
+    pub flags: FlagFilter,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FlagFilter {
+    #[default]
+    Any,
+    /// Visits with at least one flag.
+    Flagged,
+    /// Visits with none.
+    Clean,
+    /// Visits with this flag's bit.
+    One(i64),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VisitSort {
+    #[default]
+    Newest,
+    Oldest,
+    Shortest,
+    Farthest,
+}
+
+/// A visit as a list shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitListRow {
+    pub visit_id: String,
+    pub customer_id: String,
+    pub customer_name: String,
+    pub manager_id: String,
+    pub manager_name: String,
+    pub village: String,
+    pub purpose: String,
+    pub channel: String,
+    pub status: String,
+    pub at: i64,
+    pub check_out_at: Option<i64>,
+    pub duration_s: Option<i64>,
+    pub distance_m: Option<f64>,
+    pub flags: i64,
+    pub review: String,
+    pub review_comment: Option<String>,
+    pub photos: i64,
+    pub cost_fen: i64,
+    pub notes: String,
+}
+
+pub trait PageQueries {
+    /// Up to `limit` visits of the filter after skipping `offset`, in `sort`'s order (planned
+    /// visits are not logs and never listed).
+    fn visit_page(
+        &self,
+        filter: &VisitFilter,
+        sort: VisitSort,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<VisitListRow>>;
+
+    /// Every visit of the filter in `sort`'s order, to `f` one by one until it returns false.
+    fn each_visit(
+        &self,
+        filter: &VisitFilter,
+        sort: VisitSort,
+        f: &mut dyn FnMut(VisitListRow) -> bool,
+    ) -> StoreResult<()>;
+
+    /// One visit whole: its row, its measures (the cross-document ones included) and flags.
+    fn visit_detail(&self, visit_id: &str) -> StoreResult<Option<(VisitRm, Measures, i64)>>;
+
+    fn customer_row(&self, customer_id: &str) -> StoreResult<Option<CustomerRm>>;
+
+    /// A visit's photos (hashes), sorted.
+    fn visit_photos(&self, visit_id: &str) -> StoreResult<Vec<String>>;
+
+    /// The leads opened at a visit.
+    fn visit_leads(&self, visit_id: &str) -> StoreResult<Vec<LeadRm>>;
+
+    /// A customer's visits (planned ones too), newest first, at most `limit`.
+    fn customer_visits(&self, customer_id: &str, limit: usize) -> StoreResult<Vec<VisitListRow>>;
+
+    /// A branch's managers (ID, name), outlets (ID, name) and villages, for the filters.
+    fn branch_managers(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>>;
+    fn branch_outlets(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>>;
+    fn branch_villages(&self, branch_id: &str) -> StoreResult<Vec<String>>;
+}

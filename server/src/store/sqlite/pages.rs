@@ -1,0 +1,232 @@
+//! [`PageQueries`] on SQLite, over the read models (schema v6). Filters become bound parameters,
+//! never text in the SQL.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
+
+use crate::read_model::evidence::Measures;
+use crate::read_model::{CustomerRm, LeadRm, VisitRm};
+use crate::store::StoreResult;
+use crate::store::pages::{FlagFilter, PageQueries, VisitFilter, VisitListRow, VisitSort};
+use crate::store::read_models::ReadModelStore;
+
+const LIST_COLUMNS: &str = "v.visit_id, v.customer_id, coalesce(c.name, ''), v.manager_id, v.manager_name, v.village, \
+     v.purpose, v.channel, v.status, v.at, v.check_out_at, v.duration_s, v.distance_m, v.flags, v.review, \
+     v.review_comment, v.photos, v.cost_fen, v.notes";
+
+fn list_row(r: &Row) -> rusqlite::Result<VisitListRow> {
+    Ok(VisitListRow {
+        visit_id: r.get(0)?,
+        customer_id: r.get(1)?,
+        customer_name: r.get(2)?,
+        manager_id: r.get(3)?,
+        manager_name: r.get(4)?,
+        village: r.get(5)?,
+        purpose: r.get(6)?,
+        channel: r.get(7)?,
+        status: r.get(8)?,
+        at: r.get(9)?,
+        check_out_at: r.get(10)?,
+        duration_s: r.get(11)?,
+        distance_m: r.get(12)?,
+        flags: r.get(13)?,
+        review: r.get(14)?,
+        review_comment: r.get(15)?,
+        photos: r.get(16)?,
+        cost_fen: r.get(17)?,
+        notes: r.get(18)?,
+    })
+}
+
+/// The `FROM … WHERE … ORDER BY` of a visit list, and its parameters.
+fn visit_query(filter: &VisitFilter, sort: VisitSort) -> (String, Vec<Value>) {
+    let mut sql = String::from(
+        " FROM rm_visits v LEFT JOIN rm_customers c ON c.customer_id = v.customer_id
+          WHERE v.branch_id = ?1 AND v.status <> 'planned'",
+    );
+    let mut values = vec![Value::Text(filter.branch_id.clone())];
+    let mut add = |clause: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(m) = &filter.manager_id {
+        add(" AND v.manager_id = ?", Value::Text(m.clone()));
+    }
+    if let Some(o) = &filter.outlet_id {
+        add(" AND v.manager_id IN (SELECT id FROM users WHERE outlet_id = ?)", Value::Text(o.clone()));
+    }
+    if let Some(village) = &filter.village {
+        add(" AND v.village = ?", Value::Text(village.clone()));
+    }
+    if let Some(from) = filter.from {
+        add(" AND v.at >= ?", Value::Integer(from));
+    }
+    if let Some(to) = filter.to {
+        add(" AND v.at < ?", Value::Integer(to));
+    }
+    if let Some(p) = &filter.purpose {
+        add(" AND v.purpose = ?", Value::Text(p.clone()));
+    }
+    if let Some(r) = &filter.review {
+        add(" AND v.review = ?", Value::Text(r.clone()));
+    }
+    match filter.flags {
+        FlagFilter::Any => {}
+        FlagFilter::Flagged => sql.push_str(" AND v.flags <> 0"),
+        FlagFilter::Clean => sql.push_str(" AND v.flags = 0"),
+        FlagFilter::One(bit) => add(" AND (v.flags & ?) <> 0", Value::Integer(bit)),
+    }
+    sql.push_str(match sort {
+        VisitSort::Newest => " ORDER BY v.at DESC, v.visit_id DESC",
+        VisitSort::Oldest => " ORDER BY v.at, v.visit_id",
+        VisitSort::Shortest => " ORDER BY v.duration_s IS NULL, v.duration_s, v.at DESC, v.visit_id",
+        VisitSort::Farthest => " ORDER BY v.distance_m IS NULL, v.distance_m DESC, v.at DESC, v.visit_id",
+    });
+    (sql, values)
+}
+
+impl PageQueries for Connection {
+    fn visit_page(
+        &self,
+        filter: &VisitFilter,
+        sort: VisitSort,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<VisitListRow>> {
+        let (query, mut values) = visit_query(filter, sort);
+        values.push(Value::Integer(limit as i64));
+        values.push(Value::Integer(offset as i64));
+        let sql = format!("SELECT {LIST_COLUMNS}{query} LIMIT ?{} OFFSET ?{}", values.len() - 1, values.len());
+        let mut stmt = self.prepare_cached(&sql)?;
+        Ok(stmt.query_map(params_from_iter(values), list_row)?.collect::<Result<_, _>>()?)
+    }
+
+    fn each_visit(
+        &self,
+        filter: &VisitFilter,
+        sort: VisitSort,
+        f: &mut dyn FnMut(VisitListRow) -> bool,
+    ) -> StoreResult<()> {
+        let (query, values) = visit_query(filter, sort);
+        let mut stmt = self.prepare_cached(&format!("SELECT {LIST_COLUMNS}{query}"))?;
+        let mut rows = stmt.query(params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            if !f(list_row(row)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_detail(&self, visit_id: &str) -> StoreResult<Option<(VisitRm, Measures, i64)>> {
+        let Some(row) = self.rm_visit(visit_id)? else { return Ok(None) };
+        let (travel_kmh, photo_reused, clock_offset_ms, flags): (Option<f64>, bool, Option<i64>, i64) = self
+            .prepare_cached(
+                "SELECT travel_kmh, photo_reused, clock_offset_ms, flags FROM rm_visits WHERE visit_id = ?1",
+            )?
+            .query_row([visit_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let measures = Measures { travel_kmh, photo_reused, clock_offset_ms, ..row.measures() };
+        Ok(Some((row, measures, flags)))
+    }
+
+    fn customer_row(&self, customer_id: &str) -> StoreResult<Option<CustomerRm>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT customer_id, branch_id, scope, owner_id, owner_name, name, kind, phone_masked,
+                     id_number_masked, village, lat, lng, tier, lifecycle, last_visit_at, next_follow_up_at,
+                     open_leads, created_at
+                 FROM rm_customers WHERE customer_id = ?1",
+            )?
+            .query_row([customer_id], |r| {
+                Ok(CustomerRm {
+                    customer_id: r.get(0)?,
+                    branch_id: r.get(1)?,
+                    scope: r.get(2)?,
+                    owner_id: r.get(3)?,
+                    owner_name: r.get(4)?,
+                    name: r.get(5)?,
+                    kind: r.get(6)?,
+                    phone_masked: r.get(7)?,
+                    id_number_masked: r.get(8)?,
+                    village: r.get(9)?,
+                    lat: r.get(10)?,
+                    lng: r.get(11)?,
+                    tier: r.get(12)?,
+                    lifecycle: r.get(13)?,
+                    last_visit_at: r.get(14)?,
+                    next_follow_up_at: r.get(15)?,
+                    open_leads: r.get(16)?,
+                    created_at: r.get(17)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn visit_photos(&self, visit_id: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .prepare_cached("SELECT hash FROM rm_visit_photos WHERE visit_id = ?1 ORDER BY hash")?
+            .query_map([visit_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn visit_leads(&self, visit_id: &str) -> StoreResult<Vec<LeadRm>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT lead_id, customer_id, branch_id, owner_id, product, stage, amount_fen, probability,
+                     expected_close, visit_id, created_by, created_at
+                 FROM rm_leads WHERE visit_id = ?1 ORDER BY created_at, lead_id",
+            )?
+            .query_map([visit_id], |r| {
+                Ok(LeadRm {
+                    lead_id: r.get(0)?,
+                    customer_id: r.get(1)?,
+                    branch_id: r.get(2)?,
+                    owner_id: r.get(3)?,
+                    product: r.get(4)?,
+                    stage: r.get(5)?,
+                    amount_fen: r.get(6)?,
+                    probability: r.get(7)?,
+                    expected_close: r.get(8)?,
+                    visit_id: r.get(9)?,
+                    created_by: r.get(10)?,
+                    created_at: r.get(11)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn customer_visits(&self, customer_id: &str, limit: usize) -> StoreResult<Vec<VisitListRow>> {
+        let sql = format!(
+            "SELECT {LIST_COLUMNS} FROM rm_visits v LEFT JOIN rm_customers c ON c.customer_id = v.customer_id
+             WHERE v.customer_id = ?1 ORDER BY v.at DESC, v.visit_id DESC LIMIT ?2"
+        );
+        Ok(self
+            .prepare_cached(&sql)?
+            .query_map(rusqlite::params![customer_id, limit as i64], list_row)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn branch_managers(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT id, display_name FROM users WHERE branch_id = ?1 AND role = 'manager'
+                 ORDER BY display_name, id",
+            )?
+            .query_map([branch_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn branch_outlets(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(self
+            .prepare_cached("SELECT id, name FROM outlets WHERE branch_id = ?1 ORDER BY name, id")?
+            .query_map([branch_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn branch_villages(&self, branch_id: &str) -> StoreResult<Vec<String>> {
+        Ok(self
+            .prepare_cached("SELECT DISTINCT village FROM rm_customers WHERE branch_id = ?1 ORDER BY village")?
+            .query_map([branch_id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+}

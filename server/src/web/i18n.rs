@@ -1,0 +1,157 @@
+//! The pages' two languages: Simplified Chinese by default, English when chosen (a cookie). Every
+//! text a page shows is a field of [`Texts`], so a missing translation does not compile.
+
+use axum::http::HeaderMap;
+
+pub const LANG_COOKIE: &str = "fs_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    /// The language the browser chose (its cookie), Chinese otherwise.
+    pub fn of(headers: &HeaderMap) -> Lang {
+        match super::session::cookie(headers, LANG_COOKIE) {
+            Some("en") => Lang::En,
+            _ => Lang::Zh,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    /// The `lang` attribute of the pages.
+    pub fn html(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::Zh => &ZH,
+            Lang::En => &EN,
+        }
+    }
+
+    /// A stored code's label: the domain's Chinese label, or the code in words.
+    pub fn label(self, code: &str, zh: Option<&'static str>) -> String {
+        match (self, zh) {
+            (Lang::Zh, Some(zh)) => zh.to_string(),
+            _ => code.replace('_', " "),
+        }
+    }
+}
+
+macro_rules! texts {
+    ($($field:ident: $zh:literal, $en:literal;)*) => {
+        /// Every text of the pages in one language.
+        #[derive(Debug)]
+        pub struct Texts { $(pub $field: &'static str,)* }
+        pub static ZH: Texts = Texts { $($field: $zh,)* };
+        pub static EN: Texts = Texts { $($field: $en,)* };
+    };
+}
+
+texts! {
+    app_name: "客户经理走访管理", "Field visits";
+    other_lang: "English", "中文";
+    login_title: "登录", "Sign in";
+    username: "用户名", "Username";
+    password: "密码", "Password";
+    sign_in: "登录", "Sign in";
+    sign_out: "退出", "Sign out";
+    login_wrong: "用户名或密码错误", "Wrong username or password";
+    login_limited: "登录失败次数过多，请稍后再试", "Too many failed sign-ins; try again later";
+    login_managers: "此系统供主管和管理员使用，客户经理请使用平板应用", "This app is for supervisors and admins; managers use the tablet app";
+    login_invalid: "请填写用户名和密码", "Enter a username and a password";
+    nav_visits: "走访记录", "Visits";
+    nav_overview: "总览", "Overview";
+    nav_audit: "审计日志", "Audit log";
+    branch: "支行", "Branch";
+    choose_branch: "切换", "Switch";
+    filter: "筛选", "Filter";
+    reset: "清除", "Reset";
+    manager: "客户经理", "Manager";
+    outlet: "网点", "Outlet";
+    village: "村/网格", "Village";
+    date_from: "从", "From";
+    date_to: "到", "To";
+    purpose: "目的", "Purpose";
+    review_status: "审核状态", "Review";
+    evidence: "疑点", "Evidence";
+    any: "全部", "Any";
+    any_flag: "任一疑点", "Any flag";
+    no_flag: "无疑点", "No flag";
+    sort: "排序", "Sort";
+    sort_newest: "最新在前", "Newest first";
+    sort_oldest: "最早在前", "Oldest first";
+    sort_shortest: "时长最短", "Shortest";
+    sort_farthest: "距离最远", "Farthest";
+    when: "时间", "When";
+    customer: "客户", "Customer";
+    status: "状态", "Status";
+    duration: "时长", "Duration";
+    distance: "签到距离", "Check-in distance";
+    photos: "照片", "Photos";
+    costs: "费用", "Costs";
+    flags: "疑点", "Flags";
+    no_visits: "没有符合条件的走访记录", "No visits match";
+    previous_page: "上一页", "Previous";
+    next_page: "下一页", "Next";
+    page: "第 {} 页", "Page {}";
+    export_csv: "导出 CSV", "Export CSV";
+    pending: "待审核", "Pending";
+    approve: "通过", "Approve";
+    return_visit: "退回", "Return";
+    flag_visit: "存疑", "Flag";
+    comment: "意见", "Comment";
+    comment_required: "退回或存疑时请填写意见", "A comment is required to return or flag a visit";
+    select_all: "全选", "Select all";
+    selected_action: "对所选走访", "For the selected visits";
+    decided: "已提交审核意见，将在平板下次同步时送达", "Decision saved; it reaches the tablet at its next sync";
+    none_selected: "请先选择走访记录", "Select visits first";
+    visit_title: "走访详情", "Visit";
+    planned: "计划时间", "Planned";
+    check_in: "签到", "Check-in";
+    check_out: "签退", "Check-out";
+    customer_location: "客户登记位置", "Customer's recorded location";
+    no_location: "客户没有登记位置", "The customer has no recorded location";
+    accuracy: "精度", "accuracy";
+    notes: "走访记录", "Notes";
+    outcome: "结果", "Outcome";
+    next_contact: "下次跟进", "Next follow-up";
+    linked_leads: "关联线索", "Linked leads";
+    earlier_visits: "该客户的其他走访", "The customer's other visits";
+    review_history: "审核", "Review";
+    reviewed_by: "审核人", "Reviewed by";
+    no_flags: "无疑点", "No flags";
+    back_to_list: "返回列表", "Back to the list";
+    not_found: "找不到该记录", "Not found";
+    forbidden: "没有权限", "Not allowed";
+    bad_request: "请求无效", "Bad request";
+    csrf_failed: "表单已过期或来源无效，请刷新页面后重试", "The form expired or did not come from this site; reload the page and try again";
+    server_error: "服务器出错，请稍后再试", "Server error; try again later";
+    too_long: "输入过长", "Input too long";
+    amount: "金额", "Amount";
+    stage: "阶段", "Stage";
+    product: "产品", "Product";
+    minutes: "分钟", "min";
+    yuan: "元", "CNY";
+    plot_title: "签到、签退与客户位置", "Check-in, check-out and the customer's location";
+}
+
+impl Texts {
+    /// `page` with its number.
+    pub fn page_n(&self, n: usize) -> String {
+        self.page.replace("{}", &n.to_string())
+    }
+}
