@@ -20,6 +20,8 @@ pub enum WebError {
     Csrf(Lang),
     /// Input the page cannot take; the text says which rule it broke.
     BadRequest(Lang, &'static str),
+    /// A form larger than any page sends.
+    TooLarge(Lang),
     Internal(Lang),
 }
 
@@ -56,6 +58,7 @@ impl IntoResponse for WebError {
             WebError::Forbidden(l) => (StatusCode::FORBIDDEN, l, l.texts().forbidden),
             WebError::Csrf(l) => (StatusCode::FORBIDDEN, l, l.texts().csrf_failed),
             WebError::BadRequest(l, m) => (StatusCode::BAD_REQUEST, l, m),
+            WebError::TooLarge(l) => (StatusCode::PAYLOAD_TOO_LARGE, l, l.texts().too_long),
             WebError::Internal(l) => (StatusCode::INTERNAL_SERVER_ERROR, l, l.texts().server_error),
         };
         let page = ErrorPage { t: lang.texts(), lang: lang.html(), message };

@@ -11,6 +11,7 @@
 //! are compiled into the binary.
 
 pub mod error;
+pub mod form;
 pub mod format;
 pub mod i18n;
 pub mod plot;

@@ -9,16 +9,17 @@
 use std::sync::Arc;
 
 use askama::Template;
+use axum::extract::Query;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, extract::Query};
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::error::WebError;
+use super::form::WebForm;
 use super::i18n::{Lang, Texts};
 use crate::accounts::{self, AccountError, LoginAttempt, Role, User, Via};
 use crate::routes::{AppState, ClientAddr, now_ms};
@@ -224,7 +225,7 @@ pub async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    WebForm(form): WebForm<LoginForm>,
 ) -> Result<Response, WebError> {
     let lang = Lang::of(&headers);
     let t = lang.texts();
@@ -318,7 +319,7 @@ pub struct CsrfForm {
 pub async fn logout(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<CsrfForm>,
+    WebForm(form): WebForm<CsrfForm>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(&form.csrf)?;
     let hash = viewer.token_hash.clone();
@@ -350,7 +351,7 @@ pub struct BranchForm {
 pub async fn choose_branch(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<BranchForm>,
+    WebForm(form): WebForm<BranchForm>,
 ) -> Result<Response, WebError> {
     viewer.check_csrf(&form.csrf)?;
     if !viewer.chooses_branch {

@@ -2,10 +2,10 @@
 //! one visit or a selection (through the same server code as the JSON review endpoint, so the
 //! decision reaches the tablet at its next sync).
 
+use super::form::WebForm;
 use askama::Template;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum_extra::extract::Form;
 use serde::Deserialize;
 
 use super::error::WebError;
@@ -522,7 +522,7 @@ pub async fn review_one(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(visit_id): Path<String>,
-    Form(form): Form<ReviewForm>,
+    WebForm(form): WebForm<ReviewForm>,
 ) -> Result<Response, WebError> {
     let (decision, comment) = decision_of(&viewer, &form)?;
     let target = format!("/visits/{}?decided=1", super::error::urlencoding(&visit_id));
@@ -533,7 +533,7 @@ pub async fn review_one(
 pub async fn review_selected(
     State(state): State<AppState>,
     viewer: Viewer,
-    Form(form): Form<ReviewForm>,
+    WebForm(form): WebForm<ReviewForm>,
 ) -> Result<Response, WebError> {
     let (decision, comment) = decision_of(&viewer, &form)?;
     let n = decide(&state, &viewer, form.visit.clone(), decision, comment).await?;

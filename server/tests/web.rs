@@ -1,0 +1,361 @@
+//! The supervisor web app over the real router (`app()` driven with `oneshot`, a cookie jar kept
+//! here): sign-in and sessions, the visit log and a visit's page, decisions, and hostile input.
+//! The same flows in a real browser are in `tests/tests/browser.rs`.
+
+mod common;
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use common::*;
+use fieldsync_server::accounts::{self, NewUser, Role};
+use fieldsync_server::store::Db;
+use fieldsync_server::{AppState, app};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "branch-pass-1";
+
+/// A branch with an outlet, two managers, a supervisor, a second branch with its own supervisor,
+/// and the visits of manager 1's tablet (one far from its customer).
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    visits: Vec<String>,
+    far: String,
+    other_branch_visit: String,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let (b1, b2) = db
+        .write_blocking(|s| {
+            let b1 = accounts::create_branch(s, "城关支行", NOW, "test")?;
+            let b2 = accounts::create_branch(s, "河口支行", NOW, "test")?;
+            let outlet = accounts::create_outlet(s, &b1, "韩桥网点", NOW, "test")?;
+            for (branch, username, name, role) in [
+                (&b1, "m1", "王建国", Role::Manager),
+                (&b1, "zhao", "赵主任", Role::Supervisor),
+                (&b2, "m9", "孙经理", Role::Manager),
+                (&b2, "sun", "孙主任", Role::Supervisor),
+            ] {
+                let new = NewUser {
+                    branch_id: branch,
+                    outlet_id: Some(outlet.as_str()).filter(|_| branch == &b1),
+                    username,
+                    display_name: name,
+                    role,
+                    password: PASSWORD,
+                };
+                accounts::create_user(s, &new, NOW, "test")?;
+            }
+            Ok::<_, accounts::AccountError>((b1, b2))
+        })
+        .unwrap();
+    let id_of = |username: &str| db.write_blocking(|s| s.user_by_username(username)).unwrap().map(|r| r.id).unwrap();
+    let mut m1 = Manager::new(&dir, &id_of("m1"), &b1);
+    let a = m1.customer("张三", Some(HOME));
+    let b = m1.customer("李四", Some(HOME));
+    let t0 = NOW - 300 * MIN;
+    let mut visits = Vec::new();
+    visits.push(m1.visit(&a, HOME, t0, t0 + 30 * MIN, t0 + 30 * MIN, &[]));
+    let far = m1.visit(&b, (HOME.0 + 0.02, HOME.1), t0 + 60 * MIN, t0 + 90 * MIN, t0 + 90 * MIN, &[]);
+    visits.push(far.clone());
+    visits.push(m1.visit(&a, HOME, t0 + 120 * MIN, t0 + 150 * MIN, t0 + 150 * MIN, &[]));
+    m1.sync(&db, &[&a, &b]);
+    let mut m9 = Manager::new(&dir, &id_of("m9"), &b2);
+    let c = m9.customer("周五", Some(HOME));
+    let other_branch_visit = m9.visit(&c, HOME, t0, t0 + 30 * MIN, t0 + 30 * MIN, &[]);
+    m9.sync(&db, &[&c]);
+    let state = AppState::new(dir.path().to_path_buf(), db);
+    Fixture { _dir: dir, state, visits, far, other_branch_visit }
+}
+
+/// A browser: a cookie jar over the router.
+struct Browser {
+    state: AppState,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The value of the first hidden input named `name`.
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no {name} in {}", self.body)) + marker.len();
+        self.body[start..].split('"').next().unwrap().to_string()
+    }
+}
+
+impl Browser {
+    fn new(state: &AppState) -> Browser {
+        Browser { state: state.clone(), cookies: HashMap::new() }
+    }
+
+    async fn send(&mut self, req: Request<Body>) -> Page {
+        let response = app(self.state.clone()).oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for set in headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let (pair, _) = set.split_once(';').unwrap_or((set, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Page { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn get(&mut self, uri: &str) -> Page {
+        let req = Request::get(uri).header(header::COOKIE, self.cookie_header()).body(Body::empty()).unwrap();
+        self.send(req).await
+    }
+
+    async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
+        let body = form.iter().map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v))).collect::<Vec<_>>().join("&");
+        let req = Request::post(uri)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// Signs in through the form; the answer to the form's post.
+    async fn sign_in(&mut self, username: &str, password: &str) -> Page {
+        let form = self.get("/login?next=/visits").await;
+        let csrf = form.hidden("csrf");
+        self.post("/login", &[("username", username), ("password", password), ("csrf", &csrf), ("next", "/visits")])
+            .await
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn review_of(state: &AppState, visit_id: &str) -> (String, Option<String>) {
+    let row = state.db.write_blocking(|s| s.rm_visit(visit_id)).unwrap().unwrap();
+    (row.review, row.review_comment)
+}
+
+#[tokio::test]
+async fn a_supervisor_signs_in_reviews_visits_and_signs_out() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+    // Signed out: to the sign-in page, and back afterwards.
+    let page = browser.get("/visits?flag=far").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/login?next=/visits%3Fflag%3Dfar");
+
+    let signed = browser.sign_in("zhao", PASSWORD).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    assert_eq!(signed.location(), "/visits");
+    let session_cookie = signed
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("fs_session="))
+        .unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(session_cookie.contains(attribute), "{session_cookie}");
+    }
+    assert!(!session_cookie.contains("Secure"), "plain HTTP on loopback: not Secure");
+
+    let list = browser.get("/visits").await;
+    assert_eq!(list.status, StatusCode::OK);
+    let csp = list.headers.get(header::CONTENT_SECURITY_POLICY).unwrap().to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe"));
+    assert_eq!(list.headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+    assert_eq!(list.headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+    assert!(!list.body.contains("<script>") && !list.body.contains(" style="), "no inline script or style");
+    for visit in &f.visits {
+        assert!(list.body.contains(visit.as_str()), "{visit} listed");
+    }
+    assert!(!list.body.contains(f.other_branch_visit.as_str()), "another branch's visit is not listed");
+    assert!(list.body.contains("签到位置远离客户"), "the far visit's flag is shown");
+
+    // Filtered by the far flag: the far visit alone.
+    let flagged = browser.get("/visits?flag=far").await;
+    assert!(flagged.body.contains(f.far.as_str()));
+    assert_eq!(flagged.body.matches("data-visit=").count(), 1, "{}", flagged.body);
+
+    // The visit's page explains the flag with its measure.
+    let visit = browser.get(&format!("/visits/{}", f.far)).await;
+    assert_eq!(visit.status, StatusCode::OK);
+    assert!(visit.body.contains("签到位置距客户登记位置 2.2 km"), "{}", visit.body);
+    assert!(visit.body.contains("<svg"), "the plot is drawn");
+    let csrf = visit.hidden("csrf");
+
+    // Returning needs a comment; without one nothing changes.
+    let refused =
+        browser.post(&format!("/visits/{}/review", f.far), &[("csrf", &csrf), ("decision", "returned")]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("退回或存疑时请填写意见"));
+    assert_eq!(review_of(&f.state, &f.far).0, "pending");
+
+    let returned = browser
+        .post(
+            &format!("/visits/{}/review", f.far),
+            &[("csrf", &csrf), ("decision", "returned"), ("comment", "请补拍门牌照片")],
+        )
+        .await;
+    assert_eq!(returned.status, StatusCode::SEE_OTHER);
+    assert_eq!(review_of(&f.state, &f.far), ("returned".into(), Some("请补拍门牌照片".into())));
+    let after = browser.get(returned.location()).await;
+    assert!(after.body.contains("请补拍门牌照片") && after.body.contains("id=\"decided\""));
+
+    // A selection approved at once.
+    let list = browser.get("/visits").await;
+    let csrf = list.hidden("csrf");
+    let (v0, v2) = (f.visits[0].as_str(), f.visits[2].as_str());
+    let approved = browser
+        .post(
+            "/visits/review",
+            &[
+                ("csrf", &csrf),
+                ("decision", "approved"),
+                ("visit", v0),
+                ("visit", v2),
+                ("back", "/visits?review=pending"),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER);
+    assert_eq!(approved.location(), "/visits?review=pending&decided=2");
+    assert_eq!(review_of(&f.state, v0).0, "approved");
+    assert_eq!(review_of(&f.state, v2).0, "approved");
+    let pending = browser.get("/visits?review=pending").await;
+    assert!(pending.body.contains("id=\"no-visits\""), "nothing left to review");
+
+    // English on request.
+    let switched = browser.get("/lang/en?next=/visits").await;
+    assert_eq!(switched.location(), "/visits");
+    assert!(browser.get("/visits").await.body.contains("check-in far from the customer"));
+
+    // Signing out ends the session on the server: the old cookie no longer opens a page.
+    let old = browser.cookies.get("fs_session").cloned().unwrap();
+    let out = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location(), "/login");
+    browser.cookies.insert("fs_session".into(), old);
+    assert_eq!(browser.get("/visits").await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn managers_are_refused_and_failures_count_with_the_api() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+    let refused = browser.sign_in("m1", PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("客户经理请使用平板应用"));
+    assert!(!browser.cookies.contains_key("fs_session"));
+
+    let wrong = browser.sign_in("zhao", "not-the-password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("用户名或密码错误") && !wrong.body.contains("not-the-password"));
+    for _ in 0..20 {
+        browser.sign_in("zhao", "still-wrong").await;
+    }
+    // The username is locked for the tablets' API too, and the right password waits as well.
+    let api = Request::post("/api/v1/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(format!(r#"{{"username":"zhao","password":"{PASSWORD}","device_id":"tablet-1"}}"#)))
+        .unwrap();
+    assert_eq!(app(f.state.clone()).oneshot(api).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    let limited = browser.sign_in("zhao", PASSWORD).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.body.contains("登录失败次数过多"));
+}
+
+#[tokio::test]
+async fn forged_foreign_and_oversized_input_changes_nothing() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+
+    // A sign-in form posted without the form's token (from another site).
+    let page = browser
+        .post("/login", &[("username", "zhao"), ("password", PASSWORD), ("csrf", "forged"), ("next", "/visits")])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!browser.cookies.contains_key("fs_session"));
+
+    assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let visit = browser.get(&format!("/visits/{}", f.visits[0])).await;
+    let csrf = visit.hidden("csrf");
+    let review = format!("/visits/{}/review", f.visits[0]);
+
+    // Forged, missing and another session's token.
+    for token in ["forged", "", &csrf[..csrf.len() - 1]] {
+        let page = browser.post(&review, &[("csrf", token), ("decision", "approved")]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "token {token:?}");
+        assert!(page.body.contains("表单已过期或来源无效"));
+    }
+    // Another branch's visit: not found, on its page and for a decision.
+    assert_eq!(browser.get(&format!("/visits/{}", f.other_branch_visit)).await.status, StatusCode::NOT_FOUND);
+    let foreign = browser
+        .post(&format!("/visits/{}/review", f.other_branch_visit), &[("csrf", &csrf), ("decision", "approved")])
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(review_of(&f.state, &f.other_branch_visit).0, "pending");
+    // A selection with another branch's visit in it: none is decided.
+    let mixed = browser
+        .post(
+            "/visits/review",
+            &[("csrf", &csrf), ("decision", "approved"), ("visit", &f.visits[0]), ("visit", &f.other_branch_visit)],
+        )
+        .await;
+    assert_eq!(mixed.status, StatusCode::NOT_FOUND);
+    assert_eq!(review_of(&f.state, &f.visits[0]).0, "pending");
+    // A comment too long, a form larger than any page sends, an unknown decision, an empty
+    // selection.
+    let long = "很".repeat(501);
+    let page = browser.post(&review, &[("csrf", &csrf), ("decision", "flagged"), ("comment", &long)]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("输入过长") && !page.body.contains(&long));
+    let huge = "很".repeat(100_000);
+    let page = browser.post(&review, &[("csrf", &csrf), ("decision", "flagged"), ("comment", &huge)]).await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(page.body.contains("输入过长") && !page.body.contains(&huge[..300]));
+    let page = browser.post(&review, &[("csrf", &csrf), ("decision", "deleted")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let page = browser.post("/visits/review", &[("csrf", &csrf), ("decision", "approved")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(review_of(&f.state, &f.visits[0]).0, "pending");
+    // Junk in the list's filters shows the list, not an error.
+    let page = browser.get("/visits?page=-3&from=yesterday&flag=%00&sort=drop%20table&manager=").await;
+    assert_eq!(page.status, StatusCode::OK);
+    // A tampered session cookie is a signed-out browser.
+    browser.cookies.insert("fs_session".into(), "0".repeat(64));
+    assert_eq!(browser.get("/visits").await.status, StatusCode::SEE_OTHER);
+    browser.cookies.insert("fs_session".into(), "x".repeat(10_000));
+    assert_eq!(browser.get("/visits").await.status, StatusCode::SEE_OTHER);
+    // The sign-in page never sends a browser elsewhere.
+    let mut fresh = Browser::new(&f.state);
+    let form = fresh.get("/login?next=//evil.example/").await;
+    assert!(form.body.contains("name=\"next\" value=\"/visits\""));
+}
