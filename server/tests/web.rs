@@ -359,3 +359,60 @@ async fn forged_foreign_and_oversized_input_changes_nothing() {
     let form = fresh.get("/login?next=//evil.example/").await;
     assert!(form.body.contains("name=\"next\" value=\"/visits\""));
 }
+
+#[tokio::test]
+async fn the_filtered_log_exports_as_csv_that_excel_reads() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+    assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let csv = browser.get("/visits.csv").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.headers.get(header::CONTENT_TYPE).unwrap(), "text/csv; charset=utf-8");
+    assert!(csv.headers.get(header::CONTENT_DISPOSITION).unwrap().to_str().unwrap().starts_with("attachment"));
+    assert!(csv.body.starts_with('\u{FEFF}'), "a byte-order mark for Excel");
+    let lines: Vec<&str> = csv.body.trim_start_matches('\u{FEFF}').lines().collect();
+    assert!(lines[0].starts_with("走访编号,时间,客户,村/网格,客户经理"), "{}", lines[0]);
+    assert_eq!(lines.len(), 1 + f.visits.len());
+    for visit in &f.visits {
+        assert!(csv.body.contains(visit.as_str()));
+    }
+    assert!(!csv.body.contains(f.other_branch_visit.as_str()));
+    // Newest first, as the list.
+    assert!(lines[1].starts_with(f.visits[2].as_str()) && lines[3].starts_with(f.visits[0].as_str()));
+    // The list's filters apply.
+    let far = browser.get("/visits.csv?flag=far").await;
+    let lines: Vec<&str> = far.body.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[1].contains(f.far.as_str()) && lines[1].contains("签到位置远离客户"));
+    // Signed out: no export.
+    let mut stranger = Browser::new(&f.state);
+    assert_eq!(stranger.get("/visits.csv").await.status, StatusCode::SEE_OTHER);
+}
+
+/// The export reads the log in batches after the last visit of the previous one: walking it one
+/// visit at a time gives the list's order, each visit once.
+#[test]
+fn batches_after_a_visit_walk_the_log_once_in_order() {
+    use fieldsync_server::store::pages::{VisitFilter, VisitSort};
+    let f = fixture();
+    let branch = f.state.db.write_blocking(|s| s.rm_visit(&f.visits[0])).unwrap().unwrap().branch_id;
+    let filter = VisitFilter { branch_id: branch, ..VisitFilter::default() };
+    let page: Vec<String> = f
+        .state
+        .db
+        .write_blocking(|s| s.visit_page(&filter, VisitSort::Newest, 0, 100))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.visit_id)
+        .collect();
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let batch = f.state.db.write_blocking(|s| s.visits_after(&filter, after.as_ref(), 1)).unwrap();
+        let Some(last) = batch.last() else { break };
+        after = Some((last.at, last.visit_id.clone()));
+        walked.push(last.visit_id.clone());
+    }
+    assert_eq!(walked, page);
+    assert_eq!(walked.len(), 3);
+}

@@ -77,13 +77,14 @@ pub trait PageQueries {
         limit: usize,
     ) -> StoreResult<Vec<VisitListRow>>;
 
-    /// Every visit of the filter in `sort`'s order, to `f` one by one until it returns false.
-    fn each_visit(
+    /// Up to `limit` visits of the filter, newest first, after `after` (the last one of the
+    /// previous batch: its `at` and ID): an export reads the log in batches this way.
+    fn visits_after(
         &self,
         filter: &VisitFilter,
-        sort: VisitSort,
-        f: &mut dyn FnMut(VisitListRow) -> bool,
-    ) -> StoreResult<()>;
+        after: Option<&(i64, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<VisitListRow>>;
 
     /// One visit whole: its row, its measures (the cross-document ones included) and flags.
     fn visit_detail(&self, visit_id: &str) -> StoreResult<Option<(VisitRm, Measures, i64)>>;

@@ -2,7 +2,7 @@
 //! supervisors and admins at a branch PC, Simplified Chinese first, English selectable.
 //!
 //! - [`session`]: sign-in, sessions, the forms' token, the [`session::Viewer`] of each page;
-//! - [`visits`]: the visit log, one visit, and review decisions;
+//! - [`visits`]: the visit log, one visit, and review decisions; [`export`]: the log as CSV;
 //! - [`i18n`], [`format`], [`plot`]: languages, how values are written, the visit's plot;
 //! - [`error`]: what a page answers when it cannot show what was asked.
 //!
@@ -11,6 +11,7 @@
 //! are compiled into the binary.
 
 pub mod error;
+pub mod export;
 pub mod form;
 pub mod format;
 pub mod i18n;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/branch", post(session::choose_branch))
         .route("/lang/{code}", get(session::set_lang))
         .route("/visits", get(visits::list))
+        .route("/visits.csv", get(export::visits_csv))
         .route("/visits/review", post(visits::review_selected))
         .route("/visits/{visit_id}", get(visits::page))
         .route("/visits/{visit_id}/review", post(visits::review_one))

@@ -38,8 +38,9 @@ fn list_row(r: &Row) -> rusqlite::Result<VisitListRow> {
     })
 }
 
-/// The `FROM … WHERE … ORDER BY` of a visit list, and its parameters.
-fn visit_query(filter: &VisitFilter, sort: VisitSort) -> (String, Vec<Value>) {
+/// The `FROM … WHERE … ORDER BY` of a visit list, and its parameters; `after` continues a newest
+/// first list after that visit.
+fn visit_query(filter: &VisitFilter, sort: VisitSort, after: Option<&(i64, String)>) -> (String, Vec<Value>) {
     let mut sql = String::from(
         " FROM rm_visits v LEFT JOIN rm_customers c ON c.customer_id = v.customer_id
           WHERE v.branch_id = ?1 AND v.status <> 'planned'",
@@ -70,11 +71,18 @@ fn visit_query(filter: &VisitFilter, sort: VisitSort) -> (String, Vec<Value>) {
     if let Some(r) = &filter.review {
         add(" AND v.review = ?", Value::Text(r.clone()));
     }
+    if let FlagFilter::One(bit) = filter.flags {
+        add(" AND (v.flags & ?) <> 0", Value::Integer(bit));
+    }
+    if let Some((at, visit_id)) = after {
+        add(" AND (v.at < ?", Value::Integer(*at));
+        add(" OR (v.at = ?", Value::Integer(*at));
+        add(" AND v.visit_id < ?))", Value::Text(visit_id.clone()));
+    }
     match filter.flags {
-        FlagFilter::Any => {}
         FlagFilter::Flagged => sql.push_str(" AND v.flags <> 0"),
         FlagFilter::Clean => sql.push_str(" AND v.flags = 0"),
-        FlagFilter::One(bit) => add(" AND (v.flags & ?) <> 0", Value::Integer(bit)),
+        FlagFilter::Any | FlagFilter::One(_) => {}
     }
     sql.push_str(match sort {
         VisitSort::Newest => " ORDER BY v.at DESC, v.visit_id DESC",
@@ -93,7 +101,7 @@ impl PageQueries for Connection {
         offset: usize,
         limit: usize,
     ) -> StoreResult<Vec<VisitListRow>> {
-        let (query, mut values) = visit_query(filter, sort);
+        let (query, mut values) = visit_query(filter, sort, None);
         values.push(Value::Integer(limit as i64));
         values.push(Value::Integer(offset as i64));
         let sql = format!("SELECT {LIST_COLUMNS}{query} LIMIT ?{} OFFSET ?{}", values.len() - 1, values.len());
@@ -101,21 +109,17 @@ impl PageQueries for Connection {
         Ok(stmt.query_map(params_from_iter(values), list_row)?.collect::<Result<_, _>>()?)
     }
 
-    fn each_visit(
+    fn visits_after(
         &self,
         filter: &VisitFilter,
-        sort: VisitSort,
-        f: &mut dyn FnMut(VisitListRow) -> bool,
-    ) -> StoreResult<()> {
-        let (query, values) = visit_query(filter, sort);
-        let mut stmt = self.prepare_cached(&format!("SELECT {LIST_COLUMNS}{query}"))?;
-        let mut rows = stmt.query(params_from_iter(values))?;
-        while let Some(row) = rows.next()? {
-            if !f(list_row(row)?) {
-                break;
-            }
-        }
-        Ok(())
+        after: Option<&(i64, String)>,
+        limit: usize,
+    ) -> StoreResult<Vec<VisitListRow>> {
+        let (query, mut values) = visit_query(filter, VisitSort::Newest, after);
+        values.push(Value::Integer(limit as i64));
+        let sql = format!("SELECT {LIST_COLUMNS}{query} LIMIT ?{}", values.len());
+        let mut stmt = self.prepare_cached(&sql)?;
+        Ok(stmt.query_map(params_from_iter(values), list_row)?.collect::<Result<_, _>>()?)
     }
 
     fn visit_detail(&self, visit_id: &str) -> StoreResult<Option<(VisitRm, Measures, i64)>> {
