@@ -25,6 +25,8 @@ struct Fixture {
     visits: Vec<String>,
     far: String,
     other_branch_visit: String,
+    customer: String,
+    other_branch_customer: String,
 }
 
 fn fixture() -> Fixture {
@@ -38,6 +40,7 @@ fn fixture() -> Fixture {
             for (branch, username, name, role) in [
                 (&b1, "m1", "王建国", Role::Manager),
                 (&b1, "zhao", "赵主任", Role::Supervisor),
+                (&b1, "qian", "钱管理员", Role::Admin),
                 (&b2, "m9", "孙经理", Role::Manager),
                 (&b2, "sun", "孙主任", Role::Supervisor),
             ] {
@@ -70,7 +73,7 @@ fn fixture() -> Fixture {
     let other_branch_visit = m9.visit(&c, HOME, t0, t0 + 30 * MIN, t0 + 30 * MIN, &[]);
     m9.sync(&db, &[&c]);
     let state = AppState::new(dir.path().to_path_buf(), db);
-    Fixture { _dir: dir, state, visits, far, other_branch_visit }
+    Fixture { _dir: dir, state, visits, far, other_branch_visit, customer: a, other_branch_customer: c }
 }
 
 /// A browser: a cookie jar over the router.
@@ -415,4 +418,52 @@ fn batches_after_a_visit_walk_the_log_once_in_order() {
     }
     assert_eq!(walked, page);
     assert_eq!(walked.len(), 3);
+}
+
+fn audit_count(state: &AppState, action: &str) -> i64 {
+    state.db.with(|c| c.query_row("SELECT count(*) FROM audit WHERE action = ?1", [action], |r| r.get(0)).unwrap())
+}
+
+#[tokio::test]
+async fn personal_data_is_masked_and_revealing_it_is_audited() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+    assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let page = browser.get(&format!("/customers/{}", f.customer)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("138****5678"), "{}", page.body);
+    assert!(!page.body.contains(PHONE) && !page.body.contains(ID_NUMBER), "masked by default");
+    for listing in ["/visits", "/visits.csv", &format!("/visits/{}", f.visits[0])] {
+        let body = browser.get(listing).await.body;
+        assert!(!body.contains(PHONE) && !body.contains(ID_NUMBER), "{listing} holds no whole phone or ID");
+    }
+    let csrf = page.hidden("csrf");
+    let reveal = format!("/customers/{}/reveal", f.customer);
+
+    // Forged token, unknown field, another branch's customer: nothing shown, nothing audited.
+    assert_eq!(browser.post(&reveal, &[("csrf", "forged"), ("field", "phone")]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(browser.post(&reveal, &[("csrf", &csrf), ("field", "password")]).await.status, StatusCode::BAD_REQUEST);
+    let foreign = format!("/customers/{}/reveal", f.other_branch_customer);
+    assert_eq!(browser.post(&foreign, &[("csrf", &csrf), ("field", "phone")]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(browser.get(&format!("/customers/{}", f.other_branch_customer)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(audit_count(&f.state, "customer.reveal_phone"), 0);
+
+    let shown = browser.post(&reveal, &[("csrf", &csrf), ("field", "phone")]).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.contains(PHONE) && !shown.body.contains(ID_NUMBER));
+    assert_eq!(audit_count(&f.state, "customer.reveal_phone"), 1);
+    let shown = browser.post(&reveal, &[("csrf", &csrf), ("field", "id_number")]).await;
+    assert!(shown.body.contains(ID_NUMBER));
+    assert_eq!(audit_count(&f.state, "customer.reveal_id_number"), 1);
+    // Once: the next view is masked again.
+    assert!(!browser.get(&format!("/customers/{}", f.customer)).await.body.contains(PHONE));
+
+    // The audit trail is for admins: the supervisor is refused, the admin finds the entry.
+    assert_eq!(browser.get("/audit").await.status, StatusCode::FORBIDDEN);
+    let mut admin = Browser::new(&f.state);
+    assert_eq!(admin.sign_in("qian", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let audit = admin.get("/audit").await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(audit.body.contains("customer.reveal_phone") && audit.body.contains("赵主任"));
+    assert!(audit.body.contains(f.customer.as_str()) && !audit.body.contains(PHONE), "the subject, never the value");
 }

@@ -66,6 +66,15 @@ pub struct VisitListRow {
     pub notes: String,
 }
 
+/// One entry of the audit trail, with its actor's name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub at: i64,
+    pub actor_name: String,
+    pub action: String,
+    pub subject: String,
+}
+
 pub trait PageQueries {
     /// Up to `limit` visits of the filter after skipping `offset`, in `sort`'s order (planned
     /// visits are not logs and never listed).
@@ -99,6 +108,12 @@ pub trait PageQueries {
 
     /// A customer's visits (planned ones too), newest first, at most `limit`.
     fn customer_visits(&self, customer_id: &str, limit: usize) -> StoreResult<Vec<VisitListRow>>;
+
+    /// A customer's leads, newest first.
+    fn customer_leads(&self, customer_id: &str) -> StoreResult<Vec<LeadRm>>;
+
+    /// The audit trail of a branch's users, newest first.
+    fn audit_page(&self, branch_id: &str, offset: usize, limit: usize) -> StoreResult<Vec<AuditRow>>;
 
     /// A branch's managers (ID, name), outlets (ID, name) and villages, for the filters.
     fn branch_managers(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>>;

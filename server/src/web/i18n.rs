@@ -147,6 +147,25 @@ texts! {
     minutes: "分钟", "min";
     yuan: "元", "CNY";
     plot_title: "签到、签退与客户位置", "Check-in, check-out and the customer's location";
+    customer_title: "客户视图", "Customer";
+    owner: "负责客户经理", "Manager in charge";
+    pool: "公海", "Public pool";
+    tier: "价值等级", "Value tier";
+    lifecycle: "生命周期", "Lifecycle";
+    phone: "手机号", "Phone";
+    id_number: "身份证号", "ID number";
+    reveal: "查看完整信息", "Reveal";
+    reveal_note: "查看将记入审计日志", "Revealing is written to the audit log";
+    revealed: "已显示完整信息（已记入审计日志）", "Shown in full (written to the audit log)";
+    last_visit: "最近走访", "Last visit";
+    visits_of_customer: "走访记录", "Visits";
+    leads: "线索", "Leads";
+    created: "创建", "Created";
+    audit_title: "审计日志", "Audit log";
+    actor: "操作人", "By";
+    action: "操作", "Action";
+    subject: "对象", "Subject";
+    no_entries: "暂无记录", "No entries";
 }
 
 impl Texts {

@@ -3,6 +3,7 @@
 //!
 //! - [`session`]: sign-in, sessions, the forms' token, the [`session::Viewer`] of each page;
 //! - [`visits`]: the visit log, one visit, and review decisions; [`export`]: the log as CSV;
+//! - [`customers`]: one customer whole, revealing personal data (audited), the audit trail;
 //! - [`i18n`], [`format`], [`plot`]: languages, how values are written, the visit's plot;
 //! - [`error`]: what a page answers when it cannot show what was asked.
 //!
@@ -10,6 +11,7 @@
 //! (no inline script or style, nothing from another origin), no framing, no sniffing. Static files
 //! are compiled into the binary.
 
+pub mod customers;
 pub mod error;
 pub mod export;
 pub mod form;
@@ -41,6 +43,9 @@ pub fn routes() -> Router<AppState> {
         .route("/visits/review", post(visits::review_selected))
         .route("/visits/{visit_id}", get(visits::page))
         .route("/visits/{visit_id}/review", post(visits::review_one))
+        .route("/customers/{customer_id}", get(customers::page))
+        .route("/customers/{customer_id}/reveal", post(customers::reveal))
+        .route("/audit", get(customers::audit))
         .route("/photos/{hash}", get(photo))
         .route("/static/{file}", get(static_file))
 }

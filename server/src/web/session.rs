@@ -78,6 +78,10 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+
     /// The other language's code, for the switch.
     pub fn other_lang(&self) -> &'static str {
         match self.lang {

@@ -154,7 +154,7 @@ fn review_label(code: &str, lang: Lang) -> String {
     }
 }
 
-fn row_view(r: &VisitListRow, viewer: &Viewer) -> Row {
+pub fn row_view(r: &VisitListRow, viewer: &Viewer) -> Row {
     let lang = viewer.lang;
     Row {
         visit_id: r.visit_id.clone(),

@@ -10,6 +10,10 @@ use fieldsync_core::sync::protocol::{DocChanges, PushOutcome, SyncRequest};
 use fieldsync_server::accounts::{Device, Role, User};
 use fieldsync_server::store::Db;
 
+/// Every test customer's phone and ID number (valid; never to be seen whole in a list).
+pub const PHONE: &str = "13812345678";
+pub const ID_NUMBER: &str = "11010519491231002X";
+
 pub const NOW: i64 = 1_753_056_000_000;
 pub const MIN: i64 = 60_000;
 /// The village's well, where the customers live.
@@ -53,6 +57,8 @@ impl Manager {
     pub fn customer(&mut self, name: &str, location: Option<(f64, f64)>) -> String {
         let mut profile = Profile::new(CustomerKind::Individual, name, "韩桥村");
         profile.location = location.map(|(lat, lng)| GeoPoint { lat, lng, accuracy_m: 5.0 });
+        profile.phone = Some(PHONE.to_string());
+        profile.id_number = Some(ID_NUMBER.to_string());
         self.tablet.create_customer(profile, NOW - 1000 * MIN).unwrap()
     }
 

@@ -7,12 +7,29 @@ use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use crate::read_model::evidence::Measures;
 use crate::read_model::{CustomerRm, LeadRm, VisitRm};
 use crate::store::StoreResult;
-use crate::store::pages::{FlagFilter, PageQueries, VisitFilter, VisitListRow, VisitSort};
+use crate::store::pages::{AuditRow, FlagFilter, PageQueries, VisitFilter, VisitListRow, VisitSort};
 use crate::store::read_models::ReadModelStore;
 
 const LIST_COLUMNS: &str = "v.visit_id, v.customer_id, coalesce(c.name, ''), v.manager_id, v.manager_name, v.village, \
      v.purpose, v.channel, v.status, v.at, v.check_out_at, v.duration_s, v.distance_m, v.flags, v.review, \
      v.review_comment, v.photos, v.cost_fen, v.notes";
+
+fn lead_row(r: &Row) -> rusqlite::Result<LeadRm> {
+    Ok(LeadRm {
+        lead_id: r.get(0)?,
+        customer_id: r.get(1)?,
+        branch_id: r.get(2)?,
+        owner_id: r.get(3)?,
+        product: r.get(4)?,
+        stage: r.get(5)?,
+        amount_fen: r.get(6)?,
+        probability: r.get(7)?,
+        expected_close: r.get(8)?,
+        visit_id: r.get(9)?,
+        created_by: r.get(10)?,
+        created_at: r.get(11)?,
+    })
+}
 
 fn list_row(r: &Row) -> rusqlite::Result<VisitListRow> {
     Ok(VisitListRow {
@@ -180,21 +197,29 @@ impl PageQueries for Connection {
                      expected_close, visit_id, created_by, created_at
                  FROM rm_leads WHERE visit_id = ?1 ORDER BY created_at, lead_id",
             )?
-            .query_map([visit_id], |r| {
-                Ok(LeadRm {
-                    lead_id: r.get(0)?,
-                    customer_id: r.get(1)?,
-                    branch_id: r.get(2)?,
-                    owner_id: r.get(3)?,
-                    product: r.get(4)?,
-                    stage: r.get(5)?,
-                    amount_fen: r.get(6)?,
-                    probability: r.get(7)?,
-                    expected_close: r.get(8)?,
-                    visit_id: r.get(9)?,
-                    created_by: r.get(10)?,
-                    created_at: r.get(11)?,
-                })
+            .query_map([visit_id], lead_row)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn customer_leads(&self, customer_id: &str) -> StoreResult<Vec<LeadRm>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT lead_id, customer_id, branch_id, owner_id, product, stage, amount_fen, probability,
+                     expected_close, visit_id, created_by, created_at
+                 FROM rm_leads WHERE customer_id = ?1 ORDER BY created_at DESC, lead_id",
+            )?
+            .query_map([customer_id], lead_row)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn audit_page(&self, branch_id: &str, offset: usize, limit: usize) -> StoreResult<Vec<AuditRow>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT a.at, u.display_name, a.action, a.subject FROM audit a JOIN users u ON u.id = a.actor
+                 WHERE u.branch_id = ?1 ORDER BY a.seq DESC LIMIT ?2 OFFSET ?3",
+            )?
+            .query_map(rusqlite::params![branch_id, limit as i64, offset as i64], |r| {
+                Ok(AuditRow { at: r.get(0)?, actor_name: r.get(1)?, action: r.get(2)?, subject: r.get(3)? })
             })?
             .collect::<Result<_, _>>()?)
     }
