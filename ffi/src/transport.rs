@@ -147,6 +147,7 @@ impl HttpTransport {
             .header("x-device-id", &self.device_id)
             // The tablet's clock, so the server can tell a clock far from its own.
             .header("x-device-time", &(now_ms() + self.clock_skew_ms).to_string())
+            .header("x-app-version", env!("CARGO_PKG_VERSION"))
             .header("content-type", content_type)
             .send(body)
             .map_err(|e| HttpError::Network(e.to_string()))?;

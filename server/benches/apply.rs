@@ -58,7 +58,12 @@ fn apply(c: &mut Criterion) {
         let id = accounts::create_user(conn, &new, 0, "bench").unwrap();
         let user = accounts::user_by_id(conn, &id).unwrap().unwrap();
         accounts::register_device(conn, &user, "bench-device", &actor, 0).unwrap();
-        let device = accounts::Device { id: "bench-device".into(), actors: vec![actor.clone()], clock_offset_ms: None };
+        let device = accounts::Device {
+            id: "bench-device".into(),
+            actors: vec![actor.clone()],
+            clock_offset_ms: None,
+            app_version: None,
+        };
         (user, device)
     });
     let mut i = 0;

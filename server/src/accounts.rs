@@ -82,6 +82,8 @@ pub struct Device {
     /// The device's clock minus the server's, as this request told it (`X-Device-Time`), for
     /// the evidence flags of the visits it brings.
     pub clock_offset_ms: Option<i64>,
+    /// The app's version, as this request told it (`X-App-Version`), for the sync status page.
+    pub app_version: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -461,7 +463,7 @@ pub fn authenticate(store: &dyn Store, token: &str, device_id: &str, now: i64) -
     let actors = store.device_actors(device_id)?;
     Ok(Authenticated {
         user: row.user,
-        device: Device { id: device_id.to_string(), actors, clock_offset_ms: None },
+        device: Device { id: device_id.to_string(), actors, clock_offset_ms: None, app_version: None },
         renew,
     })
 }

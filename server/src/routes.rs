@@ -25,6 +25,7 @@ pub struct AppState {
     pub hashing: Arc<tokio::sync::Semaphore>,
     /// Whether the pages' cookies are marked Secure (served over TLS).
     pub secure_cookies: bool,
+    pub sync_noted: Arc<SyncNotes>,
 }
 
 impl AppState {
@@ -34,6 +35,7 @@ impl AppState {
             db,
             hashing: Arc::new(tokio::sync::Semaphore::new(2)),
             secure_cookies: false,
+            sync_noted: Arc::new(SyncNotes::default()),
         }
     }
 }
@@ -230,8 +232,14 @@ async fn sync(
     let bytes_in = body.len();
     let now = now_ms();
     device.clock_offset_ms = clock_offset(&headers, now);
-    let (user_id, device_id) = (user.id.clone(), device.id.clone());
+    device.app_version = app_version(&headers);
+    let (user_id, device_id, version) = (user.id.clone(), device.id.clone(), device.app_version.clone());
     let (frame, stats) = state.db.sync(user, device, body, now).await?;
+    if !stats.taken && state.sync_noted.due(&device_id, now) {
+        // A pull alone writes nothing else: its sync is noted at most once a minute per device.
+        let (id, version) = (device_id.clone(), version.unwrap_or_default());
+        state.db.write(move |s| s.note_device_sync(&id, now, &version, 0)).await?;
+    }
     tracing::info!(
         user = %user_id,
         device = %device_id,
@@ -246,6 +254,36 @@ async fn sync(
         "sync"
     );
     Ok(([(axum::http::header::CONTENT_TYPE, protocol::CONTENT_TYPE)], frame))
+}
+
+/// The app's version from `X-App-Version`: up to 32 characters of `[0-9A-Za-z.+-]`, else not told.
+pub fn app_version(headers: &axum::http::HeaderMap) -> Option<String> {
+    let v = headers.get("x-app-version")?.to_str().ok()?;
+    let ok = !v.is_empty() && v.len() <= 32 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-._".contains(&b));
+    ok.then(|| v.to_string())
+}
+
+/// When each device's pull-only sync was last noted, so a busy tablet costs one write a minute.
+/// A hint only: another server instance notes the same device again, which is harmless.
+#[derive(Debug, Default)]
+pub struct SyncNotes(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl SyncNotes {
+    const EVERY_MS: i64 = 60_000;
+    const MAX: usize = 100_000;
+
+    /// Whether the device's sync at `now` is due to be noted (and marks it noted).
+    pub fn due(&self, device_id: &str, now: i64) -> bool {
+        let mut noted = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if noted.get(device_id).is_some_and(|&at| now - at < Self::EVERY_MS) {
+            return false;
+        }
+        if noted.len() >= Self::MAX {
+            noted.clear();
+        }
+        noted.insert(device_id.to_string(), now);
+        true
+    }
 }
 
 /// The device's clock minus the server's, from `X-Device-Time` (the device's clock in UTC ms when

@@ -125,6 +125,8 @@ pub struct Stats {
     /// Pushes committed as they were prepared: (their index in the request, the document's new
     /// version). Once the transaction commits, the runtime keeps those documents in its cache.
     pub committed: Vec<(usize, i64)>,
+    /// Whether the writer took the request (and noted the device's sync in its transaction).
+    pub taken: bool,
 }
 
 /// What the pushes of one request came to, worked out on a reader connection before the writer
@@ -271,6 +273,8 @@ pub fn take(
     for message in &request.reconcile {
         reconcile(store, user, writer, message, &actor, &mut budget, now, &mut response)?;
     }
+    store.note_device_sync(&device.id, now, device.app_version.as_deref().unwrap_or(""), stats.refused as i64)?;
+    stats.taken = true;
     Ok((response, stats))
 }
 

@@ -421,7 +421,8 @@ impl World {
             let user = accounts::user_by_id(&conn, &id).unwrap().unwrap();
             let (device_id, actor) = (new_id(), new_actor());
             accounts::register_device(&conn, &user, &device_id, &actor, NOW).unwrap();
-            let device = Device { id: device_id, actors: vec![actor.clone()], clock_offset_ms: None };
+            let device =
+                Device { id: device_id, actors: vec![actor.clone()], clock_offset_ms: None, app_version: None };
             people.insert(who, Person { user, device, actor });
         }
 

@@ -23,7 +23,12 @@ fn tablet(dir: &tempfile::TempDir, name: &str, user: &str) -> Store {
 
 /// A device as the server knows it once signed in: its ID and its store's actor.
 fn device(id: &str, store: Option<&Store>) -> Device {
-    Device { id: id.into(), actors: store.map(|s| vec![s.actor().clone()]).unwrap_or_default(), clock_offset_ms: None }
+    Device {
+        id: id.into(),
+        actors: store.map(|s| vec![s.actor().clone()]).unwrap_or_default(),
+        clock_offset_ms: None,
+        app_version: None,
+    }
 }
 
 /// One sync round trip through the server's handler (no HTTP), as `device` (pulls only).

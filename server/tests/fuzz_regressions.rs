@@ -35,7 +35,8 @@ fn pushed_customer(dir: &tempfile::TempDir) -> (Db, User, Device, String) {
         display_name: "王建国".into(),
         role: Role::Manager,
     };
-    let device = Device { id: "tablet-1".into(), actors: vec![store.actor().clone()], clock_offset_ms: None };
+    let device =
+        Device { id: "tablet-1".into(), actors: vec![store.actor().clone()], clock_offset_ms: None, app_version: None };
     let push = SyncRequest {
         cursor: 1,
         push: vec![DocChanges { customer_id: id.clone(), changes: store.document_changes(&id).unwrap() }],

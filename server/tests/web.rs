@@ -61,7 +61,8 @@ fn fixture() -> Fixture {
     let mut m1 = Manager::new(&dir, &id_of("m1"), &b1);
     let a = m1.customer("张三", Some(HOME));
     let b = m1.customer("李四", Some(HOME));
-    let t0 = NOW - 300 * MIN;
+    // Visits of today (the overview counts the last 30 days by the real clock).
+    let t0 = fieldsync_server::routes::now_ms() - 300 * MIN;
     let mut visits = Vec::new();
     visits.push(m1.visit(&a, HOME, t0, t0 + 30 * MIN, t0 + 30 * MIN, &[]));
     let far = m1.visit(&b, (HOME.0 + 0.02, HOME.1), t0 + 60 * MIN, t0 + 90 * MIN, t0 + 90 * MIN, &[]);
@@ -466,4 +467,50 @@ async fn personal_data_is_masked_and_revealing_it_is_audited() {
     assert_eq!(audit.status, StatusCode::OK);
     assert!(audit.body.contains("customer.reveal_phone") && audit.body.contains("赵主任"));
     assert!(audit.body.contains(f.customer.as_str()) && !audit.body.contains(PHONE), "the subject, never the value");
+}
+
+#[tokio::test]
+async fn the_overview_draws_the_branch_from_its_read_models() {
+    let f = fixture();
+    // A tablet signs in and syncs through the API: the overview lists it with its app version.
+    let login = Request::post("/api/v1/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(format!(r#"{{"username":"m1","password":"{PASSWORD}","device_id":"tablet-7"}}"#)))
+        .unwrap();
+    let response = app(f.state.clone()).oneshot(login).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let token = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["token"].as_str().unwrap().to_string();
+    let frame = fieldsync_core::sync::protocol::encode(&fieldsync_core::sync::protocol::SyncRequest::default());
+    let sync = Request::post("/api/v1/sync")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header("x-device-id", "tablet-7")
+        .header("x-app-version", "1.4.2")
+        .header(header::CONTENT_TYPE, fieldsync_core::sync::protocol::CONTENT_TYPE)
+        .body(Body::from(frame))
+        .unwrap();
+    assert_eq!(app(f.state.clone()).oneshot(sync).await.unwrap().status(), StatusCode::OK);
+
+    let mut browser = Browser::new(&f.state);
+    assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/overview").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("src=\"/static/vendor-echarts.js\""));
+    // The charts' data: the fixture's three visits in the last 30 days, by the manager.
+    let start = page.body.find("id=\"overview-data\">").unwrap() + "id=\"overview-data\">".len();
+    let json = &page.body[start..start + page.body[start..].find("</script>").unwrap()];
+    let data: serde_json::Value = serde_json::from_str(json).unwrap();
+    let daily: f64 = data["daily"]["series"][0]["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).sum();
+    assert_eq!(daily, 3.0);
+    assert_eq!(data["daily"]["series"].as_array().unwrap().len(), 1, "one manager visited");
+    assert_eq!(data["daily"]["categories"].as_array().unwrap().len(), 30);
+    assert_eq!(data["weekly"]["categories"].as_array().unwrap().len(), 12);
+    assert_eq!(data["coverage"]["categories"][0], "韩桥村");
+    // The sync status: the tablet, its manager, its version.
+    assert!(page.body.contains("tablet-7") && page.body.contains("1.4.2"), "{}", page.body);
+    // The vendored library and its licence are served.
+    let js = browser.get("/static/vendor-echarts.js").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(js.body.len() > 500_000);
+    assert!(browser.get("/static/vendor-echarts-LICENSE.txt").await.body.contains("Apache License"));
 }

@@ -66,6 +66,9 @@ pub trait AccountStore {
     /// A cheap round trip, for `/healthz`.
     fn ping(&self) -> StoreResult<()>;
 
+    /// Records a device's sync: when, its app version, and the pushes refused in it.
+    fn note_device_sync(&self, device_id: &str, at: i64, app_version: &str, refused: i64) -> StoreResult<()>;
+
     /// Appends one row to the audit trail.
     fn insert_audit(&self, at: i64, actor: &str, action: &str, subject: &str) -> StoreResult<()>;
 

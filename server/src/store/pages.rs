@@ -64,6 +64,29 @@ pub struct VisitListRow {
     pub photos: i64,
     pub cost_fen: i64,
     pub notes: String,
+    pub in_lat: Option<f64>,
+    pub in_lng: Option<f64>,
+}
+
+/// Customers of a village and how many were visited lately.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VillageCoverage {
+    pub village: String,
+    pub customers: i64,
+    pub visited_30: i64,
+    pub visited_90: i64,
+}
+
+/// A device of the branch and its last sync.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceStatus {
+    pub device_id: String,
+    pub user_name: String,
+    pub revoked: bool,
+    pub last_sync_at: Option<i64>,
+    pub app_version: Option<String>,
+    pub refused_last: i64,
+    pub refused_total: i64,
 }
 
 /// One entry of the audit trail, with its actor's name.
@@ -114,6 +137,32 @@ pub trait PageQueries {
 
     /// The audit trail of a branch's users, newest first.
     fn audit_page(&self, branch_id: &str, offset: usize, limit: usize) -> StoreResult<Vec<AuditRow>>;
+
+    /// Visits (not planned) per manager per local day in `[from, to)`: (manager name, day number
+    /// since the epoch in the branch's time, count). `offset_ms` is the branch's UTC offset.
+    fn visits_per_day(
+        &self,
+        branch_id: &str,
+        from: i64,
+        to: i64,
+        offset_ms: i64,
+    ) -> StoreResult<Vec<(String, i64, i64)>>;
+
+    /// Each village's customers (closed ones left out) and how many were visited since `since_30`
+    /// and `since_90`, least covered first.
+    fn village_coverage(&self, branch_id: &str, since_30: i64, since_90: i64) -> StoreResult<Vec<VillageCoverage>>;
+
+    /// Leads per stage: (stage, count, amount in fen).
+    fn lead_funnel(&self, branch_id: &str) -> StoreResult<Vec<(String, i64, i64)>>;
+
+    /// Customers whose follow-up date passed before `now`, per manager in charge: (name, count).
+    fn overdue_per_manager(&self, branch_id: &str, now: i64) -> StoreResult<Vec<(String, i64)>>;
+
+    /// A manager's visits checked in within `[from, to)`, in order.
+    fn manager_day(&self, branch_id: &str, manager_id: &str, from: i64, to: i64) -> StoreResult<Vec<VisitListRow>>;
+
+    /// The branch's devices with their last sync, most recent first.
+    fn device_status(&self, branch_id: &str) -> StoreResult<Vec<DeviceStatus>>;
 
     /// A branch's managers (ID, name), outlets (ID, name) and villages, for the filters.
     fn branch_managers(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>>;

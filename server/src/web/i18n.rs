@@ -166,9 +166,41 @@ texts! {
     action: "操作", "Action";
     subject: "对象", "Subject";
     no_entries: "暂无记录", "No entries";
+    overview_title: "网点总览", "Branch overview";
+    daily_title: "近 30 天每日走访（按客户经理）", "Visits per day, last 30 days (by manager)";
+    weekly_title: "近 12 周每周走访（按客户经理）", "Visits per week, last 12 weeks (by manager)";
+    coverage_title: "村/网格覆盖（覆盖最少的在前）", "Village coverage (least covered first)";
+    funnel_title: "线索漏斗", "Leads funnel";
+    overdue_title: "逾期未跟进的客户（按客户经理）", "Overdue follow-ups (by manager)";
+    route_title: "客户经理一天的签到路线", "A manager's day: the route of check-ins";
+    sync_title: "设备同步状态", "Devices' sync status";
+    visited_30: "30 天内走访", "visited in 30 days";
+    visited_90_only: "31–90 天内走访", "visited in 31–90 days";
+    not_visited: "90 天未走访", "not visited in 90 days";
+    customers_n: "客户数", "Customers";
+    leads_count: "线索数", "Leads";
+    amount_10k: "金额（万元）", "Amount (10k CNY)";
+    overdue: "逾期未跟进", "Overdue";
+    device: "设备", "Device";
+    last_sync: "最近同步", "Last sync";
+    app_version: "应用版本", "App version";
+    refused_last: "最近一次被拒", "Refused last time";
+    refused_total: "累计被拒", "Refused in all";
+    revoked: "已停用", "Revoked";
+    behind: "超过 3 天未同步", "No sync for 3 days";
+    show: "查看", "Show";
+    date: "日期", "Date";
+    no_route: "这一天没有签到", "No check-ins that day";
+    total_visits: "近 30 天走访共 {} 次", "{} visits in the last 30 days";
+    chart_table: "数据表", "Data table";
 }
 
 impl Texts {
+    /// `total_visits` with its number.
+    pub fn total_visits_n(&self, n: i64) -> String {
+        self.total_visits.replace("{}", &n.to_string())
+    }
+
     /// `page` with its number.
     pub fn page_n(&self, n: usize) -> String {
         self.page.replace("{}", &n.to_string())

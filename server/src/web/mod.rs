@@ -3,6 +3,7 @@
 //!
 //! - [`session`]: sign-in, sessions, the forms' token, the [`session::Viewer`] of each page;
 //! - [`visits`]: the visit log, one visit, and review decisions; [`export`]: the log as CSV;
+//! - [`overview`]: the branch at a glance, charts drawn by the vendored Apache ECharts;
 //! - [`customers`]: one customer whole, revealing personal data (audited), the audit trail;
 //! - [`i18n`], [`format`], [`plot`]: languages, how values are written, the visit's plot;
 //! - [`error`]: what a page answers when it cannot show what was asked.
@@ -17,6 +18,7 @@ pub mod export;
 pub mod form;
 pub mod format;
 pub mod i18n;
+pub mod overview;
 pub mod plot;
 pub mod session;
 pub mod visits;
@@ -46,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/customers/{customer_id}", get(customers::page))
         .route("/customers/{customer_id}/reveal", post(customers::reveal))
         .route("/audit", get(customers::audit))
+        .route("/overview", get(overview::page))
         .route("/photos/{hash}", get(photo))
         .route("/static/{file}", get(static_file))
 }
@@ -72,6 +75,19 @@ pub async fn secure_headers(mut response: Response) -> Response {
 const STATIC: &[(&str, &str, &[u8])] = &[
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../static/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../static/app.js")),
+    // Apache ECharts 6.1.0 (Apache-2.0), vendored: see static/vendor/echarts/README.
+    (
+        "vendor-echarts.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/vendor/echarts/echarts.common.min.js"),
+    ),
+    ("vendor-echarts-LICENSE.txt", "text/plain; charset=utf-8", include_bytes!("../../static/vendor/echarts/LICENSE")),
+    ("vendor-echarts-NOTICE.txt", "text/plain; charset=utf-8", include_bytes!("../../static/vendor/echarts/NOTICE")),
+    (
+        "vendor-echarts-LICENSE-d3.txt",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../static/vendor/echarts/licenses/LICENSE-d3"),
+    ),
 ];
 
 async fn static_file(Path(file): Path<String>) -> Response {

@@ -50,7 +50,12 @@ impl Manager {
     pub fn new(dir: &tempfile::TempDir, id: &str, branch: &str) -> Manager {
         let mut tablet = Tablet::open(dir.path().join(format!("{id}.db")), None).unwrap();
         tablet.sign_in(DeviceUser { id: id.into(), name: id.into(), role: domain::Role::Manager }).unwrap();
-        let device = Device { id: format!("tablet-{id}"), actors: vec![tablet.actor().clone()], clock_offset_ms: None };
+        let device = Device {
+            id: format!("tablet-{id}"),
+            actors: vec![tablet.actor().clone()],
+            clock_offset_ms: None,
+            app_version: None,
+        };
         Manager { tablet, user: user(id, Role::Manager, branch), device }
     }
 

@@ -29,6 +29,17 @@ impl AccountStore for Connection {
         Ok(())
     }
 
+    fn note_device_sync(&self, device_id: &str, at: i64, app_version: &str, refused: i64) -> StoreResult<()> {
+        self.prepare_cached(
+            "INSERT INTO device_syncs (device_id, last_sync_at, app_version, refused_last, refused_total)
+             VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (device_id) DO UPDATE SET last_sync_at = max(last_sync_at, ?2), app_version = ?3,
+                 refused_last = ?4, refused_total = refused_total + ?4",
+        )?
+        .execute(params![device_id, at, app_version, refused])?;
+        Ok(())
+    }
+
     fn insert_audit(&self, at: i64, actor: &str, action: &str, subject: &str) -> StoreResult<()> {
         self.prepare_cached("INSERT INTO audit (at, actor, action, subject) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![at, actor, action, subject])?;

@@ -7,12 +7,14 @@ use rusqlite::{Connection, OptionalExtension, Row, params_from_iter};
 use crate::read_model::evidence::Measures;
 use crate::read_model::{CustomerRm, LeadRm, VisitRm};
 use crate::store::StoreResult;
-use crate::store::pages::{AuditRow, FlagFilter, PageQueries, VisitFilter, VisitListRow, VisitSort};
+use crate::store::pages::{
+    AuditRow, DeviceStatus, FlagFilter, PageQueries, VillageCoverage, VisitFilter, VisitListRow, VisitSort,
+};
 use crate::store::read_models::ReadModelStore;
 
 const LIST_COLUMNS: &str = "v.visit_id, v.customer_id, coalesce(c.name, ''), v.manager_id, v.manager_name, v.village, \
      v.purpose, v.channel, v.status, v.at, v.check_out_at, v.duration_s, v.distance_m, v.flags, v.review, \
-     v.review_comment, v.photos, v.cost_fen, v.notes";
+     v.review_comment, v.photos, v.cost_fen, v.notes, v.in_lat, v.in_lng";
 
 fn lead_row(r: &Row) -> rusqlite::Result<LeadRm> {
     Ok(LeadRm {
@@ -52,6 +54,8 @@ fn list_row(r: &Row) -> rusqlite::Result<VisitListRow> {
         photos: r.get(16)?,
         cost_fen: r.get(17)?,
         notes: r.get(18)?,
+        in_lat: r.get(19)?,
+        in_lng: r.get(20)?,
     })
 }
 
@@ -232,6 +236,95 @@ impl PageQueries for Connection {
         Ok(self
             .prepare_cached(&sql)?
             .query_map(rusqlite::params![customer_id, limit as i64], list_row)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn visits_per_day(
+        &self,
+        branch_id: &str,
+        from: i64,
+        to: i64,
+        offset_ms: i64,
+    ) -> StoreResult<Vec<(String, i64, i64)>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT manager_name, (at + ?4) / 86400000 AS day, count(*) FROM rm_visits
+                 WHERE branch_id = ?1 AND at >= ?2 AND at < ?3 AND status <> 'planned'
+                 GROUP BY manager_id, day ORDER BY manager_name, day",
+            )?
+            .query_map(rusqlite::params![branch_id, from, to, offset_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn village_coverage(&self, branch_id: &str, since_30: i64, since_90: i64) -> StoreResult<Vec<VillageCoverage>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT village, count(*), sum(coalesce(last_visit_at, 0) >= ?2), sum(coalesce(last_visit_at, 0) >= ?3)
+                 FROM rm_customers WHERE branch_id = ?1 AND scope <> 'closed'
+                 GROUP BY village ORDER BY 1.0 * sum(coalesce(last_visit_at, 0) >= ?3) / count(*), village",
+            )?
+            .query_map(rusqlite::params![branch_id, since_30, since_90], |r| {
+                Ok(VillageCoverage {
+                    village: r.get(0)?,
+                    customers: r.get(1)?,
+                    visited_30: r.get(2)?,
+                    visited_90: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn lead_funnel(&self, branch_id: &str) -> StoreResult<Vec<(String, i64, i64)>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT stage, count(*), total(amount_fen) FROM rm_leads WHERE branch_id = ?1 GROUP BY stage",
+            )?
+            .query_map([branch_id], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, f64>(2)? as i64)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn overdue_per_manager(&self, branch_id: &str, now: i64) -> StoreResult<Vec<(String, i64)>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT coalesce(owner_name, ''), count(*) FROM rm_customers
+                 WHERE branch_id = ?1 AND next_follow_up_at < ?2 AND scope <> 'closed'
+                 GROUP BY owner_id ORDER BY count(*) DESC",
+            )?
+            .query_map(rusqlite::params![branch_id, now], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn manager_day(&self, branch_id: &str, manager_id: &str, from: i64, to: i64) -> StoreResult<Vec<VisitListRow>> {
+        let sql = format!(
+            "SELECT {LIST_COLUMNS} FROM rm_visits v LEFT JOIN rm_customers c ON c.customer_id = v.customer_id
+             WHERE v.manager_id = ?1 AND v.branch_id = ?2 AND v.at >= ?3 AND v.at < ?4 AND v.status <> 'planned'
+             ORDER BY v.at, v.visit_id"
+        );
+        Ok(self
+            .prepare_cached(&sql)?
+            .query_map(rusqlite::params![manager_id, branch_id, from, to], list_row)?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn device_status(&self, branch_id: &str) -> StoreResult<Vec<DeviceStatus>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT d.device_id, u.display_name, d.revoked_at IS NOT NULL, s.last_sync_at, s.app_version,
+                     coalesce(s.refused_last, 0), coalesce(s.refused_total, 0)
+                 FROM devices d JOIN users u ON u.id = d.user_id LEFT JOIN device_syncs s ON s.device_id = d.device_id
+                 WHERE d.branch_id = ?1 ORDER BY s.last_sync_at IS NULL, s.last_sync_at DESC, d.device_id",
+            )?
+            .query_map([branch_id], |r| {
+                Ok(DeviceStatus {
+                    device_id: r.get(0)?,
+                    user_name: r.get(1)?,
+                    revoked: r.get(2)?,
+                    last_sync_at: r.get(3)?,
+                    app_version: r.get(4)?,
+                    refused_last: r.get(5)?,
+                    refused_total: r.get(6)?,
+                })
+            })?
             .collect::<Result<_, _>>()?)
     }
 

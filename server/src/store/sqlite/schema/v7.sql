@@ -14,3 +14,13 @@ CREATE INDEX web_sessions_user ON web_sessions (user_id);
 CREATE INDEX web_sessions_expiry ON web_sessions (expires_at);
 
 ALTER TABLE branches ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'Asia/Shanghai';
+
+-- Each device's last sync as the supervisor pages show it: when, from which app version, and the
+-- pushes the server refused then (and in all).
+CREATE TABLE device_syncs (
+    device_id TEXT PRIMARY KEY,
+    last_sync_at INTEGER NOT NULL,
+    app_version TEXT NOT NULL,
+    refused_last INTEGER NOT NULL,
+    refused_total INTEGER NOT NULL
+) WITHOUT ROWID;
