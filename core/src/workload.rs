@@ -751,37 +751,76 @@ pub struct PreparedDoc {
 pub const MESSAGE_PROFILE: &str = "workload.profile";
 pub const MESSAGE_VISIT: &str = "workload.visit";
 pub const MESSAGE_LEAD: &str = "workload.lead";
+pub const MESSAGE_REVIEW: &str = "workload.reviews";
 
 /// Writes a record as the branch server would: one commit for the profile (with the owner and
 /// value tier), one per visit, one per lead, each at the record's own time. Returns the changes.
 pub fn build_changes(record: &BranchRecord, book: &Book, actor: &ActorId) -> Result<PreparedDoc> {
     let file = to_file(record, book)?;
-    let invalid = |e: crate::Error| WorkloadError::Invalid { index: record.index, source: Box::new(e) };
+    let visits: Vec<(&Visit, i64)> = record.visits.iter().map(|v| (&file.visits[&v.id], v.ended_at)).collect();
+    let leads: Vec<&Lead> = record.leads.iter().map(|l| &file.leads[&l.id]).collect();
+    commit_file(&file, actor, record.profile.created_at, &visits, &leads)
+        .map_err(|e| WorkloadError::Invalid { index: record.index, source: Box::new(e) })
+}
+
+/// Writes a typed customer file as the branch server would: the profile first, then each visit
+/// (in the order of its check-in, at its check-out or creation), each lead (at its creation), and
+/// the supervisors' reviews last. For files made or adjusted in code (the demo branch).
+pub fn file_changes(file: &CustomerFile, actor: &ActorId) -> crate::Result<PreparedDoc> {
+    let mut visits: Vec<(&Visit, i64)> = file
+        .visits
+        .values()
+        .map(|v| (v, v.check_out.as_ref().map_or(v.created_at, |c| c.at).max(v.created_at)))
+        .collect();
+    visits.sort_by_key(|(v, _)| (v.when(), v.id.clone()));
+    let mut leads: Vec<&Lead> = file.leads.values().collect();
+    leads.sort_by_key(|l| (l.created_at, l.id.clone()));
+    commit_file(file, actor, file.created_at, &visits, &leads)
+}
+
+/// One commit for the profile (the file without its visits, leads and reviews), one per visit at
+/// its time, one per lead, and one for the reviews if any.
+fn commit_file(
+    file: &CustomerFile,
+    actor: &ActorId,
+    profile_at: i64,
+    visits: &[(&Visit, i64)],
+    leads: &[&Lead],
+) -> crate::Result<PreparedDoc> {
     let commit = |doc: &mut AutoCommit, message: &str, at: i64| {
         doc.commit_with(CommitOptions::default().with_message(message.to_string()).with_time(at / 1000));
     };
-
     // The first commit holds the file without its visits and leads, like `CustomerDoc::create`.
     let mut first = file.clone();
     first.visits.clear();
     first.leads.clear();
+    first.reviews.clear();
     let mut doc = AutoCommit::new().with_actor(actor.clone());
-    reconcile(&mut doc, &first).map_err(|e| invalid(e.into()))?;
-    commit(&mut doc, MESSAGE_PROFILE, record.profile.created_at);
+    reconcile(&mut doc, &first)?;
+    commit(&mut doc, MESSAGE_PROFILE, profile_at);
 
     // Then each entity under its map, keyed by ID, as `CustomerDoc::apply` writes one.
-    let visits = map_at(&doc, "visits").map_err(invalid)?;
-    for (visit, v) in record.visits.iter().map(|v| (&file.visits[&v.id], v)) {
-        reconcile_prop(&mut doc, &visits, visit.id.as_str(), visit).map_err(|e| invalid(e.into()))?;
-        commit(&mut doc, MESSAGE_VISIT, v.ended_at);
+    let visit_map = map_at(&doc, "visits")?;
+    for (visit, at) in visits {
+        reconcile_prop(&mut doc, &visit_map, visit.id.as_str(), *visit)?;
+        commit(&mut doc, MESSAGE_VISIT, *at);
     }
-    let leads = map_at(&doc, "leads").map_err(invalid)?;
-    for lead in record.leads.iter().map(|l| &file.leads[&l.id]) {
-        reconcile_prop(&mut doc, &leads, lead.id.as_str(), lead).map_err(|e| invalid(e.into()))?;
+    let lead_map = map_at(&doc, "leads")?;
+    for lead in leads {
+        reconcile_prop(&mut doc, &lead_map, lead.id.as_str(), *lead)?;
         commit(&mut doc, MESSAGE_LEAD, lead.created_at);
     }
-    let changes = 1 + record.visits.len() + record.leads.len();
-    Ok(PreparedDoc { customer_id: file.id, bytes: doc.save_after(&[]), changes })
+    let mut changes = 1 + visits.len() + leads.len();
+    if !file.reviews.is_empty() {
+        let review_map = map_at(&doc, "reviews")?;
+        for (visit_id, review) in &file.reviews {
+            reconcile_prop(&mut doc, &review_map, visit_id.as_str(), review)?;
+        }
+        let last = file.reviews.values().map(|r| r.at).max().unwrap_or(profile_at);
+        commit(&mut doc, MESSAGE_REVIEW, last);
+        changes += 1;
+    }
+    Ok(PreparedDoc { customer_id: file.id.clone(), bytes: doc.save_after(&[]), changes })
 }
 
 fn map_at(doc: &AutoCommit, key: &str) -> crate::Result<automerge::ObjId> {

@@ -1,10 +1,21 @@
 //! A demo branch for newcomers: a branch with an outlet, two managers with generated customers
 //! (visits, leads), a supervisor and an admin. Seeding is idempotent: a second start finds the
 //! branch and only prints the logins again. The passwords are fixed and printed: demo only.
+//!
+//! The customers come from the reference workload's generator, placed around one town and
+//! brought to the present: each manager visits six customers a working day, in order, up to
+//! yesterday, with three visits planned for today. Most older visits are already reviewed. A few
+//! visits are made to trip each evidence flag (far from the customer, too short, impossible
+//! travel, a photo used twice, a mock location, a tablet's clock off, entered after the fact), so
+//! the supervisor pages show what each looks like.
 
+use std::collections::BTreeSet;
+
+use fieldsync_core::domain::{Channel, CustomerFile, GeoPoint, Review, ReviewDecision, Visit, VisitStatus};
 use fieldsync_core::workload::{self, Book};
 
-use crate::accounts::{self, NewUser, Role};
+use crate::accounts::{self, NewUser, Role, User};
+use crate::read_model::{self, Arrival};
 use crate::store::{Db, Store};
 
 pub const BRANCH_NAME: &str = "示范支行（演示）";
@@ -28,6 +39,17 @@ pub const LOGINS: [DemoLogin; 4] = [
 /// Why the demo branch could not be seeded.
 pub type SeedError = Box<dyn std::error::Error + Send + Sync>;
 
+const MINUTE: i64 = 60_000;
+const DAY: i64 = 24 * 60 * MINUTE;
+/// The branch's town (the customers live within about 15 km of it).
+const TOWN: (f64, f64) = (30.5928, 114.3055);
+/// China's UTC offset: the demo's working days are Beijing's.
+const UTC8: i64 = 8 * 60 * MINUTE;
+/// A manager's working day: visits start every 90 minutes from 08:00, six a day.
+const VISITS_PER_DAY: i64 = 6;
+const SLOT: i64 = 90 * MINUTE;
+const DAY_STARTS: i64 = 8 * 60 * MINUTE;
+
 /// Seeds the demo branch unless it exists, in one transaction (one fsync, and a crash leaves no
 /// half-seeded branch); returns how many customers were written.
 pub fn seed(db: &Db, customers_per_manager: usize, now: i64) -> Result<usize, SeedError> {
@@ -40,8 +62,8 @@ fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<
     }
     let branch = accounts::create_branch(store, BRANCH_NAME, now, "demo")?;
     let outlet = accounts::create_outlet(store, &branch, "韩桥网点", now, "demo")?;
-    let mut written = 0;
-    for (k, login) in LOGINS.iter().enumerate() {
+    let mut users = Vec::new();
+    for login in &LOGINS {
         let new = NewUser {
             branch_id: &branch,
             outlet_id: Some(&outlet),
@@ -50,18 +72,250 @@ fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<
             role: login.role,
             password: login.password,
         };
-        let user_id = accounts::create_user(store, &new, now, "demo")?;
-        if login.role != Role::Manager {
-            continue;
-        }
+        let id = accounts::create_user(store, &new, now, "demo")?;
+        users.push(accounts::user_by_id(store, &id)?.ok_or("a demo user vanished")?);
+    }
+    let supervisor = users.iter().find(|u| u.role == Role::Supervisor).ok_or("no demo supervisor")?.clone();
+    let mut written = 0;
+    let mut arrivals = Vec::new();
+    for (k, manager) in users.iter().filter(|u| u.role == Role::Manager).enumerate() {
         let book =
-            Book { manager_id: user_id.clone(), manager_name: login.display_name.to_string(), namespace: k as u64 };
+            Book { manager_id: manager.id.clone(), manager_name: manager.display_name.clone(), namespace: k as u64 };
         let actor = book.server_actor();
+        let mut files = Vec::new();
         for record in workload::generate_branch(customers_per_manager, 1000 + k as u64) {
-            let prepared = workload::build_changes(&record, &book, &actor)?;
+            files.push(workload::to_file(&record, &book)?);
+        }
+        let tricks = schedule(&mut files, manager, &supervisor, now);
+        for file in &files {
+            let prepared = workload::file_changes(file, &actor)?;
             crate::customers::store_server_changes(store, &branch, &prepared.customer_id, &prepared.bytes)?;
             written += 1;
         }
+        arrivals.extend(tricks.clock_off);
     }
+    // A tablet whose clock ran 25 minutes fast synced these visits.
+    for visit_id in &arrivals {
+        let arrival = Arrival { device_id: "demo-tablet", received_at: now, clock_offset_ms: Some(25 * MINUTE) };
+        store.rm_record_arrival(visit_id, arrival)?;
+    }
+    read_model::refresh_visits(store, &arrivals.into_iter().collect::<BTreeSet<_>>())?;
     Ok(written)
+}
+
+/// The visits made to trip the flags that no document holds (the clock of the tablet that synced).
+struct Tricks {
+    clock_off: Vec<String>,
+}
+
+/// Places a manager's customers around the town and their visits in the manager's working days up
+/// to yesterday (three planned for today), reviews most older ones, and makes a few trip each
+/// evidence flag.
+fn schedule(files: &mut [CustomerFile], manager: &User, supervisor: &User, now: i64) -> Tricks {
+    // Around the town: the generator spreads villages over central China; squeeze them to ±15 km.
+    for file in files.iter_mut() {
+        if let Some(at) = file.profile.location.as_mut() {
+            let (lat, lng) = squeeze(at.lat, at.lng);
+            for visit in file.visits.values_mut() {
+                for point in [visit.check_in.as_mut(), visit.check_out.as_mut()].into_iter().flatten() {
+                    point.position.lat = lat + (point.position.lat - at.lat);
+                    point.position.lng = lng + (point.position.lng - at.lng);
+                }
+            }
+            at.lat = lat;
+            at.lng = lng;
+        }
+    }
+    // Every visit of the manager, oldest first, one per slot of their working days.
+    let mut order: Vec<(i64, usize, String)> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| f.visits.values().map(move |v| (v.when(), i, v.id.clone())))
+        .collect();
+    order.sort();
+    let today = (now + UTC8).div_euclid(DAY);
+    let mut days = working_days_before(today, order.len().div_ceil(VISITS_PER_DAY as usize));
+    days.reverse();
+    let mut latest: Vec<Option<String>> = vec![None; files.len()];
+    for (n, (_, i, visit_id)) in order.iter().enumerate() {
+        let day = days[n / VISITS_PER_DAY as usize];
+        let start = day * DAY - UTC8 + DAY_STARTS + (n as i64 % VISITS_PER_DAY) * SLOT;
+        let file = &mut files[*i];
+        let Some(visit) = file.visits.get_mut(visit_id) else { continue };
+        let minutes = 10 + (visit_id.len() as i64 * 7 + n as i64 * 13) % 45;
+        retime(visit, start, start + minutes * MINUTE);
+        visit.manager_id = manager.id.clone();
+        visit.manager_name = manager.display_name.clone();
+        latest[*i] = Some(visit_id.clone());
+        // Older than a week: reviewed, mostly approved.
+        if start < now - 7 * DAY {
+            let decision = match n % 23 {
+                0 => ReviewDecision::Returned,
+                1 => ReviewDecision::Flagged,
+                _ => ReviewDecision::Approved,
+            };
+            let comment = match decision {
+                ReviewDecision::Approved => String::new(),
+                ReviewDecision::Returned => "请补充客户家庭情况".to_string(),
+                ReviewDecision::Flagged => "签到位置与客户地址不符，请说明".to_string(),
+            };
+            let review = Review {
+                decision,
+                comment,
+                reviewer_id: supervisor.id.clone(),
+                reviewer_name: supervisor.display_name.clone(),
+                at: start + DAY,
+            };
+            file.reviews.insert(visit_id.clone(), review);
+        }
+    }
+    // Customers were taken on before their first visit; leads came in over the last five months.
+    let first_start = days.first().map_or(now, |d| d * DAY - UTC8);
+    let last_lead = files.iter().flat_map(|f| f.leads.values().map(|l| l.created_at)).max().unwrap_or(now);
+    let lead_shift = (now - DAY) - last_lead;
+    for (i, file) in files.iter_mut().enumerate() {
+        file.created_at = first_start - DAY - i as i64 * 7 * MINUTE;
+        for lead in file.leads.values_mut() {
+            lead.created_at += lead_shift;
+            for change in &mut lead.stage_history {
+                change.at += lead_shift;
+            }
+        }
+    }
+    // Three visits planned for today, at the first customers.
+    for (slot, file) in files.iter_mut().take(3).enumerate() {
+        let id = format!("demo-plan-{}-{slot}", &manager.id[manager.id.len().saturating_sub(6)..]);
+        let at = today * DAY - UTC8 + DAY_STARTS + 60 * MINUTE + slot as i64 * 2 * SLOT;
+        let template = file.visits.values().next().cloned();
+        if let Some(mut plan) = template {
+            plan.id = id.clone();
+            plan.status = VisitStatus::Planned;
+            plan.planned_at = Some(at);
+            plan.check_in = None;
+            plan.check_out = None;
+            plan.notes = String::new();
+            plan.outcome = String::new();
+            plan.next_contact_at = None;
+            plan.created_at = now - DAY;
+            file.visits.insert(id, plan);
+        }
+    }
+    trick(files, &latest)
+}
+
+/// The last visits of a few customers, each made to trip one flag.
+fn trick(files: &mut [CustomerFile], latest: &[Option<String>]) -> Tricks {
+    let mut clock_off = Vec::new();
+    let pick = |files: &mut [CustomerFile], i: usize| -> Option<(usize, String)> {
+        let i = i % files.len().max(1);
+        latest.get(i)?.clone().map(|v| (i, v))
+    };
+    let mut each = |i: usize, f: &mut dyn FnMut(&mut Visit, &GeoPoint)| {
+        if let Some((i, visit_id)) = pick(files, i) {
+            let home = files[i].profile.location.clone();
+            if let (Some(visit), Some(home)) = (files[i].visits.get_mut(&visit_id), home) {
+                f(visit, &home);
+            }
+        }
+    };
+    // Checked in 2 km north of the customer's house.
+    each(3, &mut |v, _| move_visit(v, 0.018, 0.0));
+    each(17, &mut |v, _| move_visit(v, -0.02, 0.01));
+    // Four minutes at the door.
+    each(5, &mut |v, _| shorten(v, 4));
+    each(29, &mut |v, _| shorten(v, 2));
+    // 120 km away, between two visits in town.
+    each(7, &mut |v, _| move_visit(v, 1.1, 0.0));
+    // The tablet reported a mock-location app.
+    each(9, &mut |v, _| {
+        if let Some(c) = v.check_in.as_mut() {
+            c.mock_location = true;
+        }
+    });
+    // Entered two days after the visit.
+    each(13, &mut |v, _| v.created_at = v.check_out.as_ref().map_or(v.created_at, |c| c.at) + 2 * DAY);
+    // One photo, two visits (two customers).
+    let photo = "d".repeat(64);
+    each(19, &mut |v, _| v.photos = vec![photo.clone()]);
+    each(23, &mut |v, _| v.photos = vec![photo.clone()]);
+    // Synced by a tablet whose clock ran fast.
+    if let Some((_, visit_id)) = pick(files, 11) {
+        clock_off.push(visit_id);
+    }
+    Tricks { clock_off }
+}
+
+/// The customers' places squeezed from the generator's spread (24–35°N, 103–118°E) to ±15 km
+/// around the town.
+fn squeeze(lat: f64, lng: f64) -> (f64, f64) {
+    let f = |v: f64, lo: f64, span: f64| ((v - lo) / span).clamp(0.0, 1.0) - 0.5;
+    (TOWN.0 + f(lat, 24.0, 11.0) * 0.27, TOWN.1 + f(lng, 103.0, 15.0) * 0.31)
+}
+
+fn retime(visit: &mut Visit, start: i64, end: i64) {
+    if let Some(c) = visit.check_in.as_mut() {
+        c.at = start;
+    }
+    if let Some(c) = visit.check_out.as_mut() {
+        c.at = end;
+    }
+    let gap = visit.next_contact_at.zip(visit.check_out.as_ref()).map(|(next, _)| next - visit.created_at);
+    visit.created_at = start;
+    visit.next_contact_at = gap.map(|g| end + g.clamp(DAY, 30 * DAY));
+}
+
+fn move_visit(visit: &mut Visit, dlat: f64, dlng: f64) {
+    visit.channel = Channel::InPerson;
+    for point in [visit.check_in.as_mut(), visit.check_out.as_mut()].into_iter().flatten() {
+        point.position.lat += dlat;
+        point.position.lng += dlng;
+    }
+}
+
+fn shorten(visit: &mut Visit, minutes: i64) {
+    visit.channel = Channel::InPerson;
+    let start = visit.check_in.as_ref().map(|c| c.at);
+    if let (Some(start), Some(out)) = (start, visit.check_out.as_mut()) {
+        out.at = start + minutes * MINUTE;
+    }
+}
+
+/// The `count` working days (Monday to Friday) before `today`, newest first, as day numbers.
+fn working_days_before(today: i64, count: usize) -> Vec<i64> {
+    let mut days = Vec::with_capacity(count);
+    let mut day = today - 1;
+    while days.len() < count {
+        // Day 0 (1970-01-01) was a Thursday: (day + 3) mod 7 is 0 on Mondays.
+        if (day + 3).rem_euclid(7) < 5 {
+            days.push(day);
+        }
+        day -= 1;
+    }
+    days
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn working_days_skip_weekends() {
+        // 2026-11-30 is a Monday: the five days before it are Mon 23rd to Fri 27th.
+        let monday = 20_422;
+        assert_eq!((monday + 3) % 7, 0);
+        assert_eq!(working_days_before(monday, 5), vec![monday - 3, monday - 4, monday - 5, monday - 6, monday - 7]);
+    }
+
+    #[test]
+    fn customers_land_near_the_town() {
+        for (lat, lng) in [(24.0, 103.0), (35.0, 118.0), (29.5, 110.0), (90.0, -180.0)] {
+            let (a, b) = squeeze(lat, lng);
+            let d = GeoPoint { lat: a, lng: b, accuracy_m: 0.0 }.distance_m(&GeoPoint {
+                lat: TOWN.0,
+                lng: TOWN.1,
+                accuracy_m: 0.0,
+            });
+            assert!(d < 21_000.0, "{d}");
+        }
+    }
 }

@@ -514,3 +514,45 @@ async fn the_overview_draws_the_branch_from_its_read_models() {
     assert!(js.body.len() > 500_000);
     assert!(browser.get("/static/vendor-echarts-LICENSE.txt").await.body.contains("Apache License"));
 }
+
+/// The demo branch a newcomer looks at: recent visits of its own managers near one town, most
+/// older ones reviewed, three planned today, and some visits tripping each evidence flag.
+#[test]
+fn the_demo_branch_shows_every_flag() {
+    use fieldsync_server::read_model::evidence::Flag;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let now = fieldsync_server::routes::now_ms();
+    assert_eq!(fieldsync_server::demo::seed(&db, 40, now).unwrap(), 80);
+    let (managers, latest, reviewed, planned_today, far_from_town): (i64, i64, i64, i64, i64) = db.with(|c| {
+        c.query_row(
+            "SELECT (SELECT count(DISTINCT manager_id) FROM rm_visits),
+                    (SELECT max(check_in_at) FROM rm_visits),
+                    (SELECT count(*) FROM rm_visits WHERE review <> 'pending'),
+                    (SELECT count(*) FROM rm_visits WHERE status = 'planned' AND planned_at > ?1 - 86400000),
+                    (SELECT count(*) FROM rm_customers WHERE abs(lat - 30.5928) > 0.2 OR abs(lng - 114.3055) > 0.2)",
+            [now],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap()
+    });
+    let mut seen = 0;
+    db.with(|c| {
+        let mut stmt = c.prepare("SELECT DISTINCT flags FROM rm_visits").unwrap();
+        for bits in stmt.query_map([], |r| r.get::<_, i64>(0)).unwrap() {
+            seen |= bits.unwrap();
+        }
+    });
+    for flag in Flag::ALL {
+        assert!(seen & flag.bit() != 0, "no demo visit shows {flag:?}");
+    }
+    assert_eq!(managers, 2, "the demo's own two managers visit");
+    assert!(now - latest < 5 * 86_400_000, "visits up to the last working day");
+    assert!(reviewed > 400, "most older visits are reviewed: {reviewed}");
+    assert_eq!(planned_today, 6);
+    assert_eq!(far_from_town, 0);
+    // Flagged visits are a few, not the rule.
+    let flagged: i64 =
+        db.with(|c| c.query_row("SELECT count(*) FROM rm_visits WHERE flags <> 0", [], |r| r.get(0)).unwrap());
+    assert!((7..=30).contains(&flagged), "{flagged} flagged visits");
+}

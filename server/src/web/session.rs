@@ -70,8 +70,10 @@ pub struct Viewer {
     /// The token this session's forms carry.
     pub csrf: String,
     pub lang: Lang,
-    /// Whether the viewer may choose another branch (an admin of the head office).
+    /// Whether the viewer may choose another branch (an admin of the head office), and the
+    /// branches to choose from: (ID, name).
     pub chooses_branch: bool,
+    pub branches: Vec<(String, String)>,
     /// This page's path and query (where the language switch comes back to).
     pub here: String,
     token_hash: Vec<u8>,
@@ -108,7 +110,8 @@ struct Found {
     session: SessionRecord,
     branch_name: String,
     tz: String,
-    head_office: bool,
+    /// Every branch, for an admin of the head office to choose from (empty for anyone else).
+    branches: Vec<(String, String)>,
 }
 
 /// The session behind a cookie's token: its user (active, not a manager) and branch.
@@ -119,7 +122,8 @@ fn find_session(store: &dyn Store, token_hash: &[u8], now: i64) -> Result<Option
     };
     let Some((branch_name, tz)) = store.branch(&session.branch_id)? else { return Ok(None) };
     let head_office = user.role == Role::Admin && store.is_head_office(&user.id)?;
-    Ok(Some(Found { user, session, branch_name, tz, head_office }))
+    let branches = if head_office { store.branches()? } else { Vec::new() };
+    Ok(Some(Found { user, session, branch_name, tz, branches }))
 }
 
 impl FromRequestParts<AppState> for Viewer {
@@ -138,7 +142,7 @@ impl FromRequestParts<AppState> for Viewer {
             .await
             .map_err(|e| WebError::from_app(lang, e))?
             .ok_or_else(sign_in)?;
-        let Found { user, session, branch_name, tz, head_office: chooses_branch } = found;
+        let Found { user, session, branch_name, tz, branches } = found;
         let tz = jiff::tz::TimeZone::get(&tz).unwrap_or_else(|_| jiff::tz::TimeZone::fixed(jiff::tz::offset(8)));
         Ok(Viewer {
             user,
@@ -147,7 +151,8 @@ impl FromRequestParts<AppState> for Viewer {
             tz,
             csrf: session.csrf,
             lang,
-            chooses_branch,
+            chooses_branch: !branches.is_empty(),
+            branches,
             here: next,
             token_hash: hash,
         })
