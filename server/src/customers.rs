@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use crate::accounts::{Role, User};
 use crate::doc_cache::DocCache;
 use crate::policy::{Refusal, Scope};
-use crate::read_model::Arrival;
+use crate::read_model::{self, Arrival, ReadRows};
 pub use crate::store::documents::DocMeta;
 use crate::store::documents::DocumentState;
 use crate::store::{Store, StoreError};
@@ -187,6 +187,8 @@ pub struct Ready {
     device_changes: Vec<Change>,
     server_changes: Vec<Change>,
     pub(crate) doc: CustomerDoc,
+    /// The read models' rows of the document as read (so the writer writes only what changed).
+    rows_before: Option<ReadRows>,
 }
 
 /// Everything a push costs that needs no write: check the actors and limits, load, merge, apply
@@ -250,8 +252,10 @@ pub fn prepare_push(
     if before.is_none() && writer.user.role == Role::Manager && doc.file().server.owner != mine {
         server_changes = server_change(&mut doc, &Action::AssignOwner { owner: mine }, &writer.user.id, now)?;
     }
+    let rows_before = before.as_ref().zip(before_meta.as_ref()).map(|(f, m)| ReadRows::of(f, branch_id, &m.scope));
     Ok(Prepared::Ready(Box::new(Ready {
         customer_id: customer_id.to_string(),
+        rows_before,
         base: before_meta.as_ref().map(|m| m.version),
         before_scope: before_meta.map(|m| m.scope),
         device_changes,
@@ -274,7 +278,8 @@ pub fn commit_push(
     let id = &ready.customer_id;
     let inserted = store.append_changes(branch_id, id, &ready.device_changes, Some(arrival.device_id))?;
     store.append_changes(branch_id, id, &ready.server_changes, None)?;
-    let version = save_state(store, branch_id, &ready.doc, ready.before_scope.as_ref(), Fold::WhenLong, Some(arrival))?;
+    let write = read_model::Write { arrival: Some(arrival), before: ready.rows_before.as_ref() };
+    let version = save_state(store, branch_id, &ready.doc, ready.before_scope.as_ref(), Fold::WhenLong, write)?;
     Ok(Some(Accepted { customer_id: id.clone(), new_changes: inserted, version: Some(version) }))
 }
 
@@ -339,7 +344,7 @@ pub fn write_decision(
     let directory = BranchDirectory { store, branch_id };
     crate::policy::write::check(Some(&before), doc.file(), by, &directory).map_err(PushError::Refused)?;
     store.append_changes(branch_id, customer_id, &change, None)?;
-    save_state(store, branch_id, &doc, Some(&meta.scope), Fold::WhenLong, None)?;
+    save_state(store, branch_id, &doc, Some(&meta.scope), Fold::WhenLong, read_model::Write::default())?;
     crate::accounts::audit(store, now, &by.id, action.name(), customer_id)?;
     Ok(())
 }
@@ -386,7 +391,7 @@ pub fn store_server_changes(
     let new = parse_changes(&new_bytes).map_err(|_| PushError::Corrupt)?;
     let inserted = store.append_changes(branch_id, customer_id, &new, None)?;
     // Imported documents are stored with their snapshot, ready for a new tablet's first sync.
-    save_state(store, branch_id, &doc, before.as_ref().map(|m| &m.scope), Fold::Now, None)?;
+    save_state(store, branch_id, &doc, before.as_ref().map(|m| &m.scope), Fold::Now, read_model::Write::default())?;
     Ok(inserted)
 }
 
@@ -436,7 +441,7 @@ pub fn save_state(
     doc: &CustomerDoc,
     previous_scope: Option<&Scope>,
     fold: Fold,
-    arrival: Option<Arrival>,
+    write: read_model::Write,
 ) -> Result<i64, StoreError> {
     let file = doc.file();
     let customer_id = file.id.as_str();
@@ -467,7 +472,7 @@ pub fn save_state(
     })?;
     let photos = file.visits.values().flat_map(|v| v.photos.iter().map(|h| (h.as_str(), v.manager_id.as_str())));
     crate::photos::record_refs(store, customer_id, photos)?;
-    crate::read_model::record(store, branch_id, file, &scope, arrival)?;
+    read_model::record(store, branch_id, file, &scope, write)?;
     let fold_now = match fold {
         Fold::Now => true,
         Fold::WhenLong => store.changes_after_snapshot(customer_id)? >= SNAPSHOT_AFTER,

@@ -449,7 +449,8 @@ fn resolve_claim(
         changes.extend(customers::server_change(&mut doc, &action, &user.id, now)?);
     }
     store.append_changes(&user.branch_id, &claim.customer_id, &changes, None)?;
-    customers::save_state(store, &user.branch_id, &doc, Some(&meta.scope), customers::Fold::WhenLong, None)?;
+    let write = crate::read_model::Write::default();
+    customers::save_state(store, &user.branch_id, &doc, Some(&meta.scope), customers::Fold::WhenLong, write)?;
     Ok(result(true, ""))
 }
 

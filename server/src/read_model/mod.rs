@@ -33,27 +33,39 @@ pub struct Arrival<'a> {
     pub clock_offset_ms: Option<i64>,
 }
 
+/// What the read models learn with a document's new state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Write<'a> {
+    /// The device push that brought it.
+    pub arrival: Option<Arrival<'a>>,
+    /// The rows of the document as it was before this write, when the caller knows them (a push
+    /// prepared on a reader against the version it committed on): unchanged rows are then not
+    /// even compared in the store.
+    pub before: Option<&'a ReadRows>,
+}
+
 /// Brings a customer's rows to `file` (or removes them, for a deleted customer), in the caller's
 /// transaction, and refreshes the cross-document measures it affects.
-pub fn record(
-    store: &dyn Store,
-    branch_id: &str,
-    file: &CustomerFile,
-    scope: &Scope,
-    arrival: Option<Arrival>,
-) -> StoreResult<()> {
+pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &Scope, write: Write) -> StoreResult<()> {
     let customer_id = file.id.as_str();
     if *scope == Scope::Deleted {
         return forget(store, customer_id);
     }
-    let before = store.rm_visit_keys(customer_id)?;
+    let known = write.before;
+    let before = match known {
+        Some(rows) => rows.visits.iter().map(|v| VisitKey::of(v, rows.photos_of(&v.visit_id))).collect(),
+        None => store.rm_visit_keys(customer_id)?,
+    };
     let mut refresh = BTreeSet::new();
     let rows = ReadRows::of(file, branch_id, scope);
-    store.rm_save_customer(&rows.customer)?;
+    if known.is_none_or(|b| b.customer != rows.customer) {
+        store.rm_save_customer(&rows.customer)?;
+    }
     for visit in &rows.visits {
         let old = before.iter().find(|k| k.visit_id == visit.visit_id);
         let new = VisitKey::of(visit, rows.photos_of(&visit.visit_id));
-        let row_changed = store.rm_save_visit(visit)?;
+        let unchanged = known.is_some_and(|b| b.visits.iter().any(|v| v == visit));
+        let row_changed = !unchanged && store.rm_save_visit(visit)?;
         // The row holds the photos' count only: a photo swapped for another changes no row.
         let photos_changed = old.map(|o| &o.photos) != Some(&new.photos);
         if photos_changed {
@@ -62,7 +74,7 @@ pub fn record(
         if !row_changed && !photos_changed {
             continue;
         }
-        if let Some(arrival) = arrival {
+        if let Some(arrival) = write.arrival {
             store.rm_record_arrival(&visit.visit_id, arrival)?;
         }
         refresh.insert(visit.visit_id.clone());
@@ -75,8 +87,12 @@ pub fn record(
         store.rm_delete_visit(&gone.visit_id)?;
         refresh.extend(affected_by(store, gone)?);
     }
-    store.rm_save_leads(customer_id, &rows.leads)?;
-    store.rm_save_reminders(customer_id, &rows.reminders)?;
+    if known.is_none_or(|b| b.leads != rows.leads) {
+        store.rm_save_leads(customer_id, &rows.leads)?;
+    }
+    if known.is_none_or(|b| b.reminders != rows.reminders) {
+        store.rm_save_reminders(customer_id, &rows.reminders)?;
+    }
     refresh_visits(store, &refresh)
 }
 

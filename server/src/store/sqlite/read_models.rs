@@ -286,7 +286,7 @@ impl ReadModelStore for Connection {
     fn rm_followers(&self, manager_id: &str, at: i64, visit_id: &str) -> StoreResult<Vec<String>> {
         let mut stmt = self.prepare_cached(
             "SELECT visit_id, status = 'completed' AND out_lat IS NOT NULL FROM rm_visits
-             WHERE manager_id = ?1 AND (at > ?2 OR (at = ?2 AND visit_id > ?3))
+             WHERE manager_id = ?1 AND (at, visit_id) > (?2, ?3)
                AND channel = 'in_person' AND in_lat IS NOT NULL
              ORDER BY at, visit_id",
         )?;
@@ -326,11 +326,13 @@ impl ReadModelStore for Connection {
             .query_row([visit_id], |r| r.get(0))
             .optional()?
             .flatten();
-        let check_in = point(row.in_lat, row.in_lng).zip(row.check_in_at);
+        // Travel is judged between visits in person only (the followers' rule, `rm_followers`).
+        let in_person = row.channel == fieldsync_core::domain::Channel::InPerson.code();
+        let check_in = point(row.in_lat, row.in_lng).zip(row.check_in_at).filter(|_| in_person);
         let previous_check_out = if check_in.is_some() {
             self.prepare_cached(
                 "SELECT out_lat, out_lng, check_out_at FROM rm_visits
-                 WHERE manager_id = ?1 AND (at < ?2 OR (at = ?2 AND visit_id < ?3))
+                 WHERE manager_id = ?1 AND (at, visit_id) < (?2, ?3)
                    AND channel = 'in_person' AND status = 'completed' AND out_lat IS NOT NULL
                  ORDER BY at DESC, visit_id DESC LIMIT 1",
             )?
