@@ -89,6 +89,23 @@ enum Admin {
     /// Rebuild the supervisor pages' read models from the documents (in one transaction; the
     /// server may keep serving: syncs wait for it).
     RebuildReadModels,
+    /// Set a branch's evidence thresholds and judge its visits again with them.
+    SetEvidenceRules {
+        #[arg(long)]
+        branch: String,
+        /// Check-in farther than this from the customer's location (metres).
+        #[arg(long, default_value_t = 500)]
+        far_m: i64,
+        /// A visit shorter than this (seconds).
+        #[arg(long, default_value_t = 300)]
+        short_s: i64,
+        /// Travel from the previous visit faster than this (km/h).
+        #[arg(long, default_value_t = 120)]
+        max_kmh: i64,
+        /// A device clock farther than this from the server's (seconds).
+        #[arg(long, default_value_t = 600)]
+        clock_s: i64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -189,6 +206,21 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
         Admin::RebuildReadModels => {
             let customers = db.write_blocking(fieldsync_server::read_model::rebuild)?;
             format!("rebuilt the read models of {customers} customers")
+        }
+        Admin::SetEvidenceRules { branch, far_m, short_s, max_kmh, clock_s } => {
+            let rules = fieldsync_server::read_model::evidence::Rules { far_m, short_s, max_kmh, clock_s };
+            let field = rules.validate().err();
+            if let Some(field) = field {
+                return Err(format!("--{} is out of range", field.replace('_', "-")).into());
+            }
+            db.write_blocking(|s| {
+                if !s.branch_exists(&branch)? {
+                    return Err(accounts::AccountError::NotFound { what: "branch" });
+                }
+                fieldsync_server::read_model::set_rules(s, &branch, &rules)?;
+                accounts::audit(s, now, "admin-cli", "branch.evidence_rules", &branch)
+            })?;
+            format!("evidence thresholds of {branch} set")
         }
     };
     Ok(out)

@@ -32,6 +32,9 @@ pub async fn run(
     let listener = listen(config.listen)?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data = %config.data.display(), "listening");
+    if config.demo {
+        println!("supervisor pages / 主管页面: http://{addr}/  (supervisor / demo-supervisor)");
+    }
     on_bound(addr);
     let state = AppState::new(config.data, db);
     serve(listener, app(state), shutdown).await;

@@ -153,6 +153,7 @@ fn demo_branch_is_seeded_once_and_its_logins_work() {
     for round in 0..2 {
         let (_server, addr, printed, _) = start(&["--demo", "--demo-customers", "3"], &data, Stdio::null());
         assert!(printed.contains("manager1 / demo-manager-1 / manager"), "{printed}");
+        assert!(printed.contains(&format!("supervisor pages / 主管页面: http://{addr}/")), "{printed}");
         let login = r#"{"username":"manager1","password":"demo-manager-1","device_id":"demo-tablet"}"#;
         let response = post_json(&addr, "/api/v1/login", login);
         assert!(response.starts_with("HTTP/1.1 200"), "round {round}: {response}");
@@ -188,4 +189,18 @@ fn demo_branch_is_seeded_once_and_its_logins_work() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "rebuilt the read models of 6 customers");
     assert_eq!(rows(&fieldsync_server::store::Db::open(&data).unwrap()), before);
+
+    // Thresholds per branch: out of range refused with the flag named, a branch that does not
+    // exist refused, a good one set.
+    let branch: String = fieldsync_server::store::Db::open(&data)
+        .unwrap()
+        .with(|c| c.query_row("SELECT id FROM branches", [], |r| r.get(0)).unwrap());
+    let out = admin(&data, &["set-evidence-rules", "--branch", &branch, "--far-m", "5"], "");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--far-m is out of range"));
+    let out = admin(&data, &["set-evidence-rules", "--branch", "ghost", "--far-m", "800"], "");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("branch not found"));
+    let out = admin(&data, &["set-evidence-rules", "--branch", &branch, "--far-m", "800"], "");
+    assert!(out.status.success(), "{out:?}");
+    let db = fieldsync_server::store::Db::open(&data).unwrap();
+    assert_eq!(db.write_blocking(|s| s.evidence_rules(&branch)).unwrap().far_m, 800);
 }
