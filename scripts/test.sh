@@ -19,6 +19,15 @@ for component in rustfmt clippy; do
   fi
 done
 
+# The supervisor pages' browser tests (tests/tests/browser.rs) drive Debian's Chromium.
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+  need apt-get "install Chromium and its driver: apt-get install -y chromium chromium-driver"
+  echo "== installing chromium and chromium-driver for the browser tests"
+  install_chromium() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }
+  install_chromium || { apt-get update -q >/dev/null && install_chromium; } \
+    || { echo "test.sh: apt-get install -y chromium chromium-driver failed; the browser tests need them" >&2; exit 2; }
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
