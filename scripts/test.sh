@@ -43,6 +43,9 @@ cargo test -p fieldsync-core -p fieldsync-server -p fieldsync-ffi --benches --lo
 echo "== the sync benchmark runs end to end (small; figures come from: cargo run --release -p fieldsync-tests --bin sync-bench)"
 cargo run -q -p fieldsync-tests --bin sync-bench --locked -- --quick
 
+echo "== the supervisor pages' benchmark runs end to end (small; figures come from: cargo run --release -p fieldsync-tests --bin pages-bench)"
+cargo run -q -p fieldsync-tests --bin pages-bench --locked -- --quick
+
 echo "== mobile bindings: the committed bindings are the library's; Python drives a real server"
 need python3 "install Python 3 (Debian: apt-get install -y python3)"
 bash scripts/bindings.sh --check

@@ -95,9 +95,9 @@ fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<
         arrivals.extend(tricks.clock_off);
     }
     // A tablet whose clock ran 25 minutes fast synced these visits.
-    for visit_id in &arrivals {
+    for (customer_id, visit_id) in &arrivals {
         let arrival = Arrival { device_id: "demo-tablet", received_at: now, clock_offset_ms: Some(25 * MINUTE) };
-        store.rm_record_arrival(visit_id, arrival)?;
+        store.rm_record_arrival(customer_id, visit_id, arrival)?;
     }
     read_model::refresh_visits(store, &arrivals.into_iter().collect::<BTreeSet<_>>())?;
     Ok(written)
@@ -105,7 +105,7 @@ fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<
 
 /// The visits made to trip the flags that no document holds (the clock of the tablet that synced).
 struct Tricks {
-    clock_off: Vec<String>,
+    clock_off: Vec<read_model::VisitRef>,
 }
 
 /// Places a manager's customers around the town and their visits in the manager's working days up
@@ -239,8 +239,8 @@ fn trick(files: &mut [CustomerFile], latest: &[Option<String>]) -> Tricks {
     each(19, &mut |v, _| v.photos = vec![photo.clone()]);
     each(23, &mut |v, _| v.photos = vec![photo.clone()]);
     // Synced by a tablet whose clock ran fast.
-    if let Some((_, visit_id)) = pick(files, 11) {
-        clock_off.push(visit_id);
+    if let Some((i, visit_id)) = pick(files, 11) {
+        clock_off.push((files[i].id.clone(), visit_id));
     }
     Tricks { clock_off }
 }

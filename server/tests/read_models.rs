@@ -32,8 +32,9 @@ fn read_models(dir: &tempfile::TempDir) -> Vec<(String, Vec<Vec<Value>>)> {
 
 /// A visit's flags as its row holds them.
 fn flags_of(db: &Db, visit_id: &str) -> Vec<Flag> {
-    let bits =
-        db.write_blocking(|s| s.rm_flags(visit_id)).unwrap().unwrap_or_else(|| panic!("no row for visit {visit_id}"));
+    let bits = db
+        .with(|c| c.query_row("SELECT flags FROM rm_visits WHERE visit_id = ?1", [visit_id], |r| r.get(0)).ok())
+        .unwrap_or_else(|| panic!("no row for visit {visit_id}"));
     Flag::in_bits(bits).collect()
 }
 
@@ -105,7 +106,7 @@ fn the_rows_kept_with_each_write_equal_a_rebuild_and_carry_their_flags() {
         customers::write_decision(s, &supervisor, &b, &Action::WriteReview { visit_id: far_off.clone(), review }, NOW)
     })
     .unwrap();
-    let row = db.write_blocking(|s| s.rm_visit(&far_off)).unwrap().unwrap();
+    let row = db.write_blocking(|s| s.rm_visit(&b, &far_off)).unwrap().unwrap();
     assert_eq!((row.review.as_str(), row.review_comment.as_deref()), ("returned", Some("请补充照片")));
 
     // M2 takes the photo off its visit: M1's visit is no longer flagged.
@@ -122,7 +123,7 @@ fn the_rows_kept_with_each_write_equal_a_rebuild_and_carry_their_flags() {
     m1.sync(&db, &[&c]);
     assert_eq!(flags_of(&db, &rushed), vec![Flag::Far, Flag::Travel]);
     db.write_blocking(|s| customers::delete_customer(s, &branch, &c, "admin", NOW)).unwrap();
-    assert!(db.write_blocking(|s| s.rm_visit(&c_visit_before)).unwrap().is_none());
+    assert!(db.write_blocking(|s| s.rm_visit(&c, &c_visit_before)).unwrap().is_none());
     // From the short visit, 68 minutes before: 44 km/h.
     assert_eq!(flags_of(&db, &rushed), vec![Flag::Far], "judged from the short visit at home");
     assert_eq!(read_models(&dir), rebuilt(&dir), "after reviews, edits and a deletion");
@@ -297,4 +298,41 @@ fn the_demo_branch_rows_equal_a_rebuild() {
         }
         assert_eq!(a.len(), b.len(), "{table}");
     }
+}
+
+/// A visit's ID is a tablet's choice: another tablet reusing it on another customer gets its own
+/// row and leaves the first one as it was.
+#[test]
+fn a_visit_id_reused_on_another_customer_overwrites_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let branch = db.write_blocking(|s| accounts::create_branch(s, "示范支行", NOW, "test")).unwrap();
+    let mut m1 = Manager::new(&dir, "M1", &branch);
+    let mut m2 = Manager::new(&dir, "M2", &branch);
+    let a = m1.customer("张三", Some(HOME));
+    let visit = m1.visit(&a, HOME, NOW - 60 * MIN, NOW - 30 * MIN, NOW - 30 * MIN, &[]);
+    m1.sync(&db, &[&a]);
+    let before = read_models(&dir);
+
+    let b = m2.customer("李四", None);
+    let action = Action::RecordVisit {
+        visit_id: visit.clone(),
+        purpose: VisitPurpose::Care,
+        channel: Channel::Phone,
+        check_in: at(HOME.0 + 1.0, HOME.1, NOW - 20 * MIN),
+        check_out: at(HOME.0 + 1.0, HOME.1, NOW - 10 * MIN),
+        details: VisitDetails::default(),
+    };
+    m2.tablet.apply(&b, &action, NOW - 10 * MIN).unwrap();
+    m2.sync(&db, &[&b]);
+    let first = db.write_blocking(|s| s.rm_visit(&a, &visit)).unwrap().unwrap();
+    let second = db.write_blocking(|s| s.rm_visit(&b, &visit)).unwrap().unwrap();
+    assert_eq!((first.manager_id.as_str(), first.channel.as_str()), ("M1", "in_person"));
+    assert_eq!((second.manager_id.as_str(), second.channel.as_str()), ("M2", "phone"));
+    let after = read_models(&dir);
+    let visits_of = |rows: &[(String, Vec<Vec<Value>>)], customer: &str| -> Vec<Vec<Value>> {
+        rows[1].1.iter().filter(|r| r[0] == Value::Text(customer.to_string())).cloned().collect()
+    };
+    assert_eq!(visits_of(&after, &a), visits_of(&before, &a));
+    assert_eq!(after, rebuilt(&dir));
 }

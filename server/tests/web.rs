@@ -162,8 +162,26 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// The customer whose document holds the visit (the tests' visit IDs are unique).
+fn customer_of(state: &AppState, visit_id: &str) -> String {
+    state.db.with(|c| {
+        c.query_row("SELECT customer_id FROM rm_visits WHERE visit_id = ?1", [visit_id], |r| r.get(0)).unwrap()
+    })
+}
+
+/// A visit's page.
+fn page_of(state: &AppState, visit_id: &str) -> String {
+    format!("/visits/{}/{visit_id}", customer_of(state, visit_id))
+}
+
+/// A visit as the list's checkbox names it.
+fn pick(state: &AppState, visit_id: &str) -> String {
+    format!("{}.{visit_id}", customer_of(state, visit_id))
+}
+
 fn review_of(state: &AppState, visit_id: &str) -> (String, Option<String>) {
-    let row = state.db.write_blocking(|s| s.rm_visit(visit_id)).unwrap().unwrap();
+    let customer = customer_of(state, visit_id);
+    let row = state.db.write_blocking(|s| s.rm_visit(&customer, visit_id)).unwrap().unwrap();
     (row.review, row.review_comment)
 }
 
@@ -210,22 +228,23 @@ async fn a_supervisor_signs_in_reviews_visits_and_signs_out() {
     assert_eq!(flagged.body.matches("data-visit=").count(), 1, "{}", flagged.body);
 
     // The visit's page explains the flag with its measure.
-    let visit = browser.get(&format!("/visits/{}", f.far)).await;
+    let visit = browser.get(&page_of(&f.state, &f.far)).await;
     assert_eq!(visit.status, StatusCode::OK);
     assert!(visit.body.contains("签到位置距客户登记位置 2.2 km"), "{}", visit.body);
     assert!(visit.body.contains("<svg"), "the plot is drawn");
     let csrf = visit.hidden("csrf");
 
     // Returning needs a comment; without one nothing changes.
-    let refused =
-        browser.post(&format!("/visits/{}/review", f.far), &[("csrf", &csrf), ("decision", "returned")]).await;
+    let refused = browser
+        .post(&format!("{}/review", page_of(&f.state, &f.far)), &[("csrf", &csrf), ("decision", "returned")])
+        .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("退回或存疑时请填写意见"));
     assert_eq!(review_of(&f.state, &f.far).0, "pending");
 
     let returned = browser
         .post(
-            &format!("/visits/{}/review", f.far),
+            &format!("{}/review", page_of(&f.state, &f.far)),
             &[("csrf", &csrf), ("decision", "returned"), ("comment", "请补拍门牌照片")],
         )
         .await;
@@ -238,14 +257,15 @@ async fn a_supervisor_signs_in_reviews_visits_and_signs_out() {
     let list = browser.get("/visits").await;
     let csrf = list.hidden("csrf");
     let (v0, v2) = (f.visits[0].as_str(), f.visits[2].as_str());
+    let (p0, p2) = (pick(&f.state, v0), pick(&f.state, v2));
     let approved = browser
         .post(
             "/visits/review",
             &[
                 ("csrf", &csrf),
                 ("decision", "approved"),
-                ("visit", v0),
-                ("visit", v2),
+                ("visit", &p0),
+                ("visit", &p2),
                 ("back", "/visits?review=pending"),
             ],
         )
@@ -309,9 +329,9 @@ async fn forged_foreign_and_oversized_input_changes_nothing() {
     assert!(!browser.cookies.contains_key("fs_session"));
 
     assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
-    let visit = browser.get(&format!("/visits/{}", f.visits[0])).await;
+    let visit = browser.get(&page_of(&f.state, &f.visits[0])).await;
     let csrf = visit.hidden("csrf");
-    let review = format!("/visits/{}/review", f.visits[0]);
+    let review = format!("{}/review", page_of(&f.state, &f.visits[0]));
 
     // Forged, missing and another session's token.
     for token in ["forged", "", &csrf[..csrf.len() - 1]] {
@@ -320,9 +340,12 @@ async fn forged_foreign_and_oversized_input_changes_nothing() {
         assert!(page.body.contains("表单已过期或来源无效"));
     }
     // Another branch's visit: not found, on its page and for a decision.
-    assert_eq!(browser.get(&format!("/visits/{}", f.other_branch_visit)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(browser.get(&page_of(&f.state, &f.other_branch_visit)).await.status, StatusCode::NOT_FOUND);
     let foreign = browser
-        .post(&format!("/visits/{}/review", f.other_branch_visit), &[("csrf", &csrf), ("decision", "approved")])
+        .post(
+            &format!("{}/review", page_of(&f.state, &f.other_branch_visit)),
+            &[("csrf", &csrf), ("decision", "approved")],
+        )
         .await;
     assert_eq!(foreign.status, StatusCode::NOT_FOUND);
     assert_eq!(review_of(&f.state, &f.other_branch_visit).0, "pending");
@@ -330,7 +353,12 @@ async fn forged_foreign_and_oversized_input_changes_nothing() {
     let mixed = browser
         .post(
             "/visits/review",
-            &[("csrf", &csrf), ("decision", "approved"), ("visit", &f.visits[0]), ("visit", &f.other_branch_visit)],
+            &[
+                ("csrf", &csrf),
+                ("decision", "approved"),
+                ("visit", &pick(&f.state, &f.visits[0])),
+                ("visit", &pick(&f.state, &f.other_branch_visit)),
+            ],
         )
         .await;
     assert_eq!(mixed.status, StatusCode::NOT_FOUND);
@@ -399,7 +427,8 @@ async fn the_filtered_log_exports_as_csv_that_excel_reads() {
 fn batches_after_a_visit_walk_the_log_once_in_order() {
     use fieldsync_server::store::pages::{VisitFilter, VisitSort};
     let f = fixture();
-    let branch = f.state.db.write_blocking(|s| s.rm_visit(&f.visits[0])).unwrap().unwrap().branch_id;
+    let customer = customer_of(&f.state, &f.visits[0]);
+    let branch = f.state.db.write_blocking(|s| s.rm_visit(&customer, &f.visits[0])).unwrap().unwrap().branch_id;
     let filter = VisitFilter { branch_id: branch, ..VisitFilter::default() };
     let page: Vec<String> = f
         .state
@@ -434,7 +463,7 @@ async fn personal_data_is_masked_and_revealing_it_is_audited() {
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("138****5678"), "{}", page.body);
     assert!(!page.body.contains(PHONE) && !page.body.contains(ID_NUMBER), "masked by default");
-    for listing in ["/visits", "/visits.csv", &format!("/visits/{}", f.visits[0])] {
+    for listing in ["/visits", "/visits.csv", &page_of(&f.state, &f.visits[0])] {
         let body = browser.get(listing).await.body;
         assert!(!body.contains(PHONE) && !body.contains(ID_NUMBER), "{listing} holds no whole phone or ID");
     }

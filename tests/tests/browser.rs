@@ -184,7 +184,7 @@ async fn a_supervisor_reviews_the_demo_branch_in_a_real_browser() {
     assert_eq!((review.decision.code(), review.comment.as_str()), ("returned", "请补拍门牌照片"));
 
     // Hostile forms change nothing: a forged token, a huge comment, another visit's ID.
-    let visit_url = format!("{base}/visits/{visit_id}");
+    let visit_url = format!("{base}/visits/{customer_id}/{visit_id}");
     c.goto(&visit_url).await.unwrap();
     c.execute("document.querySelector('#decide input[name=csrf]').value = 'forged';", vec![]).await.unwrap();
     c.find(Locator::Id("approve")).await.unwrap().click().await.unwrap();
@@ -195,7 +195,7 @@ async fn a_supervisor_reviews_the_demo_branch_in_a_real_browser() {
     wait_text(&c, "body", "输入过长").await;
     c.goto(&visit_url).await.unwrap();
     wait_text(&c, "#review-status", "退回").await;
-    c.goto(&format!("{base}/visits/v_0000000000000000")).await.unwrap();
+    c.goto(&format!("{base}/visits/{customer_id}/v_0000000000000000")).await.unwrap();
     wait_text(&c, "body", "找不到该记录").await;
 
     // The customer's page: the phone masked, revealed on request.

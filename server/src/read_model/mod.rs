@@ -22,7 +22,7 @@ use fieldsync_core::domain::CustomerFile;
 
 use crate::policy::Scope;
 use crate::store::{Store, StoreResult};
-pub use rows::{CustomerRm, LeadRm, ReadRows, ReminderRm, VisitKey, VisitRm};
+pub use rows::{CustomerRm, LeadRm, ReadRows, ReminderRm, VisitKey, VisitRef, VisitRm};
 
 /// A device's push that carried a visit: recorded as the visit's arrival fact.
 #[derive(Debug, Clone, Copy)]
@@ -69,22 +69,22 @@ pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &S
         // The row holds the photos' count only: a photo swapped for another changes no row.
         let photos_changed = old.map(|o| &o.photos) != Some(&new.photos);
         if photos_changed {
-            store.rm_set_visit_photos(&visit.visit_id, branch_id, &new.photos)?;
+            store.rm_set_visit_photos(customer_id, &visit.visit_id, branch_id, &new.photos)?;
         }
         if !row_changed && !photos_changed {
             continue;
         }
         if let Some(arrival) = write.arrival {
-            store.rm_record_arrival(&visit.visit_id, arrival)?;
+            store.rm_record_arrival(customer_id, &visit.visit_id, arrival)?;
         }
-        refresh.insert(visit.visit_id.clone());
+        refresh.insert((customer_id.to_string(), visit.visit_id.clone()));
         refresh.extend(affected_by(store, &new)?);
         if let Some(old) = old {
             refresh.extend(affected_by(store, old)?);
         }
     }
     for gone in before.iter().filter(|k| !rows.visits.iter().any(|v| v.visit_id == k.visit_id)) {
-        store.rm_delete_visit(&gone.visit_id)?;
+        store.rm_delete_visit(customer_id, &gone.visit_id)?;
         refresh.extend(affected_by(store, gone)?);
     }
     if known.is_none_or(|b| b.leads != rows.leads) {
@@ -111,18 +111,18 @@ pub fn forget(store: &dyn Store, customer_id: &str) -> StoreResult<()> {
 /// The visits whose cross-document measures depend on the visit `key` describes (as it is or
 /// was): those that follow it in its manager's day up to the next completed one, and those that
 /// share a photo with it.
-fn affected_by(store: &dyn Store, key: &VisitKey) -> StoreResult<Vec<String>> {
-    let mut out = store.rm_followers(&key.manager_id, key.at, &key.visit_id)?;
+fn affected_by(store: &dyn Store, key: &VisitKey) -> StoreResult<Vec<VisitRef>> {
+    let mut out = store.rm_followers(&key.manager_id, key.at, &key.customer_id, &key.visit_id)?;
     out.extend(store.rm_photo_sharers(&key.photos)?);
     Ok(out)
 }
 
 /// Recomputes the travel, shared-photo and clock measures and the flags of `visits` (gone ones
 /// are skipped).
-pub fn refresh_visits(store: &dyn Store, visits: &BTreeSet<String>) -> StoreResult<()> {
+pub fn refresh_visits(store: &dyn Store, visits: &BTreeSet<VisitRef>) -> StoreResult<()> {
     let mut rules: Option<(String, evidence::Rules)> = None;
-    for visit_id in visits {
-        let Some(inputs) = store.rm_cross_inputs(visit_id)? else { continue };
+    for (customer_id, visit_id) in visits {
+        let Some(inputs) = store.rm_cross_inputs(customer_id, visit_id)? else { continue };
         let travel = match (&inputs.check_in, &inputs.previous_check_out) {
             (Some(here), Some(before)) => {
                 evidence::travel_kmh(before.0.distance_m(&here.0), (here.1 - before.1) as f64 / 1000.0)
@@ -138,7 +138,7 @@ pub fn refresh_visits(store: &dyn Store, visits: &BTreeSet<String>) -> StoreResu
                 r
             }
         };
-        store.rm_set_cross(visit_id, &measures, measures.flags(&branch_rules))?;
+        store.rm_set_cross(customer_id, visit_id, &measures, measures.flags(&branch_rules))?;
     }
     Ok(())
 }
@@ -156,13 +156,13 @@ pub fn rebuild(store: &dyn Store) -> Result<usize, crate::customers::PushError> 
         store.rm_save_customer(&rows.customer)?;
         for visit in &rows.visits {
             store.rm_save_visit(visit)?;
-            store.rm_set_visit_photos(&visit.visit_id, &branch_id, rows.photos_of(&visit.visit_id))?;
+            store.rm_set_visit_photos(&customer_id, &visit.visit_id, &branch_id, rows.photos_of(&visit.visit_id))?;
         }
         store.rm_save_leads(&customer_id, &rows.leads)?;
         store.rm_save_reminders(&customer_id, &rows.reminders)?;
         written += 1;
     }
-    let all: BTreeSet<String> = store.rm_all_visits()?.into_iter().collect();
+    let all: BTreeSet<VisitRef> = store.rm_all_visits()?.into_iter().collect();
     refresh_visits(store, &all)?;
     Ok(written)
 }
@@ -182,6 +182,6 @@ pub fn build_if_pending(store: &dyn Store) -> Result<usize, crate::customers::Pu
 /// Sets a branch's thresholds and re-judges its visits, in the caller's transaction.
 pub fn set_rules(store: &dyn Store, branch_id: &str, rules: &evidence::Rules) -> StoreResult<()> {
     store.set_evidence_rules(branch_id, rules)?;
-    let visits: BTreeSet<String> = store.rm_branch_visits(branch_id)?.into_iter().collect();
+    let visits: BTreeSet<VisitRef> = store.rm_branch_visits(branch_id)?.into_iter().collect();
     refresh_visits(store, &visits)
 }

@@ -125,9 +125,14 @@ pub struct ReadRows {
     pub photos: BTreeMap<String, Vec<String>>,
 }
 
+/// A visit as the read models name it: (customer, visit). A visit's ID is unique within its
+/// customer's document only (a tablet chooses it).
+pub type VisitRef = (String, String);
+
 /// What a visit's neighbours depend on: its manager, its place in their day, its photos.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VisitKey {
+    pub customer_id: String,
     pub visit_id: String,
     pub manager_id: String,
     pub at: i64,
@@ -137,6 +142,7 @@ pub struct VisitKey {
 impl VisitKey {
     pub fn of(visit: &VisitRm, photos: &[String]) -> VisitKey {
         VisitKey {
+            customer_id: visit.customer_id.clone(),
             visit_id: visit.visit_id.clone(),
             manager_id: visit.manager_id.clone(),
             at: visit.at,

@@ -119,15 +119,15 @@ pub trait PageQueries {
     ) -> StoreResult<Vec<VisitListRow>>;
 
     /// One visit whole: its row, its measures (the cross-document ones included) and flags.
-    fn visit_detail(&self, visit_id: &str) -> StoreResult<Option<(VisitRm, Measures, i64)>>;
+    fn visit_detail(&self, customer_id: &str, visit_id: &str) -> StoreResult<Option<(VisitRm, Measures, i64)>>;
 
     fn customer_row(&self, customer_id: &str) -> StoreResult<Option<CustomerRm>>;
 
     /// A visit's photos (hashes), sorted.
-    fn visit_photos(&self, visit_id: &str) -> StoreResult<Vec<String>>;
+    fn visit_photos(&self, customer_id: &str, visit_id: &str) -> StoreResult<Vec<String>>;
 
     /// The leads opened at a visit.
-    fn visit_leads(&self, visit_id: &str) -> StoreResult<Vec<LeadRm>>;
+    fn visit_leads(&self, customer_id: &str, visit_id: &str) -> StoreResult<Vec<LeadRm>>;
 
     /// A customer's visits (planned ones too), newest first, at most `limit`.
     fn customer_visits(&self, customer_id: &str, limit: usize) -> StoreResult<Vec<VisitListRow>>;

@@ -7,7 +7,7 @@ use fieldsync_core::domain::GeoPoint;
 
 use super::StoreResult;
 use crate::read_model::evidence::{Measures, Rules};
-use crate::read_model::{Arrival, CustomerRm, LeadRm, ReminderRm, VisitKey, VisitRm};
+use crate::read_model::{Arrival, CustomerRm, LeadRm, ReminderRm, VisitKey, VisitRef, VisitRm};
 
 /// What a visit's cross-document measures are computed from.
 #[derive(Debug, Clone)]
@@ -30,10 +30,16 @@ pub trait ReadModelStore {
     /// Writes a visit's own columns; whether anything changed (an equal row is not rewritten).
     fn rm_save_visit(&self, row: &VisitRm) -> StoreResult<bool>;
 
-    fn rm_delete_visit(&self, visit_id: &str) -> StoreResult<()>;
+    fn rm_delete_visit(&self, customer_id: &str, visit_id: &str) -> StoreResult<()>;
 
     /// Replaces a visit's photos.
-    fn rm_set_visit_photos(&self, visit_id: &str, branch_id: &str, hashes: &[String]) -> StoreResult<()>;
+    fn rm_set_visit_photos(
+        &self,
+        customer_id: &str,
+        visit_id: &str,
+        branch_id: &str,
+        hashes: &[String],
+    ) -> StoreResult<()>;
 
     /// Makes a customer's leads exactly `rows`.
     fn rm_save_leads(&self, customer_id: &str, rows: &[LeadRm]) -> StoreResult<()>;
@@ -45,29 +51,29 @@ pub trait ReadModelStore {
     fn rm_delete_customer(&self, customer_id: &str) -> StoreResult<()>;
 
     /// Records that a device's push carried this visit now (replacing an earlier arrival).
-    fn rm_record_arrival(&self, visit_id: &str, arrival: Arrival) -> StoreResult<()>;
+    fn rm_record_arrival(&self, customer_id: &str, visit_id: &str, arrival: Arrival) -> StoreResult<()>;
 
-    /// The manager's visits in person after `(at, visit_id)`, in order, up to and including the
-    /// first completed one: those whose previous completed visit could be that one.
-    fn rm_followers(&self, manager_id: &str, at: i64, visit_id: &str) -> StoreResult<Vec<String>>;
+    /// The manager's visits in person after `(at, customer, visit)`, in order, up to and including
+    /// the first completed one: those whose previous completed visit could be that one.
+    fn rm_followers(&self, manager_id: &str, at: i64, customer_id: &str, visit_id: &str) -> StoreResult<Vec<VisitRef>>;
 
     /// The visits holding any of `hashes`.
-    fn rm_photo_sharers(&self, hashes: &[String]) -> StoreResult<Vec<String>>;
+    fn rm_photo_sharers(&self, hashes: &[String]) -> StoreResult<Vec<VisitRef>>;
 
     /// `None` for a visit without a row.
-    fn rm_cross_inputs(&self, visit_id: &str) -> StoreResult<Option<CrossInputs>>;
+    fn rm_cross_inputs(&self, customer_id: &str, visit_id: &str) -> StoreResult<Option<CrossInputs>>;
 
     /// Writes a visit's cross-document measures and its flags.
-    fn rm_set_cross(&self, visit_id: &str, measures: &Measures, flags: i64) -> StoreResult<()>;
+    fn rm_set_cross(&self, customer_id: &str, visit_id: &str, measures: &Measures, flags: i64) -> StoreResult<()>;
 
-    fn rm_visit(&self, visit_id: &str) -> StoreResult<Option<VisitRm>>;
+    fn rm_visit(&self, customer_id: &str, visit_id: &str) -> StoreResult<Option<VisitRm>>;
 
     /// A visit's flags (`None`: no such row).
-    fn rm_flags(&self, visit_id: &str) -> StoreResult<Option<i64>>;
+    fn rm_flags(&self, customer_id: &str, visit_id: &str) -> StoreResult<Option<i64>>;
 
-    /// Every visit's ID; every visit of one branch.
-    fn rm_all_visits(&self) -> StoreResult<Vec<String>>;
-    fn rm_branch_visits(&self, branch_id: &str) -> StoreResult<Vec<String>>;
+    /// Every visit; every visit of one branch.
+    fn rm_all_visits(&self) -> StoreResult<Vec<VisitRef>>;
+    fn rm_branch_visits(&self, branch_id: &str) -> StoreResult<Vec<VisitRef>>;
 
     /// Removes every row of every read model (the arrival facts and thresholds stay).
     fn rm_clear(&self) -> StoreResult<()>;

@@ -46,6 +46,7 @@ pub struct Stop {
     pub lat: f64,
     pub lng: f64,
     pub flagged: bool,
+    pub customer_id: String,
     pub visit_id: String,
 }
 
@@ -226,6 +227,7 @@ pub async fn page(
                 lat,
                 lng,
                 flagged: v.flags != 0,
+                customer_id: v.customer_id.clone(),
                 visit_id: v.visit_id.clone(),
             })
         })

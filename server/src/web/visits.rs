@@ -350,24 +350,24 @@ pub struct DecidedQuery {
 pub async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(visit_id): Path<String>,
+    Path((customer_id, visit_id)): Path<(String, String)>,
     axum::extract::Query(q): axum::extract::Query<DecidedQuery>,
 ) -> Result<Response, WebError> {
     let lang = viewer.lang;
-    if visit_id.len() > 64 {
+    if customer_id.len() > 64 || visit_id.len() > 64 {
         return Err(WebError::NotFound(lang));
     }
     let branch = viewer.branch_id.clone();
     let found = state
         .db
         .read(move |s| {
-            let Some((row, measures, flags)) = s.visit_detail(&visit_id)?.filter(|(r, _, _)| r.branch_id == branch)
-            else {
+            let detail = s.visit_detail(&customer_id, &visit_id)?.filter(|(r, _, _)| r.branch_id == branch);
+            let Some((row, measures, flags)) = detail else {
                 return Ok::<_, AccountError>(None);
             };
             let customer = s.customer_row(&row.customer_id)?;
-            let photos = s.visit_photos(&visit_id)?;
-            let leads = s.visit_leads(&visit_id)?;
+            let photos = s.visit_photos(&customer_id, &visit_id)?;
+            let leads = s.visit_leads(&customer_id, &visit_id)?;
             let earlier = s.customer_visits(&row.customer_id, 20)?;
             let rules = s.evidence_rules(&row.branch_id)?;
             Ok(Some((row, measures, flags, customer, photos, leads, earlier, rules)))
@@ -445,7 +445,7 @@ pub struct ReviewForm {
     decision: String,
     #[serde(default)]
     comment: String,
-    /// The visits of a selection (the list's checkboxes).
+    /// The visits of a selection (the list's checkboxes): `customer.visit` each.
     #[serde(default)]
     visit: Vec<String>,
     /// Where to go back to (the list with its filters).
@@ -475,7 +475,7 @@ fn decision_of(viewer: &Viewer, form: &ReviewForm) -> Result<(ReviewDecision, St
 async fn decide(
     state: &AppState,
     viewer: &Viewer,
-    visits: Vec<String>,
+    visits: Vec<(String, String)>,
     decision: ReviewDecision,
     comment: String,
 ) -> Result<usize, WebError> {
@@ -483,7 +483,7 @@ async fn decide(
     if visits.is_empty() {
         return Err(WebError::BadRequest(lang, viewer.t().none_selected));
     }
-    if visits.len() > MAX_SELECTION || visits.iter().any(|v| v.len() > 64) {
+    if visits.len() > MAX_SELECTION || visits.iter().any(|(c, v)| c.len() > 64 || v.len() > 64) {
         return Err(WebError::BadRequest(lang, viewer.t().too_long));
     }
     // Decisions are the viewer's, in the branch the pages show.
@@ -493,8 +493,8 @@ async fn decide(
         .db
         .write(move |s| {
             let now = now_ms();
-            for visit_id in &visits {
-                let Some(row) = s.rm_visit(visit_id)?.filter(|r| r.branch_id == by.branch_id) else {
+            for (customer_id, visit_id) in &visits {
+                let Some(row) = s.rm_visit(customer_id, visit_id)?.filter(|r| r.branch_id == by.branch_id) else {
                     return Err(PushError::NotFound);
                 };
                 let review = Review {
@@ -521,12 +521,16 @@ async fn decide(
 pub async fn review_one(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(visit_id): Path<String>,
+    Path((customer_id, visit_id)): Path<(String, String)>,
     WebForm(form): WebForm<ReviewForm>,
 ) -> Result<Response, WebError> {
     let (decision, comment) = decision_of(&viewer, &form)?;
-    let target = format!("/visits/{}?decided=1", super::error::urlencoding(&visit_id));
-    decide(&state, &viewer, vec![visit_id], decision, comment).await?;
+    let target = format!(
+        "/visits/{}/{}?decided=1",
+        super::error::urlencoding(&customer_id),
+        super::error::urlencoding(&visit_id)
+    );
+    decide(&state, &viewer, vec![(customer_id, visit_id)], decision, comment).await?;
     Ok(Redirect::to(&target).into_response())
 }
 
@@ -536,7 +540,13 @@ pub async fn review_selected(
     WebForm(form): WebForm<ReviewForm>,
 ) -> Result<Response, WebError> {
     let (decision, comment) = decision_of(&viewer, &form)?;
-    let n = decide(&state, &viewer, form.visit.clone(), decision, comment).await?;
+    // Each checkbox names `customer.visit` (IDs hold no dot); anything else names no visit.
+    let visits = form
+        .visit
+        .iter()
+        .map(|v| v.split_once('.').map(|(c, v)| (c.to_string(), v.to_string())).unwrap_or_default())
+        .collect();
+    let n = decide(&state, &viewer, visits, decision, comment).await?;
     let back = match form.back.strip_prefix("/visits") {
         Some(rest) if rest.is_empty() || rest.starts_with('?') => form.back.clone(),
         _ => "/visits".to_string(),

@@ -143,13 +143,14 @@ impl PageQueries for Connection {
         Ok(stmt.query_map(params_from_iter(values), list_row)?.collect::<Result<_, _>>()?)
     }
 
-    fn visit_detail(&self, visit_id: &str) -> StoreResult<Option<(VisitRm, Measures, i64)>> {
-        let Some(row) = self.rm_visit(visit_id)? else { return Ok(None) };
+    fn visit_detail(&self, customer_id: &str, visit_id: &str) -> StoreResult<Option<(VisitRm, Measures, i64)>> {
+        let Some(row) = self.rm_visit(customer_id, visit_id)? else { return Ok(None) };
         let (travel_kmh, photo_reused, clock_offset_ms, flags): (Option<f64>, bool, Option<i64>, i64) = self
             .prepare_cached(
-                "SELECT travel_kmh, photo_reused, clock_offset_ms, flags FROM rm_visits WHERE visit_id = ?1",
+                "SELECT travel_kmh, photo_reused, clock_offset_ms, flags FROM rm_visits
+                 WHERE customer_id = ?1 AND visit_id = ?2",
             )?
-            .query_row([visit_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            .query_row([customer_id, visit_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         let measures = Measures { travel_kmh, photo_reused, clock_offset_ms, ..row.measures() };
         Ok(Some((row, measures, flags)))
     }
@@ -187,21 +188,21 @@ impl PageQueries for Connection {
             .optional()?)
     }
 
-    fn visit_photos(&self, visit_id: &str) -> StoreResult<Vec<String>> {
+    fn visit_photos(&self, customer_id: &str, visit_id: &str) -> StoreResult<Vec<String>> {
         Ok(self
-            .prepare_cached("SELECT hash FROM rm_visit_photos WHERE visit_id = ?1 ORDER BY hash")?
-            .query_map([visit_id], |r| r.get(0))?
+            .prepare_cached("SELECT hash FROM rm_visit_photos WHERE customer_id = ?1 AND visit_id = ?2 ORDER BY hash")?
+            .query_map([customer_id, visit_id], |r| r.get(0))?
             .collect::<Result<_, _>>()?)
     }
 
-    fn visit_leads(&self, visit_id: &str) -> StoreResult<Vec<LeadRm>> {
+    fn visit_leads(&self, customer_id: &str, visit_id: &str) -> StoreResult<Vec<LeadRm>> {
         Ok(self
             .prepare_cached(
                 "SELECT lead_id, customer_id, branch_id, owner_id, product, stage, amount_fen, probability,
                      expected_close, visit_id, created_by, created_at
-                 FROM rm_leads WHERE visit_id = ?1 ORDER BY created_at, lead_id",
+                 FROM rm_leads WHERE customer_id = ?1 AND visit_id = ?2 ORDER BY created_at, lead_id",
             )?
-            .query_map([visit_id], lead_row)?
+            .query_map([customer_id, visit_id], lead_row)?
             .collect::<Result<_, _>>()?)
     }
 

@@ -5,12 +5,12 @@ use fieldsync_core::domain::GeoPoint;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::read_model::evidence::{Measures, Rules};
-use crate::read_model::{Arrival, CustomerRm, LeadRm, ReminderRm, VisitKey, VisitRm};
+use crate::read_model::{Arrival, CustomerRm, LeadRm, ReminderRm, VisitKey, VisitRef, VisitRm};
 use crate::store::StoreResult;
 use crate::store::read_models::{CrossInputs, ReadModelStore};
 
-/// The own columns of `rm_visits`, in [`VisitRm`]'s order.
-const VISIT_COLUMNS: &str = "visit_id, customer_id, branch_id, manager_id, manager_name, village, status, purpose, \
+/// The own columns of `rm_visits`, in [`VisitRm`]'s order (the key first: customer, visit).
+const VISIT_COLUMNS: &str = "customer_id, visit_id, branch_id, manager_id, manager_name, village, status, purpose, \
      channel, at, planned_at, check_in_at, check_out_at, in_lat, in_lng, in_accuracy_m, out_lat, out_lng, distance_m, \
      duration_s, mock_location, after_the_fact, created_at, cost_fen, photos, notes, outcome, next_contact_at, \
      linked_leads, review, reviewed_at, reviewer_name, review_comment";
@@ -18,34 +18,44 @@ const VISIT_COLUMNS: &str = "visit_id, customer_id, branch_id, manager_id, manag
 const CUSTOMER_COLUMNS: &str = "customer_id, branch_id, scope, owner_id, owner_name, name, kind, phone_masked, \
      id_number_masked, village, lat, lng, tier, lifecycle, last_visit_at, next_follow_up_at, open_leads, created_at";
 
-/// `INSERT … ON CONFLICT DO UPDATE` of `columns` (the first is the key), rewriting a row only
-/// when a value differs.
-fn upsert_sql(table: &str, columns: &str) -> String {
+/// `INSERT … ON CONFLICT DO UPDATE` of `columns` (the first `key` of them are the key), rewriting
+/// a row only when a value differs.
+fn upsert_sql(table: &str, columns: &str, key: usize) -> String {
     let names: Vec<&str> = columns.split(',').map(str::trim).collect();
     let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-    let rest = &names[1..];
+    let rest = &names[key..];
     let excluded: Vec<String> = rest.iter().map(|c| format!("excluded.{c}")).collect();
     format!(
         "INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET ({set}) = ({ex})
          WHERE ({set}) IS NOT ({ex})",
         cols = names.join(", "),
         marks = marks.join(", "),
-        key = names[0],
+        key = names[..key].join(", "),
         set = rest.join(", "),
         ex = excluded.join(", "),
     )
 }
 
-static VISIT_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| upsert_sql("rm_visits", VISIT_COLUMNS));
+static VISIT_UPSERT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| upsert_sql("rm_visits", VISIT_COLUMNS, 2));
 static CUSTOMER_UPSERT: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| upsert_sql("rm_customers", CUSTOMER_COLUMNS));
-static VISIT_SELECT: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT {VISIT_COLUMNS} FROM rm_visits WHERE visit_id = ?1"));
+    std::sync::LazyLock::new(|| upsert_sql("rm_customers", CUSTOMER_COLUMNS, 1));
+static LEAD_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let columns = "customer_id, lead_id, branch_id, owner_id, product, stage, amount_fen, probability, expected_close, \
+                   visit_id, created_by, created_at";
+    upsert_sql("rm_leads", columns, 2)
+});
+static REMINDER_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    upsert_sql("rm_reminders", "customer_id, reminder_id, branch_id, owner_id, kind, due_at, done_at", 2)
+});
+static VISIT_SELECT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {VISIT_COLUMNS} FROM rm_visits WHERE customer_id = ?1 AND visit_id = ?2")
+});
 
 fn visit_from_row(r: &Row) -> rusqlite::Result<VisitRm> {
     Ok(VisitRm {
-        visit_id: r.get(0)?,
-        customer_id: r.get(1)?,
+        customer_id: r.get(0)?,
+        visit_id: r.get(1)?,
         branch_id: r.get(2)?,
         manager_id: r.get(3)?,
         manager_name: r.get(4)?,
@@ -89,12 +99,17 @@ impl ReadModelStore for Connection {
         let mut keys: Vec<VisitKey> = self
             .prepare_cached("SELECT visit_id, manager_id, at FROM rm_visits WHERE customer_id = ?1 ORDER BY visit_id")?
             .query_map([customer_id], |r| {
-                Ok(VisitKey { visit_id: r.get(0)?, manager_id: r.get(1)?, at: r.get(2)?, photos: Vec::new() })
+                Ok(VisitKey {
+                    customer_id: customer_id.to_string(),
+                    visit_id: r.get(0)?,
+                    manager_id: r.get(1)?,
+                    at: r.get(2)?,
+                    photos: Vec::new(),
+                })
             })?
             .collect::<Result<_, _>>()?;
         let mut photos = self.prepare_cached(
-            "SELECT p.visit_id, p.hash FROM rm_visits v JOIN rm_visit_photos p ON p.visit_id = v.visit_id
-             WHERE v.customer_id = ?1 ORDER BY p.visit_id, p.hash",
+            "SELECT visit_id, hash FROM rm_visit_photos WHERE customer_id = ?1 ORDER BY visit_id, hash",
         )?;
         let mut rows = photos.query([customer_id])?;
         while let Some(row) = rows.next()? {
@@ -132,8 +147,8 @@ impl ReadModelStore for Connection {
 
     fn rm_save_visit(&self, v: &VisitRm) -> StoreResult<bool> {
         let changed = self.prepare_cached(&VISIT_UPSERT)?.execute(params![
-            v.visit_id,
             v.customer_id,
+            v.visit_id,
             v.branch_id,
             v.manager_id,
             v.manager_name,
@@ -169,18 +184,28 @@ impl ReadModelStore for Connection {
         Ok(changed > 0)
     }
 
-    fn rm_delete_visit(&self, visit_id: &str) -> StoreResult<()> {
-        self.prepare_cached("DELETE FROM rm_visits WHERE visit_id = ?1")?.execute([visit_id])?;
-        self.prepare_cached("DELETE FROM rm_visit_photos WHERE visit_id = ?1")?.execute([visit_id])?;
+    fn rm_delete_visit(&self, customer_id: &str, visit_id: &str) -> StoreResult<()> {
+        self.prepare_cached("DELETE FROM rm_visits WHERE customer_id = ?1 AND visit_id = ?2")?
+            .execute([customer_id, visit_id])?;
+        self.prepare_cached("DELETE FROM rm_visit_photos WHERE customer_id = ?1 AND visit_id = ?2")?
+            .execute([customer_id, visit_id])?;
         Ok(())
     }
 
-    fn rm_set_visit_photos(&self, visit_id: &str, branch_id: &str, hashes: &[String]) -> StoreResult<()> {
-        self.prepare_cached("DELETE FROM rm_visit_photos WHERE visit_id = ?1")?.execute([visit_id])?;
-        let mut insert = self
-            .prepare_cached("INSERT OR IGNORE INTO rm_visit_photos (hash, visit_id, branch_id) VALUES (?1, ?2, ?3)")?;
+    fn rm_set_visit_photos(
+        &self,
+        customer_id: &str,
+        visit_id: &str,
+        branch_id: &str,
+        hashes: &[String],
+    ) -> StoreResult<()> {
+        self.prepare_cached("DELETE FROM rm_visit_photos WHERE customer_id = ?1 AND visit_id = ?2")?
+            .execute([customer_id, visit_id])?;
+        let mut insert = self.prepare_cached(
+            "INSERT OR IGNORE INTO rm_visit_photos (hash, customer_id, visit_id, branch_id) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         for hash in hashes {
-            insert.execute(params![hash, visit_id, branch_id])?;
+            insert.execute(params![hash, customer_id, visit_id, branch_id])?;
         }
         Ok(())
     }
@@ -190,30 +215,15 @@ impl ReadModelStore for Connection {
             .prepare_cached("SELECT lead_id FROM rm_leads WHERE customer_id = ?1")?
             .query_map([customer_id], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let mut delete = self.prepare_cached("DELETE FROM rm_leads WHERE lead_id = ?1")?;
+        let mut delete = self.prepare_cached("DELETE FROM rm_leads WHERE customer_id = ?1 AND lead_id = ?2")?;
         for gone in existing.iter().filter(|id| !rows.iter().any(|r| &r.lead_id == *id)) {
-            delete.execute([gone])?;
+            delete.execute([customer_id, gone.as_str()])?;
         }
-        let mut upsert = self.prepare_cached(
-            "INSERT INTO rm_leads (lead_id, customer_id, branch_id, owner_id, product, stage, amount_fen, probability,
-                 expected_close, visit_id, created_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (lead_id) DO UPDATE SET
-                 (customer_id, branch_id, owner_id, product, stage, amount_fen, probability, expected_close, visit_id,
-                  created_by, created_at)
-               = (excluded.customer_id, excluded.branch_id, excluded.owner_id, excluded.product, excluded.stage,
-                  excluded.amount_fen, excluded.probability, excluded.expected_close, excluded.visit_id,
-                  excluded.created_by, excluded.created_at)
-             WHERE (customer_id, branch_id, owner_id, product, stage, amount_fen, probability, expected_close,
-                    visit_id, created_by, created_at)
-             IS NOT (excluded.customer_id, excluded.branch_id, excluded.owner_id, excluded.product, excluded.stage,
-                     excluded.amount_fen, excluded.probability, excluded.expected_close, excluded.visit_id,
-                     excluded.created_by, excluded.created_at)",
-        )?;
+        let mut upsert = self.prepare_cached(&LEAD_UPSERT)?;
         for l in rows {
             upsert.execute(params![
-                l.lead_id,
                 l.customer_id,
+                l.lead_id,
                 l.branch_id,
                 l.owner_id,
                 l.product,
@@ -234,25 +244,15 @@ impl ReadModelStore for Connection {
             .prepare_cached("SELECT reminder_id FROM rm_reminders WHERE customer_id = ?1")?
             .query_map([customer_id], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let mut delete = self.prepare_cached("DELETE FROM rm_reminders WHERE reminder_id = ?1")?;
+        let mut delete = self.prepare_cached("DELETE FROM rm_reminders WHERE customer_id = ?1 AND reminder_id = ?2")?;
         for gone in existing.iter().filter(|id| !rows.iter().any(|r| &r.reminder_id == *id)) {
-            delete.execute([gone])?;
+            delete.execute([customer_id, gone.as_str()])?;
         }
-        let mut upsert = self.prepare_cached(
-            "INSERT INTO rm_reminders (reminder_id, customer_id, branch_id, owner_id, kind, due_at, done_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (reminder_id) DO UPDATE SET
-                 (customer_id, branch_id, owner_id, kind, due_at, done_at)
-               = (excluded.customer_id, excluded.branch_id, excluded.owner_id, excluded.kind, excluded.due_at,
-                  excluded.done_at)
-             WHERE (customer_id, branch_id, owner_id, kind, due_at, done_at)
-             IS NOT (excluded.customer_id, excluded.branch_id, excluded.owner_id, excluded.kind, excluded.due_at,
-                     excluded.done_at)",
-        )?;
+        let mut upsert = self.prepare_cached(&REMINDER_UPSERT)?;
         for r in rows {
             upsert.execute(params![
-                r.reminder_id,
                 r.customer_id,
+                r.reminder_id,
                 r.branch_id,
                 r.owner_id,
                 r.kind,
@@ -264,66 +264,64 @@ impl ReadModelStore for Connection {
     }
 
     fn rm_delete_customer(&self, customer_id: &str) -> StoreResult<()> {
-        self.prepare_cached(
-            "DELETE FROM rm_visit_photos WHERE visit_id IN (SELECT visit_id FROM rm_visits WHERE customer_id = ?1)",
-        )?
-        .execute([customer_id])?;
-        for table in ["rm_visits", "rm_leads", "rm_reminders", "rm_customers"] {
+        for table in ["rm_visit_photos", "rm_visits", "rm_leads", "rm_reminders", "rm_customers"] {
             self.prepare_cached(&format!("DELETE FROM {table} WHERE customer_id = ?1"))?.execute([customer_id])?;
         }
         Ok(())
     }
 
-    fn rm_record_arrival(&self, visit_id: &str, a: Arrival) -> StoreResult<()> {
+    fn rm_record_arrival(&self, customer_id: &str, visit_id: &str, a: Arrival) -> StoreResult<()> {
         self.prepare_cached(
-            "INSERT INTO visit_arrivals (visit_id, device_id, received_at, clock_offset_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (visit_id) DO UPDATE SET device_id = ?2, received_at = ?3, clock_offset_ms = ?4",
+            "INSERT INTO visit_arrivals (customer_id, visit_id, device_id, received_at, clock_offset_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (customer_id, visit_id) DO UPDATE SET device_id = ?3, received_at = ?4, clock_offset_ms = ?5",
         )?
-        .execute(params![visit_id, a.device_id, a.received_at, a.clock_offset_ms])?;
+        .execute(params![customer_id, visit_id, a.device_id, a.received_at, a.clock_offset_ms])?;
         Ok(())
     }
 
-    fn rm_followers(&self, manager_id: &str, at: i64, visit_id: &str) -> StoreResult<Vec<String>> {
+    fn rm_followers(&self, manager_id: &str, at: i64, customer_id: &str, visit_id: &str) -> StoreResult<Vec<VisitRef>> {
         let mut stmt = self.prepare_cached(
-            "SELECT visit_id, status = 'completed' AND out_lat IS NOT NULL FROM rm_visits
-             WHERE manager_id = ?1 AND (at, visit_id) > (?2, ?3)
+            "SELECT customer_id, visit_id, status = 'completed' AND out_lat IS NOT NULL FROM rm_visits
+             WHERE manager_id = ?1 AND (at, customer_id, visit_id) > (?2, ?3, ?4)
                AND channel = 'in_person' AND in_lat IS NOT NULL
-             ORDER BY at, visit_id",
+             ORDER BY at, customer_id, visit_id",
         )?;
-        let mut rows = stmt.query(params![manager_id, at, visit_id])?;
+        let mut rows = stmt.query(params![manager_id, at, customer_id, visit_id])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            out.push(row.get(0)?);
-            if row.get::<_, bool>(1)? {
+            out.push((row.get(0)?, row.get(1)?));
+            if row.get::<_, bool>(2)? {
                 break;
             }
         }
         Ok(out)
     }
 
-    fn rm_photo_sharers(&self, hashes: &[String]) -> StoreResult<Vec<String>> {
-        let mut stmt = self.prepare_cached("SELECT visit_id FROM rm_visit_photos WHERE hash = ?1")?;
+    fn rm_photo_sharers(&self, hashes: &[String]) -> StoreResult<Vec<VisitRef>> {
+        let mut stmt = self.prepare_cached("SELECT customer_id, visit_id FROM rm_visit_photos WHERE hash = ?1")?;
         let mut out = Vec::new();
         for hash in hashes {
-            for id in stmt.query_map([hash], |r| r.get::<_, String>(0))? {
+            for id in stmt.query_map([hash], |r| Ok((r.get(0)?, r.get(1)?)))? {
                 out.push(id?);
             }
         }
         Ok(out)
     }
 
-    fn rm_cross_inputs(&self, visit_id: &str) -> StoreResult<Option<CrossInputs>> {
-        let Some(row) = self.rm_visit(visit_id)? else { return Ok(None) };
+    fn rm_cross_inputs(&self, customer_id: &str, visit_id: &str) -> StoreResult<Option<CrossInputs>> {
+        let Some(row) = self.rm_visit(customer_id, visit_id)? else { return Ok(None) };
         let photo_reused: bool = self
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM rm_visit_photos a JOIN rm_visit_photos b
-                     ON b.hash = a.hash AND b.visit_id <> a.visit_id AND b.branch_id = a.branch_id
-                 WHERE a.visit_id = ?1)",
+                     ON b.hash = a.hash AND (b.customer_id, b.visit_id) <> (a.customer_id, a.visit_id)
+                        AND b.branch_id = a.branch_id
+                 WHERE a.customer_id = ?1 AND a.visit_id = ?2)",
             )?
-            .query_row([visit_id], |r| r.get(0))?;
+            .query_row([customer_id, visit_id], |r| r.get(0))?;
         let clock_offset_ms: Option<i64> = self
-            .prepare_cached("SELECT clock_offset_ms FROM visit_arrivals WHERE visit_id = ?1")?
-            .query_row([visit_id], |r| r.get(0))
+            .prepare_cached("SELECT clock_offset_ms FROM visit_arrivals WHERE customer_id = ?1 AND visit_id = ?2")?
+            .query_row([customer_id, visit_id], |r| r.get(0))
             .optional()?
             .flatten();
         // Travel is judged between visits in person only (the followers' rule, `rm_followers`).
@@ -332,11 +330,11 @@ impl ReadModelStore for Connection {
         let previous_check_out = if check_in.is_some() {
             self.prepare_cached(
                 "SELECT out_lat, out_lng, check_out_at FROM rm_visits
-                 WHERE manager_id = ?1 AND (at, visit_id) < (?2, ?3)
+                 WHERE manager_id = ?1 AND (at, customer_id, visit_id) < (?2, ?3, ?4)
                    AND channel = 'in_person' AND status = 'completed' AND out_lat IS NOT NULL
-                 ORDER BY at DESC, visit_id DESC LIMIT 1",
+                 ORDER BY at DESC, customer_id DESC, visit_id DESC LIMIT 1",
             )?
-            .query_row(params![row.manager_id, row.at, row.visit_id], |r| {
+            .query_row(params![row.manager_id, row.at, row.customer_id, row.visit_id], |r| {
                 Ok(point(r.get(0)?, r.get(1)?).zip(r.get::<_, Option<i64>>(2)?))
             })
             .optional()?
@@ -352,35 +350,38 @@ impl ReadModelStore for Connection {
         }))
     }
 
-    fn rm_set_cross(&self, visit_id: &str, m: &Measures, flags: i64) -> StoreResult<()> {
+    fn rm_set_cross(&self, customer_id: &str, visit_id: &str, m: &Measures, flags: i64) -> StoreResult<()> {
         self.prepare_cached(
-            "UPDATE rm_visits SET travel_kmh = ?2, photo_reused = ?3, clock_offset_ms = ?4, flags = ?5
-             WHERE visit_id = ?1
-               AND (travel_kmh, photo_reused, clock_offset_ms, flags) IS NOT (?2, ?3, ?4, ?5)",
+            "UPDATE rm_visits SET travel_kmh = ?3, photo_reused = ?4, clock_offset_ms = ?5, flags = ?6
+             WHERE customer_id = ?1 AND visit_id = ?2
+               AND (travel_kmh, photo_reused, clock_offset_ms, flags) IS NOT (?3, ?4, ?5, ?6)",
         )?
-        .execute(params![visit_id, m.travel_kmh, m.photo_reused, m.clock_offset_ms, flags])?;
+        .execute(params![customer_id, visit_id, m.travel_kmh, m.photo_reused, m.clock_offset_ms, flags])?;
         Ok(())
     }
 
-    fn rm_visit(&self, visit_id: &str) -> StoreResult<Option<VisitRm>> {
-        Ok(self.prepare_cached(&VISIT_SELECT)?.query_row([visit_id], visit_from_row).optional()?)
+    fn rm_visit(&self, customer_id: &str, visit_id: &str) -> StoreResult<Option<VisitRm>> {
+        Ok(self.prepare_cached(&VISIT_SELECT)?.query_row([customer_id, visit_id], visit_from_row).optional()?)
     }
 
-    fn rm_flags(&self, visit_id: &str) -> StoreResult<Option<i64>> {
+    fn rm_flags(&self, customer_id: &str, visit_id: &str) -> StoreResult<Option<i64>> {
         Ok(self
-            .prepare_cached("SELECT flags FROM rm_visits WHERE visit_id = ?1")?
-            .query_row([visit_id], |r| r.get(0))
+            .prepare_cached("SELECT flags FROM rm_visits WHERE customer_id = ?1 AND visit_id = ?2")?
+            .query_row([customer_id, visit_id], |r| r.get(0))
             .optional()?)
     }
 
-    fn rm_all_visits(&self) -> StoreResult<Vec<String>> {
-        Ok(self.prepare("SELECT visit_id FROM rm_visits")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+    fn rm_all_visits(&self) -> StoreResult<Vec<VisitRef>> {
+        Ok(self
+            .prepare("SELECT customer_id, visit_id FROM rm_visits")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
     }
 
-    fn rm_branch_visits(&self, branch_id: &str) -> StoreResult<Vec<String>> {
+    fn rm_branch_visits(&self, branch_id: &str) -> StoreResult<Vec<VisitRef>> {
         Ok(self
-            .prepare("SELECT visit_id FROM rm_visits WHERE branch_id = ?1")?
-            .query_map([branch_id], |r| r.get(0))?
+            .prepare("SELECT customer_id, visit_id FROM rm_visits WHERE branch_id = ?1")?
+            .query_map([branch_id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?)
     }
 

@@ -21,9 +21,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, sql: include_str!("schema/v5.sql") },
     Migration { version: 6, sql: include_str!("schema/v6.sql") },
     Migration { version: 7, sql: include_str!("schema/v7.sql") },
+    Migration { version: 8, sql: include_str!("schema/v8.sql") },
 ];
 
-pub const LATEST: u32 = 7;
+pub const LATEST: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -138,7 +139,7 @@ mod tests {
                 "INSERT INTO photo_refs (hash, manager_id, customer_id) VALUES ('h1', 'u1', 'c1')"
             };
             old.execute_batch(&format!(
-                "INSERT INTO branches VALUES ('b1', 'B');
+                "INSERT INTO branches (id, name) VALUES ('b1', 'B');
                  INSERT INTO users (id, branch_id, username, display_name, role, password_hash)
                      VALUES ('u1', 'b1', 'wang', 'W', 'manager', 'h');
                  {device}; {token}; {photo_ref};"
