@@ -443,7 +443,7 @@ fn batches_after_a_visit_walk_the_log_once_in_order() {
     loop {
         let batch = f.state.db.write_blocking(|s| s.visits_after(&filter, after.as_ref(), 1)).unwrap();
         let Some(last) = batch.last() else { break };
-        after = Some((last.at, last.visit_id.clone()));
+        after = Some((last.at, last.customer_id.clone(), last.visit_id.clone()));
         walked.push(last.visit_id.clone());
     }
     assert_eq!(walked, page);

@@ -33,6 +33,9 @@ pub enum FlagFilter {
     One(i64),
 }
 
+/// Where a newest-first batch of visits continues: the last one's `at`, customer and visit.
+pub type VisitAfter = (i64, String, String);
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum VisitSort {
     #[default]
@@ -110,11 +113,11 @@ pub trait PageQueries {
     ) -> StoreResult<Vec<VisitListRow>>;
 
     /// Up to `limit` visits of the filter, newest first, after `after` (the last one of the
-    /// previous batch: its `at` and ID): an export reads the log in batches this way.
+    /// previous batch): an export reads the log in batches this way.
     fn visits_after(
         &self,
         filter: &VisitFilter,
-        after: Option<&(i64, String)>,
+        after: Option<&VisitAfter>,
         limit: usize,
     ) -> StoreResult<Vec<VisitListRow>>;
 

@@ -125,7 +125,7 @@ pub async fn visits_csv(
         if tx.send(first).await.is_err() {
             return;
         }
-        let mut after: Option<(i64, String)> = None;
+        let mut after: Option<crate::store::pages::VisitAfter> = None;
         loop {
             let (f, a) = (filter.clone(), after.clone());
             let batch = state.db.read(move |s| Ok::<_, AccountError>(s.visits_after(&f, a.as_ref(), BATCH)?)).await;
@@ -135,7 +135,7 @@ pub async fn visits_csv(
                 return;
             };
             let Some(last) = batch.last() else { return };
-            after = Some((last.at, last.visit_id.clone()));
+            after = Some((last.at, last.customer_id.clone(), last.visit_id.clone()));
             let rows: Vec<Vec<String>> = batch.iter().map(|r| record(r, &viewer)).collect();
             if tx.send(csv_bytes(&rows)).await.is_err() {
                 return; // the browser went away

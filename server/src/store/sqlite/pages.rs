@@ -8,7 +8,7 @@ use crate::read_model::evidence::Measures;
 use crate::read_model::{CustomerRm, LeadRm, VisitRm};
 use crate::store::StoreResult;
 use crate::store::pages::{
-    AuditRow, DeviceStatus, FlagFilter, PageQueries, VillageCoverage, VisitFilter, VisitListRow, VisitSort,
+    AuditRow, DeviceStatus, FlagFilter, PageQueries, VillageCoverage, VisitAfter, VisitFilter, VisitListRow, VisitSort,
 };
 use crate::store::read_models::ReadModelStore;
 
@@ -61,7 +61,7 @@ fn list_row(r: &Row) -> rusqlite::Result<VisitListRow> {
 
 /// The `FROM … WHERE … ORDER BY` of a visit list, and its parameters; `after` continues a newest
 /// first list after that visit.
-fn visit_query(filter: &VisitFilter, sort: VisitSort, after: Option<&(i64, String)>) -> (String, Vec<Value>) {
+fn visit_query(filter: &VisitFilter, sort: VisitSort, after: Option<&VisitAfter>) -> (String, Vec<Value>) {
     let mut sql = String::from(
         " FROM rm_visits v LEFT JOIN rm_customers c ON c.customer_id = v.customer_id
           WHERE v.branch_id = ?1 AND v.status <> 'planned'",
@@ -95,10 +95,11 @@ fn visit_query(filter: &VisitFilter, sort: VisitSort, after: Option<&(i64, Strin
     if let FlagFilter::One(bit) = filter.flags {
         add(" AND (v.flags & ?) <> 0", Value::Integer(bit));
     }
-    if let Some((at, visit_id)) = after {
-        add(" AND (v.at < ?", Value::Integer(*at));
-        add(" OR (v.at = ?", Value::Integer(*at));
-        add(" AND v.visit_id < ?))", Value::Text(visit_id.clone()));
+    if let Some((at, customer_id, visit_id)) = after {
+        // A row value: the index on (branch, at) continues from here (it holds the key after `at`).
+        add(" AND (v.at, v.customer_id, v.visit_id) < (?", Value::Integer(*at));
+        add(", ?", Value::Text(customer_id.clone()));
+        add(", ?)", Value::Text(visit_id.clone()));
     }
     match filter.flags {
         FlagFilter::Flagged => sql.push_str(" AND v.flags <> 0"),
@@ -106,10 +107,12 @@ fn visit_query(filter: &VisitFilter, sort: VisitSort, after: Option<&(i64, Strin
         FlagFilter::Any | FlagFilter::One(_) => {}
     }
     sql.push_str(match sort {
-        VisitSort::Newest => " ORDER BY v.at DESC, v.visit_id DESC",
-        VisitSort::Oldest => " ORDER BY v.at, v.visit_id",
-        VisitSort::Shortest => " ORDER BY v.duration_s IS NULL, v.duration_s, v.at DESC, v.visit_id",
-        VisitSort::Farthest => " ORDER BY v.distance_m IS NULL, v.distance_m DESC, v.at DESC, v.visit_id",
+        VisitSort::Newest => " ORDER BY v.at DESC, v.customer_id DESC, v.visit_id DESC",
+        VisitSort::Oldest => " ORDER BY v.at, v.customer_id, v.visit_id",
+        VisitSort::Shortest => " ORDER BY v.duration_s IS NULL, v.duration_s, v.at DESC, v.customer_id, v.visit_id",
+        VisitSort::Farthest => {
+            " ORDER BY v.distance_m IS NULL, v.distance_m DESC, v.at DESC, v.customer_id, v.visit_id"
+        }
     });
     (sql, values)
 }
@@ -133,7 +136,7 @@ impl PageQueries for Connection {
     fn visits_after(
         &self,
         filter: &VisitFilter,
-        after: Option<&(i64, String)>,
+        after: Option<&VisitAfter>,
         limit: usize,
     ) -> StoreResult<Vec<VisitListRow>> {
         let (query, mut values) = visit_query(filter, VisitSort::Newest, after);

@@ -49,6 +49,8 @@ CREATE TABLE rm_visits (
     PRIMARY KEY (customer_id, visit_id)
 ) WITHOUT ROWID;
 CREATE INDEX rm_visits_branch_at ON rm_visits (branch_id, at);
+-- Covering the overview's visits per manager per day (no lookup of the rows themselves).
+CREATE INDEX rm_visits_days ON rm_visits (branch_id, at, manager_id, manager_name, status);
 CREATE INDEX rm_visits_manager_at ON rm_visits (manager_id, at, customer_id, visit_id);
 CREATE INDEX rm_visits_flagged ON rm_visits (branch_id, at) WHERE flags != 0;
 
@@ -76,7 +78,7 @@ CREATE TABLE rm_leads (
     created_at INTEGER NOT NULL,
     PRIMARY KEY (customer_id, lead_id)
 ) WITHOUT ROWID;
-CREATE INDEX rm_leads_branch ON rm_leads (branch_id, stage);
+CREATE INDEX rm_leads_branch ON rm_leads (branch_id, stage, amount_fen);
 
 CREATE TABLE rm_reminders (
     customer_id TEXT NOT NULL,
@@ -89,6 +91,10 @@ CREATE TABLE rm_reminders (
     PRIMARY KEY (customer_id, reminder_id)
 ) WITHOUT ROWID;
 CREATE INDEX rm_reminders_branch ON rm_reminders (branch_id, due_at);
+
+-- Covering the overview's village coverage and overdue follow-ups.
+CREATE INDEX rm_customers_coverage ON rm_customers (branch_id, village, scope, last_visit_at);
+CREATE INDEX rm_customers_overdue ON rm_customers (branch_id, next_follow_up_at, owner_id, owner_name, scope);
 
 -- The arrival facts, now per customer too. Those recorded by visit ID alone are dropped: their
 -- customer cannot be told for certain (v6 and v7 were development versions).
