@@ -157,25 +157,28 @@ pub async fn page(
     let route_day = format::day_start(q.date.trim(), &tz).map_or(today, |ms| (ms + offset_ms).div_euclid(DAY_MS));
     let branch = viewer.branch_id.clone();
     let chosen = (!q.manager.is_empty() && q.manager.len() <= 64).then(|| q.manager.clone());
-    let found = state
-        .db
-        .read(move |s| {
-            let managers = s.branch_managers(&branch)?;
-            let manager = chosen.or_else(|| managers.first().map(|(id, _)| id.clone())).unwrap_or_default();
-            Ok::<_, AccountError>((
-                s.visits_per_day(&branch, day_ms(first_week_day.min(first_day)), day_ms(today + 1), offset_ms)?,
-                s.village_coverage(&branch, now - 30 * DAY_MS, now - 90 * DAY_MS)?,
-                s.lead_funnel(&branch)?,
-                s.overdue_per_manager(&branch, now)?,
-                s.manager_day(&branch, &manager, day_ms(route_day), day_ms(route_day + 1))?,
-                s.device_status(&branch)?,
-                managers,
-                manager,
-            ))
-        })
-        .await
-        .map_err(|e| WebError::from_app(lang, e))?;
-    let (counts, coverage, funnel, overdue, day, devices, managers, manager) = found;
+    // Three reads at once, each on its own reader (a dashboard needs no single snapshot): the
+    // visits per day scan the most, the rest run beside it.
+    let (b1, b2, b3) = (branch.clone(), branch.clone(), branch);
+    let visits = state.db.read(move |s| {
+        let from = day_ms(first_week_day.min(first_day));
+        Ok::<_, AccountError>(s.visits_per_day(&b1, from, day_ms(today + 1), offset_ms)?)
+    });
+    let figures = state.db.read(move |s| {
+        Ok::<_, AccountError>((
+            s.village_coverage(&b2, now - 30 * DAY_MS, now - 90 * DAY_MS)?,
+            s.lead_funnel(&b2)?,
+            s.overdue_per_manager(&b2, now)?,
+        ))
+    });
+    let people = state.db.read(move |s| {
+        let managers = s.branch_managers(&b3)?;
+        let manager = chosen.or_else(|| managers.first().map(|(id, _)| id.clone())).unwrap_or_default();
+        let day = s.manager_day(&b3, &manager, day_ms(route_day), day_ms(route_day + 1))?;
+        Ok::<_, AccountError>((day, s.device_status(&b3)?, managers, manager))
+    });
+    let (counts, (coverage, funnel, overdue), (day, devices, managers, manager)) =
+        tokio::try_join!(visits, figures, people).map_err(|e| WebError::from_app(lang, e))?;
     let date_of = |day: i64| format::date(day_ms(day) + offset_ms / 2, &tz);
     let daily = per_manager(&counts, first_day, DAYS, 1, |d| date_of(d)[5..].to_string());
     let weekly = per_manager(&counts, first_week_day, WEEKS * 7, 7, |d| date_of(d)[5..].to_string());
