@@ -15,7 +15,7 @@ use common::*;
 /// Every read model table, sorted, as values.
 fn read_models(dir: &tempfile::TempDir) -> Vec<(String, Vec<Vec<Value>>)> {
     let conn = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
-    ["rm_customers", "rm_visits", "rm_visit_photos", "rm_leads", "rm_reminders"]
+    ["rm_customers", "rm_visits", "rm_visit_photos", "rm_leads", "rm_reminders", "rm_visit_days"]
         .iter()
         .map(|table| {
             let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();

@@ -13,6 +13,7 @@
 //! (before and after the change) in their manager's day, and the visits sharing their photos. The
 //! rebuild refreshes every visit with the same function; a test checks the two agree.
 
+pub mod days;
 pub mod evidence;
 pub mod rows;
 
@@ -57,6 +58,8 @@ pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &S
         None => store.rm_visit_keys(customer_id)?,
     };
     let mut refresh = BTreeSet::new();
+    // The (manager, time) of every visit changed, as it was and as it is: their days are recounted.
+    let mut times = BTreeSet::new();
     let rows = ReadRows::of(file, branch_id, scope);
     if known.is_none_or(|b| b.customer != rows.customer) {
         store.rm_save_customer(&rows.customer)?;
@@ -78,6 +81,10 @@ pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &S
             store.rm_record_arrival(customer_id, &visit.visit_id, arrival)?;
         }
         refresh.insert((customer_id.to_string(), visit.visit_id.clone()));
+        if row_changed {
+            times.insert((visit.manager_id.clone(), visit.at));
+            times.extend(old.map(|o| (o.manager_id.clone(), o.at)));
+        }
         refresh.extend(affected_by(store, &new)?);
         if let Some(old) = old {
             refresh.extend(affected_by(store, old)?);
@@ -85,6 +92,7 @@ pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &S
     }
     for gone in before.iter().filter(|k| !rows.visits.iter().any(|v| v.visit_id == k.visit_id)) {
         store.rm_delete_visit(customer_id, &gone.visit_id)?;
+        times.insert((gone.manager_id.clone(), gone.at));
         refresh.extend(affected_by(store, gone)?);
     }
     if known.is_none_or(|b| b.leads != rows.leads) {
@@ -93,6 +101,7 @@ pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &S
     if known.is_none_or(|b| b.reminders != rows.reminders) {
         store.rm_save_reminders(customer_id, &rows.reminders)?;
     }
+    days::recount(store, branch_id, &times)?;
     refresh_visits(store, &refresh)
 }
 
@@ -100,10 +109,15 @@ pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &S
 /// depended on its visits.
 pub fn forget(store: &dyn Store, customer_id: &str) -> StoreResult<()> {
     let before = store.rm_visit_keys(customer_id)?;
+    let branch = store.customer_row(customer_id)?.map(|c| c.branch_id);
     store.rm_delete_customer(customer_id)?;
     let mut refresh = BTreeSet::new();
     for key in &before {
         refresh.extend(affected_by(store, key)?);
+    }
+    if let Some(branch) = branch {
+        let times = before.iter().map(|k| (k.manager_id.clone(), k.at)).collect();
+        days::recount(store, &branch, &times)?;
     }
     refresh_visits(store, &refresh)
 }
@@ -164,6 +178,9 @@ pub fn rebuild(store: &dyn Store) -> Result<usize, crate::customers::PushError> 
     }
     let all: BTreeSet<VisitRef> = store.rm_all_visits()?.into_iter().collect();
     refresh_visits(store, &all)?;
+    for (branch_id, times) in store.rm_visit_times()? {
+        days::recount(store, &branch_id, &times.into_iter().collect())?;
+    }
     Ok(written)
 }
 

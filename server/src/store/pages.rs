@@ -141,15 +141,9 @@ pub trait PageQueries {
     /// The audit trail of a branch's users, newest first.
     fn audit_page(&self, branch_id: &str, offset: usize, limit: usize) -> StoreResult<Vec<AuditRow>>;
 
-    /// Visits (not planned) per manager per local day in `[from, to)`: (manager name, day number
-    /// since the epoch in the branch's time, count). `offset_ms` is the branch's UTC offset.
-    fn visits_per_day(
-        &self,
-        branch_id: &str,
-        from: i64,
-        to: i64,
-        offset_ms: i64,
-    ) -> StoreResult<Vec<(String, i64, i64)>>;
+    /// Visits (not planned) per manager per local day from `first` to `last` (day numbers since
+    /// 1970-01-01 in the branch's time): (manager name, day, count).
+    fn visits_per_day(&self, branch_id: &str, first: i64, last: i64) -> StoreResult<Vec<(String, i64, i64)>>;
 
     /// Each village's customers (closed ones left out) and how many were visited since `since_30`
     /// and `since_90`, least covered first.

@@ -21,6 +21,9 @@ pub struct CrossInputs {
     pub previous_check_out: Option<(GeoPoint, i64)>,
 }
 
+/// A branch and its visits as (manager, check-in time).
+pub type BranchTimes = (String, Vec<(String, i64)>);
+
 pub trait ReadModelStore {
     /// The visits a customer's rows hold now, with their photos.
     fn rm_visit_keys(&self, customer_id: &str) -> StoreResult<Vec<VisitKey>>;
@@ -74,6 +77,22 @@ pub trait ReadModelStore {
     /// Every visit; every visit of one branch.
     fn rm_all_visits(&self) -> StoreResult<Vec<VisitRef>>;
     fn rm_branch_visits(&self, branch_id: &str) -> StoreResult<Vec<VisitRef>>;
+
+    /// A manager's visits (not planned) checked in within `[from, to)`, and the manager's name.
+    fn rm_count_day(&self, branch_id: &str, manager_id: &str, from: i64, to: i64) -> StoreResult<(i64, String)>;
+
+    /// Sets a manager's count of a day (removing the row at 0).
+    fn rm_set_day(
+        &self,
+        branch_id: &str,
+        manager_id: &str,
+        day: i64,
+        manager_name: &str,
+        visits: i64,
+    ) -> StoreResult<()>;
+
+    /// Every branch's visits (not planned) as (manager, time), for the rebuild's day counts.
+    fn rm_visit_times(&self) -> StoreResult<Vec<BranchTimes>>;
 
     /// Removes every row of every read model (the arrival facts and thresholds stay).
     fn rm_clear(&self) -> StoreResult<()>;

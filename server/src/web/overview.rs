@@ -147,7 +147,7 @@ pub async fn page(
     let offset_ms = jiff::Timestamp::from_millisecond(now)
         .map(|ts| tz.to_offset(ts).seconds() as i64 * 1000)
         .unwrap_or(8 * 3600 * 1000);
-    let today = (now + offset_ms).div_euclid(DAY_MS);
+    let today = crate::read_model::days::local_day(now, &tz).0;
     // Weeks start on Monday: day 0 (1970-01-01) was a Thursday.
     let this_monday = today - (today + 3).rem_euclid(7);
     let first_week_day = this_monday - (WEEKS - 1) * 7;
@@ -157,13 +157,10 @@ pub async fn page(
     let route_day = format::day_start(q.date.trim(), &tz).map_or(today, |ms| (ms + offset_ms).div_euclid(DAY_MS));
     let branch = viewer.branch_id.clone();
     let chosen = (!q.manager.is_empty() && q.manager.len() <= 64).then(|| q.manager.clone());
-    // Three reads at once, each on its own reader (a dashboard needs no single snapshot): the
-    // visits per day scan the most, the rest run beside it.
+    // Three reads at once, each on its own reader (a dashboard needs no single snapshot).
     let (b1, b2, b3) = (branch.clone(), branch.clone(), branch);
-    let visits = state.db.read(move |s| {
-        let from = day_ms(first_week_day.min(first_day));
-        Ok::<_, AccountError>(s.visits_per_day(&b1, from, day_ms(today + 1), offset_ms)?)
-    });
+    let visits =
+        state.db.read(move |s| Ok::<_, AccountError>(s.visits_per_day(&b1, first_week_day.min(first_day), today)?));
     let figures = state.db.read(move |s| {
         Ok::<_, AccountError>((
             s.village_coverage(&b2, now - 30 * DAY_MS, now - 90 * DAY_MS)?,

@@ -243,20 +243,13 @@ impl PageQueries for Connection {
             .collect::<Result<_, _>>()?)
     }
 
-    fn visits_per_day(
-        &self,
-        branch_id: &str,
-        from: i64,
-        to: i64,
-        offset_ms: i64,
-    ) -> StoreResult<Vec<(String, i64, i64)>> {
+    fn visits_per_day(&self, branch_id: &str, first: i64, last: i64) -> StoreResult<Vec<(String, i64, i64)>> {
         Ok(self
             .prepare_cached(
-                "SELECT manager_name, (at + ?4) / 86400000 AS day, count(*) FROM rm_visits
-                 WHERE branch_id = ?1 AND at >= ?2 AND at < ?3 AND status <> 'planned'
-                 GROUP BY manager_id, day ORDER BY manager_name, day",
+                "SELECT manager_name, day, visits FROM rm_visit_days WHERE branch_id = ?1 AND day >= ?2 AND day <= ?3
+                 ORDER BY manager_name, day",
             )?
-            .query_map(rusqlite::params![branch_id, from, to, offset_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map(rusqlite::params![branch_id, first, last], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?)
     }
 

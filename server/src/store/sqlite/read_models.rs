@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::read_model::evidence::{Measures, Rules};
 use crate::read_model::{Arrival, CustomerRm, LeadRm, ReminderRm, VisitKey, VisitRef, VisitRm};
 use crate::store::StoreResult;
-use crate::store::read_models::{CrossInputs, ReadModelStore};
+use crate::store::read_models::{BranchTimes, CrossInputs, ReadModelStore};
 
 /// The own columns of `rm_visits`, in [`VisitRm`]'s order (the key first: customer, visit).
 const VISIT_COLUMNS: &str = "customer_id, visit_id, branch_id, manager_id, manager_name, village, status, purpose, \
@@ -385,10 +385,58 @@ impl ReadModelStore for Connection {
             .collect::<Result<_, _>>()?)
     }
 
+    fn rm_count_day(&self, branch_id: &str, manager_id: &str, from: i64, to: i64) -> StoreResult<(i64, String)> {
+        Ok(self
+            .prepare_cached(
+                "SELECT count(*), coalesce(max(manager_name), '') FROM rm_visits
+                 WHERE manager_id = ?1 AND at >= ?2 AND at < ?3 AND branch_id = ?4 AND status <> 'planned'",
+            )?
+            .query_row(params![manager_id, from, to, branch_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
+    fn rm_set_day(
+        &self,
+        branch_id: &str,
+        manager_id: &str,
+        day: i64,
+        manager_name: &str,
+        visits: i64,
+    ) -> StoreResult<()> {
+        if visits == 0 {
+            self.prepare_cached("DELETE FROM rm_visit_days WHERE branch_id = ?1 AND manager_id = ?2 AND day = ?3")?
+                .execute(params![branch_id, manager_id, day])?;
+        } else {
+            self.prepare_cached(
+                "INSERT INTO rm_visit_days (branch_id, manager_id, day, manager_name, visits) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (branch_id, manager_id, day) DO UPDATE SET manager_name = ?4, visits = ?5
+                 WHERE (manager_name, visits) IS NOT (?4, ?5)",
+            )?
+            .execute(params![branch_id, manager_id, day, manager_name, visits])?;
+        }
+        Ok(())
+    }
+
+    fn rm_visit_times(&self) -> StoreResult<Vec<BranchTimes>> {
+        let mut stmt = self
+            .prepare("SELECT branch_id, manager_id, at FROM rm_visits WHERE status <> 'planned' ORDER BY branch_id")?;
+        let mut rows = stmt.query([])?;
+        let mut out: Vec<BranchTimes> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let branch: String = row.get(0)?;
+            if out.last().is_none_or(|(b, _)| *b != branch) {
+                out.push((branch, Vec::new()));
+            }
+            if let Some((_, times)) = out.last_mut() {
+                times.push((row.get(1)?, row.get(2)?));
+            }
+        }
+        Ok(out)
+    }
+
     fn rm_clear(&self) -> StoreResult<()> {
         self.execute_batch(
             "DELETE FROM rm_visit_photos; DELETE FROM rm_visits; DELETE FROM rm_leads; DELETE FROM rm_reminders;
-             DELETE FROM rm_customers;",
+             DELETE FROM rm_customers; DELETE FROM rm_visit_days;",
         )?;
         Ok(())
     }

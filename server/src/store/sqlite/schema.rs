@@ -22,9 +22,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, sql: include_str!("schema/v6.sql") },
     Migration { version: 7, sql: include_str!("schema/v7.sql") },
     Migration { version: 8, sql: include_str!("schema/v8.sql") },
+    Migration { version: 9, sql: include_str!("schema/v9.sql") },
 ];
 
-pub const LATEST: u32 = 8;
+pub const LATEST: u32 = 9;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
