@@ -177,8 +177,9 @@ pub async fn page(
     let (counts, (coverage, funnel, overdue), (day, devices, managers, manager)) =
         tokio::try_join!(visits, figures, people).map_err(|e| WebError::from_app(lang, e))?;
     let date_of = |day: i64| format::date(day_ms(day) + offset_ms / 2, &tz);
-    let daily = per_manager(&counts, first_day, DAYS, 1, |d| date_of(d)[5..].to_string());
-    let weekly = per_manager(&counts, first_week_day, WEEKS * 7, 7, |d| date_of(d)[5..].to_string());
+    let daily = per_manager(&counts, first_day, DAYS, 1, |d| date_of(d).get(5..).unwrap_or_default().to_string());
+    let weekly =
+        per_manager(&counts, first_week_day, WEEKS * 7, 7, |d| date_of(d).get(5..).unwrap_or_default().to_string());
     let daily_total = daily.series.iter().flat_map(|s| &s.values).sum::<f64>() as i64;
     let coverage: Vec<VillageCoverage> = coverage.into_iter().take(VILLAGES).collect();
     let coverage_bars = Bars {

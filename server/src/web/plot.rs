@@ -55,7 +55,7 @@ impl Plot {
                 .filter_map(|(p, class)| Some((p?, class)))
                 .filter(|((lat, lng), _)| lat.is_finite() && lng.is_finite())
                 .collect();
-        if check_in.is_none() && check_out.is_none() {
+        if (check_in.is_none() && check_out.is_none()) || points.is_empty() {
             return None;
         }
         // Metres east and north of the first point (equirectangular: exact enough over a village).
