@@ -6,13 +6,13 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use fieldsync_core::domain::{ReviewDecision, VisitPurpose, VisitStatus};
+use fieldsync_core::domain::{VisitPurpose, VisitStatus};
 
 use super::error::WebError;
 use super::format;
 use super::i18n::Lang;
 use super::session::Viewer;
-use super::visits::ListQuery;
+use super::visits::{ListQuery, flag_label, review_label};
 use crate::accounts::AccountError;
 use crate::read_model::evidence::Flag;
 use crate::routes::AppState;
@@ -70,12 +70,8 @@ fn header(lang: Lang) -> Vec<&'static str> {
 
 fn record(r: &VisitListRow, viewer: &Viewer) -> Vec<String> {
     let lang = viewer.lang;
-    let flags: Vec<&str> =
-        Flag::in_bits(r.flags).map(|f| if lang == Lang::Zh { f.label_zh() } else { f.label_en() }).collect();
-    let review = match ReviewDecision::from_code(&r.review) {
-        Some(d) => lang.label(d.code(), Some(d.label_zh())),
-        None => lang.texts().pending.to_string(),
-    };
+    let flags: Vec<&str> = Flag::in_bits(r.flags).map(|f| flag_label(f, lang)).collect();
+    let review = review_label(&r.review, lang);
     vec![
         r.visit_id.clone(),
         format::datetime(r.at, &viewer.tz),
@@ -109,13 +105,7 @@ pub async fn visits_csv(
     viewer: Viewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
-    let raw = raw.unwrap_or_default();
-    let q: ListQuery = format!("/?{raw}")
-        .parse()
-        .ok()
-        .and_then(|uri| axum::extract::Query::try_from_uri(&uri).ok())
-        .map(|q: axum::extract::Query<ListQuery>| q.0)
-        .unwrap_or_default();
+    let q = ListQuery::parse(raw.as_deref());
     let filter = q.filter(&viewer);
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(2);
     let mut first = vec![0xEF, 0xBB, 0xBF];

@@ -60,6 +60,17 @@ fn some(s: &str) -> Option<String> {
 }
 
 impl ListQuery {
+    /// The filters of a raw query string (the list's and the export's); anything malformed is
+    /// ignored, as its field's default.
+    pub fn parse(raw: Option<&str>) -> ListQuery {
+        format!("/?{}", raw.unwrap_or_default())
+            .parse()
+            .ok()
+            .and_then(|uri| axum::extract::Query::try_from_uri(&uri).ok())
+            .map(|q: axum::extract::Query<ListQuery>| q.0)
+            .unwrap_or_default()
+    }
+
     pub fn filter(&self, viewer: &Viewer) -> VisitFilter {
         VisitFilter {
             branch_id: viewer.branch_id.clone(),
@@ -119,13 +130,14 @@ pub struct FlagView {
     pub reason: String,
 }
 
+/// A flag's label in the page's language.
+pub fn flag_label(flag: Flag, lang: Lang) -> &'static str {
+    if lang == Lang::Zh { flag.label_zh() } else { flag.label_en() }
+}
+
 fn flag_labels(bits: i64, lang: Lang) -> Vec<FlagView> {
     Flag::in_bits(bits)
-        .map(|f| FlagView {
-            code: f.code(),
-            label: if lang == Lang::Zh { f.label_zh() } else { f.label_en() },
-            reason: String::new(),
-        })
+        .map(|f| FlagView { code: f.code(), label: flag_label(f, lang), reason: String::new() })
         .collect()
 }
 
@@ -147,7 +159,8 @@ pub struct Row {
     pub review: String,
 }
 
-fn review_label(code: &str, lang: Lang) -> String {
+/// A review status's label (`pending` or a decision's code).
+pub fn review_label(code: &str, lang: Lang) -> String {
     match ReviewDecision::from_code(code) {
         Some(d) => lang.label(d.code(), Some(d.label_zh())),
         None => lang.texts().pending.to_string(),
@@ -215,12 +228,8 @@ pub async fn list(
     viewer: Viewer,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, WebError> {
+    let q = ListQuery::parse(raw.as_deref());
     let raw = raw.unwrap_or_default();
-    let q: ListQuery = axum::extract::Query::try_from_uri(
-        &format!("/?{raw}").parse().map_err(|_| WebError::BadRequest(viewer.lang, viewer.t().bad_request))?,
-    )
-    .map(|q| q.0)
-    .unwrap_or_default();
     let filter = q.filter(&viewer);
     let sort = q.sort();
     let page = q.page();
@@ -272,9 +281,7 @@ pub async fn list(
             &q.flag,
             [any, ("any".to_string(), t.any_flag.to_string()), ("none".to_string(), t.no_flag.to_string())]
                 .into_iter()
-                .chain(Flag::ALL.iter().map(|f| {
-                    (f.code().to_string(), if lang == Lang::Zh { f.label_zh() } else { f.label_en() }.to_string())
-                })),
+                .chain(Flag::ALL.iter().map(|f| (f.code().to_string(), flag_label(*f, lang).to_string()))),
         ),
         sorts: choices(
             &q.sort,
@@ -419,7 +426,7 @@ pub async fn page(
             .into_iter()
             .map(|(f, zh, en)| FlagView {
                 code: f.code(),
-                label: if lang == Lang::Zh { f.label_zh() } else { f.label_en() },
+                label: flag_label(f, lang),
                 reason: if lang == Lang::Zh { zh } else { en },
             })
             .collect(),
