@@ -170,6 +170,44 @@ fn customer_lists_filter_and_page() {
 }
 
 #[test]
+fn search_ranks_exact_matches_first_and_pages_through_ranks() {
+    let (_dir, mut store) = store("M1");
+    // Names that "zs" finds in three ways: exactly (张三, initials), from the start (张三丰),
+    // inside (李张松: 张松 from the second character).
+    for (name, phone) in
+        [("李张松", "13900000001"), ("张三丰", "13900000002"), ("张三", "13900000003"), ("王五", "13912345678")]
+    {
+        let mut p = profile(name, "韩桥村");
+        p.phone = Some(phone.into());
+        store.create_customer(p, NOW).unwrap();
+    }
+    let names = |q: &str, page: u32| {
+        let f = CustomerFilter { search: Some(q.into()), ..Default::default() };
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let got = store.customers(&f, page, cursor.as_deref()).unwrap();
+            all.extend(got.items.into_iter().map(|c| c.name));
+            match got.next {
+                Some(next) => cursor = Some(next),
+                None => return all,
+            }
+        }
+    };
+    for page in [1, 2, 50] {
+        assert_eq!(names("zs", page), ["张三", "张三丰", "李张松"], "page of {page}");
+    }
+    assert_eq!(names("zhang san", 50), ["张三", "张三丰"]);
+    assert_eq!(names("张s", 50), ["张三", "张三丰", "李张松"]);
+    // Phone digits anywhere in the number; the whole number first.
+    assert_eq!(names("1234", 50), ["王五"]);
+    assert_eq!(names("13900000003", 50), ["张三"]);
+    // Equal ranks come by pinyin (li zhang song, zhang san, zhang san feng), across pages of one.
+    assert_eq!(names("0000000", 1), ["李张松", "张三", "张三丰"]);
+    assert!(names("qqq", 50).is_empty());
+}
+
+#[test]
 fn the_360_view_orders_visits_newest_first_and_shows_reviews() {
     let (_dir, mut store) = store("M1");
     let a = store.create_customer(profile("张三", "韩桥村"), NOW).unwrap();

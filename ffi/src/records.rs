@@ -36,7 +36,8 @@ pub struct CustomerQuery {
     #[uniffi(default = None)]
     pub lifecycle: Option<Lifecycle>,
     pub owner: OwnerFilter,
-    /// Part of the name, pinyin initials (`zs` finds 张三) or the end of the phone number.
+    /// What a manager types: part of the name, its pinyin (full `zouyunlan`, initials `zyl`, mixed
+    /// `邹y`) or digits anywhere in the phone number; the best matches come first.
     #[uniffi(default = None)]
     pub search: Option<String>,
 }

@@ -244,6 +244,12 @@ pub fn prepare_push(
     let Some((mut doc, device_changes)) = merged else { return Ok(Prepared::Known) };
     let directory = BranchDirectory { store, branch_id };
     crate::policy::write::check(before.as_ref(), doc.file(), writer.user, &directory).map_err(PushError::Refused)?;
+    // Nobody is born after today: checked on the profile a push changes (the table above is the
+    // same for every day, this one is not).
+    if before.as_ref().is_none_or(|b| b.profile != doc.file().profile) {
+        let today = fieldsync_core::domain::china_today(now);
+        doc.file().profile.check_dates(today).map_err(|e| PushError::Refused(Refusal::Invalid(e.field)))?;
+    }
     let mut server_changes = Vec::new();
     // A manager's new customer is theirs, under the name their account has (the policy let
     // through no owner, or the manager under any name): a change of the server's only when the

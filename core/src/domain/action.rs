@@ -406,6 +406,9 @@ impl Action {
         // server also runs on pushed documents) refuses anything else.
         file.normalize_touched(&touched);
         file.validate_touched(&touched)?;
+        if matches!(touched, Touched::Profile | Touched::Everything) {
+            file.profile.check_dates(super::customer::china_today(ctx.now))?;
+        }
         Ok(touched)
     }
 }

@@ -50,10 +50,13 @@ pub struct Contact {
 }
 
 impl Contact {
-    /// Stores what the user typed in NFC (see `text.rs`).
+    /// Stores what the user typed in NFC (see `text.rs`), the phone in its canonical form.
     pub fn normalize(&mut self) {
         text::normalize_line(&mut self.name);
         text::normalize_line(&mut self.role);
+        if let Some(p) = &mut self.phone {
+            *p = phone::normalize(p);
+        }
         text::normalize_text(&mut self.preferences);
         text::normalize_text(&mut self.notes);
     }

@@ -219,9 +219,16 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Stores what the user typed in NFC (see `text.rs`).
+    /// Stores what the user typed in NFC (see `text.rs`), the phone and ID number in their
+    /// canonical forms (see `phone.rs`, `idcard.rs`).
     pub fn normalize(&mut self) {
         text::normalize_line(&mut self.name);
+        if let Some(p) = &mut self.phone {
+            *p = phone::normalize(p);
+        }
+        if let Some(id) = &mut self.id_number {
+            *id = idcard::normalize(id);
+        }
         text::normalize_line(&mut self.village);
         text::normalize_line(&mut self.address);
         text::normalize_line(&mut self.occupation);
@@ -271,6 +278,34 @@ impl Profile {
         }
         self.tags.validate("profile.tags")
     }
+
+    /// The checks that need today's date (where the customer lives): nobody is born after today.
+    pub fn check_dates(&self, today: jiff::civil::Date) -> Checked {
+        if let Some(id) = &self.id_number {
+            idcard::check_born_by("profile.id_number", id, today)?;
+        }
+        if let Some(b) = &self.birthday
+            && let Some(year) = b.year
+        {
+            let future = if b.lunar {
+                year > i64::from(today.year())
+            } else {
+                jiff::civil::Date::new(year as i16, b.month as i8, b.day as i8).is_ok_and(|d| d > today)
+            };
+            if future {
+                return Err(ValidationError::new("profile.birthday", Problem::InTheFuture));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Today's civil date in China (UTC+8, no daylight saving) at `now_ms`: the day a birth date or a
+/// due date is compared with.
+pub fn china_today(now_ms: i64) -> jiff::civil::Date {
+    const UTC8_MS: i64 = 8 * 3_600_000;
+    let days = (now_ms + UTC8_MS).div_euclid(86_400_000);
+    jiff::civil::date(1970, 1, 1).checked_add(jiff::Span::new().days(days)).unwrap_or(jiff::civil::Date::MAX)
 }
 
 #[cfg(test)]
@@ -312,6 +347,33 @@ mod tests {
         assert_eq!(p(f64::NAN, 1.0, 5.0).validate("l").unwrap_err().problem, Problem::NotFinite);
         assert_eq!(p(0.0, 0.0, 5.0).validate("l").unwrap_err().problem, Problem::NullIsland);
         assert_eq!(p(31.0, 105.0, -1.0).validate("l").unwrap_err().problem, Problem::OutOfRange);
+    }
+
+    #[test]
+    fn nobody_is_born_after_today() {
+        let today = china_today(1_795_924_800_000); // 2026-11-29 12:00 in China
+        assert_eq!(today, jiff::civil::date(2026, 11, 29));
+        assert_eq!(china_today(0), jiff::civil::date(1970, 1, 1));
+        // 2026-11-29 16:00 UTC is already the 30th in China.
+        assert_eq!(china_today(1_795_968_000_000), jiff::civil::date(2026, 11, 30));
+        let mut p = Profile::new(CustomerKind::Individual, "杨桂敏", "韩桥村");
+        p.birthday = Some(Birthday { year: Some(2026), month: 11, day: 30, lunar: false, leap_month: false });
+        assert_eq!(p.check_dates(today).unwrap_err().problem, Problem::InTheFuture);
+        p.birthday = Some(Birthday { year: Some(2026), month: 11, day: 29, lunar: false, leap_month: false });
+        assert_eq!(p.check_dates(today), Ok(()));
+        p.birthday = Some(Birthday { year: Some(2027), month: 1, day: 2, lunar: true, leap_month: false });
+        assert_eq!(p.check_dates(today).unwrap_err().field, "profile.birthday");
+    }
+
+    #[test]
+    fn typed_phone_and_id_numbers_are_stored_canonical() {
+        let mut p = Profile::new(CustomerKind::Individual, "杨桂敏", "韩桥村");
+        p.phone = Some("+86 138-1234-1234".into());
+        p.id_number = Some(" 11010519491231002x ".into());
+        p.normalize();
+        assert_eq!(p.phone.as_deref(), Some("13812341234"));
+        assert_eq!(p.id_number.as_deref(), Some("11010519491231002X"));
+        assert_eq!(p.validate(), Ok(()));
     }
 
     #[test]

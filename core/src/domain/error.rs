@@ -23,6 +23,16 @@ pub enum Problem {
     ControlCharacter,
     /// A bidirectional override, isolate or mark, which can make a name display as another.
     DirectionControl,
+    /// Starts like a mobile number but is not one: `1[3-9]` and 9 more digits.
+    BadMobile,
+    /// Starts like a landline but is not one: an area code and a 7- or 8-digit number.
+    BadLandline,
+    /// Neither a mobile number nor a landline.
+    BadPhone,
+    /// An ID number whose first two digits are no province's.
+    UnknownRegion,
+    /// A date (of birth) after today.
+    InTheFuture,
 }
 
 impl Problem {
@@ -43,6 +53,13 @@ impl Problem {
             Problem::NotNormalized => "is not in Unicode normalization form NFC",
             Problem::ControlCharacter => "contains a control character",
             Problem::DirectionControl => "contains a text-direction control character",
+            Problem::BadMobile => "is not a mobile number: 11 digits starting 13–19 were expected",
+            Problem::BadLandline => {
+                "is not a landline: an area code (010, 02x or 0xxx) and a 7- or 8-digit number were expected"
+            }
+            Problem::BadPhone => "is not a phone number: a mobile (11 digits from 1) or a landline from its area code",
+            Problem::UnknownRegion => "starts with a province code that does not exist",
+            Problem::InTheFuture => "is in the future",
         }
     }
 
@@ -63,6 +80,11 @@ impl Problem {
             Problem::NotNormalized => "不是 Unicode NFC 规范形式",
             Problem::ControlCharacter => "含有控制字符",
             Problem::DirectionControl => "含有文字方向控制字符",
+            Problem::BadMobile => "不是有效手机号：应为 13–19 开头的 11 位数字",
+            Problem::BadLandline => "不是有效座机号：应为区号（010、02x 或 0xxx）加 7–8 位号码",
+            Problem::BadPhone => "不是有效电话号码：应为 11 位手机号或带区号的座机号",
+            Problem::UnknownRegion => "的前两位不是有效的省份代码",
+            Problem::InTheFuture => "晚于今天",
         }
     }
 }
@@ -89,7 +111,9 @@ impl ValidationError {
         match self.field.as_str() {
             "profile.name" => "姓名",
             "profile.village" => "村/网格",
-            "profile.phone" => "手机号",
+            "profile.phone" => "电话",
+            "contact.phone" => "联系人电话",
+            "profile.birthday" => "生日",
             "profile.id_number" => "身份证号",
             "visit.check_in.position" => "签到位置",
             "visit.check_out.position" => "签退位置",

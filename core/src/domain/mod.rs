@@ -20,7 +20,7 @@ pub mod visit;
 pub use action::{Action, Ctx, NewLead, Role, Touched};
 pub use activity::{Interaction, InteractionKind, Reminder, ReminderKind};
 pub use contact::{Contact, Relation};
-pub use customer::{Birthday, CustomerKind, CustomerSource, Gender, GeoPoint, Profile, Tags};
+pub use customer::{Birthday, CustomerKind, CustomerSource, Gender, GeoPoint, Profile, Tags, china_today};
 pub use error::{Problem, ValidationError, record_kind_zh};
 pub use file::{CustomerFile, SCHEMA_VERSION};
 pub use lead::{Lead, LeadSource, LeadStage, Product, StageChange};

@@ -54,7 +54,22 @@ pub fn open(path: &Path, key: Option<&Key>) -> Result<(Connection, bool)> {
         }
     };
     let rebuild = schema::migrate(&mut conn)?;
+    register_functions(&conn)?;
     Ok((conn, rebuild))
+}
+
+/// The SQL functions the store's queries call: `fs_search_rank(name, phone, query)`, how a customer
+/// matches what a manager typed (`search::rank`: 0 best, NULL no match).
+fn register_functions(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS;
+    conn.create_scalar_function("fs_search_rank", 3, flags, |ctx| {
+        let name = ctx.get_raw(0).as_str_or_null().ok().flatten().unwrap_or("");
+        let phone = ctx.get_raw(1).as_str_or_null().ok().flatten();
+        let query = ctx.get_raw(2).as_str_or_null().ok().flatten().unwrap_or("");
+        Ok(crate::search::rank(name, phone, query).map(|r| r as i64))
+    })?;
+    Ok(())
 }
 
 enum Unhealthy {

@@ -9,7 +9,6 @@ use crate::domain::{
     ReminderKind, Review, ValidationError, ValueTier, Visit, VisitPurpose, VisitStatus, phone,
 };
 use crate::error::{Error, Result};
-use crate::search::Query;
 
 /// One page of results and the cursor for the next page (`None` on the last page).
 #[derive(Debug, Clone, PartialEq)]
@@ -26,7 +25,8 @@ pub struct CustomerFilter {
     pub lifecycle: Option<Lifecycle>,
     /// `Some(None)`: the public pool; `Some(Some(id))`: one manager's customers.
     pub owner: Option<Option<String>>,
-    /// Part of the name, pinyin initials (`zs` finds 张三) or the end of the phone number.
+    /// What a manager types: part of the name, its pinyin (full, initials, mixed: `zouyl`, `邹y`)
+    /// or digits anywhere in the phone number; the best matches come first (see `search.rs`).
     pub search: Option<String>,
 }
 
@@ -218,34 +218,35 @@ pub fn customers(
         Some(None) => clauses.push("c.owner_id IS NULL"),
         None => {}
     }
-    // instr() rather than LIKE: user input needs no escaping and cannot act as a pattern.
-    match filter.search.as_deref().and_then(Query::parse) {
-        Some(Query::PhoneSuffix(d)) => {
-            clauses.push("substr(c.phone, -length(?)) = ?");
-            args.push(Value::Text(d.clone()));
-            args.push(Value::Text(d));
-        }
-        Some(Query::Initials(q)) => {
-            clauses.push("instr(c.name_initials, ?) > 0");
-            args.push(Value::Text(q));
-        }
-        Some(Query::NameFragment(q)) => {
-            clauses.push("instr(c.name, ?) > 0");
-            args.push(Value::Text(q));
-        }
-        None => {}
+    // A search ranks rows by `fs_search_rank` (see `search.rs`, registered on every connection):
+    // they are ordered, and paged, by rank and then name.
+    let search = filter.search.as_deref().and_then(crate::search::normalize_query);
+    let key = if search.is_some() { "(c.search_rank || c.name_sort)" } else { "c.name_sort" };
+    if search.is_some() {
+        clauses.push("c.search_rank IS NOT NULL");
     }
     if let Some(cursor) = cursor {
         let (sort, id) = decode_cursor(cursor)?;
-        clauses.push("(c.name_sort, c.customer_id) > (?, ?)");
+        clauses.push(if search.is_some() {
+            "((c.search_rank || c.name_sort), c.customer_id) > (?, ?)"
+        } else {
+            "(c.name_sort, c.customer_id) > (?, ?)"
+        });
         args.push(Value::Text(sort));
         args.push(Value::Text(id));
     }
     let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
     let n = limit(page_size);
     args.push(Value::Integer(n + 1));
-    let sql =
-        format!("SELECT {CUSTOMER_COLUMNS} FROM customers c {where_sql} ORDER BY c.name_sort, c.customer_id LIMIT ?");
+    let from = match search {
+        Some(q) => {
+            args.insert(0, Value::Text(q));
+            "(SELECT *, fs_search_rank(name, phone, ?) AS search_rank FROM customers) c"
+        }
+        None => "customers c",
+    };
+    let columns = CUSTOMER_COLUMNS.replace("c.name_sort", key);
+    let sql = format!("SELECT {columns} FROM {from} {where_sql} ORDER BY {key}, c.customer_id LIMIT ?");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows: Vec<(CustomerSummary, String)> =
         stmt.query_map(params_from_iter(args), customer_row)?.collect::<rusqlite::Result<_>>()?;

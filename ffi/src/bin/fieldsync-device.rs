@@ -106,7 +106,7 @@ enum Command {
     List {
         #[arg(long)]
         village: Option<String>,
-        /// 姓名片段、拼音首字母或手机尾号 / part of the name, pinyin initials or the phone's last digits
+        /// 姓名、拼音（全拼、首字母、混合）或电话中的任意数字 / name, pinyin (full, initials, mixed) or digits of the phone
         #[arg(long)]
         search: Option<String>,
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]

@@ -2007,7 +2007,8 @@ public struct CustomerQuery: Equatable, Hashable {
     public var lifecycle: Lifecycle?
     public var owner: OwnerFilter
     /**
-     * Part of the name, pinyin initials (`zs` finds 张三) or the end of the phone number.
+     * What a manager types: part of the name, its pinyin (full `zouyunlan`, initials `zyl`, mixed
+     * `邹y`) or digits anywhere in the phone number; the best matches come first.
      */
     public var search: String?
 
@@ -2015,7 +2016,8 @@ public struct CustomerQuery: Equatable, Hashable {
     // declare one manually.
     public init(village: String? = nil, tier: ValueTier? = nil, lifecycle: Lifecycle? = nil, owner: OwnerFilter, 
         /**
-         * Part of the name, pinyin initials (`zs` finds 张三) or the end of the phone number.
+         * What a manager types: part of the name, its pinyin (full `zouyunlan`, initials `zyl`, mixed
+         * `邹y`) or digits anywhere in the phone number; the best matches come first.
          */search: String? = nil) {
         self.village = village
         self.tier = tier

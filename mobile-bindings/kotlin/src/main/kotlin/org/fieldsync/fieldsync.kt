@@ -3545,7 +3545,8 @@ data class CustomerQuery (
     var `owner`: OwnerFilter
     , 
     /**
-     * Part of the name, pinyin initials (`zs` finds 张三) or the end of the phone number.
+     * What a manager types: part of the name, its pinyin (full `zouyunlan`, initials `zyl`, mixed
+     * `邹y`) or digits anywhere in the phone number; the best matches come first.
      */
     var `search`: kotlin.String? = null 
     
