@@ -161,7 +161,7 @@ fn server_decided_fields_are_refused_on_a_tablet() {
         at: NOW,
     };
     let attempts = [
-        (Action::AssignOwner { owner: Owner { manager_id: Some("M1".into()), manager_name: None } }, "owner"),
+        (Action::assign(Owner { manager_id: Some("M1".into()), manager_name: None }), "owner"),
         (Action::SetValueTier { tier: Some(ValueTier::PrivateBanking) }, "value_tier"),
         (Action::SetLifecycle { lifecycle: Some(Lifecycle::Advocate) }, "lifecycle"),
         (Action::WriteReview { visit_id, review }, "reviews"),

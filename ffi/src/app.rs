@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fieldsync_core::domain::{
-    Action, Channel, CheckPoint, Contact, Interaction, InteractionKind, LeadSource, LeadStage, NewLead, Product,
-    Profile, Reminder, ReminderKind, VisitDetails, VisitPurpose,
+    Action, Channel, CheckPoint, Contact, Interaction, InteractionKind, LeadSource, LeadStage, NewLead, PoolRules,
+    Product, Profile, Reminder, ReminderKind, VisitDetails, VisitPurpose,
 };
-use fieldsync_core::store::{FunnelStage, Key, PoolSummary, VisitSummary};
+use fieldsync_core::store::{FunnelStage, Key, PoolSummary, RecycleWarning, VisitSummary};
 use fieldsync_core::sync::{SyncOptions, SyncProgress};
 
 use crate::device::{
@@ -399,6 +399,17 @@ impl FieldsyncDevice {
     /// Customers whose follow-up date has passed.
     pub fn overdue_follow_ups(&self, page_size: u32, cursor: Option<String>) -> Result<CustomerPage> {
         self.with(|d| Ok(d.store().overdue_follow_ups(now_ms(), page_size, cursor.as_deref())?.into()))
+    }
+
+    /// The signed-in manager's customers about to return to the public pool (their warning has
+    /// begun), soonest first, with the days left: offline, from the rules the last sync brought.
+    pub fn recycle_warnings(&self) -> Result<Vec<RecycleWarning>> {
+        self.with(|d| Ok(d.store().recycle_warnings(now_ms())?))
+    }
+
+    /// The branch's public-pool rules as the last sync brought them (`None` before the first).
+    pub fn pool_rules(&self) -> Result<Option<PoolRules>> {
+        self.with(|d| Ok(d.store().pool_rules()?))
     }
 
     /// Open reminders due before `until`, soonest first.

@@ -2,7 +2,9 @@
 //! the 360 view in lists, filters with the pool told apart from "anyone", and what a sync returns.
 //! The domain's records and enums (profile, visit, lead, …) are the core's, exported from there.
 
-use fieldsync_core::domain::{Contact, Interaction, Lead, Lifecycle, Reminder, Review, Role, ValueTier, Visit};
+use fieldsync_core::domain::{
+    Contact, Interaction, Lead, Lifecycle, OwnerChange, RecycleDue, Reminder, Review, Role, ValueTier, Visit,
+};
 use fieldsync_core::domain::{CustomerKind, Profile};
 use fieldsync_core::store::{CustomerFilter, CustomerSummary, LeadSummary, Page, ReminderSummary};
 
@@ -121,6 +123,13 @@ pub struct Customer360 {
     pub interactions: Vec<Interaction>,
     /// Newest visit first.
     pub reviews: Vec<VisitReview>,
+    /// Changes of owner (from, to, why, by whom, when), newest first.
+    pub owner_history: Vec<OwnerChange>,
+    /// Kept with its manager whatever the pool's recycle rules say.
+    pub locked: bool,
+    /// When the customer returns to the public pool if nothing happens first (`None`: no rule
+    /// returns it, or the rules have not arrived yet).
+    pub recycle: Option<RecycleDue>,
 }
 
 impl From<fieldsync_core::store::Customer360> for Customer360 {
@@ -142,6 +151,9 @@ impl From<fieldsync_core::store::Customer360> for Customer360 {
             reminders: v.reminders,
             interactions: v.interactions,
             reviews: v.reviews.into_iter().map(|(visit_id, review)| VisitReview { visit_id, review }).collect(),
+            owner_history: v.owner_history,
+            locked: file.server.locked,
+            recycle: v.recycle,
         }
     }
 }

@@ -304,8 +304,8 @@ pub fn generate(dir: &Path) -> Result<Seeds, String> {
         b.decide(&sup, &created[0], Action::WriteReview { visit_id, review })?;
     }
     let to_m2 = Owner { manager_id: Some(m2.id.clone()), manager_name: Some(m2.display_name.clone()) };
-    b.decide(&sup, &created[3], Action::AssignOwner { owner: to_m2 })?;
-    b.decide(&sup, &created[4], Action::AssignOwner { owner: Owner::default() })?;
+    b.decide(&sup, &created[3], Action::assign(to_m2))?;
+    b.decide(&sup, &created[4], Action::assign(Owner::default()))?;
 
     // m1 works on; the next sync pulls the review, purges the reassigned customer and gets the
     // pool entry.

@@ -21,4 +21,9 @@ pub struct Config {
     /// Customers per demo manager.
     #[arg(long, default_value_t = 200, requires = "demo")]
     pub demo_customers: usize,
+
+    /// Seconds between sweeps that return neglected customers to their branch's pool (0: never;
+    /// `admin sweep-pool` runs one by hand).
+    #[arg(long, env = "FIELDSYNC_POOL_SWEEP_S", default_value_t = 600)]
+    pub pool_sweep_s: u64,
 }

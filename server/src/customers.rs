@@ -6,7 +6,9 @@
 
 use automerge::{ActorId, Change};
 use fieldsync_core::document::{CustomerDoc, parse_changes};
-use fieldsync_core::domain::{Action, Ctx, CustomerFile, Lifecycle, Owner, Role as DomainRole, VisitStatus};
+use fieldsync_core::domain::{
+    Action, Ctx, CustomerFile, Lifecycle, Owner, OwnerChangeReason, Role as DomainRole, VisitStatus,
+};
 use fieldsync_core::store::Rows;
 use fieldsync_core::sync::protocol::PoolEntry;
 use std::collections::HashSet;
@@ -256,7 +258,12 @@ pub fn prepare_push(
     // tablet did not write exactly that.
     let mine = Owner { manager_id: Some(writer.user.id.clone()), manager_name: Some(writer.user.display_name.clone()) };
     if before.is_none() && writer.user.role == Role::Manager && doc.file().server.owner != mine {
-        server_changes = server_change(&mut doc, &Action::AssignOwner { owner: mine }, &writer.user.id, now)?;
+        server_changes = server_change(
+            &mut doc,
+            &Action::AssignOwner { owner: mine, reason: OwnerChangeReason::Created },
+            &writer.user.id,
+            now,
+        )?;
     }
     let rows_before = before.as_ref().zip(before_meta.as_ref()).map(|(f, m)| ReadRows::of(f, branch_id, &m.scope));
     Ok(Prepared::Ready(Box::new(Ready {
@@ -368,6 +375,7 @@ pub fn delete_customer(
     store.log_move(branch_id, customer_id, &meta.scope, &Scope::Deleted)?;
     store.mark_deleted(customer_id, store.log_head()?)?;
     crate::read_model::forget(store, customer_id)?;
+    store.pool_forget(customer_id)?;
     crate::accounts::audit(store, now, by, "customer.delete", customer_id)?;
     Ok(())
 }
@@ -438,8 +446,8 @@ pub enum Fold {
 }
 
 /// Records a document's current state: scope (logging a move when it changed), rows, pool entry,
-/// village, planned visits, photo references and the supervisor pages' read models (`arrival`:
-/// the device push that brought this state), and folds the log into a new snapshot as `fold`
+/// village, planned visits, photo references, the supervisor pages' read models (`arrival`:
+/// the device push that brought this state) and the pool's rows (changes of owner, due date), and folds the log into a new snapshot as `fold`
 /// says. Returns the document's new version.
 pub fn save_state(
     store: &dyn Store,
@@ -479,6 +487,7 @@ pub fn save_state(
     let photos = file.visits.values().flat_map(|v| v.photos.iter().map(|h| (h.as_str(), v.manager_id.as_str())));
     crate::photos::record_refs(store, customer_id, photos)?;
     read_model::record(store, branch_id, file, &scope, write)?;
+    crate::pool::record(store, branch_id, file, &scope)?;
     let fold_now = match fold {
         Fold::Now => true,
         Fold::WhenLong => store.changes_after_snapshot(customer_id)? >= SNAPSHOT_AFTER,

@@ -7,7 +7,8 @@
 //! yesterday, with three visits planned for today. Most older visits are already reviewed. A few
 //! visits are made to trip each evidence flag (far from the customer, too short, impossible
 //! travel, a photo used twice, a mock location, a tablet's clock off, entered after the fact), so
-//! the supervisor pages show what each looks like.
+//! the supervisor pages show what each looks like. A few customers change hands (to the public
+//! pool, to the other manager, claimed back), so their pages show the owner history.
 
 use std::collections::BTreeSet;
 
@@ -78,6 +79,7 @@ fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<
     let supervisor = users.iter().find(|u| u.role == Role::Supervisor).ok_or("no demo supervisor")?.clone();
     let mut written = 0;
     let mut arrivals = Vec::new();
+    let mut ids_by_manager: Vec<Vec<String>> = Vec::new();
     for (k, manager) in users.iter().filter(|u| u.role == Role::Manager).enumerate() {
         let book =
             Book { manager_id: manager.id.clone(), manager_name: manager.display_name.clone(), namespace: k as u64 };
@@ -93,7 +95,9 @@ fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<
             written += 1;
         }
         arrivals.extend(tricks.clock_off);
+        ids_by_manager.push(files.iter().map(|f| f.id.clone()).collect());
     }
+    hand_over(store, &users, &supervisor, &ids_by_manager, now)?;
     // A tablet whose clock ran 25 minutes fast synced these visits.
     for (customer_id, visit_id) in &arrivals {
         let arrival = Arrival { device_id: "demo-tablet", received_at: now, clock_offset_ms: Some(25 * MINUTE) };
@@ -101,6 +105,49 @@ fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<
     }
     read_model::refresh_visits(store, &arrivals.into_iter().collect::<BTreeSet<_>>())?;
     Ok(written)
+}
+
+/// A few changes of hands, so customer pages show their owner history and the public pool is not
+/// empty: the supervisor returns three of the second manager's customers to the pool and gives
+/// one of the first manager's to the second, and the second claims one back from the pool.
+fn hand_over(
+    store: &dyn Store,
+    users: &[User],
+    supervisor: &User,
+    ids_by_manager: &[Vec<String>],
+    now: i64,
+) -> Result<(), SeedError> {
+    use fieldsync_core::domain::{Action, Owner, OwnerChangeReason};
+    let managers: Vec<&User> = users.iter().filter(|u| u.role == Role::Manager).collect();
+    let (Some(first), Some(second)) = (ids_by_manager.first(), ids_by_manager.get(1)) else { return Ok(()) };
+    let to_pool: Vec<String> = second.iter().rev().take(3).cloned().collect();
+    crate::pool::reassign(store, supervisor, &to_pool, &Owner::default(), now - 20 * DAY)?;
+    if let Some(given) = first.last() {
+        let owner =
+            Owner { manager_id: Some(managers[1].id.clone()), manager_name: Some(managers[1].display_name.clone()) };
+        crate::pool::reassign(store, supervisor, std::slice::from_ref(given), &owner, now - 10 * DAY)?;
+    }
+    // The second manager takes one back from the pool, as a claim from the tablet would.
+    if let Some(claimed) = to_pool.first() {
+        let actor = store.server_actor()?;
+        let meta = store.document(claimed)?.ok_or("a demo customer vanished")?;
+        let mut doc = crate::customers::load(store, claimed, &actor)?.ok_or("a demo customer vanished")?;
+        let owner =
+            Owner { manager_id: Some(managers[1].id.clone()), manager_name: Some(managers[1].display_name.clone()) };
+        let action = Action::AssignOwner { owner, reason: OwnerChangeReason::Claimed };
+        let changes = crate::customers::server_change(&mut doc, &action, &managers[1].id, now - 5 * DAY)?;
+        store.append_changes(&meta.branch_id, claimed, &changes, None)?;
+        let write = read_model::Write::default();
+        crate::customers::save_state(
+            store,
+            &meta.branch_id,
+            &doc,
+            Some(&meta.scope),
+            crate::customers::Fold::Now,
+            write,
+        )?;
+    }
+    Ok(())
 }
 
 /// The visits made to trip the flags that no document holds (the clock of the tablet that synced).

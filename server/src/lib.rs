@@ -26,6 +26,7 @@ pub mod in_process;
 pub mod limits;
 pub mod photos;
 pub mod policy;
+pub mod pool;
 pub mod read_model;
 pub mod routes;
 pub mod serve;

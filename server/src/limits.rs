@@ -6,6 +6,8 @@ pub const MAX_ITEMS: usize = 2_000;
 /// Pool claims per request: each loads its customer's document under the writer lock, and a
 /// manager claims a few customers at a time.
 pub const MAX_CLAIMS: usize = 100;
+/// Customers one bulk reassignment names (each is a write under the writer lock).
+pub const MAX_BULK: usize = 1_000;
 /// Changes per request, across documents, counting repeats.
 pub const MAX_CHANGES: usize = 5_000;
 /// Operations per request, across changes.

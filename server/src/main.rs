@@ -89,6 +89,51 @@ enum Admin {
     /// Rebuild the supervisor pages' read models from the documents (in one transaction; the
     /// server may keep serving: syncs wait for it).
     RebuildReadModels,
+    /// Set a branch's public-pool rules (0 turns a rule off); tablets get them at their next
+    /// sync, and every customer's due date follows them.
+    SetPoolRules {
+        #[arg(long)]
+        branch: String,
+        /// Days without a completed visit or an interaction before a customer returns to the pool.
+        #[arg(long, default_value_t = 90)]
+        recycle_after_days: u32,
+        /// Days without lead progress (for a customer with open leads).
+        #[arg(long, default_value_t = 60)]
+        recycle_without_lead_progress_days: u32,
+        /// Days of warning on the tablet.
+        #[arg(long, default_value_t = 7)]
+        warn_days: u32,
+        /// An open lead at this stage or later keeps the customer (new, contacted, qualified,
+        /// proposal; "none": no exemption).
+        #[arg(long, default_value = "proposal")]
+        exempt_lead_stage: String,
+        /// Claims a manager may win per day.
+        #[arg(long, default_value_t = 5)]
+        daily_claim_cap: u32,
+        /// Customers a manager may serve.
+        #[arg(long, default_value_t = 500)]
+        max_owned: u32,
+        /// Days before a former owner may claim a customer again.
+        #[arg(long, default_value_t = 30)]
+        claim_cooldown_days: u32,
+    },
+    /// Return the customers due back in their branch's pool now (the server does it every few
+    /// minutes on its own); `--at` sweeps as of another time (RFC 3339, e.g. 2026-12-01T09:00:00+08:00).
+    SweepPool {
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Move every customer of one manager to another manager, or to the pool (a manager who
+    /// leaves the bank). Each move is recorded on the customer.
+    Reassign {
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        from: String,
+        /// A manager's user ID, or "pool".
+        #[arg(long)]
+        to: String,
+    },
     /// Set a branch's evidence thresholds and judge its visits again with them.
     SetEvidenceRules {
         #[arg(long)]
@@ -206,6 +251,69 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
         Admin::RebuildReadModels => {
             let customers = db.write_blocking(fieldsync_server::read_model::rebuild)?;
             format!("rebuilt the read models of {customers} customers")
+        }
+        Admin::SetPoolRules {
+            branch,
+            recycle_after_days,
+            recycle_without_lead_progress_days,
+            warn_days,
+            exempt_lead_stage,
+            daily_claim_cap,
+            max_owned,
+            claim_cooldown_days,
+        } => {
+            let on = |n: u32| (n > 0).then_some(n);
+            let exempt_lead_stage = match exempt_lead_stage.as_str() {
+                "none" => None,
+                code => Some(
+                    fieldsync_core::domain::LeadStage::from_code(code)
+                        .filter(|s| s.is_open())
+                        .ok_or("--exempt-lead-stage is not an open lead stage")?,
+                ),
+            };
+            let rules = fieldsync_core::domain::PoolRules {
+                recycle_after_days: on(recycle_after_days),
+                recycle_without_lead_progress_days: on(recycle_without_lead_progress_days),
+                warn_days,
+                exempt_lead_stage,
+                daily_claim_cap: on(daily_claim_cap),
+                max_owned: on(max_owned),
+                claim_cooldown_days: on(claim_cooldown_days),
+            };
+            if let Err(field) = rules.validate() {
+                return Err(format!("--{} is out of range", field.replace('_', "-")).into());
+            }
+            db.write_blocking(|s| {
+                if !s.branch_exists(&branch)? {
+                    return Err(fieldsync_server::customers::PushError::NotFound);
+                }
+                fieldsync_server::pool::set_rules(s, &branch, &rules, now)?;
+                accounts::audit(s, now, "admin-cli", "branch.pool_rules", &branch)?;
+                Ok(())
+            })
+            .map_err(|e| match e {
+                fieldsync_server::customers::PushError::NotFound => "no such branch".to_string(),
+                e => e.to_string(),
+            })?;
+            format!("pool rules of {branch} set")
+        }
+        Admin::SweepPool { at } => {
+            let at = match at {
+                None => now,
+                Some(text) => text
+                    .parse::<jiff::Timestamp>()
+                    .map_err(|_| "--at is not an RFC 3339 time such as 2026-12-01T09:00:00+08:00")?
+                    .as_millisecond(),
+            };
+            let mut returned = 0;
+            for branch in db.write_blocking(|s| s.branches_with_due(at))? {
+                returned += db.write_blocking(|s| fieldsync_server::pool::sweep(s, &branch, at))?;
+            }
+            format!("{returned} customers returned to the pool")
+        }
+        Admin::Reassign { branch, from, to } => {
+            let moved = db.write_blocking(|s| fieldsync_server::pool::reassign_all(s, &branch, &from, &to, now))?;
+            format!("{moved} customers moved from {from} to {to}")
         }
         Admin::SetEvidenceRules { branch, far_m, short_s, max_kmh, clock_s } => {
             let rules = fieldsync_server::read_model::evidence::Rules { far_m, short_s, max_kmh, clock_s };

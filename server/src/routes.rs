@@ -51,6 +51,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/sync", post(sync).layer(DefaultBodyLimit::max(limits::MAX_BODY)))
         .route("/api/v1/customers/{customer_id}/reviews/{visit_id}", post(review))
         .route("/api/v1/customers/{customer_id}/owner", post(reassign))
+        .route("/api/v1/customers/owner", post(reassign_many))
+        .route("/api/v1/customers/{customer_id}/lock", post(set_locked))
         .route("/api/v1/customers/{customer_id}/lifecycle", post(set_lifecycle))
         .merge(crate::photos::routes())
         .merge(crate::web::routes())
@@ -349,7 +351,67 @@ async fn reassign(
             Owner { manager_id: Some(id), manager_name: name }
         }
     };
-    let action = fieldsync_core::domain::Action::AssignOwner { owner };
+    let action = fieldsync_core::domain::Action::assign(owner);
+    decide(&state, user, customer_id, action, now_ms()).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReassignManyRequest {
+    /// The customers to move; or, instead, every customer of `from_manager_id`.
+    #[serde(default)]
+    customer_ids: Vec<String>,
+    from_manager_id: Option<String>,
+    /// The new owner; `null` returns them to the public pool.
+    manager_id: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct Moved {
+    moved: usize,
+}
+
+/// A supervisor moves customers in bulk (a list, or all of one manager's: a manager who leaves
+/// the bank), in one transaction: all move or none.
+async fn reassign_many(
+    State(state): State<AppState>,
+    Supervisor(user): Supervisor,
+    AppJson(req): AppJson<ReassignManyRequest>,
+) -> Result<Json<Moved>, AppError> {
+    if req.customer_ids.len() > limits::MAX_BULK || (req.customer_ids.is_empty() == req.from_manager_id.is_none()) {
+        return Err(accounts::AccountError::Invalid { field: "customer_ids" }.into());
+    }
+    let now = now_ms();
+    let moved = state
+        .db
+        .write(move |s| {
+            let to = req.manager_id.as_deref().unwrap_or("pool");
+            let owner = crate::pool::owner_named(s, &user.branch_id, to)
+                .ok_or(crate::customers::PushError::Refused(crate::policy::Refusal::UnknownOwner))?;
+            let ids = match &req.from_manager_id {
+                Some(from) => s.owned_by(&user.branch_id, from)?,
+                None => req.customer_ids,
+            };
+            crate::pool::reassign(s, &user, &ids, &owner, now)
+        })
+        .await?;
+    Ok(Json(Moved { moved }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockRequest {
+    locked: bool,
+}
+
+/// A supervisor keeps a customer with its manager whatever the recycle rules say (or stops).
+async fn set_locked(
+    State(state): State<AppState>,
+    Supervisor(user): Supervisor,
+    Path(customer_id): Path<String>,
+    AppJson(req): AppJson<LockRequest>,
+) -> Result<StatusCode, AppError> {
+    let action = fieldsync_core::domain::Action::SetLocked { locked: req.locked };
     decide(&state, user, customer_id, action, now_ms()).await
 }
 

@@ -36,10 +36,26 @@ pub async fn run(
         println!("supervisor pages / 主管页面: http://{addr}/  (supervisor / demo-supervisor)");
     }
     on_bound(addr);
+    if config.pool_sweep_s > 0 {
+        tokio::spawn(sweep_pools(db.clone(), std::time::Duration::from_secs(config.pool_sweep_s)));
+    }
     let state = AppState::new(config.data, db);
     serve(listener, app(state), shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Returns neglected customers to their branches' pools every `every`, for as long as the
+/// process runs. A failed sweep is logged; the next one tries again.
+async fn sweep_pools(db: crate::store::Db, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = crate::pool::sweep_all(&db, crate::routes::now_ms()).await {
+            tracing::warn!(error = %e, "a pool sweep failed");
+        }
+    }
 }
 
 /// Serves connections until `shutdown` completes, then lets the requests in flight finish.

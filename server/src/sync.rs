@@ -331,6 +331,11 @@ fn answer_reaching(
     if reach == Reach::Small && (request.cursor == 0 || !request.fetch.is_empty()) {
         return Ok(None);
     }
+    // The branch's settings, when the device's are older: a row read, a few dozen bytes.
+    let (pool_rules, version) = crate::pool::rules(store, &user.branch_id)?;
+    if request.settings_version < version {
+        response.settings = Some(protocol::BranchSettings { version, pool_rules });
+    }
     let actor = store.server_actor()?;
     let budget = (request.max_bytes as usize).clamp(MIN_BUDGET, MAX_BUDGET);
     let mut used = protocol::encoded_len(&response);
@@ -437,6 +442,9 @@ fn resolve_claim(
     if meta.scope != Scope::Pool {
         return Ok(result(false, "已被领取或不在公海中 / already taken or not in the pool"));
     }
+    if let Err(refusal) = crate::pool::check_claim(store, user, &claim.customer_id, now)? {
+        return Ok(result(false, &refusal.reason()));
+    }
     let intent_id = claim.intent_id.clone();
     let outcome = IntentOutcome { accepted: true, reason: String::new(), at: now };
     let owner = Owner { manager_id: Some(user.id.clone()), manager_name: Some(user.display_name.clone()) };
@@ -444,7 +452,7 @@ fn resolve_claim(
     for action in [
         Action::RequestClaim { intent_id: intent_id.clone() },
         Action::ResolveIntent { intent_id, outcome },
-        Action::AssignOwner { owner },
+        Action::AssignOwner { owner, reason: fieldsync_core::domain::OwnerChangeReason::Claimed },
     ] {
         changes.extend(customers::server_change(&mut doc, &action, &user.id, now)?);
     }

@@ -459,9 +459,9 @@ impl World {
             };
             let server = ctx(m1, DomainRole::Server);
             match state {
-                State::OwnedByM2 => apply(&mut doc, &Action::AssignOwner { owner: owner_of(Who::M2) }, &server),
+                State::OwnedByM2 => apply(&mut doc, &Action::assign(owner_of(Who::M2)), &server),
                 State::Pool => {}
-                _ => apply(&mut doc, &Action::AssignOwner { owner: owner_of(Who::M1) }, &server),
+                _ => apply(&mut doc, &Action::assign(owner_of(Who::M1)), &server),
             }
             if state == State::Closed {
                 apply(&mut doc, &Action::SetLifecycle { lifecycle: Some(Lifecycle::Closed) }, &server);
@@ -613,12 +613,12 @@ fn forge(world: &World, who: Who, state: State, op: Op) -> Option<Forged> {
             } else {
                 Who::M2
             };
-            Some(Action::AssignOwner { owner: owner(Some(target)) })
+            Some(Action::assign(owner(Some(target))))
         }
-        Op::OwnerOtherBranch => Some(Action::AssignOwner { owner: owner(Some(Who::M3)) }),
-        Op::OwnerNone => Some(Action::AssignOwner { owner: owner(None) }),
-        Op::OwnerAdmin => Some(Action::AssignOwner { owner: owner(Some(Who::Admin)) }),
-        Op::OwnerSelf => Some(Action::AssignOwner { owner: owner(Some(who)) }),
+        Op::OwnerOtherBranch => Some(Action::assign(owner(Some(Who::M3)))),
+        Op::OwnerNone => Some(Action::assign(owner(None))),
+        Op::OwnerAdmin => Some(Action::assign(owner(Some(Who::Admin)))),
+        Op::OwnerSelf => Some(Action::assign(owner(Some(who)))),
         Op::Lifecycle => Some(Action::SetLifecycle { lifecycle: Some(Lifecycle::Dormant) }),
         Op::ValueTier => Some(Action::SetValueTier { tier: Some(ValueTier::HighNetWorth) }),
         Op::VisitDeleteOwn | Op::VisitDeleteOthers | Op::ClaimOwn | Op::ClaimOthers | Op::ClaimDelete => None,

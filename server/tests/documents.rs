@@ -281,7 +281,7 @@ fn a_managers_new_customer_is_theirs_under_their_accounts_name() {
         if let Some(owner) = owner {
             // What another app would write instead, in the same first push.
             let server = Ctx { role: domain::Role::Server, ..ctx };
-            doc.apply(&Action::AssignOwner { owner }, &server).unwrap().unwrap();
+            doc.apply(&Action::assign(owner), &server).unwrap().unwrap();
         }
         let request = SyncRequest {
             cursor: 1,
@@ -357,12 +357,9 @@ fn a_small_answer_is_what_a_reader_answers_and_nothing_bigger_is_answered_small(
     // A supervisor gives one of M1's customers to M2 (M2's tablet lacks its history: it is sent
     // whole) and puts one in the pool (the managers see it masked).
     let owner = |u: &User| domain::Owner { manager_id: Some(u.id.clone()), manager_name: Some(u.display_name.clone()) };
-    db.write_blocking(|s| docs::write_decision(s, &s1, &ids[0], &Action::AssignOwner { owner: owner(&m2) }, NOW))
+    db.write_blocking(|s| docs::write_decision(s, &s1, &ids[0], &Action::assign(owner(&m2)), NOW)).unwrap();
+    db.write_blocking(|s| docs::write_decision(s, &s1, &ids[1], &Action::assign(domain::Owner::default()), NOW))
         .unwrap();
-    db.write_blocking(|s| {
-        docs::write_decision(s, &s1, &ids[1], &Action::AssignOwner { owner: domain::Owner::default() }, NOW)
-    })
-    .unwrap();
     // M1's last customer changes more often than a small answer reads.
     for n in 0..SMALL_ROWS {
         let mut profile = Profile::new(CustomerKind::Individual, "张三", "村02");

@@ -897,7 +897,7 @@ async fn photos_stored_before_owners_were_recorded_are_adopted_at_the_next_start
     let create = Action::CreateCustomer { id: id.clone(), profile };
     let (mut doc, _) = CustomerDoc::create(&actor, &create, &ctx(DomainRole::Manager)).unwrap();
     let owner = Owner { manager_id: Some(wang.user_id.clone()), manager_name: Some("王".into()) };
-    doc.apply(&Action::AssignOwner { owner }, &ctx(DomainRole::Server)).unwrap();
+    doc.apply(&Action::assign(owner), &ctx(DomainRole::Server)).unwrap();
     let mut rng = fieldsync_core::workload::SplitMix64::new(5);
     let mut visit = fieldsync_core::workload::recorded_visit(&mut rng, "v1", now_ms() - 3_600_000, 30.5, 114.3);
     if let Action::RecordVisit { details, .. } = &mut visit {

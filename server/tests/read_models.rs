@@ -12,22 +12,31 @@ mod common;
 
 use common::*;
 
-/// Every read model table, sorted, as values.
+/// Every read model table (and the pool's rows, rebuilt with them), sorted, as values.
 fn read_models(dir: &tempfile::TempDir) -> Vec<(String, Vec<Vec<Value>>)> {
     let conn = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
-    ["rm_customers", "rm_visits", "rm_visit_photos", "rm_leads", "rm_reminders", "rm_visit_days"]
-        .iter()
-        .map(|table| {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
-            let columns = stmt.column_count();
-            let rows = stmt
-                .query_map([], |r| (0..columns).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>())
-                .unwrap()
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap();
-            (table.to_string(), rows)
-        })
-        .collect()
+    [
+        "rm_customers",
+        "rm_visits",
+        "rm_visit_photos",
+        "rm_leads",
+        "rm_reminders",
+        "rm_visit_days",
+        "owner_changes",
+        "pool_state",
+    ]
+    .iter()
+    .map(|table| {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| (0..columns).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>())
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        (table.to_string(), rows)
+    })
+    .collect()
 }
 
 /// A visit's flags as its row holds them.

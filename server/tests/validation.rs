@@ -51,7 +51,7 @@ fn owned_by_m1() -> CustomerDoc {
     };
     let (mut doc, _) = CustomerDoc::create(&actor, &create, &ctx("M1", Role::Manager)).unwrap();
     let owner = Owner { manager_id: Some("M1".into()), manager_name: None };
-    doc.apply(&Action::AssignOwner { owner }, &ctx("server", Role::Server)).unwrap();
+    doc.apply(&Action::assign(owner), &ctx("server", Role::Server)).unwrap();
     doc
 }
 
@@ -94,7 +94,7 @@ fn managers_cannot_write_server_decisions_or_reviews() {
     let m1 = user("M1", ServerRole::Manager);
     let forged = |action: Action| after(&doc, &action, ctx("M1", Role::Server));
     let cases = [
-        (Action::AssignOwner { owner: Owner { manager_id: Some("M9".into()), manager_name: None } }, "owner"),
+        (Action::assign(Owner { manager_id: Some("M9".into()), manager_name: None }), "owner"),
         (Action::SetValueTier { tier: Some(ValueTier::High) }, "value_tier"),
         (Action::SetLifecycle { lifecycle: Some(Lifecycle::Dormant) }, "lifecycle"),
     ];
@@ -128,8 +128,8 @@ fn managers_cannot_write_server_decisions_or_reviews() {
     );
     assert_eq!(check(Some(with_visit.file()), &signed, &s1), Ok(()));
     assert_eq!(check(Some(with_visit.file()), &reviewed, &s1), Err(Refusal::ForgedAuthor), "signed as M1");
-    let reassigned =
-        forged(Action::AssignOwner { owner: Owner { manager_id: Some("M2".into()), manager_name: Some("M2".into()) } });
+    let m2 = Owner { manager_id: Some("M2".into()), manager_name: Some("M2".into()) };
+    let reassigned = after(&doc, &Action::assign(m2), ctx("S1", Role::Server));
     assert_eq!(check(Some(doc.file()), &reassigned, &s1), Ok(()));
     // Never tiers, even for a supervisor.
     assert_eq!(check(Some(doc.file()), &forged(Action::SetValueTier { tier: None }), &s1), Ok(()), "no change is fine");
@@ -221,7 +221,7 @@ fn nobody_deletes_a_visit_lead_or_claim_not_even_their_own() {
 fn a_customer_in_the_pool_or_closed_is_not_its_creators_to_edit() {
     // M1 created the customer; it went to the pool.
     let mut pool = owned_by_m1();
-    pool.apply(&Action::AssignOwner { owner: Owner::default() }, &ctx("server", Role::Server)).unwrap();
+    pool.apply(&Action::assign(Owner::default()), &ctx("server", Role::Server)).unwrap();
     let m1 = user("M1", ServerRole::Manager);
     let mut p = pool.file().profile.clone();
     p.occupation = "改".into();
@@ -266,7 +266,7 @@ fn a_supervisor_over_sync_can_do_what_the_endpoints_allow_and_no_more() {
     let s1 = user("S1", ServerRole::Supervisor);
     let assign = |manager_id: &str, name: Option<&str>| {
         let owner = Owner { manager_id: Some(manager_id.into()), manager_name: name.map(Into::into) };
-        after(&doc, &Action::AssignOwner { owner }, ctx("S1", Role::Server))
+        after(&doc, &Action::assign(owner), ctx("S1", Role::Server))
     };
     // Another branch's manager, an unknown user, the admin, a forged name: refused.
     for (id, name) in [("M9", Some("M9")), ("ghost", None), ("A1", Some("A1")), ("M2", Some("张三"))] {
@@ -285,6 +285,50 @@ fn a_supervisor_over_sync_can_do_what_the_endpoints_allow_and_no_more() {
     assert_eq!(
         check(Some(doc.file()), &edited, &s1),
         Err(Refusal::NotAllowed { entity: Entity::Profile, op: Op::Edit })
+    );
+}
+
+#[test]
+fn the_owner_history_and_the_lock_are_supervisors_decisions_signed_as_themselves() {
+    let doc = owned_by_m1();
+    let m1 = user("M1", ServerRole::Manager);
+    let s1 = user("S1", ServerRole::Supervisor);
+    let m2 = Owner { manager_id: Some("M2".into()), manager_name: Some("M2".into()) };
+    // The lock: a supervisor's, never a manager's.
+    let locked = after(&doc, &Action::SetLocked { locked: true }, ctx("M1", Role::Server));
+    assert_eq!(check(Some(doc.file()), &locked, &m1), Err(Refusal::ServerDecided("locked")));
+    assert_eq!(check(Some(doc.file()), &locked, &s1), Ok(()));
+    // A reassignment recorded as another supervisor's, or to someone other than the new owner.
+    let as_s2 = after(&doc, &Action::assign(m2.clone()), ctx("S2", Role::Server));
+    assert_eq!(as_s2.server.owner_history.len(), 1);
+    assert_eq!(check(Some(doc.file()), &as_s2, &s1), Err(Refusal::ForgedAuthor));
+    let mut wrong_to = after(&doc, &Action::assign(m2.clone()), ctx("S1", Role::Server));
+    assert_eq!(check(Some(doc.file()), &wrong_to, &s1), Ok(()));
+    wrong_to.server.owner_history.values_mut().for_each(|c| c.to = Owner::default());
+    assert_eq!(check(Some(doc.file()), &wrong_to, &s1), Err(Refusal::ForgedAuthor));
+    // A history entry with no change of owner, or a rewritten or deleted one: refused.
+    let mut invented = doc.file().clone();
+    let entry = OwnerChange {
+        from: Owner::default(),
+        to: doc.file().server.owner.clone(),
+        reason: OwnerChangeReason::Claimed,
+        by: "S1".into(),
+        at: NOW,
+    };
+    invented.server.owner_history.insert("k".into(), entry);
+    assert_eq!(check(Some(doc.file()), &invented, &m1), Err(Refusal::ServerDecided("owner_history")));
+    let moved = after(&doc, &Action::assign(m2), ctx("S1", Role::Server));
+    let mut rewritten = moved.clone();
+    rewritten.server.owner_history.values_mut().for_each(|c| c.at += 1);
+    assert_eq!(
+        check(Some(&moved), &rewritten, &s1),
+        Err(Refusal::NotAllowed { entity: Entity::OwnerHistory, op: Op::Edit })
+    );
+    let mut erased = moved.clone();
+    erased.server.owner_history.clear();
+    assert_eq!(
+        check(Some(&moved), &erased, &s1),
+        Err(Refusal::NotAllowed { entity: Entity::OwnerHistory, op: Op::Delete })
     );
 }
 

@@ -362,7 +362,7 @@ fn forbidden_writes_are_refused_over_sync() {
         ("the admin", admin.as_str(), "钱行长"),
     ] {
         let owner = Owner { manager_id: Some(id.to_string()), manager_name: Some(name.to_string()) };
-        let change = forge(&x_now, &x, &sup_actor, &Action::AssignOwner { owner }, sup_user, Role::Server);
+        let change = forge(&x_now, &x, &sup_actor, &Action::assign(owner), sup_user, Role::Server);
         refused(&sup_client, &x, change, "unknown_owner", case);
         let (status, body) =
             sup_client.post_json(&format!("/api/v1/customers/{x}/owner"), &serde_json::json!({ "manager_id": id }));
@@ -529,8 +529,7 @@ fn a_manager_of_another_branch_cannot_fetch_this_branchs_photo() {
     let m3 = Client::login_new(&url, "m3", &new_actor());
     let bytes = server_bytes(&server, &customer);
     let owner = Owner { manager_id: Some(m3.user_id.clone()), manager_name: Some("周经理".into()) };
-    let change =
-        forge(&bytes, &customer, &sup_actor, &Action::AssignOwner { owner }, (&sup.user_id, "张主任"), Role::Server);
+    let change = forge(&bytes, &customer, &sup_actor, &Action::assign(owner), (&sup.user_id, "张主任"), Role::Server);
     assert_eq!(refusal(&sup.push(&customer, change)), "unknown_owner");
     let (status, _) =
         sup.post_json(&format!("/api/v1/customers/{customer}/owner"), &serde_json::json!({ "manager_id": m3.user_id }));

@@ -612,7 +612,7 @@ mod tests {
         server.merge(&id, b.changes()).unwrap();
         // The customer passes to another manager: a change of the server's.
         let owner = Owner { manager_id: Some("m2".into()), manager_name: Some("经理二".into()) };
-        server.apply(&Action::AssignOwner { owner }, &ctx(Role::Server)).unwrap().unwrap();
+        server.apply(&Action::assign(owner), &ctx(Role::Server)).unwrap().unwrap();
         (id, server.changes())
     }
 

@@ -12,7 +12,7 @@ use super::customer::Profile;
 use super::error::{Problem, ValidationError, check};
 use super::file::CustomerFile;
 use super::lead::{Lead, LeadSource, LeadStage, Product, StageChange};
-use super::server::{Intent, IntentKind, IntentOutcome, Lifecycle, Owner, Review, ValueTier};
+use super::server::{Intent, IntentKind, IntentOutcome, Lifecycle, Owner, OwnerChangeReason, Review, ValueTier};
 use super::visit::{Channel, CheckPoint, Visit, VisitDetails, VisitPurpose, VisitStatus};
 
 /// Who is acting. Managers and supervisors act on tablets; only the server writes server fields.
@@ -131,6 +131,11 @@ pub enum Action {
     // Server-decided: refused on tablets.
     AssignOwner {
         owner: Owner,
+        reason: OwnerChangeReason,
+    },
+    /// Keep the customer with its manager whatever the recycle rules say (or stop keeping it).
+    SetLocked {
+        locked: bool,
     },
     SetValueTier {
         tier: Option<ValueTier>,
@@ -164,6 +169,11 @@ pub enum Touched {
 }
 
 impl Action {
+    /// A supervisor's assignment of `owner` (a manager, or the pool).
+    pub fn assign(owner: Owner) -> Action {
+        Action::AssignOwner { owner, reason: OwnerChangeReason::Assigned }
+    }
+
     /// A short name, stored as the commit message (useful in audits; carries no personal data).
     pub fn name(&self) -> &'static str {
         match self {
@@ -186,6 +196,7 @@ impl Action {
             Action::AddInteraction { .. } => "interaction.add",
             Action::RequestClaim { .. } => "intent.claim",
             Action::AssignOwner { .. } => "server.assign_owner",
+            Action::SetLocked { .. } => "server.locked",
             Action::SetValueTier { .. } => "server.value_tier",
             Action::SetLifecycle { .. } => "server.lifecycle",
             Action::WriteReview { .. } => "server.review",
@@ -197,6 +208,7 @@ impl Action {
     pub fn server_field(&self) -> Option<&'static str> {
         match self {
             Action::AssignOwner { .. } => Some("owner"),
+            Action::SetLocked { .. } => Some("locked"),
             Action::SetValueTier { .. } => Some("value_tier"),
             Action::SetLifecycle { .. } => Some("lifecycle"),
             Action::WriteReview { .. } => Some("reviews"),
@@ -375,8 +387,12 @@ impl Action {
                 file.intents.insert(intent_id.clone(), intent);
                 Touched::Intent(intent_id.clone())
             }
-            Action::AssignOwner { owner } => {
-                file.server.owner = owner.clone();
+            Action::AssignOwner { owner, reason } => {
+                file.server.change_owner(owner.clone(), *reason, &ctx.user_id, ctx.now);
+                Touched::Server
+            }
+            Action::SetLocked { locked } => {
+                file.server.locked = *locked;
                 Touched::Server
             }
             Action::SetValueTier { tier } => {

@@ -13,6 +13,7 @@ pub mod idcard;
 pub mod lead;
 pub mod packed;
 pub mod phone;
+pub mod pool;
 pub mod server;
 pub mod text;
 pub mod visit;
@@ -24,7 +25,9 @@ pub use customer::{Birthday, CustomerKind, CustomerSource, Gender, GeoPoint, Pro
 pub use error::{Problem, ValidationError, record_kind_zh};
 pub use file::{CustomerFile, SCHEMA_VERSION};
 pub use lead::{Lead, LeadSource, LeadStage, Product, StageChange};
+pub use pool::{PoolRules, RecycleBasis, RecycleCause, RecycleDue, recycle_due};
 pub use server::{
-    Intent, IntentKind, IntentOutcome, Lifecycle, Owner, Review, ReviewDecision, ServerFields, ValueTier,
+    Intent, IntentKind, IntentOutcome, Lifecycle, Owner, OwnerChange, OwnerChangeReason, Review, ReviewDecision,
+    ServerFields, ValueTier,
 };
 pub use visit::{Channel, CheckPoint, Costs, LocationProvider, Visit, VisitDetails, VisitPurpose, VisitStatus};

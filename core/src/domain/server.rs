@@ -35,6 +35,25 @@ code_enum! {
 }
 
 code_enum! {
+    /// Why a customer changed hands (recorded on the customer, see [`OwnerChange`]).
+    pub enum OwnerChangeReason {
+        /// A new customer given to its creator (not recorded in the history: the file's
+        /// `created_by` and `created_at` say it).
+        Created = ("created", "新建客户"),
+        /// Taken from the branch's public pool by a manager's claim.
+        Claimed = ("claimed", "公海领取"),
+        /// Assigned or reassigned by a supervisor (one customer, or in bulk).
+        Assigned = ("assigned", "主管分配"),
+        /// Returned to the pool by the branch's recycle rules (no visit, no lead progress).
+        Recycled = ("recycled", "超期未跟进退回公海"),
+        /// Given back to the pool by a supervisor or the manager's request.
+        Released = ("released", "退回公海"),
+        /// Two files of one customer merged into this one.
+        Merged = ("merged", "合并客户"),
+    }
+}
+
+code_enum! {
     pub enum ReviewDecision {
         Approved = ("approved", "通过"),
         Returned = ("returned", "退回"),
@@ -65,6 +84,34 @@ pub struct IntentOutcome {
     pub at: i64,
 }
 
+/// One change of hands: from whom to whom (`None`: the pool), why, by whom and when.
+#[derive(Debug, Clone, PartialEq, Reconcile, Hydrate)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct OwnerChange {
+    pub from: Owner,
+    pub to: Owner,
+    pub reason: OwnerChangeReason,
+    /// The user who decided it (the claiming manager, the supervisor; the server for recycling).
+    pub by: String,
+    pub at: i64,
+}
+
+impl OwnerChange {
+    pub fn validate(&self) -> Checked {
+        for name in [&self.from.manager_name, &self.to.manager_name].into_iter().flatten() {
+            check::line("server.owner_history.name", name, check::MAX_SHORT)?;
+        }
+        check::required("server.owner_history.by", &self.by, check::MAX_SHORT)?;
+        check::time_ms("server.owner_history.at", self.at)
+    }
+
+    fn normalize(&mut self) {
+        for name in [&mut self.from.manager_name, &mut self.to.manager_name].into_iter().flatten() {
+            text::normalize_line(name);
+        }
+    }
+}
+
 /// Fields a tablet may read and never write.
 #[derive(Debug, Clone, PartialEq, Default, Reconcile, Hydrate)]
 pub struct ServerFields {
@@ -72,6 +119,12 @@ pub struct ServerFields {
     pub value_tier: Option<ValueTier>,
     pub lifecycle: Option<Lifecycle>,
     pub intent_outcomes: BTreeMap<String, IntentOutcome>,
+    /// Every change of owner, keyed so that they sort by time (see [`OwnerChange::key`]).
+    #[autosurgeon(missing = "BTreeMap::new")]
+    pub owner_history: BTreeMap<String, OwnerChange>,
+    /// Kept by its manager whatever the recycle rules say (a supervisor's decision).
+    #[autosurgeon(missing = "bool::default")]
+    pub locked: bool,
 }
 
 impl ServerFields {
@@ -81,6 +134,23 @@ impl ServerFields {
             text::normalize_line(name);
         }
         self.intent_outcomes.values_mut().for_each(|o| text::normalize_text(&mut o.reason));
+        self.owner_history.values_mut().for_each(OwnerChange::normalize);
+    }
+
+    /// Records `to` as the owner, and the change in the history when the manager changes (except
+    /// at creation).
+    pub fn change_owner(&mut self, to: Owner, reason: OwnerChangeReason, by: &str, at: i64) {
+        if to.manager_id != self.owner.manager_id && reason != OwnerChangeReason::Created {
+            let key = format!("{at:013}-{:04}", self.owner_history.len());
+            let from = std::mem::take(&mut self.owner);
+            self.owner_history.insert(key, OwnerChange { from, to: to.clone(), reason, by: by.to_string(), at });
+        }
+        self.owner = to;
+    }
+
+    /// When the current owner got the customer (`None`: since its creation, or in the pool).
+    pub fn owned_since(&self) -> Option<i64> {
+        self.owner_history.values().rev().find(|c| c.to.manager_id == self.owner.manager_id).map(|c| c.at)
     }
 
     pub fn validate(&self) -> Checked {
@@ -89,7 +159,8 @@ impl ServerFields {
         }
         self.intent_outcomes
             .values()
-            .try_for_each(|o| check::text("server.intent_outcomes.reason", &o.reason, check::MAX_TEXT))
+            .try_for_each(|o| check::text("server.intent_outcomes.reason", &o.reason, check::MAX_TEXT))?;
+        self.owner_history.values().try_for_each(OwnerChange::validate)
     }
 }
 

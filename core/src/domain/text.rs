@@ -233,7 +233,7 @@ mod tests {
         };
         apply(&mut f, Action::AddInteraction { interaction }, &m);
         // Back in the pool (a manager's new customer is theirs), so a claim can be made on it.
-        apply(&mut f, Action::AssignOwner { owner: Owner::default() }, &server);
+        apply(&mut f, Action::assign(Owner::default()), &server);
         apply(&mut f, Action::RequestClaim { intent_id: "t1".into() }, &m);
         let outcome = IntentOutcome { accepted: false, reason: "已有客户经理".into(), at: NOW };
         apply(&mut f, Action::ResolveIntent { intent_id: "t1".into(), outcome }, &server);
@@ -246,7 +246,7 @@ mod tests {
         };
         apply(&mut f, Action::WriteReview { visit_id: "v1".into(), review }, &server);
         let owner = Owner { manager_id: Some("M1".into()), manager_name: Some("王建国".into()) };
-        apply(&mut f, Action::AssignOwner { owner }, &server);
+        apply(&mut f, Action::assign(owner), &server);
         f.validate().unwrap();
         f
     }
@@ -391,7 +391,7 @@ mod tests {
         let review = Review { comment: NFD.into(), reviewer_name: NFD.into(), ..f.reviews["v1"].clone() };
         apply(&mut g, Action::WriteReview { visit_id: "v1".into(), review }, &server);
         let owner = Owner { manager_id: Some("M2".into()), manager_name: Some(NFD.into()) };
-        apply(&mut g, Action::AssignOwner { owner }, &server);
+        apply(&mut g, Action::assign(owner), &server);
         let outcome = IntentOutcome { accepted: false, reason: NFD.into(), at: NOW };
         apply(&mut g, Action::ResolveIntent { intent_id: "t1".into(), outcome }, &server);
         assert_eq!([&g.reviews["v1"].comment, &g.reviews["v1"].reviewer_name], [NFC; 2]);
@@ -440,12 +440,7 @@ mod tests {
         };
         refused(start, &bidi_user, "visit.manager_name", Problem::DirectionControl);
         let owner = Owner { manager_id: Some("M2".into()), manager_name: Some("\u{202E}".into()) };
-        refused(
-            Action::AssignOwner { owner },
-            &ctx(Role::Server),
-            "server.owner.manager_name",
-            Problem::DirectionControl,
-        );
+        refused(Action::assign(owner), &ctx(Role::Server), "server.owner.manager_name", Problem::DirectionControl);
     }
 
     /// What another writer could put in a document: the server's `validate()` names the field and
@@ -714,11 +709,11 @@ mod tests {
                         server,
                         |f| vec![f.reviews["v1"].comment.clone()],
                     ),
-                    OwnerName => (
-                        Action::AssignOwner { owner: Owner { manager_id: Some("M2".into()), manager_name: Some(s) } },
-                        server,
-                        |f| f.server.owner.manager_name.iter().cloned().collect(),
-                    ),
+                    OwnerName => {
+                        (Action::assign(Owner { manager_id: Some("M2".into()), manager_name: Some(s) }), server, |f| {
+                            f.server.owner.manager_name.iter().cloned().collect()
+                        })
+                    }
                 }
             }
         }

@@ -22,7 +22,8 @@ pub use db::Key;
 pub use photos::MAX_PHOTO_BYTES;
 pub use projection::{CustomerRow, LeadRow, ReminderRow, Rows, VisitRow};
 pub use queries::{
-    Customer360, CustomerFilter, CustomerSummary, FunnelStage, LeadSummary, Page, ReminderSummary, VisitSummary,
+    Customer360, CustomerFilter, CustomerSummary, FunnelStage, LeadSummary, Page, RecycleWarning, ReminderSummary,
+    VisitSummary,
 };
 pub use sync::{PoolSummary, QuarantinedChange, SyncApplied, SyncBatch};
 
@@ -238,7 +239,24 @@ impl Store {
     /// One customer's 360 view: profile, contacts, visits newest first, leads, reminders, reviews.
     /// Phone and ID numbers are whole here.
     pub fn customer_360(&mut self, customer_id: &str) -> Result<Customer360> {
-        Ok(Customer360::from_file(self.customer_file(customer_id)?))
+        let mut view = Customer360::from_file(self.customer_file(customer_id)?);
+        view.recycle = self.pool_rules()?.and_then(|rules| crate::domain::recycle_due(&view.file, &rules));
+        Ok(view)
+    }
+
+    /// The branch's pool rules as the last sync brought them.
+    pub fn pool_rules(&self) -> Result<Option<crate::domain::PoolRules>> {
+        Ok(self.branch_settings()?.map(|s| s.pool_rules))
+    }
+
+    /// The signed-in manager's customers about to return to the pool (the warning period has
+    /// begun at `now`), soonest first: offline, from the rules the last sync brought.
+    pub fn recycle_warnings(&self, now: i64) -> Result<Vec<RecycleWarning>> {
+        let user = self.user.as_ref().ok_or(Error::NotSignedIn)?;
+        match self.pool_rules()? {
+            Some(rules) => queries::recycle_warnings(&self.conn, &user.id, &rules, now),
+            None => Ok(Vec::new()),
+        }
     }
 
     pub fn customers(

@@ -9,7 +9,7 @@
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CustomerFile, Touched, idcard};
+use crate::domain::{CustomerFile, RecycleBasis, Touched, idcard};
 use crate::error::Result;
 use crate::search;
 
@@ -41,6 +41,8 @@ pub struct CustomerRow {
     pub last_visit_at: Option<i64>,
     pub next_follow_up_at: Option<i64>,
     pub open_leads: i64,
+    /// What the customer's return to the pool is computed from (`None`: no rule returns it).
+    pub recycle: Option<RecycleBasis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +110,7 @@ pub fn customer_row(file: &CustomerFile) -> CustomerRow {
         last_visit_at: last.map(|v| v.when()),
         next_follow_up_at: last.and_then(|v| v.next_contact_at),
         open_leads: file.leads.values().filter(|l| l.stage.is_open()).count() as i64,
+        recycle: RecycleBasis::of(file),
     }
 }
 
@@ -187,7 +190,11 @@ pub fn write_touched(conn: &Connection, file: &CustomerFile, touched: &Touched) 
     match touched {
         Touched::Everything => write(conn, file)?,
         Touched::Profile => update_identity(conn, &customer_row(file))?,
-        Touched::Server => update_server_fields(conn, &customer_row(file))?,
+        Touched::Server => {
+            let row = customer_row(file);
+            update_server_fields(conn, &row)?;
+            update_recycle(conn, &row)?;
+        }
         Touched::Visit(id) | Touched::Review(id) => {
             if let Some(v) = visit_row(file, id) {
                 upsert_visit(conn, &file.id, &v)?;
@@ -205,8 +212,10 @@ pub fn write_touched(conn: &Connection, file: &CustomerFile, touched: &Touched) 
                 upsert_reminder(conn, &file.id, &r)?;
             }
         }
-        // Contacts, interactions and intents are read from the document only.
-        Touched::Contact(_) | Touched::Interaction(_) | Touched::Intent(_) => {}
+        // An interaction resets the pool countdown.
+        Touched::Interaction(_) => update_recycle(conn, &customer_row(file))?,
+        // Contacts and intents are read from the document only.
+        Touched::Contact(_) | Touched::Intent(_) => {}
     }
     Ok(())
 }
@@ -243,6 +252,20 @@ fn update_summaries(conn: &Connection, c: &CustomerRow) -> Result<()> {
         "UPDATE customers SET last_visit_at = ?2, next_follow_up_at = ?3, open_leads = ?4 WHERE customer_id = ?1",
     )?
     .execute(params![c.customer_id, c.last_visit_at, c.next_follow_up_at, c.open_leads])?;
+    update_recycle(conn, c)
+}
+
+fn update_recycle(conn: &Connection, c: &CustomerRow) -> Result<()> {
+    let r = c.recycle.as_ref();
+    conn.prepare_cached(
+        "UPDATE customers SET recycle_from = ?2, recycle_lead_at = ?3, recycle_stage = ?4 WHERE customer_id = ?1",
+    )?
+    .execute(params![
+        c.customer_id,
+        r.map(|r| r.last_activity_at),
+        r.and_then(|r| r.last_lead_progress_at),
+        r.and_then(|r| r.top_open_stage).map(|s| s.code()),
+    ])?;
     Ok(())
 }
 

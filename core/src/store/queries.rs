@@ -5,8 +5,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params_from_iter};
 
 use crate::domain::{
-    Contact, CustomerFile, CustomerKind, Interaction, Lead, LeadStage, Lifecycle, Problem, Product, Reminder,
-    ReminderKind, Review, ValidationError, ValueTier, Visit, VisitPurpose, VisitStatus, phone,
+    Contact, CustomerFile, CustomerKind, Interaction, Lead, LeadStage, Lifecycle, OwnerChange, PoolRules, Problem,
+    Product, RecycleBasis, RecycleDue, Reminder, ReminderKind, Review, ValidationError, ValueTier, Visit, VisitPurpose,
+    VisitStatus, phone,
 };
 use crate::error::{Error, Result};
 
@@ -108,6 +109,11 @@ pub struct Customer360 {
     pub interactions: Vec<Interaction>,
     /// Reviews with the visit they judge, newest visit first.
     pub reviews: Vec<(String, Review)>,
+    /// Changes of owner, newest first.
+    pub owner_history: Vec<OwnerChange>,
+    /// When the customer returns to the pool if nothing happens first, under the rules the last
+    /// sync brought (`None`: no rule returns it, or no rules yet).
+    pub recycle: Option<RecycleDue>,
 }
 
 impl Customer360 {
@@ -123,7 +129,8 @@ impl Customer360 {
         interactions.sort_by(|a, b| (b.at, &b.id).cmp(&(a.at, &a.id)));
         let reviews =
             visits.iter().filter_map(|v| file.reviews.get(&v.id).map(|r| (v.id.clone(), r.clone()))).collect();
-        Customer360 { file, contacts, visits, leads, reminders, interactions, reviews }
+        let owner_history = file.server.owner_history.values().rev().cloned().collect();
+        Customer360 { file, contacts, visits, leads, reminders, interactions, reviews, owner_history, recycle: None }
     }
 }
 
@@ -407,4 +414,42 @@ pub fn funnel(conn: &Connection) -> Result<Vec<FunnelStage>> {
         }
     }
     Ok(totals)
+}
+
+/// An owned customer about to return to the pool: the tablet's countdown.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct RecycleWarning {
+    pub customer_id: String,
+    pub name: String,
+    pub village: String,
+    pub due: RecycleDue,
+    /// Whole days left (0: the last day; negative: overdue, returned at the server's next sweep).
+    pub days_left: i64,
+}
+
+/// `owner_id`'s customers whose warning has started at `now` under `rules`, soonest first.
+pub fn recycle_warnings(conn: &Connection, owner_id: &str, rules: &PoolRules, now: i64) -> Result<Vec<RecycleWarning>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT customer_id, name, village, recycle_from, recycle_lead_at, recycle_stage FROM customers
+         WHERE owner_id = ?1 AND recycle_from IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([owner_id], |r| {
+        let stage: Option<String> = r.get(5)?;
+        let basis = RecycleBasis {
+            last_activity_at: r.get(3)?,
+            last_lead_progress_at: r.get(4)?,
+            top_open_stage: stage.as_deref().and_then(LeadStage::from_code),
+        };
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, basis))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (customer_id, name, village, basis) = row?;
+        if let Some(due) = basis.due(rules).filter(|d| d.warn_from <= now) {
+            out.push(RecycleWarning { customer_id, name, village, days_left: due.days_left(now), due });
+        }
+    }
+    out.sort_by(|a, b| (a.due.at, &a.customer_id).cmp(&(b.due.at, &b.customer_id)));
+    Ok(out)
 }

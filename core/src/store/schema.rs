@@ -23,9 +23,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: include_str!("schema/v1.sql"), rebuild_projections: false },
     Migration { version: 2, sql: include_str!("schema/v2.sql"), rebuild_projections: true },
     Migration { version: 3, sql: include_str!("schema/v3.sql"), rebuild_projections: false },
+    Migration { version: 4, sql: include_str!("schema/v4.sql"), rebuild_projections: true },
 ];
 
-pub const LATEST: u32 = 3;
+pub const LATEST: u32 = 4;
 
 /// Brings the database to [`LATEST`] in one transaction. Returns whether projections must be
 /// rebuilt.

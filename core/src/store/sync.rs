@@ -18,7 +18,8 @@ use super::{Store, in_savepoint, load_doc, merge_one, meta_get, meta_set};
 use crate::document::CustomerDoc;
 use crate::error::{Error, Result};
 use crate::sync::protocol::{
-    Claim, DocChanges, PoolEntry, PushOutcome, Refusal, Snapshot, SyncMessage, SyncRequest, SyncResponse,
+    BranchSettings, Claim, DocChanges, PoolEntry, PushOutcome, Refusal, Snapshot, SyncMessage, SyncRequest,
+    SyncResponse,
 };
 
 /// Pushed bytes per request; the rest goes in the next round trip.
@@ -78,7 +79,15 @@ pub struct PoolSummary {
     pub claim: Option<String>,
 }
 
+/// Where the branch's settings (see [`BranchSettings`]) are kept in `meta`.
+const SETTINGS_KEY: &str = "branch_settings";
+
 impl Store {
+    /// The branch's settings as the last sync brought them (`None` before the first sync).
+    pub fn branch_settings(&self) -> Result<Option<BranchSettings>> {
+        Ok(meta_get(&self.conn, SETTINGS_KEY)?.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
     /// The server sequence number this device has pulled up to (0 before the first sync).
     pub fn sync_cursor(&self) -> Result<u64> {
         Ok(meta_get(&self.conn, "sync_cursor")?
@@ -185,7 +194,13 @@ impl Store {
         states: &mut HashMap<String, State>,
     ) -> Result<SyncBatch> {
         let mut batch = SyncBatch {
-            request: SyncRequest { cursor: self.sync_cursor()?, today, max_bytes, ..Default::default() },
+            request: SyncRequest {
+                cursor: self.sync_cursor()?,
+                today,
+                max_bytes,
+                settings_version: self.branch_settings()?.map_or(0, |s| s.version),
+                ..Default::default()
+            },
             pushed: Vec::new(),
         };
         let reconciling = self.reconciling()?;
@@ -294,6 +309,15 @@ impl Store {
                     applied.quarantined += 1;
                 }
             }
+        }
+
+        // The branch's rules, kept for offline use; a server's rules this build finds out of
+        // bounds are not taken (the previous ones stay).
+        if let Some(settings) = &response.settings
+            && settings.pool_rules.validate().is_ok()
+        {
+            // Plain values: serialising them cannot fail.
+            meta_set(&tx, SETTINGS_KEY, serde_json::to_vec(settings).unwrap_or_default())?;
         }
 
         for claim in &response.claims {

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. The server answers any other version with
 /// `426 upgrade_required`, never with a body the device cannot read.
-pub const VERSION: u8 = 1;
+/// 2: the branch's settings (pool rules) travel with a sync.
+pub const VERSION: u8 = 2;
 
 /// Media type of sync frames.
 pub const CONTENT_TYPE: &str = "application/x-fieldsync";
@@ -49,6 +50,9 @@ pub struct SyncRequest {
     pub fetch: Vec<String>,
     /// automerge sync messages for documents whose history the two sides disagree about.
     pub reconcile: Vec<SyncMessage>,
+    /// The version of the branch's settings the device holds (0: none); the server sends newer
+    /// ones in [`SyncResponse::settings`].
+    pub settings_version: i64,
 }
 
 /// A document's changes: automerge change chunks (or one whole-document chunk), concatenated.
@@ -97,6 +101,15 @@ pub struct SyncResponse {
     /// Fetched IDs that are not (or no longer) visible to the device.
     pub gone: Vec<String>,
     pub reconcile: Vec<SyncMessage>,
+    /// The branch's settings, when newer than the device's.
+    pub settings: Option<BranchSettings>,
+}
+
+/// What a branch decides for all its tablets, read-only on them and used offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BranchSettings {
+    pub version: i64,
+    pub pool_rules: crate::domain::PoolRules,
 }
 
 /// The customers in a new device's scope, as of `cursor`, in the order to fetch them: today's
@@ -348,14 +361,14 @@ mod tests {
             assert!(decode::<SyncRequest>(&good[..cut]).is_err());
         }
         // A small frame that would inflate past the limit is refused before inflating it.
-        let mut bomb = b"FSY\x01\x01".to_vec();
+        let mut bomb = b"FSY\x02\x01".to_vec();
         bomb.extend(zstd::bulk::compress(&vec![0u8; MAX_FRAME + 1], 1).unwrap());
         assert!(bomb.len() < 64 * 1024);
         assert_eq!(decode::<SyncRequest>(&bomb).unwrap_err(), FrameError::TooLarge);
         // Random bytes behind a valid header never panic.
         let mut seed = 7u64;
         for _ in 0..500 {
-            let mut frame = b"FSY\x01".to_vec();
+            let mut frame = b"FSY\x02".to_vec();
             let len = (seed % 64) as usize;
             for _ in 0..=len {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

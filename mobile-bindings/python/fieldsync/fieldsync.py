@@ -575,7 +575,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool() != 21787:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules() != 44590:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit() != 5576:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_recycle_warnings() != 1020:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_refused_changes() != 17847:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -715,9 +719,15 @@ _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_plan_visit.resty
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_recycle_warnings.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_recycle_warnings.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_refused_changes.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_refused_changes.restype = ctypes.c_uint16
@@ -949,6 +959,11 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_record_visit.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -960,6 +975,11 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_record_visit.argtypes 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_record_visit.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_recycle_warnings.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_recycle_warnings.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_refused_changes.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1446,12 +1466,85 @@ class _UniffiFfiConverterSequenceTypeVisitReview(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeVisitReview.read(buf) for i in range(count)
         ]
 
+
+
+class _UniffiFfiConverterSequenceTypeOwnerChange(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeOwnerChange.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeOwnerChange.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            fieldsync_core._UniffiFfiConverterTypeOwnerChange.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterBoolean:
+    @classmethod
+    def check_lower(cls, value):
+        return not not value
+
+    @classmethod
+    def lower(cls, value):
+        return 1 if value else 0
+
+    @staticmethod
+    def lift(value):
+        return value != 0
+
+    @classmethod
+    def read(cls, buf):
+        return cls.lift(buf.read_u8())
+
+    @classmethod
+    def write(cls, value, buf):
+        buf.write_u8(value)
+
+
+
+class _UniffiFfiConverterOptionalTypeRecycleDue(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            fieldsync_core._UniffiFfiConverterTypeRecycleDue.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        fieldsync_core._UniffiFfiConverterTypeRecycleDue.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return fieldsync_core._UniffiFfiConverterTypeRecycleDue.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 @dataclass
 class Customer360:
     """
     Everything about one customer, unmasked: opening it is a deliberate act.
 """
-    def __init__(self, *, customer_id:str, kind:fieldsync_core.CustomerKind, profile:fieldsync_core.Profile, created_by:str, created_at:int, owner_id:typing.Optional[str], owner_name:typing.Optional[str], tier:typing.Optional[fieldsync_core.ValueTier], lifecycle:typing.Optional[fieldsync_core.Lifecycle], contacts:typing.List[fieldsync_core.Contact], visits:typing.List[fieldsync_core.Visit], leads:typing.List[fieldsync_core.Lead], reminders:typing.List[fieldsync_core.Reminder], interactions:typing.List[fieldsync_core.Interaction], reviews:typing.List[VisitReview]):
+    def __init__(self, *, customer_id:str, kind:fieldsync_core.CustomerKind, profile:fieldsync_core.Profile, created_by:str, created_at:int, owner_id:typing.Optional[str], owner_name:typing.Optional[str], tier:typing.Optional[fieldsync_core.ValueTier], lifecycle:typing.Optional[fieldsync_core.Lifecycle], contacts:typing.List[fieldsync_core.Contact], visits:typing.List[fieldsync_core.Visit], leads:typing.List[fieldsync_core.Lead], reminders:typing.List[fieldsync_core.Reminder], interactions:typing.List[fieldsync_core.Interaction], reviews:typing.List[VisitReview], owner_history:typing.List[fieldsync_core.OwnerChange], locked:bool, recycle:typing.Optional[fieldsync_core.RecycleDue]):
         self.customer_id = customer_id
         self.kind = kind
         self.profile = profile
@@ -1467,12 +1560,15 @@ class Customer360:
         self.reminders = reminders
         self.interactions = interactions
         self.reviews = reviews
+        self.owner_history = owner_history
+        self.locked = locked
+        self.recycle = recycle
         
         
 
     
     def __str__(self):
-        return "Customer360(customer_id={}, kind={}, profile={}, created_by={}, created_at={}, owner_id={}, owner_name={}, tier={}, lifecycle={}, contacts={}, visits={}, leads={}, reminders={}, interactions={}, reviews={})".format(self.customer_id, self.kind, self.profile, self.created_by, self.created_at, self.owner_id, self.owner_name, self.tier, self.lifecycle, self.contacts, self.visits, self.leads, self.reminders, self.interactions, self.reviews)
+        return "Customer360(customer_id={}, kind={}, profile={}, created_by={}, created_at={}, owner_id={}, owner_name={}, tier={}, lifecycle={}, contacts={}, visits={}, leads={}, reminders={}, interactions={}, reviews={}, owner_history={}, locked={}, recycle={})".format(self.customer_id, self.kind, self.profile, self.created_by, self.created_at, self.owner_id, self.owner_name, self.tier, self.lifecycle, self.contacts, self.visits, self.leads, self.reminders, self.interactions, self.reviews, self.owner_history, self.locked, self.recycle)
     def __eq__(self, other):
         if self.customer_id != other.customer_id:
             return False
@@ -1504,6 +1600,12 @@ class Customer360:
             return False
         if self.reviews != other.reviews:
             return False
+        if self.owner_history != other.owner_history:
+            return False
+        if self.locked != other.locked:
+            return False
+        if self.recycle != other.recycle:
+            return False
         return True
 
 class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
@@ -1525,6 +1627,9 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
             reminders=_UniffiFfiConverterSequenceTypeReminder.read(buf),
             interactions=_UniffiFfiConverterSequenceTypeInteraction.read(buf),
             reviews=_UniffiFfiConverterSequenceTypeVisitReview.read(buf),
+            owner_history=_UniffiFfiConverterSequenceTypeOwnerChange.read(buf),
+            locked=_UniffiFfiConverterBoolean.read(buf),
+            recycle=_UniffiFfiConverterOptionalTypeRecycleDue.read(buf),
         )
 
     @staticmethod
@@ -1544,6 +1649,9 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeReminder.check_lower(value.reminders)
         _UniffiFfiConverterSequenceTypeInteraction.check_lower(value.interactions)
         _UniffiFfiConverterSequenceTypeVisitReview.check_lower(value.reviews)
+        _UniffiFfiConverterSequenceTypeOwnerChange.check_lower(value.owner_history)
+        _UniffiFfiConverterBoolean.check_lower(value.locked)
+        _UniffiFfiConverterOptionalTypeRecycleDue.check_lower(value.recycle)
 
     @staticmethod
     def write(value, buf):
@@ -1562,6 +1670,9 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeReminder.write(value.reminders, buf)
         _UniffiFfiConverterSequenceTypeInteraction.write(value.interactions, buf)
         _UniffiFfiConverterSequenceTypeVisitReview.write(value.reviews, buf)
+        _UniffiFfiConverterSequenceTypeOwnerChange.write(value.owner_history, buf)
+        _UniffiFfiConverterBoolean.write(value.locked, buf)
+        _UniffiFfiConverterOptionalTypeRecycleDue.write(value.recycle, buf)
 
 
 
@@ -2691,6 +2802,58 @@ class _UniffiFfiConverterSequenceTypePoolSummary(_UniffiConverterRustBuffer):
             fieldsync_core._UniffiFfiConverterTypePoolSummary.read(buf) for i in range(count)
         ]
 
+
+
+class _UniffiFfiConverterOptionalTypePoolRules(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            fieldsync_core._UniffiFfiConverterTypePoolRules.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        fieldsync_core._UniffiFfiConverterTypePoolRules.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return fieldsync_core._UniffiFfiConverterTypePoolRules.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+
+class _UniffiFfiConverterSequenceTypeRecycleWarning(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeRecycleWarning.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeRecycleWarning.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            fieldsync_core._UniffiFfiConverterTypeRecycleWarning.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterSequenceTypeRefusedChange(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -2899,27 +3062,6 @@ class _UniffiFfiConverterOptionalTypeSyncListener(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterTypeSyncListener.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterBoolean:
-    @classmethod
-    def check_lower(cls, value):
-        return not not value
-
-    @classmethod
-    def lower(cls, value):
-        return 1 if value else 0
-
-    @staticmethod
-    def lift(value):
-        return value != 0
-
-    @classmethod
-    def read(cls, buf):
-        return cls.lift(buf.read_u8())
-
-    @classmethod
-    def write(cls, value, buf):
-        buf.write_u8(value)
 
 
 class SyncCancelProtocol(typing.Protocol):
@@ -3201,9 +3343,20 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         The public pool as this tablet holds it (masked), optionally of one village.
 """
         raise NotImplementedError
+    def pool_rules(self, ) -> typing.Optional[fieldsync_core.PoolRules]:
+        """
+        The branch's public-pool rules as the last sync brought them (`None` before the first).
+"""
+        raise NotImplementedError
     def record_visit(self, customer_id: str,purpose: fieldsync_core.VisitPurpose,channel: fieldsync_core.Channel,check_in: fieldsync_core.CheckPoint,check_out: fieldsync_core.CheckPoint,details: fieldsync_core.VisitDetails) -> str:
         """
         Records a visit after the fact (补录): created completed; returns its ID.
+"""
+        raise NotImplementedError
+    def recycle_warnings(self, ) -> typing.List[fieldsync_core.RecycleWarning]:
+        """
+        The signed-in manager's customers about to return to the public pool (their warning has
+        begun), soonest first, with the days left: offline, from the rules the last sync brought.
 """
         raise NotImplementedError
     def refused_changes(self, ) -> typing.List[RefusedChange]:
@@ -3854,6 +4007,21 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def pool_rules(self, ) -> typing.Optional[fieldsync_core.PoolRules]:
+        """
+        The branch's public-pool rules as the last sync brought them (`None` before the first).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypePoolRules.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def record_visit(self, customer_id: str,purpose: fieldsync_core.VisitPurpose,channel: fieldsync_core.Channel,check_in: fieldsync_core.CheckPoint,check_out: fieldsync_core.CheckPoint,details: fieldsync_core.VisitDetails) -> str:
         """
         Records a visit after the fact (补录): created completed; returns its ID.
@@ -3884,6 +4052,22 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_record_visit,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def recycle_warnings(self, ) -> typing.List[fieldsync_core.RecycleWarning]:
+        """
+        The signed-in manager's customers about to return to the public pool (their warning has
+        begun), soonest first, with the days left: offline, from the rules the last sync brought.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeRecycleWarning.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_recycle_warnings,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

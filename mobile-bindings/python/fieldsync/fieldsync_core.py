@@ -604,11 +604,21 @@ _UniffiLib.uniffi_fieldsync_core_fn_method_locationprovider_label.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_core_fn_method_locationprovider_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_ownerchangereason_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_ownerchangereason_label.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_core_fn_method_product_label.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_core_fn_method_product_label.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_core_fn_method_recyclecause_label.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_core_fn_method_recyclecause_label.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_core_fn_method_relation_label.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -2543,6 +2553,304 @@ class _UniffiFfiConverterTypeOwner(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.manager_id, buf)
         _UniffiFfiConverterOptionalString.write(value.manager_name, buf)
 
+
+
+
+
+
+class OwnerChangeReason(enum.Enum):
+    """
+    Why a customer changed hands (recorded on the customer, see [`OwnerChange`]).
+"""
+    
+    CREATED = 0
+    """
+    A new customer given to its creator (not recorded in the history: the file's
+    `created_by` and `created_at` say it).
+"""
+    
+    CLAIMED = 1
+    """
+    Taken from the branch's public pool by a manager's claim.
+"""
+    
+    ASSIGNED = 2
+    """
+    Assigned or reassigned by a supervisor (one customer, or in bulk).
+"""
+    
+    RECYCLED = 3
+    """
+    Returned to the pool by the branch's recycle rules (no visit, no lead progress).
+"""
+    
+    RELEASED = 4
+    """
+    Given back to the pool by a supervisor or the manager's request.
+"""
+    
+    MERGED = 5
+    """
+    Two files of one customer merged into this one.
+"""
+    
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeOwnerChangeReason.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_ownerchangereason_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+class _UniffiFfiConverterTypeOwnerChangeReason(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return OwnerChangeReason.CREATED
+        if variant == 2:
+            return OwnerChangeReason.CLAIMED
+        if variant == 3:
+            return OwnerChangeReason.ASSIGNED
+        if variant == 4:
+            return OwnerChangeReason.RECYCLED
+        if variant == 5:
+            return OwnerChangeReason.RELEASED
+        if variant == 6:
+            return OwnerChangeReason.MERGED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == OwnerChangeReason.CREATED:
+            return
+        if value == OwnerChangeReason.CLAIMED:
+            return
+        if value == OwnerChangeReason.ASSIGNED:
+            return
+        if value == OwnerChangeReason.RECYCLED:
+            return
+        if value == OwnerChangeReason.RELEASED:
+            return
+        if value == OwnerChangeReason.MERGED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == OwnerChangeReason.CREATED:
+            buf.write_i32(1)
+        if value == OwnerChangeReason.CLAIMED:
+            buf.write_i32(2)
+        if value == OwnerChangeReason.ASSIGNED:
+            buf.write_i32(3)
+        if value == OwnerChangeReason.RECYCLED:
+            buf.write_i32(4)
+        if value == OwnerChangeReason.RELEASED:
+            buf.write_i32(5)
+        if value == OwnerChangeReason.MERGED:
+            buf.write_i32(6)
+
+
+
+@dataclass
+class OwnerChange:
+    """
+    One change of hands: from whom to whom (`None`: the pool), why, by whom and when.
+"""
+    def __init__(self, *, _from:Owner, to:Owner, reason:OwnerChangeReason, by:str, at:int):
+        self._from = _from
+        self.to = to
+        self.reason = reason
+        self.by = by
+        self.at = at
+        
+        
+
+    
+    def __str__(self):
+        return "OwnerChange(_from={}, to={}, reason={}, by={}, at={})".format(self._from, self.to, self.reason, self.by, self.at)
+    def __eq__(self, other):
+        if self._from != other._from:
+            return False
+        if self.to != other.to:
+            return False
+        if self.reason != other.reason:
+            return False
+        if self.by != other.by:
+            return False
+        if self.at != other.at:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeOwnerChange(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return OwnerChange(
+            _from=_UniffiFfiConverterTypeOwner.read(buf),
+            to=_UniffiFfiConverterTypeOwner.read(buf),
+            reason=_UniffiFfiConverterTypeOwnerChangeReason.read(buf),
+            by=_UniffiFfiConverterString.read(buf),
+            at=_UniffiFfiConverterInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterTypeOwner.check_lower(value._from)
+        _UniffiFfiConverterTypeOwner.check_lower(value.to)
+        _UniffiFfiConverterTypeOwnerChangeReason.check_lower(value.reason)
+        _UniffiFfiConverterString.check_lower(value.by)
+        _UniffiFfiConverterInt64.check_lower(value.at)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterTypeOwner.write(value._from, buf)
+        _UniffiFfiConverterTypeOwner.write(value.to, buf)
+        _UniffiFfiConverterTypeOwnerChangeReason.write(value.reason, buf)
+        _UniffiFfiConverterString.write(value.by, buf)
+        _UniffiFfiConverterInt64.write(value.at, buf)
+
+class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u32"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**32
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u32()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u32(value)
+
+class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt32.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt32.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt32.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalTypeLeadStage(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeLeadStage.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeLeadStage.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeLeadStage.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class PoolRules:
+    """
+    A branch's pool rules. `None` turns a rule off.
+"""
+    def __init__(self, *, recycle_after_days:typing.Optional[int], recycle_without_lead_progress_days:typing.Optional[int], warn_days:int, exempt_lead_stage:typing.Optional[LeadStage], daily_claim_cap:typing.Optional[int], max_owned:typing.Optional[int], claim_cooldown_days:typing.Optional[int]):
+        self.recycle_after_days = recycle_after_days
+        self.recycle_without_lead_progress_days = recycle_without_lead_progress_days
+        self.warn_days = warn_days
+        self.exempt_lead_stage = exempt_lead_stage
+        self.daily_claim_cap = daily_claim_cap
+        self.max_owned = max_owned
+        self.claim_cooldown_days = claim_cooldown_days
+        
+        
+
+    
+    def __str__(self):
+        return "PoolRules(recycle_after_days={}, recycle_without_lead_progress_days={}, warn_days={}, exempt_lead_stage={}, daily_claim_cap={}, max_owned={}, claim_cooldown_days={})".format(self.recycle_after_days, self.recycle_without_lead_progress_days, self.warn_days, self.exempt_lead_stage, self.daily_claim_cap, self.max_owned, self.claim_cooldown_days)
+    def __eq__(self, other):
+        if self.recycle_after_days != other.recycle_after_days:
+            return False
+        if self.recycle_without_lead_progress_days != other.recycle_without_lead_progress_days:
+            return False
+        if self.warn_days != other.warn_days:
+            return False
+        if self.exempt_lead_stage != other.exempt_lead_stage:
+            return False
+        if self.daily_claim_cap != other.daily_claim_cap:
+            return False
+        if self.max_owned != other.max_owned:
+            return False
+        if self.claim_cooldown_days != other.claim_cooldown_days:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePoolRules(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PoolRules(
+            recycle_after_days=_UniffiFfiConverterOptionalUInt32.read(buf),
+            recycle_without_lead_progress_days=_UniffiFfiConverterOptionalUInt32.read(buf),
+            warn_days=_UniffiFfiConverterUInt32.read(buf),
+            exempt_lead_stage=_UniffiFfiConverterOptionalTypeLeadStage.read(buf),
+            daily_claim_cap=_UniffiFfiConverterOptionalUInt32.read(buf),
+            max_owned=_UniffiFfiConverterOptionalUInt32.read(buf),
+            claim_cooldown_days=_UniffiFfiConverterOptionalUInt32.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.recycle_after_days)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.recycle_without_lead_progress_days)
+        _UniffiFfiConverterUInt32.check_lower(value.warn_days)
+        _UniffiFfiConverterOptionalTypeLeadStage.check_lower(value.exempt_lead_stage)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.daily_claim_cap)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.max_owned)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.claim_cooldown_days)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterOptionalUInt32.write(value.recycle_after_days, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.recycle_without_lead_progress_days, buf)
+        _UniffiFfiConverterUInt32.write(value.warn_days, buf)
+        _UniffiFfiConverterOptionalTypeLeadStage.write(value.exempt_lead_stage, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.daily_claim_cap, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.max_owned, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.claim_cooldown_days, buf)
+
 @dataclass
 class PoolSummary:
     """
@@ -3003,6 +3311,166 @@ class _UniffiFfiConverterTypeProfile(_UniffiConverterRustBuffer):
 
 
 
+class RecycleCause(enum.Enum):
+    """
+    Why a customer is due back in the pool.
+"""
+    
+    NO_VISIT = 0
+    
+    NO_LEAD_PROGRESS = 1
+    
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeRecycleCause.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_recyclecause_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+class _UniffiFfiConverterTypeRecycleCause(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return RecycleCause.NO_VISIT
+        if variant == 2:
+            return RecycleCause.NO_LEAD_PROGRESS
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == RecycleCause.NO_VISIT:
+            return
+        if value == RecycleCause.NO_LEAD_PROGRESS:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == RecycleCause.NO_VISIT:
+            buf.write_i32(1)
+        if value == RecycleCause.NO_LEAD_PROGRESS:
+            buf.write_i32(2)
+
+
+
+@dataclass
+class RecycleDue:
+    """
+    When an owned customer returns to the pool if nothing happens first.
+"""
+    def __init__(self, *, at:int, warn_from:int, cause:RecycleCause):
+        self.at = at
+        self.warn_from = warn_from
+        self.cause = cause
+        
+        
+
+    
+    def __str__(self):
+        return "RecycleDue(at={}, warn_from={}, cause={})".format(self.at, self.warn_from, self.cause)
+    def __eq__(self, other):
+        if self.at != other.at:
+            return False
+        if self.warn_from != other.warn_from:
+            return False
+        if self.cause != other.cause:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeRecycleDue(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return RecycleDue(
+            at=_UniffiFfiConverterInt64.read(buf),
+            warn_from=_UniffiFfiConverterInt64.read(buf),
+            cause=_UniffiFfiConverterTypeRecycleCause.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterInt64.check_lower(value.at)
+        _UniffiFfiConverterInt64.check_lower(value.warn_from)
+        _UniffiFfiConverterTypeRecycleCause.check_lower(value.cause)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterInt64.write(value.at, buf)
+        _UniffiFfiConverterInt64.write(value.warn_from, buf)
+        _UniffiFfiConverterTypeRecycleCause.write(value.cause, buf)
+
+@dataclass
+class RecycleWarning:
+    """
+    An owned customer about to return to the pool: the tablet's countdown.
+"""
+    def __init__(self, *, customer_id:str, name:str, village:str, due:RecycleDue, days_left:int):
+        self.customer_id = customer_id
+        self.name = name
+        self.village = village
+        self.due = due
+        self.days_left = days_left
+        
+        
+
+    
+    def __str__(self):
+        return "RecycleWarning(customer_id={}, name={}, village={}, due={}, days_left={})".format(self.customer_id, self.name, self.village, self.due, self.days_left)
+    def __eq__(self, other):
+        if self.customer_id != other.customer_id:
+            return False
+        if self.name != other.name:
+            return False
+        if self.village != other.village:
+            return False
+        if self.due != other.due:
+            return False
+        if self.days_left != other.days_left:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeRecycleWarning(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return RecycleWarning(
+            customer_id=_UniffiFfiConverterString.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+            village=_UniffiFfiConverterString.read(buf),
+            due=_UniffiFfiConverterTypeRecycleDue.read(buf),
+            days_left=_UniffiFfiConverterInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.customer_id)
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterString.check_lower(value.village)
+        _UniffiFfiConverterTypeRecycleDue.check_lower(value.due)
+        _UniffiFfiConverterInt64.check_lower(value.days_left)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.customer_id, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterString.write(value.village, buf)
+        _UniffiFfiConverterTypeRecycleDue.write(value.due, buf)
+        _UniffiFfiConverterInt64.write(value.days_left, buf)
+
+
+
+
+
+
 class ReminderKind(enum.Enum):
     
     MATURITY = 0
@@ -3312,19 +3780,6 @@ class _UniffiFfiConverterTypeReview(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.reviewer_id, buf)
         _UniffiFfiConverterString.write(value.reviewer_name, buf)
         _UniffiFfiConverterInt64.write(value.at, buf)
-
-class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u32"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**32
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u32()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u32(value)
 
 class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u64"
@@ -4130,8 +4585,10 @@ __all__ = [
     "InteractionKind",
     "Product",
     "LeadSource",
+    "OwnerChangeReason",
     "Gender",
     "CustomerSource",
+    "RecycleCause",
     "ReminderKind",
     "ReviewDecision",
     "VisitPurpose",
@@ -4153,8 +4610,12 @@ __all__ = [
     "LeadSummary",
     "NewLead",
     "Owner",
+    "OwnerChange",
+    "PoolRules",
     "PoolSummary",
     "Profile",
+    "RecycleDue",
+    "RecycleWarning",
     "Reminder",
     "ReminderSummary",
     "Review",

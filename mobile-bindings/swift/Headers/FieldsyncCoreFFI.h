@@ -288,6 +288,11 @@ RustBuffer uniffi_fieldsync_core_fn_method_leadstage_label(RustBuffer ptr, RustC
 RustBuffer uniffi_fieldsync_core_fn_method_product_label(RustBuffer ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CORE_FN_METHOD_RECYCLECAUSE_LABEL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CORE_FN_METHOD_RECYCLECAUSE_LABEL
+RustBuffer uniffi_fieldsync_core_fn_method_recyclecause_label(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CORE_FN_METHOD_INTENTKIND_LABEL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CORE_FN_METHOD_INTENTKIND_LABEL
 RustBuffer uniffi_fieldsync_core_fn_method_intentkind_label(RustBuffer ptr, RustCallStatus *_Nonnull out_status
@@ -296,6 +301,11 @@ RustBuffer uniffi_fieldsync_core_fn_method_intentkind_label(RustBuffer ptr, Rust
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CORE_FN_METHOD_LIFECYCLE_LABEL
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CORE_FN_METHOD_LIFECYCLE_LABEL
 RustBuffer uniffi_fieldsync_core_fn_method_lifecycle_label(RustBuffer ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CORE_FN_METHOD_OWNERCHANGEREASON_LABEL
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CORE_FN_METHOD_OWNERCHANGEREASON_LABEL
+RustBuffer uniffi_fieldsync_core_fn_method_ownerchangereason_label(RustBuffer ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_CORE_FN_METHOD_REVIEWDECISION_LABEL

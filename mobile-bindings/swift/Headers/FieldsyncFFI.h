@@ -399,9 +399,19 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_plan_visit(uint64_t pt
 RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool(uint64_t ptr, RustBuffer village, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_POOL_RULES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_POOL_RULES
+RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_RECORD_VISIT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_RECORD_VISIT
 RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_record_visit(uint64_t ptr, RustBuffer customer_id, RustBuffer purpose, RustBuffer channel, RustBuffer check_in, RustBuffer check_out, RustBuffer details, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_RECYCLE_WARNINGS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_RECYCLE_WARNINGS
+RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_recycle_warnings(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_REFUSED_CHANGES
@@ -920,9 +930,21 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_POOL_RULES
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_POOL_RULES
+uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_RECORD_VISIT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_RECORD_VISIT
 uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_RECYCLE_WARNINGS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_RECYCLE_WARNINGS
+uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_recycle_warnings(void
     
 );
 #endif

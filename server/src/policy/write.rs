@@ -11,7 +11,8 @@
 //!   supervisor approves them; on a pool customer they only add their own claim; on anyone
 //!   else's, or a closed one, nothing;
 //! - a supervisor or admin of the branch assigns owners (active managers of the branch, or the
-//!   pool), sets the lifecycle, signs reviews as themselves, and adds and edits their own visits
+//!   pool; each change recorded in the owner history as theirs), locks a customer against the
+//!   recycle rules, sets the lifecycle, signs reviews as themselves, and adds and edits their own visits
 //!   (accompanied visits, 陪访) on customers that are not closed; they never edit a manager's visit;
 //!   a customer they create starts in the pool or with a manager of the branch.
 
@@ -35,6 +36,10 @@ pub enum Entity {
     Intent,
     Review,
     Owner,
+    /// The record of changes of owner.
+    OwnerHistory,
+    /// Kept by its manager whatever the recycle rules say.
+    Locked,
     Lifecycle,
     ValueTier,
     IntentOutcome,
@@ -93,8 +98,10 @@ fn rule(role: Role, relation: Relation, entity: Entity, op: Op) -> Rule {
         (_, _, E::Identity, _) => Deny(Refusal::ForgedAuthor),
         (_, _, e, Delete) if e != E::Contact => Deny(Refusal::NotAllowed { entity, op }),
 
-        (Role::Manager, R::New, E::Owner, Add) => IfWriters,
-        (Role::Manager, _, E::Owner | E::Lifecycle | E::Review, _) => Deny(Refusal::ServerDecided(entity.field())),
+        (Role::Manager, R::New, E::Owner | E::OwnerHistory, Add) => IfWriters,
+        (Role::Manager, _, E::Owner | E::OwnerHistory | E::Locked | E::Lifecycle | E::Review, _) => {
+            Deny(Refusal::ServerDecided(entity.field()))
+        }
         (Role::Manager, R::New | R::Own, E::Profile | E::Contact | E::Reminder | E::Interaction, _) => Allow,
         (Role::Manager, R::New | R::Own, E::Visit | E::Lead, Add | Edit) => IfWriters,
         (Role::Manager, R::Pool, E::Intent, Add) => IfWriters,
@@ -104,7 +111,8 @@ fn rule(role: Role, relation: Relation, entity: Entity, op: Op) -> Rule {
 
         (Role::Supervisor | Role::Admin, _, E::Owner, Edit) => IfBranchManager,
         (Role::Supervisor | Role::Admin, R::New, E::Owner, Add) => IfBranchManager,
-        (Role::Supervisor | Role::Admin, _, E::Lifecycle, _) => Allow,
+        (Role::Supervisor | Role::Admin, _, E::OwnerHistory, Add) => IfWriters,
+        (Role::Supervisor | Role::Admin, _, E::Lifecycle | E::Locked, _) => Allow,
         (Role::Supervisor | Role::Admin, R::Own | R::Others | R::Pool | R::Closed, E::Review, Add | Edit) => IfWriters,
         (Role::Supervisor | Role::Admin, R::Closed, _, _) => Deny(Refusal::Closed),
         (Role::Supervisor | Role::Admin, R::New, E::Profile | E::Contact | E::Reminder | E::Interaction, _) => Allow,
@@ -127,6 +135,8 @@ impl Entity {
             Entity::Intent => "intents",
             Entity::Review => "reviews",
             Entity::Owner => "owner",
+            Entity::OwnerHistory => "owner_history",
+            Entity::Locked => "locked",
             Entity::Lifecycle => "lifecycle",
             Entity::ValueTier => "value_tier",
             Entity::IntentOutcome => "intent_outcomes",
@@ -145,6 +155,8 @@ impl Entity {
             Entity::Intent => "领取申请",
             Entity::Review => "审核意见",
             Entity::Owner => "负责人",
+            Entity::OwnerHistory => "负责人变更记录",
+            Entity::Locked => "锁定",
             Entity::Lifecycle => "生命周期",
             Entity::ValueTier => "价值分层",
             Entity::IntentOutcome => "申请结果",
@@ -163,6 +175,8 @@ impl Entity {
             Entity::Intent => "claims",
             Entity::Review => "reviews",
             Entity::Owner => "the owner",
+            Entity::OwnerHistory => "the owner history",
+            Entity::Locked => "the lock",
             Entity::Lifecycle => "the lifecycle",
             Entity::ValueTier => "the value tier",
             Entity::IntentOutcome => "claim outcomes",
@@ -244,6 +258,8 @@ pub fn edits(before: Option<&CustomerFile>, after: &CustomerFile) -> Vec<Edit> {
     };
     server_edit(Entity::Owner, b.server.owner != after.server.owner, &mut out);
     server_edit(Entity::Lifecycle, b.server.lifecycle != after.server.lifecycle, &mut out);
+    server_edit(Entity::Locked, b.server.locked != after.server.locked, &mut out);
+    map_edits(Entity::OwnerHistory, &b.server.owner_history, &after.server.owner_history, &mut out);
     server_edit(Entity::ValueTier, b.server.value_tier != after.server.value_tier, &mut out);
     out
 }
@@ -339,6 +355,15 @@ fn writers_record(
         Entity::Intent => {
             let new = &after.intents[key];
             if new.by != me || new.kind != IntentKind::ClaimFromPool {
+                return Err(Refusal::ForgedAuthor);
+            }
+            Ok(())
+        }
+        // A change of owner is recorded as the writer's, to the owner they set (a supervisor's
+        // decision; a manager's only on a customer they create).
+        Entity::OwnerHistory => {
+            let new = &after.server.owner_history[key];
+            if new.by != me || new.to != after.server.owner {
                 return Err(Refusal::ForgedAuthor);
             }
             Ok(())

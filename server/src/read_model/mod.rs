@@ -161,12 +161,15 @@ pub fn refresh_visits(store: &dyn Store, visits: &BTreeSet<VisitRef>) -> StoreRe
 /// transaction. Returns how many customers it wrote.
 pub fn rebuild(store: &dyn Store) -> Result<usize, crate::customers::PushError> {
     store.rm_clear()?;
+    store.pool_clear()?;
     let actor = store.server_actor()?;
     let mut written = 0;
     for (customer_id, branch_id) in store.live_documents()? {
         let Some(doc) = crate::customers::load(store, &customer_id, &actor)? else { continue };
         let file = doc.file();
-        let rows = ReadRows::of(file, &branch_id, &crate::customers::scope_of(file));
+        let scope = crate::customers::scope_of(file);
+        crate::pool::record(store, &branch_id, file, &scope)?;
+        let rows = ReadRows::of(file, &branch_id, &scope);
         store.rm_save_customer(&rows.customer)?;
         for visit in &rows.visits {
             store.rm_save_visit(visit)?;

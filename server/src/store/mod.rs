@@ -12,7 +12,9 @@
 //! - [`ReadModelStore`]: the supervisor pages' rows per branch, the visits' arrival facts and the
 //!   branches' evidence thresholds;
 //! - [`PageQueries`]: the supervisor pages' lists and figures, over the read models;
-//! - [`SessionStore`]: the supervisor web app's browser sessions, and branches' time zones.
+//! - [`SessionStore`]: the supervisor web app's browser sessions, and branches' time zones;
+//! - [`PoolStore`]: the public pool's rules, every change of owner, and when customers are due
+//!   back in the pool.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
@@ -22,6 +24,7 @@ pub mod accounts;
 pub mod documents;
 pub mod pages;
 pub mod photos;
+pub mod pool;
 pub mod read_models;
 pub mod sessions;
 pub mod sqlite;
@@ -30,6 +33,7 @@ pub use accounts::AccountStore;
 pub use documents::DocumentStore;
 pub use pages::PageQueries;
 pub use photos::PhotoStore;
+pub use pool::PoolStore;
 pub use read_models::ReadModelStore;
 pub use sessions::SessionStore;
 pub use sqlite::db::{Db, OpenError};
@@ -55,6 +59,12 @@ impl From<rusqlite::types::FromSqlError> for StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server keeps.
-pub trait Store: DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore {}
+pub trait Store:
+    DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore + PoolStore
+{
+}
 
-impl<T: DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore + ?Sized> Store for T {}
+impl<T> Store for T where
+    T: DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore + PoolStore + ?Sized
+{
+}

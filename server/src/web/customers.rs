@@ -18,6 +18,15 @@ use crate::accounts::{AccountError, Role};
 use crate::customers::PushError;
 use crate::routes::{AppState, now_ms};
 
+/// A change of owner as the customer page shows it.
+pub struct OwnerLine {
+    pub at: String,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    pub by: String,
+}
+
 /// A lead as the customer page shows it.
 pub struct LeadLine {
     pub product: String,
@@ -46,6 +55,12 @@ struct CustomerPage<'a> {
     next_follow_up: String,
     visits: Vec<Row>,
     leads: Vec<LeadLine>,
+    history: Vec<OwnerLine>,
+    locked: bool,
+    /// When it returns to the pool if nothing happens first, and why.
+    due: Option<(String, String)>,
+    /// The branch's managers, for the reassignment form: (ID, name).
+    managers: Vec<(String, String)>,
 }
 
 /// The page, with `revealed` shown once.
@@ -67,11 +82,29 @@ async fn render(
             let Some(c) = s.customer_row(&id)?.filter(|c| c.branch_id == branch) else {
                 return Ok::<_, AccountError>(None);
             };
-            Ok(Some((c, s.customer_visits(&id, 50)?, s.customer_leads(&id)?)))
+            let history = s.owner_changes_of(&id)?;
+            // Who decided each change, by name (a handful of rows).
+            let mut names = std::collections::BTreeMap::new();
+            for h in &history {
+                if !names.contains_key(&h.change.by) {
+                    let name = crate::accounts::user_by_id(s, &h.change.by)?.map(|u| u.display_name);
+                    names.insert(h.change.by.clone(), name.unwrap_or_else(|| h.change.by.clone()));
+                }
+            }
+            let pool = s.pool_state(&id)?;
+            let managers = s.branch_managers(&branch)?;
+            Ok(Some((c, s.customer_visits(&id, 50)?, s.customer_leads(&id)?, (history, names, pool, managers))))
         })
         .await
         .map_err(|e| WebError::from_app(lang, e))?;
-    let Some((c, visits, leads)) = found else { return Err(WebError::NotFound(lang)) };
+    let Some((c, visits, leads, (history, names, pool, managers))) = found else {
+        return Err(WebError::NotFound(lang));
+    };
+    let t = viewer.t();
+    let owner_text = |o: &fieldsync_core::domain::Owner| match (&o.manager_id, &o.manager_name) {
+        (None, _) => t.pool.to_string(),
+        (Some(id), name) => name.clone().unwrap_or_else(|| id.clone()),
+    };
     let tz = &viewer.tz;
     let html = CustomerPage {
         t: viewer.t(),
@@ -106,6 +139,25 @@ async fn render(
                 created: format::date(l.created_at, tz),
             })
             .collect(),
+        history: history
+            .iter()
+            .map(|h| OwnerLine {
+                at: format::datetime(h.change.at, tz),
+                from: owner_text(&h.change.from),
+                to: owner_text(&h.change.to),
+                reason: lang.label(h.change.reason.code(), Some(h.change.reason.label_zh())),
+                by: if h.change.by == crate::pool::RULES {
+                    t.pool_rules.to_string()
+                } else {
+                    names.get(&h.change.by).cloned().unwrap_or_default()
+                },
+            })
+            .collect(),
+        locked: pool.as_ref().is_some_and(|(locked, _)| *locked),
+        due: pool
+            .and_then(|(_, due)| due)
+            .map(|d| (format::date(d.at, tz), lang.label(d.cause.code(), Some(d.cause.label_zh())))),
+        managers,
     }
     .render()
     .map_err(|_| WebError::Internal(lang))?;
@@ -234,4 +286,70 @@ pub async fn audit(
     .render()
     .map_err(|_| WebError::Internal(lang))?;
     Ok(Html(html).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct OwnerForm {
+    #[serde(default)]
+    csrf: String,
+    /// A manager's ID, or `pool`.
+    #[serde(default)]
+    owner: String,
+}
+
+/// Gives the customer to another manager of the branch, or to the pool: the same decision as the
+/// JSON endpoint's, recorded on the customer.
+pub async fn assign(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(customer_id): Path<String>,
+    WebForm(form): WebForm<OwnerForm>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(&form.csrf)?;
+    let lang = viewer.lang;
+    let user = viewer.user.clone();
+    let id = customer_id.clone();
+    state
+        .db
+        .write(move |s| {
+            let owner = crate::pool::owner_named(s, &user.branch_id, &form.owner)
+                .ok_or(PushError::Refused(crate::policy::Refusal::UnknownOwner))?;
+            crate::pool::reassign(s, &user, &[id], &owner, now_ms())
+        })
+        .await
+        .map_err(|e| WebError::from_app(lang, e))?;
+    Ok(axum::response::Redirect::to(&format!("/customers/{}", super::error::urlencoding(&customer_id))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LockForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    locked: String,
+}
+
+/// Keeps the customer with its manager whatever the recycle rules say (`locked=1`), or stops.
+pub async fn lock(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(customer_id): Path<String>,
+    WebForm(form): WebForm<LockForm>,
+) -> Result<Response, WebError> {
+    viewer.check_csrf(&form.csrf)?;
+    let lang = viewer.lang;
+    let locked = match form.locked.as_str() {
+        "1" => true,
+        "0" => false,
+        _ => return Err(WebError::BadRequest(lang, viewer.t().bad_request)),
+    };
+    let user = viewer.user.clone();
+    let id = customer_id.clone();
+    let action = fieldsync_core::domain::Action::SetLocked { locked };
+    state
+        .db
+        .write(move |s| crate::customers::write_decision(s, &user, &id, &action, now_ms()))
+        .await
+        .map_err(|e| WebError::from_app(lang, e))?;
+    Ok(axum::response::Redirect::to(&format!("/customers/{}", super::error::urlencoding(&customer_id))).into_response())
 }

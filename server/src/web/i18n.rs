@@ -193,6 +193,18 @@ texts! {
     no_route: "这一天没有签到", "No check-ins that day";
     total_visits: "近 30 天走访共 {} 次", "{} visits in the last 30 days";
     chart_table: "数据表", "Data table";
+    owner_history: "负责人变更记录", "Changes of owner";
+    from_owner: "原负责人", "From";
+    to_owner: "新负责人", "To";
+    reason: "原因", "Reason";
+    decided_by: "操作人", "By";
+    pool_rules: "公海规则", "Pool rules";
+    due_back: "将退回公海", "Returns to the pool";
+    locked: "已锁定（不会退回公海）", "Locked (never returned to the pool)";
+    lock: "锁定", "Lock";
+    unlock: "解除锁定", "Unlock";
+    assign_to: "分配给", "Assign to";
+    assign: "分配", "Assign";
 }
 
 impl Texts {

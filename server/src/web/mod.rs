@@ -47,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         .route("/visits/{customer_id}/{visit_id}/review", post(visits::review_one))
         .route("/customers/{customer_id}", get(customers::page))
         .route("/customers/{customer_id}/reveal", post(customers::reveal))
+        .route("/customers/{customer_id}/owner", post(customers::assign))
+        .route("/customers/{customer_id}/lock", post(customers::lock))
         .route("/audit", get(customers::audit))
         .route("/overview", get(overview::page))
         .route("/photos/{hash}", get(photo))

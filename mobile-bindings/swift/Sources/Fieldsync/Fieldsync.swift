@@ -737,9 +737,20 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func pool(village: String?) throws  -> [PoolSummary]
     
     /**
+     * The branch's public-pool rules as the last sync brought them (`None` before the first).
+     */
+    func poolRules() throws  -> PoolRules?
+    
+    /**
      * Records a visit after the fact (补录): created completed; returns its ID.
      */
     func recordVisit(customerId: String, purpose: VisitPurpose, channel: Channel, checkIn: CheckPoint, checkOut: CheckPoint, details: VisitDetails) throws  -> String
+    
+    /**
+     * The signed-in manager's customers about to return to the public pool (their warning has
+     * begun), soonest first, with the days left: offline, from the rules the last sync brought.
+     */
+    func recycleWarnings() throws  -> [RecycleWarning]
     
     /**
      * Changes the server refused, with its reasons.
@@ -1219,6 +1230,18 @@ open func pool(village: String?)throws  -> [PoolSummary]  {
 }
     
     /**
+     * The branch's public-pool rules as the last sync brought them (`None` before the first).
+     */
+open func poolRules()throws  -> PoolRules?  {
+    return try  FfiConverterOptionTypePoolRules.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Records a visit after the fact (补录): created completed; returns its ID.
      */
 open func recordVisit(customerId: String, purpose: VisitPurpose, channel: Channel, checkIn: CheckPoint, checkOut: CheckPoint, details: VisitDetails)throws  -> String  {
@@ -1232,6 +1255,19 @@ open func recordVisit(customerId: String, purpose: VisitPurpose, channel: Channe
         FfiConverterTypeCheckPoint_lower(checkIn),
         FfiConverterTypeCheckPoint_lower(checkOut),
         FfiConverterTypeVisitDetails_lower(details),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The signed-in manager's customers about to return to the public pool (their warning has
+     * begun), soonest first, with the days left: offline, from the rules the last sync brought.
+     */
+open func recycleWarnings()throws  -> [RecycleWarning]  {
+    return try  FfiConverterSequenceTypeRecycleWarning.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_recycle_warnings(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1830,6 +1866,19 @@ public struct Customer360: Equatable, Hashable {
      * Newest visit first.
      */
     public var reviews: [VisitReview]
+    /**
+     * Changes of owner (from, to, why, by whom, when), newest first.
+     */
+    public var ownerHistory: [OwnerChange]
+    /**
+     * Kept with its manager whatever the pool's recycle rules say.
+     */
+    public var locked: Bool
+    /**
+     * When the customer returns to the public pool if nothing happens first (`None`: no rule
+     * returns it, or the rules have not arrived yet).
+     */
+    public var recycle: RecycleDue?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1848,7 +1897,17 @@ public struct Customer360: Equatable, Hashable {
          */interactions: [Interaction], 
         /**
          * Newest visit first.
-         */reviews: [VisitReview]) {
+         */reviews: [VisitReview], 
+        /**
+         * Changes of owner (from, to, why, by whom, when), newest first.
+         */ownerHistory: [OwnerChange], 
+        /**
+         * Kept with its manager whatever the pool's recycle rules say.
+         */locked: Bool, 
+        /**
+         * When the customer returns to the public pool if nothing happens first (`None`: no rule
+         * returns it, or the rules have not arrived yet).
+         */recycle: RecycleDue?) {
         self.customerId = customerId
         self.kind = kind
         self.profile = profile
@@ -1864,6 +1923,9 @@ public struct Customer360: Equatable, Hashable {
         self.reminders = reminders
         self.interactions = interactions
         self.reviews = reviews
+        self.ownerHistory = ownerHistory
+        self.locked = locked
+        self.recycle = recycle
     }
 
     
@@ -1896,7 +1958,10 @@ public struct FfiConverterTypeCustomer360: FfiConverterRustBuffer {
                 leads: FfiConverterSequenceTypeLead.read(from: &buf), 
                 reminders: FfiConverterSequenceTypeReminder.read(from: &buf), 
                 interactions: FfiConverterSequenceTypeInteraction.read(from: &buf), 
-                reviews: FfiConverterSequenceTypeVisitReview.read(from: &buf)
+                reviews: FfiConverterSequenceTypeVisitReview.read(from: &buf), 
+                ownerHistory: FfiConverterSequenceTypeOwnerChange.read(from: &buf), 
+                locked: FfiConverterBool.read(from: &buf), 
+                recycle: FfiConverterOptionTypeRecycleDue.read(from: &buf)
         )
     }
 
@@ -1916,6 +1981,9 @@ public struct FfiConverterTypeCustomer360: FfiConverterRustBuffer {
         FfiConverterSequenceTypeReminder.write(value.reminders, into: &buf)
         FfiConverterSequenceTypeInteraction.write(value.interactions, into: &buf)
         FfiConverterSequenceTypeVisitReview.write(value.reviews, into: &buf)
+        FfiConverterSequenceTypeOwnerChange.write(value.ownerHistory, into: &buf)
+        FfiConverterBool.write(value.locked, into: &buf)
+        FfiConverterOptionTypeRecycleDue.write(value.recycle, into: &buf)
     }
 }
 
@@ -2934,6 +3002,54 @@ fileprivate struct FfiConverterOptionTypeSyncListener: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypePoolRules: FfiConverterRustBuffer {
+    typealias SwiftType = PoolRules?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePoolRules.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePoolRules.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRecycleDue: FfiConverterRustBuffer {
+    typealias SwiftType = RecycleDue?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRecycleDue.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRecycleDue.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeSignedIn: FfiConverterRustBuffer {
     typealias SwiftType = SignedIn?
 
@@ -3180,6 +3296,31 @@ fileprivate struct FfiConverterSequenceTypeLeadSummary: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeOwnerChange: FfiConverterRustBuffer {
+    typealias SwiftType = [OwnerChange]
+
+    public static func write(_ value: [OwnerChange], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeOwnerChange.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [OwnerChange] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [OwnerChange]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeOwnerChange.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypePoolSummary: FfiConverterRustBuffer {
     typealias SwiftType = [PoolSummary]
 
@@ -3197,6 +3338,31 @@ fileprivate struct FfiConverterSequenceTypePoolSummary: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypePoolSummary.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeRecycleWarning: FfiConverterRustBuffer {
+    typealias SwiftType = [RecycleWarning]
+
+    public static func write(_ value: [RecycleWarning], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRecycleWarning.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RecycleWarning] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RecycleWarning]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRecycleWarning.read(from: &buf))
         }
         return seq
     }
@@ -3442,7 +3608,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool() != 21787) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules() != 44590) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit() != 5576) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_recycle_warnings() != 1020) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_refused_changes() != 17847) {

@@ -1614,6 +1614,202 @@ public func FfiConverterTypeOwner_lower(_ value: Owner) -> RustBuffer {
 
 
 /**
+ * One change of hands: from whom to whom (`None`: the pool), why, by whom and when.
+ */
+public struct OwnerChange: Equatable, Hashable {
+    public var from: Owner
+    public var to: Owner
+    public var reason: OwnerChangeReason
+    /**
+     * The user who decided it (the claiming manager, the supervisor; the server for recycling).
+     */
+    public var by: String
+    public var at: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(from: Owner, to: Owner, reason: OwnerChangeReason, 
+        /**
+         * The user who decided it (the claiming manager, the supervisor; the server for recycling).
+         */by: String, at: Int64) {
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.by = by
+        self.at = at
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension OwnerChange: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOwnerChange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OwnerChange {
+        return
+            try OwnerChange(
+                from: FfiConverterTypeOwner.read(from: &buf), 
+                to: FfiConverterTypeOwner.read(from: &buf), 
+                reason: FfiConverterTypeOwnerChangeReason.read(from: &buf), 
+                by: FfiConverterString.read(from: &buf), 
+                at: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: OwnerChange, into buf: inout [UInt8]) {
+        FfiConverterTypeOwner.write(value.from, into: &buf)
+        FfiConverterTypeOwner.write(value.to, into: &buf)
+        FfiConverterTypeOwnerChangeReason.write(value.reason, into: &buf)
+        FfiConverterString.write(value.by, into: &buf)
+        FfiConverterInt64.write(value.at, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOwnerChange_lift(_ buf: RustBuffer) throws -> OwnerChange {
+    return try FfiConverterTypeOwnerChange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOwnerChange_lower(_ value: OwnerChange) -> RustBuffer {
+    return FfiConverterTypeOwnerChange.lower(value)
+}
+
+
+/**
+ * A branch's pool rules. `None` turns a rule off.
+ */
+public struct PoolRules: Equatable, Hashable {
+    /**
+     * A customer returns to the pool after this many days without a completed visit or a
+     * recorded interaction (a follow-up call, a consultation).
+     */
+    public var recycleAfterDays: UInt32?
+    /**
+     * A customer with open leads returns after this many days without any lead moving on.
+     */
+    public var recycleWithoutLeadProgressDays: UInt32?
+    /**
+     * The tablet warns this many days before.
+     */
+    public var warnDays: UInt32
+    /**
+     * An open lead at this stage or later keeps the customer with its manager.
+     */
+    public var exemptLeadStage: LeadStage?
+    /**
+     * Claims from the pool a manager may win per day (their branch's local day).
+     */
+    public var dailyClaimCap: UInt32?
+    /**
+     * Customers a manager may own; a claim beyond it is refused.
+     */
+    public var maxOwned: UInt32?
+    /**
+     * Days before a former owner may claim the same customer again.
+     */
+    public var claimCooldownDays: UInt32?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * A customer returns to the pool after this many days without a completed visit or a
+         * recorded interaction (a follow-up call, a consultation).
+         */recycleAfterDays: UInt32?, 
+        /**
+         * A customer with open leads returns after this many days without any lead moving on.
+         */recycleWithoutLeadProgressDays: UInt32?, 
+        /**
+         * The tablet warns this many days before.
+         */warnDays: UInt32, 
+        /**
+         * An open lead at this stage or later keeps the customer with its manager.
+         */exemptLeadStage: LeadStage?, 
+        /**
+         * Claims from the pool a manager may win per day (their branch's local day).
+         */dailyClaimCap: UInt32?, 
+        /**
+         * Customers a manager may own; a claim beyond it is refused.
+         */maxOwned: UInt32?, 
+        /**
+         * Days before a former owner may claim the same customer again.
+         */claimCooldownDays: UInt32?) {
+        self.recycleAfterDays = recycleAfterDays
+        self.recycleWithoutLeadProgressDays = recycleWithoutLeadProgressDays
+        self.warnDays = warnDays
+        self.exemptLeadStage = exemptLeadStage
+        self.dailyClaimCap = dailyClaimCap
+        self.maxOwned = maxOwned
+        self.claimCooldownDays = claimCooldownDays
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PoolRules: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePoolRules: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PoolRules {
+        return
+            try PoolRules(
+                recycleAfterDays: FfiConverterOptionUInt32.read(from: &buf), 
+                recycleWithoutLeadProgressDays: FfiConverterOptionUInt32.read(from: &buf), 
+                warnDays: FfiConverterUInt32.read(from: &buf), 
+                exemptLeadStage: FfiConverterOptionTypeLeadStage.read(from: &buf), 
+                dailyClaimCap: FfiConverterOptionUInt32.read(from: &buf), 
+                maxOwned: FfiConverterOptionUInt32.read(from: &buf), 
+                claimCooldownDays: FfiConverterOptionUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PoolRules, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt32.write(value.recycleAfterDays, into: &buf)
+        FfiConverterOptionUInt32.write(value.recycleWithoutLeadProgressDays, into: &buf)
+        FfiConverterUInt32.write(value.warnDays, into: &buf)
+        FfiConverterOptionTypeLeadStage.write(value.exemptLeadStage, into: &buf)
+        FfiConverterOptionUInt32.write(value.dailyClaimCap, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxOwned, into: &buf)
+        FfiConverterOptionUInt32.write(value.claimCooldownDays, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePoolRules_lift(_ buf: RustBuffer) throws -> PoolRules {
+    return try FfiConverterTypePoolRules.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePoolRules_lower(_ value: PoolRules) -> RustBuffer {
+    return FfiConverterTypePoolRules.lower(value)
+}
+
+
+/**
  * A public-pool customer as the tablet holds it (masked).
  */
 public struct PoolSummary: Equatable, Hashable {
@@ -1808,6 +2004,148 @@ public func FfiConverterTypeProfile_lift(_ buf: RustBuffer) throws -> Profile {
 #endif
 public func FfiConverterTypeProfile_lower(_ value: Profile) -> RustBuffer {
     return FfiConverterTypeProfile.lower(value)
+}
+
+
+/**
+ * When an owned customer returns to the pool if nothing happens first.
+ */
+public struct RecycleDue: Equatable, Hashable {
+    public var at: Int64
+    /**
+     * From when the tablet shows the countdown.
+     */
+    public var warnFrom: Int64
+    public var cause: RecycleCause
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(at: Int64, 
+        /**
+         * From when the tablet shows the countdown.
+         */warnFrom: Int64, cause: RecycleCause) {
+        self.at = at
+        self.warnFrom = warnFrom
+        self.cause = cause
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RecycleDue: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecycleDue: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecycleDue {
+        return
+            try RecycleDue(
+                at: FfiConverterInt64.read(from: &buf), 
+                warnFrom: FfiConverterInt64.read(from: &buf), 
+                cause: FfiConverterTypeRecycleCause.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RecycleDue, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.at, into: &buf)
+        FfiConverterInt64.write(value.warnFrom, into: &buf)
+        FfiConverterTypeRecycleCause.write(value.cause, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecycleDue_lift(_ buf: RustBuffer) throws -> RecycleDue {
+    return try FfiConverterTypeRecycleDue.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecycleDue_lower(_ value: RecycleDue) -> RustBuffer {
+    return FfiConverterTypeRecycleDue.lower(value)
+}
+
+
+/**
+ * An owned customer about to return to the pool: the tablet's countdown.
+ */
+public struct RecycleWarning: Equatable, Hashable {
+    public var customerId: String
+    public var name: String
+    public var village: String
+    public var due: RecycleDue
+    /**
+     * Whole days left (0: the last day; negative: overdue, returned at the server's next sweep).
+     */
+    public var daysLeft: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(customerId: String, name: String, village: String, due: RecycleDue, 
+        /**
+         * Whole days left (0: the last day; negative: overdue, returned at the server's next sweep).
+         */daysLeft: Int64) {
+        self.customerId = customerId
+        self.name = name
+        self.village = village
+        self.due = due
+        self.daysLeft = daysLeft
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension RecycleWarning: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecycleWarning: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecycleWarning {
+        return
+            try RecycleWarning(
+                customerId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                village: FfiConverterString.read(from: &buf), 
+                due: FfiConverterTypeRecycleDue.read(from: &buf), 
+                daysLeft: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: RecycleWarning, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.customerId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.village, into: &buf)
+        FfiConverterTypeRecycleDue.write(value.due, into: &buf)
+        FfiConverterInt64.write(value.daysLeft, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecycleWarning_lift(_ buf: RustBuffer) throws -> RecycleWarning {
+    return try FfiConverterTypeRecycleWarning.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecycleWarning_lower(_ value: RecycleWarning) -> RustBuffer {
+    return FfiConverterTypeRecycleWarning.lower(value)
 }
 
 
@@ -3408,6 +3746,134 @@ public func FfiConverterTypeLocationProvider_lower(_ value: LocationProvider) ->
 
 
 /**
+ * Why a customer changed hands (recorded on the customer, see [`OwnerChange`]).
+ */
+
+public enum OwnerChangeReason: Equatable, Hashable {
+    
+    /**
+     * A new customer given to its creator (not recorded in the history: the file's
+     * `created_by` and `created_at` say it).
+     */
+    case created
+    /**
+     * Taken from the branch's public pool by a manager's claim.
+     */
+    case claimed
+    /**
+     * Assigned or reassigned by a supervisor (one customer, or in bulk).
+     */
+    case assigned
+    /**
+     * Returned to the pool by the branch's recycle rules (no visit, no lead progress).
+     */
+    case recycled
+    /**
+     * Given back to the pool by a supervisor or the manager's request.
+     */
+    case released
+    /**
+     * Two files of one customer merged into this one.
+     */
+    case merged
+
+
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_ownerchangereason_label(
+            FfiConverterTypeOwnerChangeReason_lower(self),uniffiCallStatus
+    )
+})
+}
+
+
+
+}
+
+#if compiler(>=6)
+extension OwnerChangeReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeOwnerChangeReason: FfiConverterRustBuffer {
+    typealias SwiftType = OwnerChangeReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> OwnerChangeReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .created
+        
+        case 2: return .claimed
+        
+        case 3: return .assigned
+        
+        case 4: return .recycled
+        
+        case 5: return .released
+        
+        case 6: return .merged
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: OwnerChangeReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .created:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .claimed:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .assigned:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .recycled:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .released:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .merged:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOwnerChangeReason_lift(_ buf: RustBuffer) throws -> OwnerChangeReason {
+    return try FfiConverterTypeOwnerChangeReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeOwnerChangeReason_lower(_ value: OwnerChangeReason) -> RustBuffer {
+    return FfiConverterTypeOwnerChangeReason.lower(value)
+}
+
+
+
+/**
  * The bank products a customer can be interested in.
  */
 
@@ -3519,6 +3985,87 @@ public func FfiConverterTypeProduct_lift(_ buf: RustBuffer) throws -> Product {
 #endif
 public func FfiConverterTypeProduct_lower(_ value: Product) -> RustBuffer {
     return FfiConverterTypeProduct.lower(value)
+}
+
+
+
+/**
+ * Why a customer is due back in the pool.
+ */
+
+public enum RecycleCause: Equatable, Hashable {
+    
+    case noVisit
+    case noLeadProgress
+
+
+
+    /**
+     * The Simplified Chinese label shown to users.
+     */
+public func label() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldsync_core_fn_method_recyclecause_label(
+            FfiConverterTypeRecycleCause_lower(self),uniffiCallStatus
+    )
+})
+}
+
+
+
+}
+
+#if compiler(>=6)
+extension RecycleCause: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecycleCause: FfiConverterRustBuffer {
+    typealias SwiftType = RecycleCause
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecycleCause {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .noVisit
+        
+        case 2: return .noLeadProgress
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RecycleCause, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .noVisit:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .noLeadProgress:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecycleCause_lift(_ buf: RustBuffer) throws -> RecycleCause {
+    return try FfiConverterTypeRecycleCause.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecycleCause_lower(_ value: RecycleCause) -> RustBuffer {
+    return FfiConverterTypeRecycleCause.lower(value)
 }
 
 
@@ -4281,6 +4828,30 @@ fileprivate struct FfiConverterOptionUInt8: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
     typealias SwiftType = Int64?
 
@@ -4417,6 +4988,30 @@ fileprivate struct FfiConverterOptionTypeGender: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeGender.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeLeadStage: FfiConverterRustBuffer {
+    typealias SwiftType = LeadStage?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeLeadStage.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeLeadStage.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

@@ -23,9 +23,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, sql: include_str!("schema/v7.sql") },
     Migration { version: 8, sql: include_str!("schema/v8.sql") },
     Migration { version: 9, sql: include_str!("schema/v9.sql") },
+    Migration { version: 10, sql: include_str!("schema/v10.sql") },
 ];
 
-pub const LATEST: u32 = 9;
+pub const LATEST: u32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

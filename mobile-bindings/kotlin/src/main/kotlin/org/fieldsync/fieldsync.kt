@@ -49,9 +49,13 @@ import org.fieldsync.core.FfiConverterTypeLeadSource
 import org.fieldsync.core.FfiConverterTypeLeadStage
 import org.fieldsync.core.FfiConverterTypeLeadSummary
 import org.fieldsync.core.FfiConverterTypeLifecycle
+import org.fieldsync.core.FfiConverterTypeOwnerChange
+import org.fieldsync.core.FfiConverterTypePoolRules
 import org.fieldsync.core.FfiConverterTypePoolSummary
 import org.fieldsync.core.FfiConverterTypeProduct
 import org.fieldsync.core.FfiConverterTypeProfile
+import org.fieldsync.core.FfiConverterTypeRecycleDue
+import org.fieldsync.core.FfiConverterTypeRecycleWarning
 import org.fieldsync.core.FfiConverterTypeReminder
 import org.fieldsync.core.FfiConverterTypeReminderKind
 import org.fieldsync.core.FfiConverterTypeReminderSummary
@@ -71,9 +75,13 @@ import org.fieldsync.core.LeadSource
 import org.fieldsync.core.LeadStage
 import org.fieldsync.core.LeadSummary
 import org.fieldsync.core.Lifecycle
+import org.fieldsync.core.OwnerChange
+import org.fieldsync.core.PoolRules
 import org.fieldsync.core.PoolSummary
 import org.fieldsync.core.Product
 import org.fieldsync.core.Profile
+import org.fieldsync.core.RecycleDue
+import org.fieldsync.core.RecycleWarning
 import org.fieldsync.core.Reminder
 import org.fieldsync.core.ReminderKind
 import org.fieldsync.core.ReminderSummary
@@ -98,9 +106,13 @@ import org.fieldsync.core.RustBuffer as RustBufferLeadSource
 import org.fieldsync.core.RustBuffer as RustBufferLeadStage
 import org.fieldsync.core.RustBuffer as RustBufferLeadSummary
 import org.fieldsync.core.RustBuffer as RustBufferLifecycle
+import org.fieldsync.core.RustBuffer as RustBufferOwnerChange
+import org.fieldsync.core.RustBuffer as RustBufferPoolRules
 import org.fieldsync.core.RustBuffer as RustBufferPoolSummary
 import org.fieldsync.core.RustBuffer as RustBufferProduct
 import org.fieldsync.core.RustBuffer as RustBufferProfile
+import org.fieldsync.core.RustBuffer as RustBufferRecycleDue
+import org.fieldsync.core.RustBuffer as RustBufferRecycleWarning
 import org.fieldsync.core.RustBuffer as RustBufferReminder
 import org.fieldsync.core.RustBuffer as RustBufferReminderKind
 import org.fieldsync.core.RustBuffer as RustBufferReminderSummary
@@ -828,7 +840,11 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_recycle_warnings(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_refused_changes(
     ): Int
@@ -942,7 +958,11 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool(`ptr`: Long,`village`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_record_visit(`ptr`: Long,`customerId`: RustBuffer.ByValue,`purpose`: RustBufferVisitPurpose.ByValue,`channel`: RustBufferChannel.ByValue,`checkIn`: RustBufferCheckPoint.ByValue,`checkOut`: RustBufferCheckPoint.ByValue,`details`: RustBufferVisitDetails.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_recycle_warnings(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_refused_changes(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1180,7 +1200,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool() and 0xFFFF) != 21787) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules() and 0xFFFF) != 44590) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit() and 0xFFFF) != 5576) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_recycle_warnings() and 0xFFFF) != 1020) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_refused_changes() and 0xFFFF) != 17847) {
@@ -1820,9 +1846,20 @@ public interface FieldsyncDeviceInterface {
     fun `pool`(`village`: kotlin.String?): List<PoolSummary>
     
     /**
+     * The branch's public-pool rules as the last sync brought them (`None` before the first).
+     */
+    fun `poolRules`(): PoolRules?
+    
+    /**
      * Records a visit after the fact (补录): created completed; returns its ID.
      */
     fun `recordVisit`(`customerId`: kotlin.String, `purpose`: VisitPurpose, `channel`: Channel, `checkIn`: CheckPoint, `checkOut`: CheckPoint, `details`: VisitDetails): kotlin.String
+    
+    /**
+     * The signed-in manager's customers about to return to the public pool (their warning has
+     * begun), soonest first, with the days left: offline, from the rules the last sync brought.
+     */
+    fun `recycleWarnings`(): List<RecycleWarning>
     
     /**
      * Changes the server refused, with its reasons.
@@ -2462,6 +2499,23 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
 
     
     /**
+     * The branch's public-pool rules as the last sync brought them (`None` before the first).
+     */
+    @Throws(FieldsyncException::class)override fun `poolRules`(): PoolRules? {
+            return FfiConverterOptionalTypePoolRules.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Records a visit after the fact (补录): created completed; returns its ID.
      */
     @Throws(FieldsyncException::class)override fun `recordVisit`(`customerId`: kotlin.String, `purpose`: VisitPurpose, `channel`: Channel, `checkIn`: CheckPoint, `checkOut`: CheckPoint, `details`: VisitDetails): kotlin.String {
@@ -2477,6 +2531,24 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
         FfiConverterTypeCheckPoint.lower(`checkIn`),
         FfiConverterTypeCheckPoint.lower(`checkOut`),
         FfiConverterTypeVisitDetails.lower(`details`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The signed-in manager's customers about to return to the public pool (their warning has
+     * begun), soonest first, with the days left: offline, from the rules the last sync brought.
+     */
+    @Throws(FieldsyncException::class)override fun `recycleWarnings`(): List<RecycleWarning> {
+            return FfiConverterSequenceTypeRecycleWarning.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_recycle_warnings(
+        it,
+        _status)
 }
     }
     )
@@ -3415,6 +3487,22 @@ data class Customer360 (
      * Newest visit first.
      */
     var `reviews`: List<VisitReview>
+    , 
+    /**
+     * Changes of owner (from, to, why, by whom, when), newest first.
+     */
+    var `ownerHistory`: List<OwnerChange>
+    , 
+    /**
+     * Kept with its manager whatever the pool's recycle rules say.
+     */
+    var `locked`: kotlin.Boolean
+    , 
+    /**
+     * When the customer returns to the public pool if nothing happens first (`None`: no rule
+     * returns it, or the rules have not arrived yet).
+     */
+    var `recycle`: RecycleDue?
     
 ){
     
@@ -3446,6 +3534,9 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterSequenceTypeReminder.read(buf),
             FfiConverterSequenceTypeInteraction.read(buf),
             FfiConverterSequenceTypeVisitReview.read(buf),
+            FfiConverterSequenceTypeOwnerChange.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalTypeRecycleDue.read(buf),
         )
     }
 
@@ -3464,7 +3555,10 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterSequenceTypeLead.allocationSize(value.`leads`) +
             FfiConverterSequenceTypeReminder.allocationSize(value.`reminders`) +
             FfiConverterSequenceTypeInteraction.allocationSize(value.`interactions`) +
-            FfiConverterSequenceTypeVisitReview.allocationSize(value.`reviews`)
+            FfiConverterSequenceTypeVisitReview.allocationSize(value.`reviews`) +
+            FfiConverterSequenceTypeOwnerChange.allocationSize(value.`ownerHistory`) +
+            FfiConverterBoolean.allocationSize(value.`locked`) +
+            FfiConverterOptionalTypeRecycleDue.allocationSize(value.`recycle`)
     )
 
     override fun write(value: Customer360, buf: ByteBuffer) {
@@ -3483,6 +3577,9 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterSequenceTypeReminder.write(value.`reminders`, buf)
             FfiConverterSequenceTypeInteraction.write(value.`interactions`, buf)
             FfiConverterSequenceTypeVisitReview.write(value.`reviews`, buf)
+            FfiConverterSequenceTypeOwnerChange.write(value.`ownerHistory`, buf)
+            FfiConverterBoolean.write(value.`locked`, buf)
+            FfiConverterOptionalTypeRecycleDue.write(value.`recycle`, buf)
     }
 }
 
@@ -4549,6 +4646,70 @@ public object FfiConverterOptionalTypeSyncListener: FfiConverterRustBuffer<SyncL
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypePoolRules: FfiConverterRustBuffer<PoolRules?> {
+    override fun read(buf: ByteBuffer): PoolRules? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePoolRules.read(buf)
+    }
+
+    override fun allocationSize(value: PoolRules?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePoolRules.allocationSize(value)
+        }
+    }
+
+    override fun write(value: PoolRules?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePoolRules.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeRecycleDue: FfiConverterRustBuffer<RecycleDue?> {
+    override fun read(buf: ByteBuffer): RecycleDue? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeRecycleDue.read(buf)
+    }
+
+    override fun allocationSize(value: RecycleDue?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeRecycleDue.allocationSize(value)
+        }
+    }
+
+    override fun write(value: RecycleDue?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeRecycleDue.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypeSignedIn: FfiConverterRustBuffer<SignedIn?> {
     override fun read(buf: ByteBuffer): SignedIn? {
         if (buf.get().toInt() == 0) {
@@ -4845,6 +5006,34 @@ public object FfiConverterSequenceTypeLeadSummary: FfiConverterRustBuffer<List<L
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeOwnerChange: FfiConverterRustBuffer<List<OwnerChange>> {
+    override fun read(buf: ByteBuffer): List<OwnerChange> {
+        val len = buf.getInt()
+        return List<OwnerChange>(len) {
+            FfiConverterTypeOwnerChange.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<OwnerChange>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeOwnerChange.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<OwnerChange>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeOwnerChange.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypePoolSummary: FfiConverterRustBuffer<List<PoolSummary>> {
     override fun read(buf: ByteBuffer): List<PoolSummary> {
         val len = buf.getInt()
@@ -4863,6 +5052,34 @@ public object FfiConverterSequenceTypePoolSummary: FfiConverterRustBuffer<List<P
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypePoolSummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeRecycleWarning: FfiConverterRustBuffer<List<RecycleWarning>> {
+    override fun read(buf: ByteBuffer): List<RecycleWarning> {
+        val len = buf.getInt()
+        return List<RecycleWarning>(len) {
+            FfiConverterTypeRecycleWarning.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<RecycleWarning>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeRecycleWarning.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<RecycleWarning>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeRecycleWarning.write(it, buf)
         }
     }
 }
@@ -5034,6 +5251,14 @@ public object FfiConverterSequenceTypeVisitReview: FfiConverterRustBuffer<List<V
         }
     }
 }
+
+
+
+
+
+
+
+
 
 
 

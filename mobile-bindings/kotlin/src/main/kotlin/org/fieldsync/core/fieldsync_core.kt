@@ -707,9 +707,13 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_core_fn_method_product_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_recyclecause_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_core_fn_method_intentkind_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_core_fn_method_lifecycle_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_core_fn_method_ownerchangereason_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_core_fn_method_reviewdecision_label(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1955,6 +1959,153 @@ public object FfiConverterTypeOwner: FfiConverterRustBuffer<Owner> {
 
 
 /**
+ * One change of hands: from whom to whom (`None`: the pool), why, by whom and when.
+ */
+data class OwnerChange (
+    var `from`: Owner
+    , 
+    var `to`: Owner
+    , 
+    var `reason`: OwnerChangeReason
+    , 
+    /**
+     * The user who decided it (the claiming manager, the supervisor; the server for recycling).
+     */
+    var `by`: kotlin.String
+    , 
+    var `at`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOwnerChange: FfiConverterRustBuffer<OwnerChange> {
+    override fun read(buf: ByteBuffer): OwnerChange {
+        return OwnerChange(
+            FfiConverterTypeOwner.read(buf),
+            FfiConverterTypeOwner.read(buf),
+            FfiConverterTypeOwnerChangeReason.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: OwnerChange) = (
+            FfiConverterTypeOwner.allocationSize(value.`from`) +
+            FfiConverterTypeOwner.allocationSize(value.`to`) +
+            FfiConverterTypeOwnerChangeReason.allocationSize(value.`reason`) +
+            FfiConverterString.allocationSize(value.`by`) +
+            FfiConverterLong.allocationSize(value.`at`)
+    )
+
+    override fun write(value: OwnerChange, buf: ByteBuffer) {
+            FfiConverterTypeOwner.write(value.`from`, buf)
+            FfiConverterTypeOwner.write(value.`to`, buf)
+            FfiConverterTypeOwnerChangeReason.write(value.`reason`, buf)
+            FfiConverterString.write(value.`by`, buf)
+            FfiConverterLong.write(value.`at`, buf)
+    }
+}
+
+
+
+/**
+ * A branch's pool rules. `None` turns a rule off.
+ */
+data class PoolRules (
+    /**
+     * A customer returns to the pool after this many days without a completed visit or a
+     * recorded interaction (a follow-up call, a consultation).
+     */
+    var `recycleAfterDays`: kotlin.UInt?
+    , 
+    /**
+     * A customer with open leads returns after this many days without any lead moving on.
+     */
+    var `recycleWithoutLeadProgressDays`: kotlin.UInt?
+    , 
+    /**
+     * The tablet warns this many days before.
+     */
+    var `warnDays`: kotlin.UInt
+    , 
+    /**
+     * An open lead at this stage or later keeps the customer with its manager.
+     */
+    var `exemptLeadStage`: LeadStage?
+    , 
+    /**
+     * Claims from the pool a manager may win per day (their branch's local day).
+     */
+    var `dailyClaimCap`: kotlin.UInt?
+    , 
+    /**
+     * Customers a manager may own; a claim beyond it is refused.
+     */
+    var `maxOwned`: kotlin.UInt?
+    , 
+    /**
+     * Days before a former owner may claim the same customer again.
+     */
+    var `claimCooldownDays`: kotlin.UInt?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePoolRules: FfiConverterRustBuffer<PoolRules> {
+    override fun read(buf: ByteBuffer): PoolRules {
+        return PoolRules(
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterOptionalTypeLeadStage.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PoolRules) = (
+            FfiConverterOptionalUInt.allocationSize(value.`recycleAfterDays`) +
+            FfiConverterOptionalUInt.allocationSize(value.`recycleWithoutLeadProgressDays`) +
+            FfiConverterUInt.allocationSize(value.`warnDays`) +
+            FfiConverterOptionalTypeLeadStage.allocationSize(value.`exemptLeadStage`) +
+            FfiConverterOptionalUInt.allocationSize(value.`dailyClaimCap`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxOwned`) +
+            FfiConverterOptionalUInt.allocationSize(value.`claimCooldownDays`)
+    )
+
+    override fun write(value: PoolRules, buf: ByteBuffer) {
+            FfiConverterOptionalUInt.write(value.`recycleAfterDays`, buf)
+            FfiConverterOptionalUInt.write(value.`recycleWithoutLeadProgressDays`, buf)
+            FfiConverterUInt.write(value.`warnDays`, buf)
+            FfiConverterOptionalTypeLeadStage.write(value.`exemptLeadStage`, buf)
+            FfiConverterOptionalUInt.write(value.`dailyClaimCap`, buf)
+            FfiConverterOptionalUInt.write(value.`maxOwned`, buf)
+            FfiConverterOptionalUInt.write(value.`claimCooldownDays`, buf)
+    }
+}
+
+
+
+/**
  * A public-pool customer as the tablet holds it (masked).
  */
 data class PoolSummary (
@@ -2118,6 +2269,114 @@ public object FfiConverterTypeProfile: FfiConverterRustBuffer<Profile> {
             FfiConverterTypeCustomerSource.write(value.`source`, buf)
             FfiConverterTypeTags.write(value.`tags`, buf)
             FfiConverterString.write(value.`notes`, buf)
+    }
+}
+
+
+
+/**
+ * When an owned customer returns to the pool if nothing happens first.
+ */
+data class RecycleDue (
+    var `at`: kotlin.Long
+    , 
+    /**
+     * From when the tablet shows the countdown.
+     */
+    var `warnFrom`: kotlin.Long
+    , 
+    var `cause`: RecycleCause
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecycleDue: FfiConverterRustBuffer<RecycleDue> {
+    override fun read(buf: ByteBuffer): RecycleDue {
+        return RecycleDue(
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterTypeRecycleCause.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RecycleDue) = (
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterLong.allocationSize(value.`warnFrom`) +
+            FfiConverterTypeRecycleCause.allocationSize(value.`cause`)
+    )
+
+    override fun write(value: RecycleDue, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterLong.write(value.`warnFrom`, buf)
+            FfiConverterTypeRecycleCause.write(value.`cause`, buf)
+    }
+}
+
+
+
+/**
+ * An owned customer about to return to the pool: the tablet's countdown.
+ */
+data class RecycleWarning (
+    var `customerId`: kotlin.String
+    , 
+    var `name`: kotlin.String
+    , 
+    var `village`: kotlin.String
+    , 
+    var `due`: RecycleDue
+    , 
+    /**
+     * Whole days left (0: the last day; negative: overdue, returned at the server's next sweep).
+     */
+    var `daysLeft`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecycleWarning: FfiConverterRustBuffer<RecycleWarning> {
+    override fun read(buf: ByteBuffer): RecycleWarning {
+        return RecycleWarning(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeRecycleDue.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: RecycleWarning) = (
+            FfiConverterString.allocationSize(value.`customerId`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`village`) +
+            FfiConverterTypeRecycleDue.allocationSize(value.`due`) +
+            FfiConverterLong.allocationSize(value.`daysLeft`)
+    )
+
+    override fun write(value: RecycleWarning, buf: ByteBuffer) {
+            FfiConverterString.write(value.`customerId`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`village`, buf)
+            FfiConverterTypeRecycleDue.write(value.`due`, buf)
+            FfiConverterLong.write(value.`daysLeft`, buf)
     }
 }
 
@@ -3199,6 +3458,79 @@ public object FfiConverterTypeLocationProvider: FfiConverterRustBuffer<LocationP
 
 
 /**
+ * Why a customer changed hands (recorded on the customer, see [`OwnerChange`]).
+ */
+
+enum class OwnerChangeReason {
+    
+    /**
+     * A new customer given to its creator (not recorded in the history: the file's
+     * `created_by` and `created_at` say it).
+     */
+    CREATED,
+    /**
+     * Taken from the branch's public pool by a manager's claim.
+     */
+    CLAIMED,
+    /**
+     * Assigned or reassigned by a supervisor (one customer, or in bulk).
+     */
+    ASSIGNED,
+    /**
+     * Returned to the pool by the branch's recycle rules (no visit, no lead progress).
+     */
+    RECYCLED,
+    /**
+     * Given back to the pool by a supervisor or the manager's request.
+     */
+    RELEASED,
+    /**
+     * Two files of one customer merged into this one.
+     */
+    MERGED;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_ownerchangereason_label(FfiConverterTypeOwnerChangeReason.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeOwnerChangeReason: FfiConverterRustBuffer<OwnerChangeReason> {
+    override fun read(buf: ByteBuffer) = try {
+        OwnerChangeReason.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: OwnerChangeReason) = 4UL
+
+    override fun write(value: OwnerChangeReason, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * The bank products a customer can be interested in.
  */
 
@@ -3245,6 +3577,56 @@ public object FfiConverterTypeProduct: FfiConverterRustBuffer<Product> {
     override fun allocationSize(value: Product) = 4UL
 
     override fun write(value: Product, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * Why a customer is due back in the pool.
+ */
+
+enum class RecycleCause {
+    
+    NO_VISIT,
+    NO_LEAD_PROGRESS;
+
+    
+    /**
+     * The Simplified Chinese label shown to users.
+     */ fun `label`(): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldsync_core_fn_method_recyclecause_label(FfiConverterTypeRecycleCause.lower(this),
+        _status)
+}
+    )
+    }
+    
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecycleCause: FfiConverterRustBuffer<RecycleCause> {
+    override fun read(buf: ByteBuffer) = try {
+        RecycleCause.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RecycleCause) = 4UL
+
+    override fun write(value: RecycleCause, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -3641,6 +4023,38 @@ public object FfiConverterOptionalUByte: FfiConverterRustBuffer<kotlin.UByte?> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
     override fun read(buf: ByteBuffer): kotlin.Long? {
         if (buf.get().toInt() == 0) {
@@ -3823,6 +4237,38 @@ public object FfiConverterOptionalTypeGender: FfiConverterRustBuffer<Gender?> {
         } else {
             buf.put(1)
             FfiConverterTypeGender.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeLeadStage: FfiConverterRustBuffer<LeadStage?> {
+    override fun read(buf: ByteBuffer): LeadStage? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeLeadStage.read(buf)
+    }
+
+    override fun allocationSize(value: LeadStage?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeLeadStage.allocationSize(value)
+        }
+    }
+
+    override fun write(value: LeadStage?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeLeadStage.write(value, buf)
         }
     }
 }

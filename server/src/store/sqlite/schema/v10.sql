@@ -1,0 +1,40 @@
+-- v10: the public pool's rules (src/pool.rs): each branch's rules, every change of owner as a
+-- row (the documents hold the history; these rows answer the claim caps and the pages), and when
+-- each customer is due back in the pool (and whether it is locked). Built from the documents at the next start.
+
+CREATE TABLE branch_pool_rules (
+    branch_id TEXT PRIMARY KEY,
+    -- The rules as JSON (fieldsync_core::domain::PoolRules); `version` tells tablets they changed.
+    rules TEXT NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE owner_changes (
+    customer_id TEXT NOT NULL,
+    change_key TEXT NOT NULL,
+    branch_id TEXT NOT NULL,
+    from_id TEXT,
+    from_name TEXT,
+    to_id TEXT,
+    to_name TEXT,
+    reason TEXT NOT NULL,
+    by_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, change_key)
+) WITHOUT ROWID;
+CREATE INDEX owner_changes_to ON owner_changes (to_id, reason, at);
+CREATE INDEX owner_changes_from ON owner_changes (from_id, customer_id, at);
+
+-- Every live customer: locked by a supervisor, and when it is due back in the pool (NULL: never).
+CREATE TABLE pool_state (
+    customer_id TEXT PRIMARY KEY,
+    branch_id TEXT NOT NULL,
+    locked INTEGER NOT NULL,
+    due_at INTEGER,
+    warn_at INTEGER,
+    cause TEXT
+) WITHOUT ROWID;
+CREATE INDEX pool_state_due ON pool_state (branch_id, due_at) WHERE due_at IS NOT NULL;
+
+INSERT OR IGNORE INTO server_meta (key, value)
+SELECT 'upgrade:rebuild_read_models', x'01' WHERE EXISTS (SELECT 1 FROM documents);
