@@ -265,3 +265,45 @@ fn purge_removes_a_customer_that_left_scope() {
     assert!(!store.purge(&a).unwrap());
     store.create_customer(profile("李四", "韩桥村"), NOW).unwrap();
 }
+
+#[test]
+fn a_second_file_with_the_same_id_number_or_phone_is_flagged_however_it_was_typed() {
+    use fieldsync_core::store::DuplicateField;
+    let (_dir, mut store) = store("M1");
+    // Profiles with nothing in common but what each case sets.
+    let profile = |name: &str, village: &str| {
+        let mut p = profile(name, village);
+        p.phone = None;
+        p.id_number = None;
+        p
+    };
+    let mut first = profile("杨桂敏", "韩桥村");
+    first.phone = Some("13812345678".into());
+    first.id_number = Some("11010519491231002X".into());
+    let a = store.create_customer(first, NOW).unwrap();
+    let mut other = profile("王五", "韩桥村");
+    other.phone = Some("13900000000".into());
+    store.create_customer(other, NOW).unwrap();
+
+    // The form checks what was typed, before saving: spaces, +86, a lower-case x.
+    let mut typed = profile("杨桂敏", "张坪村");
+    typed.id_number = Some(" 11010519491231002x".into());
+    let found = store.possible_duplicates(&typed).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].customer_id.as_str(), found[0].matched), (a.as_str(), DuplicateField::IdNumber));
+    let mut typed = profile("杨桂民", "张坪村");
+    typed.phone = Some("+86 138-1234-5678".into());
+    let found = store.possible_duplicates(&typed).unwrap();
+    assert_eq!((found.len(), found[0].matched), (1, DuplicateField::Phone));
+    assert_eq!(found[0].phone_masked.as_deref(), Some("138****5678"), "a list shows the phone masked");
+    typed.phone = Some("13700000000".into());
+    assert!(store.possible_duplicates(&typed).unwrap().is_empty());
+
+    // Saved anyway (a manager may know better), each file flags the other.
+    let mut second = profile("杨桂敏", "张坪村");
+    second.phone = Some("+86 138 1234 5678".into());
+    let b = store.create_customer(second, NOW).unwrap();
+    let view = store.customer_360(&b).unwrap();
+    assert_eq!(view.duplicates.iter().map(|d| d.customer_id.clone()).collect::<Vec<_>>(), vec![a.clone()]);
+    assert_eq!(store.customer_360(&a).unwrap().duplicates[0].customer_id, b);
+}

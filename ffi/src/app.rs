@@ -14,7 +14,7 @@ use fieldsync_core::domain::{
     Action, Channel, CheckPoint, Contact, Interaction, InteractionKind, LeadSource, LeadStage, NewLead, PoolRules,
     Product, Profile, Reminder, ReminderKind, VisitDetails, VisitPurpose,
 };
-use fieldsync_core::store::{FunnelStage, Key, PoolSummary, RecycleWarning, VisitSummary};
+use fieldsync_core::store::{DuplicateMatch, FunnelStage, Key, PoolSummary, RecycleWarning, VisitSummary};
 use fieldsync_core::sync::{SyncOptions, SyncProgress};
 
 use crate::device::{
@@ -405,6 +405,12 @@ impl FieldsyncDevice {
     /// begun), soonest first, with the days left: offline, from the rules the last sync brought.
     pub fn recycle_warnings(&self) -> Result<Vec<RecycleWarning>> {
         self.with(|d| Ok(d.store().recycle_warnings(now_ms())?))
+    }
+
+    /// Customers on this tablet with the same ID number or phone as `profile` (查重): the form
+    /// shows them before a new customer is saved.
+    pub fn possible_duplicates(&self, profile: Profile) -> Result<Vec<DuplicateMatch>> {
+        self.with(|d| Ok(d.store().possible_duplicates(&profile)?))
     }
 
     /// The branch's public-pool rules as the last sync brought them (`None` before the first).

@@ -6,7 +6,7 @@ use fieldsync_core::domain::{
     Contact, Interaction, Lead, Lifecycle, OwnerChange, RecycleDue, Reminder, Review, Role, ValueTier, Visit,
 };
 use fieldsync_core::domain::{CustomerKind, Profile};
-use fieldsync_core::store::{CustomerFilter, CustomerSummary, LeadSummary, Page, ReminderSummary};
+use fieldsync_core::store::{CustomerFilter, CustomerSummary, DuplicateMatch, LeadSummary, Page, ReminderSummary};
 
 /// Who is signed in on this tablet.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -130,6 +130,8 @@ pub struct Customer360 {
     /// When the customer returns to the public pool if nothing happens first (`None`: no rule
     /// returns it, or the rules have not arrived yet).
     pub recycle: Option<RecycleDue>,
+    /// Other customers on this tablet with the same ID number or phone (查重).
+    pub duplicates: Vec<DuplicateMatch>,
 }
 
 impl From<fieldsync_core::store::Customer360> for Customer360 {
@@ -154,6 +156,7 @@ impl From<fieldsync_core::store::Customer360> for Customer360 {
             owner_history: v.owner_history,
             locked: file.server.locked,
             recycle: v.recycle,
+            duplicates: v.duplicates,
         }
     }
 }

@@ -376,6 +376,7 @@ pub fn delete_customer(
     store.mark_deleted(customer_id, store.log_head()?)?;
     crate::read_model::forget(store, customer_id)?;
     store.pool_forget(customer_id)?;
+    store.forget_customer_keys(customer_id)?;
     crate::accounts::audit(store, now, by, "customer.delete", customer_id)?;
     Ok(())
 }
@@ -447,7 +448,8 @@ pub enum Fold {
 
 /// Records a document's current state: scope (logging a move when it changed), rows, pool entry,
 /// village, planned visits, photo references, the supervisor pages' read models (`arrival`:
-/// the device push that brought this state) and the pool's rows (changes of owner, due date), and folds the log into a new snapshot as `fold`
+/// the device push that brought this state), the pool's rows (changes of owner, due date) and the
+/// duplicate checks' keys, and folds the log into a new snapshot as `fold`
 /// says. Returns the document's new version.
 pub fn save_state(
     store: &dyn Store,
@@ -488,6 +490,7 @@ pub fn save_state(
     crate::photos::record_refs(store, customer_id, photos)?;
     read_model::record(store, branch_id, file, &scope, write)?;
     crate::pool::record(store, branch_id, file, &scope)?;
+    crate::duplicates::record(store, branch_id, file, &scope)?;
     let fold_now = match fold {
         Fold::Now => true,
         Fold::WhenLong => store.changes_after_snapshot(customer_id)? >= SNAPSHOT_AFTER,

@@ -21,6 +21,7 @@ pub mod config;
 pub mod customers;
 pub mod demo;
 pub mod doc_cache;
+pub mod duplicates;
 pub mod error;
 pub mod in_process;
 pub mod limits;

@@ -52,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/customers/{customer_id}/reviews/{visit_id}", post(review))
         .route("/api/v1/customers/{customer_id}/owner", post(reassign))
         .route("/api/v1/customers/owner", post(reassign_many))
+        .route("/api/v1/customers/merge", post(merge))
         .route("/api/v1/customers/{customer_id}/lock", post(set_locked))
         .route("/api/v1/customers/{customer_id}/lifecycle", post(set_lifecycle))
         .merge(crate::photos::routes())
@@ -396,6 +397,25 @@ async fn reassign_many(
         })
         .await?;
     Ok(Json(Moved { moved }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeRequest {
+    kept: String,
+    merged: String,
+}
+
+/// A supervisor merges a duplicate file into another (查重): the kept one takes both histories,
+/// the other leaves every tablet.
+async fn merge(
+    State(state): State<AppState>,
+    Supervisor(user): Supervisor,
+    AppJson(req): AppJson<MergeRequest>,
+) -> Result<StatusCode, AppError> {
+    let now = now_ms();
+    state.db.write(move |s| crate::duplicates::merge(s, &user, &req.kept, &req.merged, now)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

@@ -24,6 +24,7 @@ fn read_models(dir: &tempfile::TempDir) -> Vec<(String, Vec<Vec<Value>>)> {
         "rm_visit_days",
         "owner_changes",
         "pool_state",
+        "customer_keys",
     ]
     .iter()
     .map(|table| {

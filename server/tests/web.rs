@@ -585,3 +585,73 @@ fn the_demo_branch_shows_every_flag() {
         db.with(|c| c.query_row("SELECT count(*) FROM rm_visits WHERE flags <> 0", [], |r| r.get(0)).unwrap());
     assert!((7..=30).contains(&flagged), "{flagged} flagged visits");
 }
+
+#[tokio::test]
+async fn duplicates_are_listed_masked_and_merged_keeping_both_histories() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+    assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    // 张三 and 李四 were entered with the same ID number and phone.
+    let page = browser.get("/duplicates").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("张三") && page.body.contains("李四"), "{}", page.body);
+    assert!(page.body.contains("138****5678") && !page.body.contains(PHONE) && !page.body.contains(ID_NUMBER));
+    let csrf = page.hidden("csrf");
+    let a = f.customer.clone();
+    let b = customer_of(&f.state, &f.far);
+    // A forged token, another branch's file, one file twice: nothing merged.
+    let merge = |kept: &str, merged: &str, csrf: &str| {
+        [("csrf", csrf.to_string()), ("kept", kept.to_string()), ("merged", merged.to_string())]
+    };
+    for (form, want) in [
+        (merge(&a, &b, "forged"), StatusCode::FORBIDDEN),
+        (merge(&a, &f.other_branch_customer, &csrf), StatusCode::NOT_FOUND),
+        (merge(&a, &a, &csrf), StatusCode::NOT_FOUND),
+    ] {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(browser.post("/duplicates/merge", &form).await.status, want);
+    }
+    assert_eq!(browser.get(&format!("/customers/{b}")).await.status, StatusCode::OK);
+
+    let form = merge(&a, &b, &csrf);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = browser.post("/duplicates/merge", &form).await;
+    assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, "/duplicates?merged=1"));
+    let after = browser.get("/duplicates?merged=1").await;
+    assert!(after.body.contains("id=\"merged\"") && after.body.contains("id=\"no-duplicates\""), "{}", after.body);
+    assert_eq!(browser.get(&format!("/customers/{b}")).await.status, StatusCode::NOT_FOUND);
+    // The kept file shows every visit of both.
+    let kept = browser.get(&format!("/customers/{a}")).await;
+    for v in &f.visits {
+        assert!(kept.body.contains(v.as_str()), "visit {v} kept");
+    }
+    assert_eq!(audit_count(&f.state, "customer.merge"), 1);
+}
+
+#[tokio::test]
+async fn a_supervisor_reassigns_and_locks_from_the_customer_page_and_sees_the_history() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+    assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let path = format!("/customers/{}", f.customer);
+    let page = browser.get(&path).await;
+    assert!(page.body.contains("id=\"due-back\""), "an owned customer shows when it returns to the pool");
+    let csrf = page.hidden("csrf");
+    // Forged token, unknown owner, a bad lock value: nothing changes.
+    let owner = format!("{path}/owner");
+    assert_eq!(browser.post(&owner, &[("csrf", "forged"), ("owner", "pool")]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        browser.post(&owner, &[("csrf", &csrf), ("owner", "nobody")]).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let lock = format!("{path}/lock");
+    assert_eq!(browser.post(&lock, &[("csrf", &csrf), ("locked", "yes")]).await.status, StatusCode::BAD_REQUEST);
+    assert!(!browser.get(&path).await.body.contains("owner-history"));
+
+    assert_eq!(browser.post(&owner, &[("csrf", &csrf), ("owner", "pool")]).await.status, StatusCode::SEE_OTHER);
+    let page = browser.get(&path).await;
+    assert!(page.body.contains("owner-history") && page.body.contains("主管分配") && page.body.contains("赵主任"));
+    assert!(!page.body.contains("id=\"due-back\""), "a pool customer is not due anywhere");
+    assert_eq!(browser.post(&lock, &[("csrf", &csrf), ("locked", "1")]).await.status, StatusCode::SEE_OTHER);
+    assert!(browser.get(&path).await.body.contains("id=\"unlock\""));
+}

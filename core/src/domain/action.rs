@@ -137,6 +137,12 @@ pub enum Action {
     SetLocked {
         locked: bool,
     },
+    /// Take in a second file of the same customer (a duplicate): every visit, lead, contact,
+    /// reminder, interaction, claim, review and change of owner it holds, and the profile fields
+    /// this file lacks. The other file is then deleted by the server.
+    MergeFrom {
+        other: Box<CustomerFile>,
+    },
     SetValueTier {
         tier: Option<ValueTier>,
     },
@@ -197,6 +203,7 @@ impl Action {
             Action::RequestClaim { .. } => "intent.claim",
             Action::AssignOwner { .. } => "server.assign_owner",
             Action::SetLocked { .. } => "server.locked",
+            Action::MergeFrom { .. } => "server.merge",
             Action::SetValueTier { .. } => "server.value_tier",
             Action::SetLifecycle { .. } => "server.lifecycle",
             Action::WriteReview { .. } => "server.review",
@@ -209,6 +216,7 @@ impl Action {
         match self {
             Action::AssignOwner { .. } => Some("owner"),
             Action::SetLocked { .. } => Some("locked"),
+            Action::MergeFrom { .. } => Some("merge"),
             Action::SetValueTier { .. } => Some("value_tier"),
             Action::SetLifecycle { .. } => Some("lifecycle"),
             Action::WriteReview { .. } => Some("reviews"),
@@ -394,6 +402,13 @@ impl Action {
             Action::SetLocked { locked } => {
                 file.server.locked = *locked;
                 Touched::Server
+            }
+            Action::MergeFrom { other } => {
+                if other.id == file.id {
+                    return Err(Error::Transition { entity: "customer", from: "one file", to: "merged with itself" });
+                }
+                file.take_in(other);
+                Touched::Everything
             }
             Action::SetValueTier { tier } => {
                 file.server.value_tier = *tier;

@@ -120,6 +120,45 @@ impl CustomerFile {
         }
     }
 
+    /// Takes in `other`, a second file of the same customer: records this file lacks (by ID; on
+    /// the same ID, this file's stays), and the profile fields this file leaves empty.
+    pub fn take_in(&mut self, other: &CustomerFile) {
+        fn add<V: Clone>(mine: &mut BTreeMap<String, V>, theirs: &BTreeMap<String, V>) {
+            for (k, v) in theirs {
+                mine.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        add(&mut self.contacts, &other.contacts);
+        add(&mut self.visits, &other.visits);
+        add(&mut self.leads, &other.leads);
+        add(&mut self.reminders, &other.reminders);
+        add(&mut self.interactions, &other.interactions);
+        add(&mut self.intents, &other.intents);
+        add(&mut self.reviews, &other.reviews);
+        add(&mut self.server.owner_history, &other.server.owner_history);
+        let (mine, theirs) = (&mut self.profile, &other.profile);
+        fn fill<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>) {
+            if mine.is_none() {
+                mine.clone_from(theirs);
+            }
+        }
+        fill(&mut mine.phone, &theirs.phone);
+        fill(&mut mine.id_number, &theirs.id_number);
+        fill(&mut mine.gender, &theirs.gender);
+        fill(&mut mine.birthday, &theirs.birthday);
+        fill(&mut mine.location, &theirs.location);
+        for (m, t) in [(&mut mine.address, &theirs.address), (&mut mine.occupation, &theirs.occupation)] {
+            if m.is_empty() {
+                m.clone_from(t);
+            }
+        }
+        if !theirs.notes.is_empty() && !mine.notes.contains(theirs.notes.as_str()) {
+            mine.notes =
+                if mine.notes.is_empty() { theirs.notes.clone() } else { format!("{}\n{}", mine.notes, theirs.notes) };
+        }
+        mine.tags.0.extend(theirs.tags.0.iter().cloned());
+    }
+
     /// The visit that set the customer's next follow-up: the latest completed visit.
     pub fn last_completed_visit(&self) -> Option<&Visit> {
         self.visits

@@ -70,6 +70,13 @@ pub fn check_born_by(field: &str, number: &str, today: jiff::civil::Date) -> Che
     Ok(())
 }
 
+/// What two files of one person share, for duplicate checks (查重): a SHA-256 digest of the
+/// canonical number, so the number itself need not sit in a searchable column.
+pub fn match_key(number: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(normalize(number).as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The birth date embedded in digits 7–14.
 pub fn birth_date(number: &str) -> Option<(i32, u32, u32)> {
     let digits = number.get(6..14)?;

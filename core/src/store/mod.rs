@@ -22,8 +22,8 @@ pub use db::Key;
 pub use photos::MAX_PHOTO_BYTES;
 pub use projection::{CustomerRow, LeadRow, ReminderRow, Rows, VisitRow};
 pub use queries::{
-    Customer360, CustomerFilter, CustomerSummary, FunnelStage, LeadSummary, Page, RecycleWarning, ReminderSummary,
-    VisitSummary,
+    Customer360, CustomerFilter, CustomerSummary, DuplicateField, DuplicateMatch, FunnelStage, LeadSummary, Page,
+    RecycleWarning, ReminderSummary, VisitSummary,
 };
 pub use sync::{PoolSummary, QuarantinedChange, SyncApplied, SyncBatch};
 
@@ -241,7 +241,18 @@ impl Store {
     pub fn customer_360(&mut self, customer_id: &str) -> Result<Customer360> {
         let mut view = Customer360::from_file(self.customer_file(customer_id)?);
         view.recycle = self.pool_rules()?.and_then(|rules| crate::domain::recycle_due(&view.file, &rules));
+        let p = &view.file.profile;
+        view.duplicates =
+            queries::duplicates(&self.conn, p.id_number.as_deref(), p.phone.as_deref(), Some(customer_id))?;
         Ok(view)
+    }
+
+    /// Customers on this tablet with the ID number or phone of `profile` (as typed: normalised
+    /// here first), for the form to flag a duplicate before it is saved.
+    pub fn possible_duplicates(&self, profile: &Profile) -> Result<Vec<DuplicateMatch>> {
+        let mut p = profile.clone();
+        p.normalize();
+        queries::duplicates(&self.conn, p.id_number.as_deref(), p.phone.as_deref(), None)
     }
 
     /// The branch's pool rules as the last sync brought them.

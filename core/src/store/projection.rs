@@ -32,6 +32,8 @@ pub struct CustomerRow {
     pub name: String,
     pub phone: Option<String>,
     pub id_number_masked: Option<String>,
+    /// See `idcard::match_key`.
+    pub id_number_key: Option<String>,
     pub village: String,
     pub tier: Option<String>,
     pub lifecycle: Option<String>,
@@ -101,6 +103,7 @@ pub fn customer_row(file: &CustomerFile) -> CustomerRow {
         name: p.name.clone(),
         phone: p.phone.clone(),
         id_number_masked: p.id_number.as_deref().map(idcard::mask),
+        id_number_key: p.id_number.as_deref().map(idcard::match_key),
         village: p.village.clone(),
         tier: s.value_tier.map(|t| t.code().to_string()),
         lifecycle: s.lifecycle.map(|l| l.code().to_string()),
@@ -223,7 +226,7 @@ pub fn write_touched(conn: &Connection, file: &CustomerFile, touched: &Touched) 
 fn update_identity(conn: &Connection, c: &CustomerRow) -> Result<()> {
     conn.prepare_cached(
         "UPDATE customers SET kind = ?2, name = ?3, name_sort = ?4, name_initials = ?5, phone = ?6,
-             id_number_masked = ?7, village = ?8, created_by = ?9 WHERE customer_id = ?1",
+             id_number_masked = ?7, village = ?8, created_by = ?9, id_key = ?10 WHERE customer_id = ?1",
     )?
     .execute(params![
         c.customer_id,
@@ -235,6 +238,7 @@ fn update_identity(conn: &Connection, c: &CustomerRow) -> Result<()> {
         c.id_number_masked,
         c.village,
         c.created_by,
+        c.id_number_key,
     ])?;
     Ok(())
 }

@@ -114,6 +114,8 @@ pub struct Customer360 {
     /// When the customer returns to the pool if nothing happens first, under the rules the last
     /// sync brought (`None`: no rule returns it, or no rules yet).
     pub recycle: Option<RecycleDue>,
+    /// Other customers on this tablet with the same ID number or phone.
+    pub duplicates: Vec<DuplicateMatch>,
 }
 
 impl Customer360 {
@@ -130,7 +132,18 @@ impl Customer360 {
         let reviews =
             visits.iter().filter_map(|v| file.reviews.get(&v.id).map(|r| (v.id.clone(), r.clone()))).collect();
         let owner_history = file.server.owner_history.values().rev().cloned().collect();
-        Customer360 { file, contacts, visits, leads, reminders, interactions, reviews, owner_history, recycle: None }
+        Customer360 {
+            file,
+            contacts,
+            visits,
+            leads,
+            reminders,
+            interactions,
+            reviews,
+            owner_history,
+            recycle: None,
+            duplicates: Vec::new(),
+        }
     }
 }
 
@@ -452,4 +465,51 @@ pub fn recycle_warnings(conn: &Connection, owner_id: &str, rules: &PoolRules, no
     }
     out.sort_by(|a, b| (a.due.at, &a.customer_id).cmp(&(b.due.at, &b.customer_id)));
     Ok(out)
+}
+
+/// What a possible duplicate shares with the customer being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum DuplicateField {
+    IdNumber,
+    Phone,
+}
+
+/// Another customer on this tablet with the same ID number or phone (查重).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DuplicateMatch {
+    pub customer_id: String,
+    pub name: String,
+    pub village: String,
+    pub phone_masked: Option<String>,
+    pub matched: DuplicateField,
+}
+
+/// Customers other than `except` sharing `id_number` or `phone` (both canonical), ID matches
+/// first.
+pub fn duplicates(
+    conn: &Connection,
+    id_number: Option<&str>,
+    phone: Option<&str>,
+    except: Option<&str>,
+) -> Result<Vec<DuplicateMatch>> {
+    let key = id_number.map(crate::domain::idcard::match_key);
+    let mut stmt = conn.prepare_cached(
+        "SELECT customer_id, name, village, phone, id_key = ?1 FROM customers
+         WHERE (id_key = ?1 OR phone = ?2) AND customer_id IS NOT ?3
+         ORDER BY id_key = ?1 DESC, name_sort, customer_id LIMIT 20",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![key, phone, except], |r| {
+        let phone: Option<String> = r.get(3)?;
+        let by_id: Option<bool> = r.get(4)?;
+        Ok(DuplicateMatch {
+            customer_id: r.get(0)?,
+            name: r.get(1)?,
+            village: r.get(2)?,
+            phone_masked: phone.as_deref().map(phone::mask),
+            matched: if by_id == Some(true) { DuplicateField::IdNumber } else { DuplicateField::Phone },
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

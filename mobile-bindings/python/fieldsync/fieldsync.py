@@ -577,6 +577,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules() != 44590:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_possible_duplicates() != 32696:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit() != 5576:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_recycle_warnings() != 1020:
@@ -722,6 +724,9 @@ _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool.restype = c
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_possible_duplicates.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_possible_duplicates.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit.restype = ctypes.c_uint16
@@ -964,6 +969,12 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules.argtypes = 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_possible_duplicates.argtypes = (
+    ctypes.c_uint64,
+    fieldsync_core._UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_possible_duplicates.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_record_visit.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1539,12 +1550,37 @@ class _UniffiFfiConverterOptionalTypeRecycleDue(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+
+
+class _UniffiFfiConverterSequenceTypeDuplicateMatch(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeDuplicateMatch.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeDuplicateMatch.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            fieldsync_core._UniffiFfiConverterTypeDuplicateMatch.read(buf) for i in range(count)
+        ]
+
 @dataclass
 class Customer360:
     """
     Everything about one customer, unmasked: opening it is a deliberate act.
 """
-    def __init__(self, *, customer_id:str, kind:fieldsync_core.CustomerKind, profile:fieldsync_core.Profile, created_by:str, created_at:int, owner_id:typing.Optional[str], owner_name:typing.Optional[str], tier:typing.Optional[fieldsync_core.ValueTier], lifecycle:typing.Optional[fieldsync_core.Lifecycle], contacts:typing.List[fieldsync_core.Contact], visits:typing.List[fieldsync_core.Visit], leads:typing.List[fieldsync_core.Lead], reminders:typing.List[fieldsync_core.Reminder], interactions:typing.List[fieldsync_core.Interaction], reviews:typing.List[VisitReview], owner_history:typing.List[fieldsync_core.OwnerChange], locked:bool, recycle:typing.Optional[fieldsync_core.RecycleDue]):
+    def __init__(self, *, customer_id:str, kind:fieldsync_core.CustomerKind, profile:fieldsync_core.Profile, created_by:str, created_at:int, owner_id:typing.Optional[str], owner_name:typing.Optional[str], tier:typing.Optional[fieldsync_core.ValueTier], lifecycle:typing.Optional[fieldsync_core.Lifecycle], contacts:typing.List[fieldsync_core.Contact], visits:typing.List[fieldsync_core.Visit], leads:typing.List[fieldsync_core.Lead], reminders:typing.List[fieldsync_core.Reminder], interactions:typing.List[fieldsync_core.Interaction], reviews:typing.List[VisitReview], owner_history:typing.List[fieldsync_core.OwnerChange], locked:bool, recycle:typing.Optional[fieldsync_core.RecycleDue], duplicates:typing.List[fieldsync_core.DuplicateMatch]):
         self.customer_id = customer_id
         self.kind = kind
         self.profile = profile
@@ -1563,12 +1599,13 @@ class Customer360:
         self.owner_history = owner_history
         self.locked = locked
         self.recycle = recycle
+        self.duplicates = duplicates
         
         
 
     
     def __str__(self):
-        return "Customer360(customer_id={}, kind={}, profile={}, created_by={}, created_at={}, owner_id={}, owner_name={}, tier={}, lifecycle={}, contacts={}, visits={}, leads={}, reminders={}, interactions={}, reviews={}, owner_history={}, locked={}, recycle={})".format(self.customer_id, self.kind, self.profile, self.created_by, self.created_at, self.owner_id, self.owner_name, self.tier, self.lifecycle, self.contacts, self.visits, self.leads, self.reminders, self.interactions, self.reviews, self.owner_history, self.locked, self.recycle)
+        return "Customer360(customer_id={}, kind={}, profile={}, created_by={}, created_at={}, owner_id={}, owner_name={}, tier={}, lifecycle={}, contacts={}, visits={}, leads={}, reminders={}, interactions={}, reviews={}, owner_history={}, locked={}, recycle={}, duplicates={})".format(self.customer_id, self.kind, self.profile, self.created_by, self.created_at, self.owner_id, self.owner_name, self.tier, self.lifecycle, self.contacts, self.visits, self.leads, self.reminders, self.interactions, self.reviews, self.owner_history, self.locked, self.recycle, self.duplicates)
     def __eq__(self, other):
         if self.customer_id != other.customer_id:
             return False
@@ -1606,6 +1643,8 @@ class Customer360:
             return False
         if self.recycle != other.recycle:
             return False
+        if self.duplicates != other.duplicates:
+            return False
         return True
 
 class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
@@ -1630,6 +1669,7 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
             owner_history=_UniffiFfiConverterSequenceTypeOwnerChange.read(buf),
             locked=_UniffiFfiConverterBoolean.read(buf),
             recycle=_UniffiFfiConverterOptionalTypeRecycleDue.read(buf),
+            duplicates=_UniffiFfiConverterSequenceTypeDuplicateMatch.read(buf),
         )
 
     @staticmethod
@@ -1652,6 +1692,7 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeOwnerChange.check_lower(value.owner_history)
         _UniffiFfiConverterBoolean.check_lower(value.locked)
         _UniffiFfiConverterOptionalTypeRecycleDue.check_lower(value.recycle)
+        _UniffiFfiConverterSequenceTypeDuplicateMatch.check_lower(value.duplicates)
 
     @staticmethod
     def write(value, buf):
@@ -1673,6 +1714,7 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeOwnerChange.write(value.owner_history, buf)
         _UniffiFfiConverterBoolean.write(value.locked, buf)
         _UniffiFfiConverterOptionalTypeRecycleDue.write(value.recycle, buf)
+        _UniffiFfiConverterSequenceTypeDuplicateMatch.write(value.duplicates, buf)
 
 
 
@@ -3348,6 +3390,12 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         The branch's public-pool rules as the last sync brought them (`None` before the first).
 """
         raise NotImplementedError
+    def possible_duplicates(self, profile: fieldsync_core.Profile) -> typing.List[fieldsync_core.DuplicateMatch]:
+        """
+        Customers on this tablet with the same ID number or phone as `profile` (查重): the form
+        shows them before a new customer is saved.
+"""
+        raise NotImplementedError
     def record_visit(self, customer_id: str,purpose: fieldsync_core.VisitPurpose,channel: fieldsync_core.Channel,check_in: fieldsync_core.CheckPoint,check_out: fieldsync_core.CheckPoint,details: fieldsync_core.VisitDetails) -> str:
         """
         Records a visit after the fact (补录): created completed; returns its ID.
@@ -4019,6 +4067,25 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def possible_duplicates(self, profile: fieldsync_core.Profile) -> typing.List[fieldsync_core.DuplicateMatch]:
+        """
+        Customers on this tablet with the same ID number or phone as `profile` (查重): the form
+        shows them before a new customer is saved.
+"""
+        
+        fieldsync_core._UniffiFfiConverterTypeProfile.check_lower(profile)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            fieldsync_core._UniffiFfiConverterTypeProfile.lower(profile),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeDuplicateMatch.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_possible_duplicates,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

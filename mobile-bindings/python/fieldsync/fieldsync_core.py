@@ -1714,6 +1714,106 @@ class _UniffiFfiConverterTypeCustomerSummary(_UniffiConverterRustBuffer):
 
 
 
+class DuplicateField(enum.Enum):
+    """
+    What a possible duplicate shares with the customer being checked.
+"""
+    
+    ID_NUMBER = 0
+    
+    PHONE = 1
+    
+
+
+class _UniffiFfiConverterTypeDuplicateField(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return DuplicateField.ID_NUMBER
+        if variant == 2:
+            return DuplicateField.PHONE
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == DuplicateField.ID_NUMBER:
+            return
+        if value == DuplicateField.PHONE:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == DuplicateField.ID_NUMBER:
+            buf.write_i32(1)
+        if value == DuplicateField.PHONE:
+            buf.write_i32(2)
+
+
+
+@dataclass
+class DuplicateMatch:
+    """
+    Another customer on this tablet with the same ID number or phone (查重).
+"""
+    def __init__(self, *, customer_id:str, name:str, village:str, phone_masked:typing.Optional[str], matched:DuplicateField):
+        self.customer_id = customer_id
+        self.name = name
+        self.village = village
+        self.phone_masked = phone_masked
+        self.matched = matched
+        
+        
+
+    
+    def __str__(self):
+        return "DuplicateMatch(customer_id={}, name={}, village={}, phone_masked={}, matched={})".format(self.customer_id, self.name, self.village, self.phone_masked, self.matched)
+    def __eq__(self, other):
+        if self.customer_id != other.customer_id:
+            return False
+        if self.name != other.name:
+            return False
+        if self.village != other.village:
+            return False
+        if self.phone_masked != other.phone_masked:
+            return False
+        if self.matched != other.matched:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDuplicateMatch(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DuplicateMatch(
+            customer_id=_UniffiFfiConverterString.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+            village=_UniffiFfiConverterString.read(buf),
+            phone_masked=_UniffiFfiConverterOptionalString.read(buf),
+            matched=_UniffiFfiConverterTypeDuplicateField.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.customer_id)
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterString.check_lower(value.village)
+        _UniffiFfiConverterOptionalString.check_lower(value.phone_masked)
+        _UniffiFfiConverterTypeDuplicateField.check_lower(value.matched)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.customer_id, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterString.write(value.village, buf)
+        _UniffiFfiConverterOptionalString.write(value.phone_masked, buf)
+        _UniffiFfiConverterTypeDuplicateField.write(value.matched, buf)
+
+
+
+
+
+
 class LeadStage(enum.Enum):
     
     NEW = 0
@@ -4581,6 +4681,7 @@ __all__ = [
     "CustomerKind",
     "ValueTier",
     "Lifecycle",
+    "DuplicateField",
     "LeadStage",
     "InteractionKind",
     "Product",
@@ -4602,6 +4703,7 @@ __all__ = [
     "Contact",
     "Costs",
     "CustomerSummary",
+    "DuplicateMatch",
     "FunnelStage",
     "IntentOutcome",
     "Interaction",

@@ -14,7 +14,8 @@
 //! - [`PageQueries`]: the supervisor pages' lists and figures, over the read models;
 //! - [`SessionStore`]: the supervisor web app's browser sessions, and branches' time zones;
 //! - [`PoolStore`]: the public pool's rules, every change of owner, and when customers are due
-//!   back in the pool.
+//!   back in the pool;
+//! - [`DuplicateStore`]: each customer's phone and ID-number digest, for duplicate checks.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
@@ -22,6 +23,7 @@
 
 pub mod accounts;
 pub mod documents;
+pub mod duplicates;
 pub mod pages;
 pub mod photos;
 pub mod pool;
@@ -31,6 +33,7 @@ pub mod sqlite;
 
 pub use accounts::AccountStore;
 pub use documents::DocumentStore;
+pub use duplicates::DuplicateStore;
 pub use pages::PageQueries;
 pub use photos::PhotoStore;
 pub use pool::PoolStore;
@@ -60,11 +63,19 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server keeps.
 pub trait Store:
-    DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore + PoolStore
+    DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore + PoolStore + DuplicateStore
 {
 }
 
 impl<T> Store for T where
-    T: DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore + PoolStore + ?Sized
+    T: DocumentStore
+        + AccountStore
+        + PhotoStore
+        + ReadModelStore
+        + PageQueries
+        + SessionStore
+        + PoolStore
+        + DuplicateStore
+        + ?Sized
 {
 }

@@ -22,6 +22,9 @@ pub enum WebError {
     BadRequest(Lang, &'static str),
     /// A form larger than any page sends.
     TooLarge(Lang),
+    /// The write policy (or the domain) refused the decision; the text says why, in the page's
+    /// language.
+    Refused(Lang, String),
     Internal(Lang),
 }
 
@@ -39,6 +42,9 @@ impl WebError {
         match e {
             AppError::NotFound => WebError::NotFound(lang),
             AppError::Forbidden => WebError::Forbidden(lang),
+            AppError::Refused { message_zh, message_en, .. } => {
+                WebError::Refused(lang, if lang == Lang::Zh { message_zh } else { message_en })
+            }
             other => {
                 tracing::error!(error = %other, "a page failed");
                 WebError::Internal(lang)
@@ -49,6 +55,7 @@ impl WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
+        let refused;
         let (status, lang, message) = match self {
             WebError::SignIn { next } => {
                 let target = format!("/login?next={}", urlencoding(&next));
@@ -59,6 +66,10 @@ impl IntoResponse for WebError {
             WebError::Csrf(l) => (StatusCode::FORBIDDEN, l, l.texts().csrf_failed),
             WebError::BadRequest(l, m) => (StatusCode::BAD_REQUEST, l, m),
             WebError::TooLarge(l) => (StatusCode::PAYLOAD_TOO_LARGE, l, l.texts().too_long),
+            WebError::Refused(l, m) => {
+                refused = m;
+                (StatusCode::UNPROCESSABLE_ENTITY, l, refused.as_str())
+            }
             WebError::Internal(l) => (StatusCode::INTERNAL_SERVER_ERROR, l, l.texts().server_error),
         };
         let page = ErrorPage { t: lang.texts(), lang: lang.html(), message };

@@ -205,6 +205,14 @@ texts! {
     unlock: "解除锁定", "Unlock";
     assign_to: "分配给", "Assign to";
     assign: "分配", "Assign";
+    nav_duplicates: "查重", "Duplicates";
+    duplicates_title: "疑似重复客户", "Possible duplicate customers";
+    duplicates_note: "身份证号或电话相同的客户。合并后保留一方，另一方的走访、线索、联系人等记录全部并入，原档案删除（日志保留历史）。", "Customers sharing an ID number or a phone. Merging keeps one file; the other's visits, leads, contacts and other records move into it, and the other file is deleted (the log keeps its history).";
+    same: "相同的", "Same";
+    merge: "合并", "Merge";
+    keep_left: "保留左侧", "Keep the left one";
+    keep_right: "保留右侧", "Keep the right one";
+    merged_note: "已合并", "Merged";
 }
 
 impl Texts {

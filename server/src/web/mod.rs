@@ -13,6 +13,7 @@
 //! are compiled into the binary.
 
 pub mod customers;
+pub mod duplicates;
 pub mod error;
 pub mod export;
 pub mod form;
@@ -50,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         .route("/customers/{customer_id}/owner", post(customers::assign))
         .route("/customers/{customer_id}/lock", post(customers::lock))
         .route("/audit", get(customers::audit))
+        .route("/duplicates", get(duplicates::page))
+        .route("/duplicates/merge", post(duplicates::merge))
         .route("/overview", get(overview::page))
         .route("/photos/{hash}", get(photo))
         .route("/static/{file}", get(static_file))

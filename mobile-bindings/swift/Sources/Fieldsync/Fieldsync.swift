@@ -742,6 +742,12 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func poolRules() throws  -> PoolRules?
     
     /**
+     * Customers on this tablet with the same ID number or phone as `profile` (查重): the form
+     * shows them before a new customer is saved.
+     */
+    func possibleDuplicates(profile: Profile) throws  -> [DuplicateMatch]
+    
+    /**
      * Records a visit after the fact (补录): created completed; returns its ID.
      */
     func recordVisit(customerId: String, purpose: VisitPurpose, channel: Channel, checkIn: CheckPoint, checkOut: CheckPoint, details: VisitDetails) throws  -> String
@@ -1237,6 +1243,20 @@ open func poolRules()throws  -> PoolRules?  {
         uniffiCallStatus in
     uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Customers on this tablet with the same ID number or phone as `profile` (查重): the form
+     * shows them before a new customer is saved.
+     */
+open func possibleDuplicates(profile: Profile)throws  -> [DuplicateMatch]  {
+    return try  FfiConverterSequenceTypeDuplicateMatch.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_possible_duplicates(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeProfile_lower(profile),uniffiCallStatus
     )
 })
 }
@@ -1879,6 +1899,10 @@ public struct Customer360: Equatable, Hashable {
      * returns it, or the rules have not arrived yet).
      */
     public var recycle: RecycleDue?
+    /**
+     * Other customers on this tablet with the same ID number or phone (查重).
+     */
+    public var duplicates: [DuplicateMatch]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1907,7 +1931,10 @@ public struct Customer360: Equatable, Hashable {
         /**
          * When the customer returns to the public pool if nothing happens first (`None`: no rule
          * returns it, or the rules have not arrived yet).
-         */recycle: RecycleDue?) {
+         */recycle: RecycleDue?, 
+        /**
+         * Other customers on this tablet with the same ID number or phone (查重).
+         */duplicates: [DuplicateMatch]) {
         self.customerId = customerId
         self.kind = kind
         self.profile = profile
@@ -1926,6 +1953,7 @@ public struct Customer360: Equatable, Hashable {
         self.ownerHistory = ownerHistory
         self.locked = locked
         self.recycle = recycle
+        self.duplicates = duplicates
     }
 
     
@@ -1961,7 +1989,8 @@ public struct FfiConverterTypeCustomer360: FfiConverterRustBuffer {
                 reviews: FfiConverterSequenceTypeVisitReview.read(from: &buf), 
                 ownerHistory: FfiConverterSequenceTypeOwnerChange.read(from: &buf), 
                 locked: FfiConverterBool.read(from: &buf), 
-                recycle: FfiConverterOptionTypeRecycleDue.read(from: &buf)
+                recycle: FfiConverterOptionTypeRecycleDue.read(from: &buf), 
+                duplicates: FfiConverterSequenceTypeDuplicateMatch.read(from: &buf)
         )
     }
 
@@ -1984,6 +2013,7 @@ public struct FfiConverterTypeCustomer360: FfiConverterRustBuffer {
         FfiConverterSequenceTypeOwnerChange.write(value.ownerHistory, into: &buf)
         FfiConverterBool.write(value.locked, into: &buf)
         FfiConverterOptionTypeRecycleDue.write(value.recycle, into: &buf)
+        FfiConverterSequenceTypeDuplicateMatch.write(value.duplicates, into: &buf)
     }
 }
 
@@ -3196,6 +3226,31 @@ fileprivate struct FfiConverterSequenceTypeCustomerSummary: FfiConverterRustBuff
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeDuplicateMatch: FfiConverterRustBuffer {
+    typealias SwiftType = [DuplicateMatch]
+
+    public static func write(_ value: [DuplicateMatch], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDuplicateMatch.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DuplicateMatch] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DuplicateMatch]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDuplicateMatch.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeFunnelStage: FfiConverterRustBuffer {
     typealias SwiftType = [FunnelStage]
 
@@ -3609,6 +3664,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules() != 44590) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_possible_duplicates() != 32696) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit() != 5576) {

@@ -1018,6 +1018,75 @@ public func FfiConverterTypeCustomerSummary_lower(_ value: CustomerSummary) -> R
 
 
 /**
+ * Another customer on this tablet with the same ID number or phone (查重).
+ */
+public struct DuplicateMatch: Equatable, Hashable {
+    public var customerId: String
+    public var name: String
+    public var village: String
+    public var phoneMasked: String?
+    public var matched: DuplicateField
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(customerId: String, name: String, village: String, phoneMasked: String?, matched: DuplicateField) {
+        self.customerId = customerId
+        self.name = name
+        self.village = village
+        self.phoneMasked = phoneMasked
+        self.matched = matched
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DuplicateMatch: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDuplicateMatch: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DuplicateMatch {
+        return
+            try DuplicateMatch(
+                customerId: FfiConverterString.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                village: FfiConverterString.read(from: &buf), 
+                phoneMasked: FfiConverterOptionString.read(from: &buf), 
+                matched: FfiConverterTypeDuplicateField.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DuplicateMatch, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.customerId, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.village, into: &buf)
+        FfiConverterOptionString.write(value.phoneMasked, into: &buf)
+        FfiConverterTypeDuplicateField.write(value.matched, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDuplicateMatch_lift(_ buf: RustBuffer) throws -> DuplicateMatch {
+    return try FfiConverterTypeDuplicateMatch.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDuplicateMatch_lower(_ value: DuplicateMatch) -> RustBuffer {
+    return FfiConverterTypeDuplicateMatch.lower(value)
+}
+
+
+/**
  * One bar of the funnel: open leads at a stage (won and lost are counted too, for conversion).
  */
 public struct FunnelStage: Equatable, Hashable {
@@ -3088,6 +3157,75 @@ public func FfiConverterTypeCustomerSource_lift(_ buf: RustBuffer) throws -> Cus
 #endif
 public func FfiConverterTypeCustomerSource_lower(_ value: CustomerSource) -> RustBuffer {
     return FfiConverterTypeCustomerSource.lower(value)
+}
+
+
+
+/**
+ * What a possible duplicate shares with the customer being checked.
+ */
+
+public enum DuplicateField: Equatable, Hashable {
+    
+    case idNumber
+    case phone
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DuplicateField: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDuplicateField: FfiConverterRustBuffer {
+    typealias SwiftType = DuplicateField
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DuplicateField {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .idNumber
+        
+        case 2: return .phone
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DuplicateField, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .idNumber:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .phone:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDuplicateField_lift(_ buf: RustBuffer) throws -> DuplicateField {
+    return try FfiConverterTypeDuplicateField.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDuplicateField_lower(_ value: DuplicateField) -> RustBuffer {
+    return FfiConverterTypeDuplicateField.lower(value)
 }
 
 

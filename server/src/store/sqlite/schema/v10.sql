@@ -38,3 +38,14 @@ CREATE INDEX pool_state_due ON pool_state (branch_id, due_at) WHERE due_at IS NO
 
 INSERT OR IGNORE INTO server_meta (key, value)
 SELECT 'upgrade:rebuild_read_models', x'01' WHERE EXISTS (SELECT 1 FROM documents);
+
+-- Duplicate checks across a branch (src/duplicates.rs): each live customer's canonical phone and
+-- a digest of its ID number (the number itself stays in the document).
+CREATE TABLE customer_keys (
+    customer_id TEXT PRIMARY KEY,
+    branch_id TEXT NOT NULL,
+    phone TEXT,
+    id_key TEXT
+) WITHOUT ROWID;
+CREATE INDEX customer_keys_phone ON customer_keys (branch_id, phone) WHERE phone IS NOT NULL;
+CREATE INDEX customer_keys_id ON customer_keys (branch_id, id_key) WHERE id_key IS NOT NULL;

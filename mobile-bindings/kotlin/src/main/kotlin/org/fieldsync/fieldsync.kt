@@ -36,11 +36,13 @@ import org.fieldsync.core.CheckPoint
 import org.fieldsync.core.Contact
 import org.fieldsync.core.CustomerKind
 import org.fieldsync.core.CustomerSummary
+import org.fieldsync.core.DuplicateMatch
 import org.fieldsync.core.FfiConverterTypeChannel
 import org.fieldsync.core.FfiConverterTypeCheckPoint
 import org.fieldsync.core.FfiConverterTypeContact
 import org.fieldsync.core.FfiConverterTypeCustomerKind
 import org.fieldsync.core.FfiConverterTypeCustomerSummary
+import org.fieldsync.core.FfiConverterTypeDuplicateMatch
 import org.fieldsync.core.FfiConverterTypeFunnelStage
 import org.fieldsync.core.FfiConverterTypeInteraction
 import org.fieldsync.core.FfiConverterTypeInteractionKind
@@ -98,6 +100,7 @@ import org.fieldsync.core.RustBuffer as RustBufferCheckPoint
 import org.fieldsync.core.RustBuffer as RustBufferContact
 import org.fieldsync.core.RustBuffer as RustBufferCustomerKind
 import org.fieldsync.core.RustBuffer as RustBufferCustomerSummary
+import org.fieldsync.core.RustBuffer as RustBufferDuplicateMatch
 import org.fieldsync.core.RustBuffer as RustBufferFunnelStage
 import org.fieldsync.core.RustBuffer as RustBufferInteraction
 import org.fieldsync.core.RustBuffer as RustBufferInteractionKind
@@ -842,6 +845,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_possible_duplicates(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_recycle_warnings(
@@ -959,6 +964,8 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool(`ptr`: Long,`village`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_possible_duplicates(`ptr`: Long,`profile`: RustBufferProfile.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_record_visit(`ptr`: Long,`customerId`: RustBuffer.ByValue,`purpose`: RustBufferVisitPurpose.ByValue,`channel`: RustBufferChannel.ByValue,`checkIn`: RustBufferCheckPoint.ByValue,`checkOut`: RustBufferCheckPoint.ByValue,`details`: RustBufferVisitDetails.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1201,6 +1208,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules() and 0xFFFF) != 44590) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_possible_duplicates() and 0xFFFF) != 32696) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_record_visit() and 0xFFFF) != 5576) {
@@ -1849,6 +1859,12 @@ public interface FieldsyncDeviceInterface {
      * The branch's public-pool rules as the last sync brought them (`None` before the first).
      */
     fun `poolRules`(): PoolRules?
+    
+    /**
+     * Customers on this tablet with the same ID number or phone as `profile` (查重): the form
+     * shows them before a new customer is saved.
+     */
+    fun `possibleDuplicates`(`profile`: Profile): List<DuplicateMatch>
     
     /**
      * Records a visit after the fact (补录): created completed; returns its ID.
@@ -2508,6 +2524,25 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
     UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Customers on this tablet with the same ID number or phone as `profile` (查重): the form
+     * shows them before a new customer is saved.
+     */
+    @Throws(FieldsyncException::class)override fun `possibleDuplicates`(`profile`: Profile): List<DuplicateMatch> {
+            return FfiConverterSequenceTypeDuplicateMatch.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_possible_duplicates(
+        it,
+        
+        FfiConverterTypeProfile.lower(`profile`),_status)
 }
     }
     )
@@ -3503,6 +3538,11 @@ data class Customer360 (
      * returns it, or the rules have not arrived yet).
      */
     var `recycle`: RecycleDue?
+    , 
+    /**
+     * Other customers on this tablet with the same ID number or phone (查重).
+     */
+    var `duplicates`: List<DuplicateMatch>
     
 ){
     
@@ -3537,6 +3577,7 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterSequenceTypeOwnerChange.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterOptionalTypeRecycleDue.read(buf),
+            FfiConverterSequenceTypeDuplicateMatch.read(buf),
         )
     }
 
@@ -3558,7 +3599,8 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterSequenceTypeVisitReview.allocationSize(value.`reviews`) +
             FfiConverterSequenceTypeOwnerChange.allocationSize(value.`ownerHistory`) +
             FfiConverterBoolean.allocationSize(value.`locked`) +
-            FfiConverterOptionalTypeRecycleDue.allocationSize(value.`recycle`)
+            FfiConverterOptionalTypeRecycleDue.allocationSize(value.`recycle`) +
+            FfiConverterSequenceTypeDuplicateMatch.allocationSize(value.`duplicates`)
     )
 
     override fun write(value: Customer360, buf: ByteBuffer) {
@@ -3580,6 +3622,7 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterSequenceTypeOwnerChange.write(value.`ownerHistory`, buf)
             FfiConverterBoolean.write(value.`locked`, buf)
             FfiConverterOptionalTypeRecycleDue.write(value.`recycle`, buf)
+            FfiConverterSequenceTypeDuplicateMatch.write(value.`duplicates`, buf)
     }
 }
 
@@ -4894,6 +4937,34 @@ public object FfiConverterSequenceTypeCustomerSummary: FfiConverterRustBuffer<Li
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeDuplicateMatch: FfiConverterRustBuffer<List<DuplicateMatch>> {
+    override fun read(buf: ByteBuffer): List<DuplicateMatch> {
+        val len = buf.getInt()
+        return List<DuplicateMatch>(len) {
+            FfiConverterTypeDuplicateMatch.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<DuplicateMatch>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeDuplicateMatch.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<DuplicateMatch>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeDuplicateMatch.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeFunnelStage: FfiConverterRustBuffer<List<FunnelStage>> {
     override fun read(buf: ByteBuffer): List<FunnelStage> {
         val len = buf.getInt()
@@ -5251,6 +5322,8 @@ public object FfiConverterSequenceTypeVisitReview: FfiConverterRustBuffer<List<V
         }
     }
 }
+
+
 
 
 

@@ -1477,6 +1477,62 @@ public object FfiConverterTypeCustomerSummary: FfiConverterRustBuffer<CustomerSu
 
 
 /**
+ * Another customer on this tablet with the same ID number or phone (查重).
+ */
+data class DuplicateMatch (
+    var `customerId`: kotlin.String
+    , 
+    var `name`: kotlin.String
+    , 
+    var `village`: kotlin.String
+    , 
+    var `phoneMasked`: kotlin.String?
+    , 
+    var `matched`: DuplicateField
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDuplicateMatch: FfiConverterRustBuffer<DuplicateMatch> {
+    override fun read(buf: ByteBuffer): DuplicateMatch {
+        return DuplicateMatch(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeDuplicateField.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DuplicateMatch) = (
+            FfiConverterString.allocationSize(value.`customerId`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`village`) +
+            FfiConverterOptionalString.allocationSize(value.`phoneMasked`) +
+            FfiConverterTypeDuplicateField.allocationSize(value.`matched`)
+    )
+
+    override fun write(value: DuplicateMatch, buf: ByteBuffer) {
+            FfiConverterString.write(value.`customerId`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`village`, buf)
+            FfiConverterOptionalString.write(value.`phoneMasked`, buf)
+            FfiConverterTypeDuplicateField.write(value.`matched`, buf)
+    }
+}
+
+
+
+/**
  * One bar of the funnel: open leads at a stage (won and lost are counted too, for conversion).
  */
 data class FunnelStage (
@@ -3097,6 +3153,43 @@ public object FfiConverterTypeCustomerSource: FfiConverterRustBuffer<CustomerSou
     override fun allocationSize(value: CustomerSource) = 4UL
 
     override fun write(value: CustomerSource, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * What a possible duplicate shares with the customer being checked.
+ */
+
+enum class DuplicateField {
+    
+    ID_NUMBER,
+    PHONE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDuplicateField: FfiConverterRustBuffer<DuplicateField> {
+    override fun read(buf: ByteBuffer) = try {
+        DuplicateField.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: DuplicateField) = 4UL
+
+    override fun write(value: DuplicateField, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
