@@ -162,7 +162,7 @@ fn server_decided_fields_are_refused_on_a_tablet() {
     };
     let attempts = [
         (Action::assign(Owner { manager_id: Some("M1".into()), manager_name: None }), "owner"),
-        (Action::SetValueTier { tier: Some(ValueTier::PrivateBanking) }, "value_tier"),
+        (Action::SetValueTier { tier: Some(ValueTier::PrivateBanking), as_of: None }, "value_tier"),
         (Action::SetLifecycle { lifecycle: Some(Lifecycle::Advocate) }, "lifecycle"),
         (Action::WriteReview { visit_id, review }, "reviews"),
         (
@@ -180,7 +180,9 @@ fn server_decided_fields_are_refused_on_a_tablet() {
     store
         .sign_in(fieldsync_core::store::User { id: "S1".into(), name: "主任".into(), role: Role::Supervisor })
         .unwrap();
-    refused(&mut store, &id, Action::SetValueTier { tier: None }, |e| matches!(e, Error::ServerDecided { .. }));
+    refused(&mut store, &id, Action::SetValueTier { tier: None, as_of: None }, |e| {
+        matches!(e, Error::ServerDecided { .. })
+    });
     // Signing in as the server is refused too.
     let server = fieldsync_core::store::User { id: "srv".into(), name: "srv".into(), role: Role::Server };
     assert!(matches!(store.sign_in(server), Err(Error::ServerDecided { .. })));

@@ -335,7 +335,7 @@ proptest! {
                     let doc = &mut r.server[*c];
                     let action = match k % 4 {
                         0 => Action::assign(Owner { manager_id: Some(format!("M{}", k % 2 + 1)), manager_name: None }),
-                        1 => Action::SetValueTier { tier: Some(ValueTier::ALL[*k as usize % ValueTier::ALL.len()]) },
+                        1 => Action::SetValueTier { tier: Some(ValueTier::ALL[*k as usize % ValueTier::ALL.len()]), as_of: None },
                         2 => Action::SetLifecycle { lifecycle: Some(Lifecycle::ALL[*k as usize % Lifecycle::ALL.len()]) },
                         _ => match pick(&doc.file().visits, *k as usize) {
                             Some(visit_id) => Action::WriteReview {

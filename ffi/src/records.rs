@@ -112,7 +112,11 @@ pub struct Customer360 {
     pub owner_id: Option<String>,
     pub owner_name: Option<String>,
     pub tier: Option<ValueTier>,
+    /// The date of the asset snapshot the tier comes from.
+    pub tier_as_of: Option<i64>,
     pub lifecycle: Option<Lifecycle>,
+    /// When the server last computed the stage.
+    pub lifecycle_as_of: Option<i64>,
     pub contacts: Vec<Contact>,
     /// Newest first.
     pub visits: Vec<Visit>,
@@ -146,7 +150,9 @@ impl From<fieldsync_core::store::Customer360> for Customer360 {
             owner_id: file.server.owner.manager_id,
             owner_name: file.server.owner.manager_name,
             tier: file.server.value_tier,
+            tier_as_of: file.server.tier_as_of,
             lifecycle: file.server.lifecycle,
+            lifecycle_as_of: file.server.lifecycle_as_of,
             contacts: v.contacts,
             visits: v.visits,
             leads: v.leads,

@@ -31,6 +31,7 @@ pub mod pool;
 pub mod read_model;
 pub mod routes;
 pub mod serve;
+pub mod stages;
 pub mod store;
 pub mod sync;
 pub mod web;

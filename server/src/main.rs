@@ -134,6 +134,31 @@ enum Admin {
         #[arg(long)]
         to: String,
     },
+    /// Import the core banking system's financial-asset file (CSV: id_number,as_of,assets_yuan)
+    /// into a branch; customers' value tiers follow. Each refused line is reported.
+    ImportAssets {
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Set a branch's tier thresholds (yuan) and dormancy period; every customer follows.
+    SetCustomerRules {
+        #[arg(long)]
+        branch: String,
+        #[arg(long, default_value_t = 300_000)]
+        high_yuan: i64,
+        #[arg(long, default_value_t = 50_000)]
+        medium_yuan: i64,
+        #[arg(long, default_value_t = 180)]
+        dormant_after_days: u32,
+    },
+    /// Compute the lifecycle stages that are due (the server does it every few minutes on its
+    /// own); `--at` as of another time (RFC 3339).
+    SweepStages {
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Set a branch's evidence thresholds and judge its visits again with them.
     SetEvidenceRules {
         #[arg(long)]
@@ -191,6 +216,17 @@ fn run_server(config: Config) -> ExitCode {
             eprintln!("fieldsync-server: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--at` as UTC ms (now when not given).
+fn parse_at(at: Option<String>, now: i64) -> Result<i64, &'static str> {
+    match at {
+        None => Ok(now),
+        Some(text) => text
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_millisecond())
+            .map_err(|_| "--at is not an RFC 3339 time such as 2026-12-01T09:00:00+08:00"),
     }
 }
 
@@ -298,13 +334,7 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
             format!("pool rules of {branch} set")
         }
         Admin::SweepPool { at } => {
-            let at = match at {
-                None => now,
-                Some(text) => text
-                    .parse::<jiff::Timestamp>()
-                    .map_err(|_| "--at is not an RFC 3339 time such as 2026-12-01T09:00:00+08:00")?
-                    .as_millisecond(),
-            };
+            let at = parse_at(at, now)?;
             let mut returned = 0;
             for branch in db.write_blocking(|s| s.branches_with_due(at))? {
                 returned += db.write_blocking(|s| fieldsync_server::pool::sweep(s, &branch, at))?;
@@ -314,6 +344,57 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
         Admin::Reassign { branch, from, to } => {
             let moved = db.write_blocking(|s| fieldsync_server::pool::reassign_all(s, &branch, &from, &to, now))?;
             format!("{moved} customers moved from {from} to {to}")
+        }
+        Admin::ImportAssets { branch, file } => {
+            let bytes = std::fs::read(&file)?;
+            if bytes.len() > fieldsync_server::stages::MAX_IMPORT_BYTES {
+                return Err("the file is larger than an import takes (32 MiB)".into());
+            }
+            let report = db.write_blocking(|s| {
+                if !s.branch_exists(&branch)? {
+                    return Err(fieldsync_server::customers::PushError::NotFound);
+                }
+                let report = fieldsync_server::stages::import_assets(s, &branch, &bytes, now)?;
+                accounts::audit(s, now, "admin-cli", "import.assets", &branch)?;
+                Ok(report)
+            })?;
+            let mut out = format!(
+                "imported {} lines, {} unchanged, {} refused",
+                report.imported,
+                report.unchanged,
+                report.rejected.len()
+            );
+            for r in &report.rejected {
+                out.push_str(&format!("\nline {}: {} / {}", r.line, r.message_zh, r.message_en));
+            }
+            out
+        }
+        Admin::SetCustomerRules { branch, high_yuan, medium_yuan, dormant_after_days } => {
+            let rules = fieldsync_core::domain::CustomerRules {
+                high_fen: high_yuan.saturating_mul(100),
+                medium_fen: medium_yuan.saturating_mul(100),
+                dormant_after_days,
+            };
+            if let Err(field) = rules.validate() {
+                return Err(format!("--{} is out of range", field.replace("_fen", "_yuan").replace('_', "-")).into());
+            }
+            let changed = db.write_blocking(|s| {
+                if !s.branch_exists(&branch)? {
+                    return Err(fieldsync_server::customers::PushError::NotFound);
+                }
+                let changed = fieldsync_server::stages::set_rules(s, &branch, &rules, now)?;
+                accounts::audit(s, now, "admin-cli", "branch.customer_rules", &branch)?;
+                Ok(changed)
+            })?;
+            format!("customer rules of {branch} set; {changed} customers changed")
+        }
+        Admin::SweepStages { at } => {
+            let at = parse_at(at, now)?;
+            let mut changed = 0;
+            for branch in db.write_blocking(|s| s.branches_with_refresh(at))? {
+                changed += db.write_blocking(|s| fieldsync_server::stages::sweep(s, &branch, at))?;
+            }
+            format!("{changed} customers' stages changed")
         }
         Admin::SetEvidenceRules { branch, far_m, short_s, max_kmh, clock_s } => {
             let rules = fieldsync_server::read_model::evidence::Rules { far_m, short_s, max_kmh, clock_s };

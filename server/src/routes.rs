@@ -53,6 +53,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/customers/{customer_id}/owner", post(reassign))
         .route("/api/v1/customers/owner", post(reassign_many))
         .route("/api/v1/customers/merge", post(merge))
+        .route(
+            "/api/v1/imports/assets",
+            post(import_assets).layer(DefaultBodyLimit::max(crate::stages::MAX_IMPORT_BYTES)),
+        )
         .route("/api/v1/customers/{customer_id}/lock", post(set_locked))
         .route("/api/v1/customers/{customer_id}/lifecycle", post(set_lifecycle))
         .merge(crate::photos::routes())
@@ -416,6 +420,25 @@ async fn merge(
     let now = now_ms();
     state.db.write(move |s| crate::duplicates::merge(s, &user, &req.kept, &req.merged, now)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A supervisor or admin imports the core banking system's asset file (CSV) into their branch:
+/// tiers follow; the answer reports each refused line (by number and reason).
+async fn import_assets(
+    State(state): State<AppState>,
+    Supervisor(user): Supervisor,
+    body: Bytes,
+) -> Result<Json<crate::stages::ImportReport>, AppError> {
+    let now = now_ms();
+    let report = state
+        .db
+        .write(move |s| {
+            let report = crate::stages::import_assets(s, &user.branch_id, &body, now)?;
+            crate::accounts::audit(s, now, &user.id, "import.assets", &user.branch_id)?;
+            Ok::<_, crate::customers::PushError>(report)
+        })
+        .await?;
+    Ok(Json(report))
 }
 
 #[derive(Deserialize)]

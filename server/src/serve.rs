@@ -45,15 +45,20 @@ pub async fn run(
     Ok(())
 }
 
-/// Returns neglected customers to their branches' pools every `every`, for as long as the
-/// process runs. A failed sweep is logged; the next one tries again.
+/// Returns neglected customers to their branches' pools and computes the lifecycle stages that
+/// are due every `every`, for as long as the process runs. A failed sweep is logged; the next one
+/// tries again.
 async fn sweep_pools(db: crate::store::Db, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(e) = crate::pool::sweep_all(&db, crate::routes::now_ms()).await {
+        let now = crate::routes::now_ms();
+        if let Err(e) = crate::pool::sweep_all(&db, now).await {
             tracing::warn!(error = %e, "a pool sweep failed");
+        }
+        if let Err(e) = crate::stages::sweep_all(&db, now).await {
+            tracing::warn!(error = %e, "a stage sweep failed");
         }
     }
 }

@@ -620,7 +620,7 @@ fn forge(world: &World, who: Who, state: State, op: Op) -> Option<Forged> {
         Op::OwnerAdmin => Some(Action::assign(owner(Some(Who::Admin)))),
         Op::OwnerSelf => Some(Action::assign(owner(Some(who)))),
         Op::Lifecycle => Some(Action::SetLifecycle { lifecycle: Some(Lifecycle::Dormant) }),
-        Op::ValueTier => Some(Action::SetValueTier { tier: Some(ValueTier::HighNetWorth) }),
+        Op::ValueTier => Some(Action::SetValueTier { tier: Some(ValueTier::HighNetWorth), as_of: None }),
         Op::VisitDeleteOwn | Op::VisitDeleteOthers | Op::ClaimOwn | Op::ClaimOthers | Op::ClaimDelete => None,
     };
     match action {

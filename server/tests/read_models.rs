@@ -25,6 +25,7 @@ fn read_models(dir: &tempfile::TempDir) -> Vec<(String, Vec<Vec<Value>>)> {
         "owner_changes",
         "pool_state",
         "customer_keys",
+        "stage_state",
     ]
     .iter()
     .map(|table| {

@@ -84,7 +84,11 @@ fn a_new_customer_must_be_the_writers_and_carry_no_decisions() {
     let (doc, _) = CustomerDoc::create(&actor, &create, &ctx("M2", Role::Manager)).unwrap();
     assert_eq!(check(None, doc.file(), &user("M2", ServerRole::Manager)), Ok(()));
     assert_eq!(check(None, doc.file(), &user("M1", ServerRole::Manager)), Err(Refusal::ForgedAuthor));
-    let tiered = after(&doc, &Action::SetValueTier { tier: Some(ValueTier::PrivateBanking) }, ctx("M2", Role::Server));
+    let tiered = after(
+        &doc,
+        &Action::SetValueTier { tier: Some(ValueTier::PrivateBanking), as_of: None },
+        ctx("M2", Role::Server),
+    );
     assert_eq!(check(None, &tiered, &user("M2", ServerRole::Manager)), Err(Refusal::ServerDecided("value_tier")));
 }
 
@@ -95,7 +99,7 @@ fn managers_cannot_write_server_decisions_or_reviews() {
     let forged = |action: Action| after(&doc, &action, ctx("M1", Role::Server));
     let cases = [
         (Action::assign(Owner { manager_id: Some("M9".into()), manager_name: None }), "owner"),
-        (Action::SetValueTier { tier: Some(ValueTier::High) }, "value_tier"),
+        (Action::SetValueTier { tier: Some(ValueTier::High), as_of: None }, "value_tier"),
         (Action::SetLifecycle { lifecycle: Some(Lifecycle::Dormant) }, "lifecycle"),
     ];
     for (action, field) in cases {
@@ -132,8 +136,12 @@ fn managers_cannot_write_server_decisions_or_reviews() {
     let reassigned = after(&doc, &Action::assign(m2), ctx("S1", Role::Server));
     assert_eq!(check(Some(doc.file()), &reassigned, &s1), Ok(()));
     // Never tiers, even for a supervisor.
-    assert_eq!(check(Some(doc.file()), &forged(Action::SetValueTier { tier: None }), &s1), Ok(()), "no change is fine");
-    let tier = forged(Action::SetValueTier { tier: Some(ValueTier::Low) });
+    assert_eq!(
+        check(Some(doc.file()), &forged(Action::SetValueTier { tier: None, as_of: None }), &s1),
+        Ok(()),
+        "no change is fine"
+    );
+    let tier = forged(Action::SetValueTier { tier: Some(ValueTier::Low), as_of: None });
     assert_eq!(check(Some(doc.file()), &tier, &s1), Err(Refusal::ServerDecided("value_tier")));
 }
 

@@ -85,7 +85,8 @@ impl TestServer {
     }
 
     fn on_addr(data: tempfile::TempDir, demo: bool, listen: SocketAddr) -> TestServer {
-        let config = Config { data: data.path().to_path_buf(), listen, demo, demo_customers: 20, pool_sweep_s: 600 };
+        // No background sweeps: tests and benchmarks sweep when they choose (a sweep at start would race them).
+        let config = Config { data: data.path().to_path_buf(), listen, demo, demo_customers: 20, pool_sweep_s: 0 };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

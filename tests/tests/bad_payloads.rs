@@ -124,7 +124,7 @@ fn bad_sync_requests_get_clear_answers_and_change_nothing() {
     let heads = doc.heads();
     let user_id = m1.store().user().unwrap().id.clone();
     let ctx = Ctx { user_id, user_name: String::new(), role: Role::Server, now: now_ms() };
-    doc.apply(&Action::SetValueTier { tier: Some(ValueTier::PrivateBanking) }, &ctx).unwrap();
+    doc.apply(&Action::SetValueTier { tier: Some(ValueTier::PrivateBanking), as_of: None }, &ctx).unwrap();
     let tier_change = doc.changes_since(&heads);
     let answer = client.sync(&SyncRequest {
         cursor: 1,

@@ -143,11 +143,18 @@ pub enum Action {
     MergeFrom {
         other: Box<CustomerFile>,
     },
+    /// The tier from the customer's financial assets, and the date of the asset snapshot it
+    /// was computed from (shown beside it: "as of").
     SetValueTier {
         tier: Option<ValueTier>,
+        as_of: Option<i64>,
     },
     SetLifecycle {
         lifecycle: Option<Lifecycle>,
+    },
+    /// The stage the server computed from the file (see `stage.rs`), dated now.
+    ComputeLifecycle {
+        lifecycle: Lifecycle,
     },
     WriteReview {
         visit_id: String,
@@ -206,6 +213,7 @@ impl Action {
             Action::MergeFrom { .. } => "server.merge",
             Action::SetValueTier { .. } => "server.value_tier",
             Action::SetLifecycle { .. } => "server.lifecycle",
+            Action::ComputeLifecycle { .. } => "server.compute_lifecycle",
             Action::WriteReview { .. } => "server.review",
             Action::ResolveIntent { .. } => "server.resolve_intent",
         }
@@ -218,7 +226,7 @@ impl Action {
             Action::SetLocked { .. } => Some("locked"),
             Action::MergeFrom { .. } => Some("merge"),
             Action::SetValueTier { .. } => Some("value_tier"),
-            Action::SetLifecycle { .. } => Some("lifecycle"),
+            Action::SetLifecycle { .. } | Action::ComputeLifecycle { .. } => Some("lifecycle"),
             Action::WriteReview { .. } => Some("reviews"),
             Action::ResolveIntent { .. } => Some("intent_outcomes"),
             _ => None,
@@ -410,12 +418,18 @@ impl Action {
                 file.take_in(other);
                 Touched::Everything
             }
-            Action::SetValueTier { tier } => {
+            Action::SetValueTier { tier, as_of } => {
                 file.server.value_tier = *tier;
+                file.server.tier_as_of = *as_of;
                 Touched::Server
             }
             Action::SetLifecycle { lifecycle } => {
                 file.server.lifecycle = *lifecycle;
+                Touched::Server
+            }
+            Action::ComputeLifecycle { lifecycle } => {
+                file.server.lifecycle = Some(*lifecycle);
+                file.server.lifecycle_as_of = Some(ctx.now);
                 Touched::Server
             }
             Action::WriteReview { visit_id, review } => {

@@ -15,6 +15,7 @@ pub mod packed;
 pub mod phone;
 pub mod pool;
 pub mod server;
+pub mod stage;
 pub mod text;
 pub mod visit;
 
@@ -30,4 +31,5 @@ pub use server::{
     Intent, IntentKind, IntentOutcome, Lifecycle, Owner, OwnerChange, OwnerChangeReason, Review, ReviewDecision,
     ServerFields, ValueTier,
 };
+pub use stage::{CustomerRules, dormant_at, lifecycle_of};
 pub use visit::{Channel, CheckPoint, Costs, LocationProvider, Visit, VisitDetails, VisitPurpose, VisitStatus};

@@ -117,6 +117,12 @@ impl OwnerChange {
 pub struct ServerFields {
     pub owner: Owner,
     pub value_tier: Option<ValueTier>,
+    /// The date of the asset snapshot the tier was computed from.
+    #[autosurgeon(missing = "Option::default")]
+    pub tier_as_of: Option<i64>,
+    /// When the server last computed the lifecycle stage.
+    #[autosurgeon(missing = "Option::default")]
+    pub lifecycle_as_of: Option<i64>,
     pub lifecycle: Option<Lifecycle>,
     pub intent_outcomes: BTreeMap<String, IntentOutcome>,
     /// Every change of owner, keyed so that they sort by time (see [`OwnerChange::key`]).
@@ -160,6 +166,9 @@ impl ServerFields {
         self.intent_outcomes
             .values()
             .try_for_each(|o| check::text("server.intent_outcomes.reason", &o.reason, check::MAX_TEXT))?;
+        for at in [self.tier_as_of, self.lifecycle_as_of].into_iter().flatten() {
+            check::time_ms("server.as_of", at)?;
+        }
         self.owner_history.values().try_for_each(OwnerChange::validate)
     }
 }

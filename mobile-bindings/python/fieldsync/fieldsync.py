@@ -1261,6 +1261,31 @@ class _UniffiFfiConverterOptionalTypeValueTier(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
+class _UniffiFfiConverterOptionalInt64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterInt64.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterInt64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterInt64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 
 
 class _UniffiFfiConverterOptionalTypeLifecycle(_UniffiConverterRustBuffer):
@@ -1580,7 +1605,7 @@ class Customer360:
     """
     Everything about one customer, unmasked: opening it is a deliberate act.
 """
-    def __init__(self, *, customer_id:str, kind:fieldsync_core.CustomerKind, profile:fieldsync_core.Profile, created_by:str, created_at:int, owner_id:typing.Optional[str], owner_name:typing.Optional[str], tier:typing.Optional[fieldsync_core.ValueTier], lifecycle:typing.Optional[fieldsync_core.Lifecycle], contacts:typing.List[fieldsync_core.Contact], visits:typing.List[fieldsync_core.Visit], leads:typing.List[fieldsync_core.Lead], reminders:typing.List[fieldsync_core.Reminder], interactions:typing.List[fieldsync_core.Interaction], reviews:typing.List[VisitReview], owner_history:typing.List[fieldsync_core.OwnerChange], locked:bool, recycle:typing.Optional[fieldsync_core.RecycleDue], duplicates:typing.List[fieldsync_core.DuplicateMatch]):
+    def __init__(self, *, customer_id:str, kind:fieldsync_core.CustomerKind, profile:fieldsync_core.Profile, created_by:str, created_at:int, owner_id:typing.Optional[str], owner_name:typing.Optional[str], tier:typing.Optional[fieldsync_core.ValueTier], tier_as_of:typing.Optional[int], lifecycle:typing.Optional[fieldsync_core.Lifecycle], lifecycle_as_of:typing.Optional[int], contacts:typing.List[fieldsync_core.Contact], visits:typing.List[fieldsync_core.Visit], leads:typing.List[fieldsync_core.Lead], reminders:typing.List[fieldsync_core.Reminder], interactions:typing.List[fieldsync_core.Interaction], reviews:typing.List[VisitReview], owner_history:typing.List[fieldsync_core.OwnerChange], locked:bool, recycle:typing.Optional[fieldsync_core.RecycleDue], duplicates:typing.List[fieldsync_core.DuplicateMatch]):
         self.customer_id = customer_id
         self.kind = kind
         self.profile = profile
@@ -1589,7 +1614,9 @@ class Customer360:
         self.owner_id = owner_id
         self.owner_name = owner_name
         self.tier = tier
+        self.tier_as_of = tier_as_of
         self.lifecycle = lifecycle
+        self.lifecycle_as_of = lifecycle_as_of
         self.contacts = contacts
         self.visits = visits
         self.leads = leads
@@ -1605,7 +1632,7 @@ class Customer360:
 
     
     def __str__(self):
-        return "Customer360(customer_id={}, kind={}, profile={}, created_by={}, created_at={}, owner_id={}, owner_name={}, tier={}, lifecycle={}, contacts={}, visits={}, leads={}, reminders={}, interactions={}, reviews={}, owner_history={}, locked={}, recycle={}, duplicates={})".format(self.customer_id, self.kind, self.profile, self.created_by, self.created_at, self.owner_id, self.owner_name, self.tier, self.lifecycle, self.contacts, self.visits, self.leads, self.reminders, self.interactions, self.reviews, self.owner_history, self.locked, self.recycle, self.duplicates)
+        return "Customer360(customer_id={}, kind={}, profile={}, created_by={}, created_at={}, owner_id={}, owner_name={}, tier={}, tier_as_of={}, lifecycle={}, lifecycle_as_of={}, contacts={}, visits={}, leads={}, reminders={}, interactions={}, reviews={}, owner_history={}, locked={}, recycle={}, duplicates={})".format(self.customer_id, self.kind, self.profile, self.created_by, self.created_at, self.owner_id, self.owner_name, self.tier, self.tier_as_of, self.lifecycle, self.lifecycle_as_of, self.contacts, self.visits, self.leads, self.reminders, self.interactions, self.reviews, self.owner_history, self.locked, self.recycle, self.duplicates)
     def __eq__(self, other):
         if self.customer_id != other.customer_id:
             return False
@@ -1623,7 +1650,11 @@ class Customer360:
             return False
         if self.tier != other.tier:
             return False
+        if self.tier_as_of != other.tier_as_of:
+            return False
         if self.lifecycle != other.lifecycle:
+            return False
+        if self.lifecycle_as_of != other.lifecycle_as_of:
             return False
         if self.contacts != other.contacts:
             return False
@@ -1659,7 +1690,9 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
             owner_id=_UniffiFfiConverterOptionalString.read(buf),
             owner_name=_UniffiFfiConverterOptionalString.read(buf),
             tier=_UniffiFfiConverterOptionalTypeValueTier.read(buf),
+            tier_as_of=_UniffiFfiConverterOptionalInt64.read(buf),
             lifecycle=_UniffiFfiConverterOptionalTypeLifecycle.read(buf),
+            lifecycle_as_of=_UniffiFfiConverterOptionalInt64.read(buf),
             contacts=_UniffiFfiConverterSequenceTypeContact.read(buf),
             visits=_UniffiFfiConverterSequenceTypeVisit.read(buf),
             leads=_UniffiFfiConverterSequenceTypeLead.read(buf),
@@ -1682,7 +1715,9 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.check_lower(value.owner_id)
         _UniffiFfiConverterOptionalString.check_lower(value.owner_name)
         _UniffiFfiConverterOptionalTypeValueTier.check_lower(value.tier)
+        _UniffiFfiConverterOptionalInt64.check_lower(value.tier_as_of)
         _UniffiFfiConverterOptionalTypeLifecycle.check_lower(value.lifecycle)
+        _UniffiFfiConverterOptionalInt64.check_lower(value.lifecycle_as_of)
         _UniffiFfiConverterSequenceTypeContact.check_lower(value.contacts)
         _UniffiFfiConverterSequenceTypeVisit.check_lower(value.visits)
         _UniffiFfiConverterSequenceTypeLead.check_lower(value.leads)
@@ -1704,7 +1739,9 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.owner_id, buf)
         _UniffiFfiConverterOptionalString.write(value.owner_name, buf)
         _UniffiFfiConverterOptionalTypeValueTier.write(value.tier, buf)
+        _UniffiFfiConverterOptionalInt64.write(value.tier_as_of, buf)
         _UniffiFfiConverterOptionalTypeLifecycle.write(value.lifecycle, buf)
+        _UniffiFfiConverterOptionalInt64.write(value.lifecycle_as_of, buf)
         _UniffiFfiConverterSequenceTypeContact.write(value.contacts, buf)
         _UniffiFfiConverterSequenceTypeVisit.write(value.visits, buf)
         _UniffiFfiConverterSequenceTypeLead.write(value.leads, buf)
@@ -2237,31 +2274,6 @@ class _UniffiFfiConverterTypeSignedIn(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.display_name, buf)
         fieldsync_core._UniffiFfiConverterTypeRole.write(value.role, buf)
         _UniffiFfiConverterString.write(value.server, buf)
-
-class _UniffiFfiConverterOptionalInt64(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterInt64.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterInt64.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterInt64.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
 
 @dataclass
 class SyncSettings:

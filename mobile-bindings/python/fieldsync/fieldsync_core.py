@@ -1300,6 +1300,64 @@ class _UniffiFfiConverterTypeCosts(_UniffiConverterRustBuffer):
         _UniffiFfiConverterInt64.write(value.gift_fen, buf)
         _UniffiFfiConverterInt64.write(value.other_fen, buf)
 
+class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u32"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**32
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u32()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u32(value)
+
+@dataclass
+class CustomerRules:
+    """
+    A branch's rules for tiers below high net worth and for dormancy.
+"""
+    def __init__(self, *, high_fen:int, medium_fen:int, dormant_after_days:int):
+        self.high_fen = high_fen
+        self.medium_fen = medium_fen
+        self.dormant_after_days = dormant_after_days
+        
+        
+
+    
+    def __str__(self):
+        return "CustomerRules(high_fen={}, medium_fen={}, dormant_after_days={})".format(self.high_fen, self.medium_fen, self.dormant_after_days)
+    def __eq__(self, other):
+        if self.high_fen != other.high_fen:
+            return False
+        if self.medium_fen != other.medium_fen:
+            return False
+        if self.dormant_after_days != other.dormant_after_days:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeCustomerRules(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return CustomerRules(
+            high_fen=_UniffiFfiConverterInt64.read(buf),
+            medium_fen=_UniffiFfiConverterInt64.read(buf),
+            dormant_after_days=_UniffiFfiConverterUInt32.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterInt64.check_lower(value.high_fen)
+        _UniffiFfiConverterInt64.check_lower(value.medium_fen)
+        _UniffiFfiConverterUInt32.check_lower(value.dormant_after_days)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterInt64.write(value.high_fen, buf)
+        _UniffiFfiConverterInt64.write(value.medium_fen, buf)
+        _UniffiFfiConverterUInt32.write(value.dormant_after_days, buf)
+
 
 
 
@@ -2818,19 +2876,6 @@ class _UniffiFfiConverterTypeOwnerChange(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeOwnerChangeReason.write(value.reason, buf)
         _UniffiFfiConverterString.write(value.by, buf)
         _UniffiFfiConverterInt64.write(value.at, buf)
-
-class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u32"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**32
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u32()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u32(value)
 
 class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
     @classmethod
@@ -4702,6 +4747,7 @@ __all__ = [
     "CheckPoint",
     "Contact",
     "Costs",
+    "CustomerRules",
     "CustomerSummary",
     "DuplicateMatch",
     "FunnelStage",

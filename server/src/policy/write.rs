@@ -257,10 +257,12 @@ pub fn edits(before: Option<&CustomerFile>, after: &CustomerFile) -> Vec<Edit> {
         }
     };
     server_edit(Entity::Owner, b.server.owner != after.server.owner, &mut out);
-    server_edit(Entity::Lifecycle, b.server.lifecycle != after.server.lifecycle, &mut out);
+    let lifecycle = |f: &CustomerFile| (f.server.lifecycle, f.server.lifecycle_as_of);
+    server_edit(Entity::Lifecycle, lifecycle(b) != lifecycle(after), &mut out);
     server_edit(Entity::Locked, b.server.locked != after.server.locked, &mut out);
     map_edits(Entity::OwnerHistory, &b.server.owner_history, &after.server.owner_history, &mut out);
-    server_edit(Entity::ValueTier, b.server.value_tier != after.server.value_tier, &mut out);
+    let tier = |f: &CustomerFile| (f.server.value_tier, f.server.tier_as_of);
+    server_edit(Entity::ValueTier, tier(b) != tier(after), &mut out);
     out
 }
 

@@ -163,6 +163,7 @@ pub fn rebuild(store: &dyn Store) -> Result<usize, crate::customers::PushError> 
     store.rm_clear()?;
     store.pool_clear()?;
     store.clear_customer_keys()?;
+    store.clear_stage_state()?;
     let actor = store.server_actor()?;
     let mut written = 0;
     for (customer_id, branch_id) in store.live_documents()? {
@@ -171,6 +172,7 @@ pub fn rebuild(store: &dyn Store) -> Result<usize, crate::customers::PushError> 
         let scope = crate::customers::scope_of(file);
         crate::pool::record(store, &branch_id, file, &scope)?;
         crate::duplicates::record(store, &branch_id, file, &scope)?;
+        crate::stages::record(store, &branch_id, file, &scope)?;
         let rows = ReadRows::of(file, &branch_id, &scope);
         store.rm_save_customer(&rows.customer)?;
         for visit in &rows.visits {

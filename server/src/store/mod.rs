@@ -15,7 +15,8 @@
 //! - [`SessionStore`]: the supervisor web app's browser sessions, and branches' time zones;
 //! - [`PoolStore`]: the public pool's rules, every change of owner, and when customers are due
 //!   back in the pool;
-//! - [`DuplicateStore`]: each customer's phone and ID-number digest, for duplicate checks.
+//! - [`DuplicateStore`]: each customer's phone and ID-number digest, for duplicate checks;
+//! - [`StageStore`]: tier thresholds, asset snapshots and when customers turn dormant.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
@@ -30,6 +31,7 @@ pub mod pool;
 pub mod read_models;
 pub mod sessions;
 pub mod sqlite;
+pub mod stages;
 
 pub use accounts::AccountStore;
 pub use documents::DocumentStore;
@@ -41,6 +43,7 @@ pub use read_models::ReadModelStore;
 pub use sessions::SessionStore;
 pub use sqlite::db::{Db, OpenError};
 pub use sqlite::schema;
+pub use stages::StageStore;
 
 /// A failure of the store itself (never a refusal: those are the callers' errors). Messages name
 /// tables and columns, never stored values.
@@ -63,7 +66,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the server keeps.
 pub trait Store:
-    DocumentStore + AccountStore + PhotoStore + ReadModelStore + PageQueries + SessionStore + PoolStore + DuplicateStore
+    DocumentStore
+    + AccountStore
+    + PhotoStore
+    + ReadModelStore
+    + PageQueries
+    + SessionStore
+    + PoolStore
+    + DuplicateStore
+    + StageStore
 {
 }
 
@@ -76,6 +87,7 @@ impl<T> Store for T where
         + SessionStore
         + PoolStore
         + DuplicateStore
+        + StageStore
         + ?Sized
 {
 }

@@ -16,6 +16,7 @@ pub const ID_NUMBER: &str = "11010519491231002X";
 
 pub const NOW: i64 = 1_753_056_000_000;
 pub const MIN: i64 = 60_000;
+pub const HOUR: i64 = 60 * MIN;
 /// The village's well, where the customers live.
 pub const HOME: (f64, f64) = (30.5928, 114.3055);
 

@@ -1867,7 +1867,15 @@ public struct Customer360: Equatable, Hashable {
     public var ownerId: String?
     public var ownerName: String?
     public var tier: ValueTier?
+    /**
+     * The date of the asset snapshot the tier comes from.
+     */
+    public var tierAsOf: Int64?
     public var lifecycle: Lifecycle?
+    /**
+     * When the server last computed the stage.
+     */
+    public var lifecycleAsOf: Int64?
     public var contacts: [Contact]
     /**
      * Newest first.
@@ -1909,7 +1917,13 @@ public struct Customer360: Equatable, Hashable {
     public init(customerId: String, kind: CustomerKind, profile: Profile, createdBy: String, createdAt: Int64, 
         /**
          * The responsible manager; `None` while the customer sits in the public pool.
-         */ownerId: String?, ownerName: String?, tier: ValueTier?, lifecycle: Lifecycle?, contacts: [Contact], 
+         */ownerId: String?, ownerName: String?, tier: ValueTier?, 
+        /**
+         * The date of the asset snapshot the tier comes from.
+         */tierAsOf: Int64?, lifecycle: Lifecycle?, 
+        /**
+         * When the server last computed the stage.
+         */lifecycleAsOf: Int64?, contacts: [Contact], 
         /**
          * Newest first.
          */visits: [Visit], leads: [Lead], 
@@ -1943,7 +1957,9 @@ public struct Customer360: Equatable, Hashable {
         self.ownerId = ownerId
         self.ownerName = ownerName
         self.tier = tier
+        self.tierAsOf = tierAsOf
         self.lifecycle = lifecycle
+        self.lifecycleAsOf = lifecycleAsOf
         self.contacts = contacts
         self.visits = visits
         self.leads = leads
@@ -1980,7 +1996,9 @@ public struct FfiConverterTypeCustomer360: FfiConverterRustBuffer {
                 ownerId: FfiConverterOptionString.read(from: &buf), 
                 ownerName: FfiConverterOptionString.read(from: &buf), 
                 tier: FfiConverterOptionTypeValueTier.read(from: &buf), 
+                tierAsOf: FfiConverterOptionInt64.read(from: &buf), 
                 lifecycle: FfiConverterOptionTypeLifecycle.read(from: &buf), 
+                lifecycleAsOf: FfiConverterOptionInt64.read(from: &buf), 
                 contacts: FfiConverterSequenceTypeContact.read(from: &buf), 
                 visits: FfiConverterSequenceTypeVisit.read(from: &buf), 
                 leads: FfiConverterSequenceTypeLead.read(from: &buf), 
@@ -2003,7 +2021,9 @@ public struct FfiConverterTypeCustomer360: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.ownerId, into: &buf)
         FfiConverterOptionString.write(value.ownerName, into: &buf)
         FfiConverterOptionTypeValueTier.write(value.tier, into: &buf)
+        FfiConverterOptionInt64.write(value.tierAsOf, into: &buf)
         FfiConverterOptionTypeLifecycle.write(value.lifecycle, into: &buf)
+        FfiConverterOptionInt64.write(value.lifecycleAsOf, into: &buf)
         FfiConverterSequenceTypeContact.write(value.contacts, into: &buf)
         FfiConverterSequenceTypeVisit.write(value.visits, into: &buf)
         FfiConverterSequenceTypeLead.write(value.leads, into: &buf)

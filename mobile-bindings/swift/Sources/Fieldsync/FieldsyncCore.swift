@@ -917,6 +917,87 @@ public func FfiConverterTypeCosts_lower(_ value: Costs) -> RustBuffer {
 
 
 /**
+ * A branch's rules for tiers below high net worth and for dormancy.
+ */
+public struct CustomerRules: Equatable, Hashable {
+    /**
+     * High value (高价值) from this many fen of assets.
+     */
+    public var highFen: Int64
+    /**
+     * Medium value (中价值) from this many fen; below it, low value.
+     */
+    public var mediumFen: Int64
+    /**
+     * A customer of the bank with no visit, interaction or lead moving for this many days is
+     * dormant (休眠).
+     */
+    public var dormantAfterDays: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * High value (高价值) from this many fen of assets.
+         */highFen: Int64, 
+        /**
+         * Medium value (中价值) from this many fen; below it, low value.
+         */mediumFen: Int64, 
+        /**
+         * A customer of the bank with no visit, interaction or lead moving for this many days is
+         * dormant (休眠).
+         */dormantAfterDays: UInt32) {
+        self.highFen = highFen
+        self.mediumFen = mediumFen
+        self.dormantAfterDays = dormantAfterDays
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CustomerRules: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCustomerRules: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CustomerRules {
+        return
+            try CustomerRules(
+                highFen: FfiConverterInt64.read(from: &buf), 
+                mediumFen: FfiConverterInt64.read(from: &buf), 
+                dormantAfterDays: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CustomerRules, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.highFen, into: &buf)
+        FfiConverterInt64.write(value.mediumFen, into: &buf)
+        FfiConverterUInt32.write(value.dormantAfterDays, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCustomerRules_lift(_ buf: RustBuffer) throws -> CustomerRules {
+    return try FfiConverterTypeCustomerRules.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCustomerRules_lower(_ value: CustomerRules) -> RustBuffer {
+    return FfiConverterTypeCustomerRules.lower(value)
+}
+
+
+/**
  * A customer in a list: masked personal data only.
  */
 public struct CustomerSummary: Equatable, Hashable {

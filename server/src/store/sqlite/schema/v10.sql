@@ -49,3 +49,26 @@ CREATE TABLE customer_keys (
 ) WITHOUT ROWID;
 CREATE INDEX customer_keys_phone ON customer_keys (branch_id, phone) WHERE phone IS NOT NULL;
 CREATE INDEX customer_keys_id ON customer_keys (branch_id, id_key) WHERE id_key IS NOT NULL;
+
+-- Tiers and lifecycle stages (src/stages.rs): each branch's thresholds and dormancy period, the
+-- latest financial-asset snapshot of each customer from the core banking system (source data:
+-- a rebuild keeps it), and when each customer's stage must be computed again (now, after a
+-- change the stage depends on; later, when it would turn dormant).
+CREATE TABLE branch_customer_rules (
+    branch_id TEXT PRIMARY KEY,
+    rules TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE asset_snapshots (
+    customer_id TEXT PRIMARY KEY,
+    branch_id TEXT NOT NULL,
+    as_of INTEGER NOT NULL,
+    assets_fen INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE stage_state (
+    customer_id TEXT PRIMARY KEY,
+    branch_id TEXT NOT NULL,
+    refresh_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX stage_state_due ON stage_state (branch_id, refresh_at);

@@ -3497,7 +3497,17 @@ data class Customer360 (
     , 
     var `tier`: ValueTier?
     , 
+    /**
+     * The date of the asset snapshot the tier comes from.
+     */
+    var `tierAsOf`: kotlin.Long?
+    , 
     var `lifecycle`: Lifecycle?
+    , 
+    /**
+     * When the server last computed the stage.
+     */
+    var `lifecycleAsOf`: kotlin.Long?
     , 
     var `contacts`: List<Contact>
     , 
@@ -3567,7 +3577,9 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalTypeValueTier.read(buf),
+            FfiConverterOptionalLong.read(buf),
             FfiConverterOptionalTypeLifecycle.read(buf),
+            FfiConverterOptionalLong.read(buf),
             FfiConverterSequenceTypeContact.read(buf),
             FfiConverterSequenceTypeVisit.read(buf),
             FfiConverterSequenceTypeLead.read(buf),
@@ -3590,7 +3602,9 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterOptionalString.allocationSize(value.`ownerId`) +
             FfiConverterOptionalString.allocationSize(value.`ownerName`) +
             FfiConverterOptionalTypeValueTier.allocationSize(value.`tier`) +
+            FfiConverterOptionalLong.allocationSize(value.`tierAsOf`) +
             FfiConverterOptionalTypeLifecycle.allocationSize(value.`lifecycle`) +
+            FfiConverterOptionalLong.allocationSize(value.`lifecycleAsOf`) +
             FfiConverterSequenceTypeContact.allocationSize(value.`contacts`) +
             FfiConverterSequenceTypeVisit.allocationSize(value.`visits`) +
             FfiConverterSequenceTypeLead.allocationSize(value.`leads`) +
@@ -3612,7 +3626,9 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterOptionalString.write(value.`ownerId`, buf)
             FfiConverterOptionalString.write(value.`ownerName`, buf)
             FfiConverterOptionalTypeValueTier.write(value.`tier`, buf)
+            FfiConverterOptionalLong.write(value.`tierAsOf`, buf)
             FfiConverterOptionalTypeLifecycle.write(value.`lifecycle`, buf)
+            FfiConverterOptionalLong.write(value.`lifecycleAsOf`, buf)
             FfiConverterSequenceTypeContact.write(value.`contacts`, buf)
             FfiConverterSequenceTypeVisit.write(value.`visits`, buf)
             FfiConverterSequenceTypeLead.write(value.`leads`, buf)

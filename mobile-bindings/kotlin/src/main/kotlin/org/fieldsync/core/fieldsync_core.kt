@@ -1381,6 +1381,62 @@ public object FfiConverterTypeCosts: FfiConverterRustBuffer<Costs> {
 
 
 /**
+ * A branch's rules for tiers below high net worth and for dormancy.
+ */
+data class CustomerRules (
+    /**
+     * High value (高价值) from this many fen of assets.
+     */
+    var `highFen`: kotlin.Long
+    , 
+    /**
+     * Medium value (中价值) from this many fen; below it, low value.
+     */
+    var `mediumFen`: kotlin.Long
+    , 
+    /**
+     * A customer of the bank with no visit, interaction or lead moving for this many days is
+     * dormant (休眠).
+     */
+    var `dormantAfterDays`: kotlin.UInt
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCustomerRules: FfiConverterRustBuffer<CustomerRules> {
+    override fun read(buf: ByteBuffer): CustomerRules {
+        return CustomerRules(
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterUInt.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CustomerRules) = (
+            FfiConverterLong.allocationSize(value.`highFen`) +
+            FfiConverterLong.allocationSize(value.`mediumFen`) +
+            FfiConverterUInt.allocationSize(value.`dormantAfterDays`)
+    )
+
+    override fun write(value: CustomerRules, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`highFen`, buf)
+            FfiConverterLong.write(value.`mediumFen`, buf)
+            FfiConverterUInt.write(value.`dormantAfterDays`, buf)
+    }
+}
+
+
+
+/**
  * A customer in a list: masked personal data only.
  */
 data class CustomerSummary (
