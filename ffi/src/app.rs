@@ -14,7 +14,7 @@ use fieldsync_core::domain::{
     Action, Channel, CheckPoint, Contact, Interaction, InteractionKind, LeadSource, LeadStage, NewLead, PoolRules,
     Product, Profile, Reminder, ReminderKind, VisitDetails, VisitPurpose,
 };
-use fieldsync_core::store::{DuplicateMatch, FunnelStage, Key, PoolSummary, RecycleWarning, VisitSummary};
+use fieldsync_core::store::{DuplicateMatch, FunnelStage, Key, PoolSummary, RecycleWarning, TodayItem, VisitSummary};
 use fieldsync_core::sync::{SyncOptions, SyncProgress};
 
 use crate::device::{
@@ -394,6 +394,13 @@ impl FieldsyncDevice {
     /// The signed-in manager's visits planned in `[day_start, day_end)` (UTC ms of local midnights).
     pub fn todays_plan(&self, day_start: i64, day_end: i64) -> Result<Vec<VisitSummary>> {
         self.with(|d| Ok(d.store().todays_plan(day_start, day_end)?))
+    }
+
+    /// The signed-in manager's day `[day_start, day_end)` (UTC ms of local midnights): planned
+    /// visits, follow-ups and reminders (birthdays, maturities, dividends, repayments, their own)
+    /// due by its end, overdue ones marked, in time order. Works offline.
+    pub fn today(&self, day_start: i64, day_end: i64) -> Result<Vec<TodayItem>> {
+        self.with(|d| Ok(d.store().today(day_start, day_end)?))
     }
 
     /// Customers whose follow-up date has passed.

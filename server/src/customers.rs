@@ -449,7 +449,8 @@ pub enum Fold {
 /// Records a document's current state: scope (logging a move when it changed), rows, pool entry,
 /// village, planned visits, photo references, the supervisor pages' read models (`arrival`:
 /// the device push that brought this state), the pool's rows (changes of owner, due date) and the
-/// duplicate checks' keys and when its stage is computed again, and folds the log into a new snapshot as `fold`
+/// duplicate checks' keys, when its stage is computed again and its next birthday reminder
+/// written, and folds the log into a new snapshot as `fold`
 /// says. Returns the document's new version.
 pub fn save_state(
     store: &dyn Store,
@@ -492,6 +493,7 @@ pub fn save_state(
     crate::pool::record(store, branch_id, file, &scope)?;
     crate::duplicates::record(store, branch_id, file, &scope)?;
     crate::stages::record(store, branch_id, file, &scope)?;
+    crate::reminders::record(store, branch_id, file, &scope)?;
     let fold_now = match fold {
         Fold::Now => true,
         Fold::WhenLong => store.changes_after_snapshot(customer_id)? >= SNAPSHOT_AFTER,

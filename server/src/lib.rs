@@ -29,6 +29,7 @@ pub mod photos;
 pub mod policy;
 pub mod pool;
 pub mod read_model;
+pub mod reminders;
 pub mod routes;
 pub mod serve;
 pub mod stages;

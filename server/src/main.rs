@@ -6,8 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fieldsync_server::accounts::{self, NewUser, Role};
+use fieldsync_server::customers::PushError;
 use fieldsync_server::routes::now_ms;
+use fieldsync_server::stages::ImportReport;
 use fieldsync_server::store::Db;
+use fieldsync_server::store::Store;
 use fieldsync_server::{Config, serve};
 
 /// mimalloc: a sync burst allocates and frees from many threads at once (documents, frames,
@@ -142,6 +145,21 @@ enum Admin {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Import the core banking system's product events (CSV: id_number,kind,date,product,
+    /// amount_yuan; kind maturity, dividend or repayment) into a branch: each becomes a reminder
+    /// on the customer's tablet. Each refused line is reported.
+    ImportProductEvents {
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Write the birthday reminders that are due (the server does it every few minutes on its
+    /// own); `--at` as of another time (RFC 3339).
+    SweepReminders {
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Set a branch's tier thresholds (yuan) and dormancy period; every customer follows.
     SetCustomerRules {
         #[arg(long)]
@@ -217,6 +235,40 @@ fn run_server(config: Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads an import file, runs `run` on it in one transaction with its audit row, and writes the
+/// report: counts, then each refused line (number and reason, never its values).
+fn import(
+    db: &Db,
+    branch: &str,
+    file: &std::path::Path,
+    action: &str,
+    now: i64,
+    run: impl FnOnce(&dyn Store, &str, &[u8]) -> Result<ImportReport, PushError>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let bytes = std::fs::read(file)?;
+    if bytes.len() > fieldsync_server::stages::MAX_IMPORT_BYTES {
+        return Err("the file is larger than an import takes (32 MiB)".into());
+    }
+    let report = db.write_blocking(|s| {
+        if !s.branch_exists(branch)? {
+            return Err(PushError::NotFound);
+        }
+        let report = run(s, branch, &bytes)?;
+        accounts::audit(s, now, "admin-cli", action, branch)?;
+        Ok(report)
+    })?;
+    let mut out = format!(
+        "imported {} lines, {} unchanged, {} refused",
+        report.imported,
+        report.unchanged,
+        report.rejected.len()
+    );
+    for r in &report.rejected {
+        out.push_str(&format!("\nline {}: {} / {}", r.line, r.message_zh, r.message_en));
+    }
+    Ok(out)
 }
 
 /// `--at` as UTC ms (now when not given).
@@ -345,29 +397,21 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
             let moved = db.write_blocking(|s| fieldsync_server::pool::reassign_all(s, &branch, &from, &to, now))?;
             format!("{moved} customers moved from {from} to {to}")
         }
-        Admin::ImportAssets { branch, file } => {
-            let bytes = std::fs::read(&file)?;
-            if bytes.len() > fieldsync_server::stages::MAX_IMPORT_BYTES {
-                return Err("the file is larger than an import takes (32 MiB)".into());
+        Admin::ImportAssets { branch, file } => import(&db, &branch, &file, "import.assets", now, |s, b, bytes| {
+            fieldsync_server::stages::import_assets(s, b, bytes, now)
+        })?,
+        Admin::ImportProductEvents { branch, file } => {
+            import(&db, &branch, &file, "import.product_events", now, |s, b, bytes| {
+                fieldsync_server::reminders::import_events(s, b, bytes, now)
+            })?
+        }
+        Admin::SweepReminders { at } => {
+            let at = parse_at(at, now)?;
+            let mut written = 0;
+            for branch in db.write_blocking(|s| s.branches_with_birthdays(at))? {
+                written += db.write_blocking(|s| fieldsync_server::reminders::sweep(s, &branch, at))?;
             }
-            let report = db.write_blocking(|s| {
-                if !s.branch_exists(&branch)? {
-                    return Err(fieldsync_server::customers::PushError::NotFound);
-                }
-                let report = fieldsync_server::stages::import_assets(s, &branch, &bytes, now)?;
-                accounts::audit(s, now, "admin-cli", "import.assets", &branch)?;
-                Ok(report)
-            })?;
-            let mut out = format!(
-                "imported {} lines, {} unchanged, {} refused",
-                report.imported,
-                report.unchanged,
-                report.rejected.len()
-            );
-            for r in &report.rejected {
-                out.push_str(&format!("\nline {}: {} / {}", r.line, r.message_zh, r.message_en));
-            }
-            out
+            format!("{written} birthday reminders written")
         }
         Admin::SetCustomerRules { branch, high_yuan, medium_yuan, dormant_after_days } => {
             let rules = fieldsync_core::domain::CustomerRules {

@@ -57,6 +57,10 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/imports/assets",
             post(import_assets).layer(DefaultBodyLimit::max(crate::stages::MAX_IMPORT_BYTES)),
         )
+        .route(
+            "/api/v1/imports/product-events",
+            post(import_events).layer(DefaultBodyLimit::max(crate::stages::MAX_IMPORT_BYTES)),
+        )
         .route("/api/v1/customers/{customer_id}/lock", post(set_locked))
         .route("/api/v1/customers/{customer_id}/lifecycle", post(set_lifecycle))
         .merge(crate::photos::routes())
@@ -435,6 +439,25 @@ async fn import_assets(
         .write(move |s| {
             let report = crate::stages::import_assets(s, &user.branch_id, &body, now)?;
             crate::accounts::audit(s, now, &user.id, "import.assets", &user.branch_id)?;
+            Ok::<_, crate::customers::PushError>(report)
+        })
+        .await?;
+    Ok(Json(report))
+}
+
+/// A supervisor or admin imports the core banking system's product events (maturities,
+/// dividends, repayments) into their branch: each becomes a reminder on the customer's tablet.
+async fn import_events(
+    State(state): State<AppState>,
+    Supervisor(user): Supervisor,
+    body: Bytes,
+) -> Result<Json<crate::stages::ImportReport>, AppError> {
+    let now = now_ms();
+    let report = state
+        .db
+        .write(move |s| {
+            let report = crate::reminders::import_events(s, &user.branch_id, &body, now)?;
+            crate::accounts::audit(s, now, &user.id, "import.product_events", &user.branch_id)?;
             Ok::<_, crate::customers::PushError>(report)
         })
         .await?;

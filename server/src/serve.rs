@@ -45,8 +45,8 @@ pub async fn run(
     Ok(())
 }
 
-/// Returns neglected customers to their branches' pools and computes the lifecycle stages that
-/// are due every `every`, for as long as the process runs. A failed sweep is logged; the next one
+/// Returns neglected customers to their branches' pools, computes the lifecycle stages and
+/// writes the birthday reminders that are due every `every`, for as long as the process runs. A failed sweep is logged; the next one
 /// tries again.
 async fn sweep_pools(db: crate::store::Db, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
@@ -59,6 +59,9 @@ async fn sweep_pools(db: crate::store::Db, every: std::time::Duration) {
         }
         if let Err(e) = crate::stages::sweep_all(&db, now).await {
             tracing::warn!(error = %e, "a stage sweep failed");
+        }
+        if let Err(e) = crate::reminders::sweep_all(&db, now).await {
+            tracing::warn!(error = %e, "a reminder sweep failed");
         }
     }
 }

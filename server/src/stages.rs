@@ -178,7 +178,7 @@ impl LineError {
 }
 
 /// Reads `12345.67` yuan as fen: no sign, at most two decimals, below 10^13 yuan.
-fn parse_yuan(text: &str) -> Option<i64> {
+pub fn parse_yuan(text: &str) -> Option<i64> {
     let text = text.trim();
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty()

@@ -26,6 +26,7 @@ fn read_models(dir: &tempfile::TempDir) -> Vec<(String, Vec<Vec<Value>>)> {
         "pool_state",
         "customer_keys",
         "stage_state",
+        "birthday_due",
     ]
     .iter()
     .map(|table| {

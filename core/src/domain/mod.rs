@@ -5,6 +5,7 @@ mod codes;
 
 pub mod action;
 pub mod activity;
+pub mod birthday;
 pub mod contact;
 pub mod customer;
 pub mod error;

@@ -23,7 +23,7 @@ pub use photos::MAX_PHOTO_BYTES;
 pub use projection::{CustomerRow, LeadRow, ReminderRow, Rows, VisitRow};
 pub use queries::{
     Customer360, CustomerFilter, CustomerSummary, DuplicateField, DuplicateMatch, FunnelStage, LeadSummary, Page,
-    RecycleWarning, ReminderSummary, VisitSummary,
+    RecycleWarning, ReminderSummary, TodayItem, TodayKind, VisitSummary,
 };
 pub use sync::{PoolSummary, QuarantinedChange, SyncApplied, SyncBatch};
 
@@ -287,6 +287,14 @@ impl Store {
     pub fn todays_plan(&self, day_start: i64, day_end: i64) -> Result<Vec<VisitSummary>> {
         let user = self.user.as_ref().ok_or(Error::NotSignedIn)?;
         queries::visits_planned(&self.conn, &user.id, day_start, day_end)
+    }
+
+    /// The signed-in manager's day `[day_start, day_end)` (UTC ms of local midnights): planned
+    /// visits, follow-ups and open reminders due by its end, overdue ones marked, in time order.
+    /// Offline: reminders the server wrote ahead of time are here already.
+    pub fn today(&self, day_start: i64, day_end: i64) -> Result<Vec<TodayItem>> {
+        let user = self.user.as_ref().ok_or(Error::NotSignedIn)?;
+        queries::today(&self.conn, &user.id, day_start, day_end, 200)
     }
 
     pub fn upcoming_reminders(

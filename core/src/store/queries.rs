@@ -513,3 +513,87 @@ pub fn duplicates(
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// What a "today" entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum TodayKind {
+    /// A visit planned for the day (or started and not finished).
+    Visit,
+    /// A follow-up the last visit set, due by the end of the day (or overdue).
+    FollowUp,
+    /// An open reminder due by the end of the day (or overdue): the server's (birthdays,
+    /// maturities, dividends, repayments) and the manager's own.
+    Reminder,
+}
+
+/// One entry of the manager's day, as the tablet's "today" screen lists it.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct TodayItem {
+    pub kind: TodayKind,
+    pub customer_id: String,
+    pub customer_name: String,
+    /// When: the planned time, the follow-up date, the reminder's due time.
+    pub at: i64,
+    /// Due before the day began.
+    pub overdue: bool,
+    /// The visit's or the reminder's ID (empty for a follow-up).
+    pub item_id: String,
+    pub reminder_kind: Option<ReminderKind>,
+}
+
+/// The manager's day `[day_start, day_end)`: planned visits, follow-ups and open reminders due by
+/// its end (earlier ones marked overdue), in time order; at most `limit` of each kind.
+pub fn today(conn: &Connection, manager_id: &str, day_start: i64, day_end: i64, limit: u32) -> Result<Vec<TodayItem>> {
+    let mut items: Vec<TodayItem> = visits_planned(conn, manager_id, day_start, day_end)?
+        .into_iter()
+        .map(|v| TodayItem {
+            kind: TodayKind::Visit,
+            at: v.planned_at.or(v.check_in_at).unwrap_or(day_start),
+            overdue: false,
+            customer_id: v.customer_id,
+            customer_name: v.customer_name,
+            item_id: v.visit_id,
+            reminder_kind: None,
+        })
+        .collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT customer_id, name, next_follow_up_at FROM customers
+         WHERE next_follow_up_at IS NOT NULL AND next_follow_up_at < ?1
+         ORDER BY next_follow_up_at, customer_id LIMIT ?2",
+    )?;
+    let follow_ups = stmt.query_map(rusqlite::params![day_end, limit], |r| {
+        let at: i64 = r.get(2)?;
+        Ok(TodayItem {
+            kind: TodayKind::FollowUp,
+            customer_id: r.get(0)?,
+            customer_name: r.get(1)?,
+            at,
+            overdue: at < day_start,
+            item_id: String::new(),
+            reminder_kind: None,
+        })
+    })?;
+    items.extend(follow_ups.collect::<rusqlite::Result<Vec<_>>>()?);
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.customer_id, c.name, r.reminder_id, r.kind, r.due_at
+         FROM reminders r JOIN customers c ON c.customer_id = r.customer_id
+         WHERE r.done = 0 AND r.due_at < ?1 ORDER BY r.due_at, r.reminder_id LIMIT ?2",
+    )?;
+    let reminders = stmt.query_map(rusqlite::params![day_end, limit], |r| {
+        let at: i64 = r.get(4)?;
+        Ok(TodayItem {
+            kind: TodayKind::Reminder,
+            customer_id: r.get(0)?,
+            customer_name: r.get(1)?,
+            item_id: r.get(2)?,
+            reminder_kind: Some(code(r, 3, ReminderKind::from_code)?),
+            at,
+            overdue: at < day_start,
+        })
+    })?;
+    items.extend(reminders.collect::<rusqlite::Result<Vec<_>>>()?);
+    items.sort_by(|a, b| (a.at, a.kind, &a.customer_id, &a.item_id).cmp(&(b.at, b.kind, &b.customer_id, &b.item_id)));
+    Ok(items)
+}

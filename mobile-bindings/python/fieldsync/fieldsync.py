@@ -597,6 +597,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync() != 26617:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_today() != 7323:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_todays_plan() != 35253:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_upcoming_reminders() != 55749:
@@ -754,6 +756,9 @@ _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_start_visit.rest
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_today.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_today.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_todays_plan.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_todays_plan.restype = ctypes.c_uint16
@@ -1037,6 +1042,13 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_sync.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_sync.restype = fieldsync_core._UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_today.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_int64,
+    ctypes.c_int64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_today.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_todays_plan.argtypes = (
     ctypes.c_uint64,
     ctypes.c_int64,
@@ -3244,6 +3256,31 @@ class _UniffiFfiConverterOptionalTypeSyncCancel(_UniffiConverterRustBuffer):
 
 
 
+class _UniffiFfiConverterSequenceTypeTodayItem(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeTodayItem.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeTodayItem.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            fieldsync_core._UniffiFfiConverterTypeTodayItem.read(buf) for i in range(count)
+        ]
+
+
+
 class _UniffiFfiConverterSequenceTypeVisitSummary(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -3453,6 +3490,13 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         Syncs until nothing is left. Blocking: call it from a background thread (the app's other
         calls go on meanwhile). `listener` hears after each round trip; `cancel` stops it before
         the next one. A revoked device is wiped and answers [`FieldsyncError::DeviceRevoked`].
+"""
+        raise NotImplementedError
+    def today(self, day_start: int,day_end: int) -> typing.List[fieldsync_core.TodayItem]:
+        """
+        The signed-in manager's day `[day_start, day_end)` (UTC ms of local midnights): planned
+        visits, follow-ups and reminders (birthdays, maturities, dividends, repayments, their own)
+        due by its end, overdue ones marked, in time order. Works offline.
 """
         raise NotImplementedError
     def todays_plan(self, day_start: int,day_end: int) -> typing.List[fieldsync_core.VisitSummary]:
@@ -4286,6 +4330,29 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_sync,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def today(self, day_start: int,day_end: int) -> typing.List[fieldsync_core.TodayItem]:
+        """
+        The signed-in manager's day `[day_start, day_end)` (UTC ms of local midnights): planned
+        visits, follow-ups and reminders (birthdays, maturities, dividends, repayments, their own)
+        due by its end, overdue ones marked, in time order. Works offline.
+"""
+        
+        _UniffiFfiConverterInt64.check_lower(day_start)
+
+        _UniffiFfiConverterInt64.check_lower(day_end)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterInt64.lower(day_start),
+            _UniffiFfiConverterInt64.lower(day_end),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeTodayItem.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_today,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -4037,6 +4037,161 @@ class _UniffiFfiConverterTypeSyncProgress(_UniffiConverterRustBuffer):
 
 
 
+class TodayKind(enum.Enum):
+    """
+    What a "today" entry is.
+"""
+    
+    VISIT = 0
+    """
+    A visit planned for the day (or started and not finished).
+"""
+    
+    FOLLOW_UP = 1
+    """
+    A follow-up the last visit set, due by the end of the day (or overdue).
+"""
+    
+    REMINDER = 2
+    """
+    An open reminder due by the end of the day (or overdue): the server's (birthdays,
+    maturities, dividends, repayments) and the manager's own.
+"""
+    
+
+
+class _UniffiFfiConverterTypeTodayKind(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return TodayKind.VISIT
+        if variant == 2:
+            return TodayKind.FOLLOW_UP
+        if variant == 3:
+            return TodayKind.REMINDER
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == TodayKind.VISIT:
+            return
+        if value == TodayKind.FOLLOW_UP:
+            return
+        if value == TodayKind.REMINDER:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == TodayKind.VISIT:
+            buf.write_i32(1)
+        if value == TodayKind.FOLLOW_UP:
+            buf.write_i32(2)
+        if value == TodayKind.REMINDER:
+            buf.write_i32(3)
+
+
+
+class _UniffiFfiConverterOptionalTypeReminderKind(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeReminderKind.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeReminderKind.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeReminderKind.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class TodayItem:
+    """
+    One entry of the manager's day, as the tablet's "today" screen lists it.
+"""
+    def __init__(self, *, kind:TodayKind, customer_id:str, customer_name:str, at:int, overdue:bool, item_id:str, reminder_kind:typing.Optional[ReminderKind]):
+        self.kind = kind
+        self.customer_id = customer_id
+        self.customer_name = customer_name
+        self.at = at
+        self.overdue = overdue
+        self.item_id = item_id
+        self.reminder_kind = reminder_kind
+        
+        
+
+    
+    def __str__(self):
+        return "TodayItem(kind={}, customer_id={}, customer_name={}, at={}, overdue={}, item_id={}, reminder_kind={})".format(self.kind, self.customer_id, self.customer_name, self.at, self.overdue, self.item_id, self.reminder_kind)
+    def __eq__(self, other):
+        if self.kind != other.kind:
+            return False
+        if self.customer_id != other.customer_id:
+            return False
+        if self.customer_name != other.customer_name:
+            return False
+        if self.at != other.at:
+            return False
+        if self.overdue != other.overdue:
+            return False
+        if self.item_id != other.item_id:
+            return False
+        if self.reminder_kind != other.reminder_kind:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeTodayItem(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return TodayItem(
+            kind=_UniffiFfiConverterTypeTodayKind.read(buf),
+            customer_id=_UniffiFfiConverterString.read(buf),
+            customer_name=_UniffiFfiConverterString.read(buf),
+            at=_UniffiFfiConverterInt64.read(buf),
+            overdue=_UniffiFfiConverterBoolean.read(buf),
+            item_id=_UniffiFfiConverterString.read(buf),
+            reminder_kind=_UniffiFfiConverterOptionalTypeReminderKind.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterTypeTodayKind.check_lower(value.kind)
+        _UniffiFfiConverterString.check_lower(value.customer_id)
+        _UniffiFfiConverterString.check_lower(value.customer_name)
+        _UniffiFfiConverterInt64.check_lower(value.at)
+        _UniffiFfiConverterBoolean.check_lower(value.overdue)
+        _UniffiFfiConverterString.check_lower(value.item_id)
+        _UniffiFfiConverterOptionalTypeReminderKind.check_lower(value.reminder_kind)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterTypeTodayKind.write(value.kind, buf)
+        _UniffiFfiConverterString.write(value.customer_id, buf)
+        _UniffiFfiConverterString.write(value.customer_name, buf)
+        _UniffiFfiConverterInt64.write(value.at, buf)
+        _UniffiFfiConverterBoolean.write(value.overdue, buf)
+        _UniffiFfiConverterString.write(value.item_id, buf)
+        _UniffiFfiConverterOptionalTypeReminderKind.write(value.reminder_kind, buf)
+
+
+
+
+
+
 class VisitPurpose(enum.Enum):
     
     MARKETING = 0
@@ -4737,6 +4892,7 @@ __all__ = [
     "RecycleCause",
     "ReminderKind",
     "ReviewDecision",
+    "TodayKind",
     "VisitPurpose",
     "Channel",
     "VisitStatus",
@@ -4768,6 +4924,7 @@ __all__ = [
     "ReminderSummary",
     "Review",
     "SyncProgress",
+    "TodayItem",
     "Visit",
     "VisitDetails",
     "VisitSummary",

@@ -454,6 +454,11 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_start_visit(uint64_t p
 RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_sync(uint64_t ptr, RustBuffer settings, RustBuffer listener, RustBuffer cancel, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_TODAY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_TODAY
+RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_today(uint64_t ptr, int64_t day_start, int64_t day_end, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_TODAYS_PLAN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_TODAYS_PLAN
 RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_todays_plan(uint64_t ptr, int64_t day_start, int64_t day_end, RustCallStatus *_Nonnull out_status
@@ -998,6 +1003,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_start_visit(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_SYNC
 uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_TODAY
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_TODAY
+uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_today(void
     
 );
 #endif

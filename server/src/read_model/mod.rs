@@ -164,6 +164,7 @@ pub fn rebuild(store: &dyn Store) -> Result<usize, crate::customers::PushError> 
     store.pool_clear()?;
     store.clear_customer_keys()?;
     store.clear_stage_state()?;
+    store.clear_birthday_due()?;
     let actor = store.server_actor()?;
     let mut written = 0;
     for (customer_id, branch_id) in store.live_documents()? {
@@ -173,6 +174,7 @@ pub fn rebuild(store: &dyn Store) -> Result<usize, crate::customers::PushError> 
         crate::pool::record(store, &branch_id, file, &scope)?;
         crate::duplicates::record(store, &branch_id, file, &scope)?;
         crate::stages::record(store, &branch_id, file, &scope)?;
+        crate::reminders::record(store, &branch_id, file, &scope)?;
         let rows = ReadRows::of(file, &branch_id, &scope);
         store.rm_save_customer(&rows.customer)?;
         for visit in &rows.visits {

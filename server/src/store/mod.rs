@@ -16,7 +16,8 @@
 //! - [`PoolStore`]: the public pool's rules, every change of owner, and when customers are due
 //!   back in the pool;
 //! - [`DuplicateStore`]: each customer's phone and ID-number digest, for duplicate checks;
-//! - [`StageStore`]: tier thresholds, asset snapshots and when customers turn dormant.
+//! - [`StageStore`]: tier thresholds, asset snapshots and when customers turn dormant;
+//! - [`ReminderStore`]: when the server writes each customer's next birthday reminder.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
@@ -29,6 +30,7 @@ pub mod pages;
 pub mod photos;
 pub mod pool;
 pub mod read_models;
+pub mod reminders;
 pub mod sessions;
 pub mod sqlite;
 pub mod stages;
@@ -40,6 +42,7 @@ pub use pages::PageQueries;
 pub use photos::PhotoStore;
 pub use pool::PoolStore;
 pub use read_models::ReadModelStore;
+pub use reminders::ReminderStore;
 pub use sessions::SessionStore;
 pub use sqlite::db::{Db, OpenError};
 pub use sqlite::schema;
@@ -75,6 +78,7 @@ pub trait Store:
     + PoolStore
     + DuplicateStore
     + StageStore
+    + ReminderStore
 {
 }
 
@@ -88,6 +92,7 @@ impl<T> Store for T where
         + PoolStore
         + DuplicateStore
         + StageStore
+        + ReminderStore
         + ?Sized
 {
 }

@@ -795,6 +795,13 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func sync(settings: SyncSettings, listener: SyncListener?, cancel: SyncCancel?) throws  -> SyncProgress
     
     /**
+     * The signed-in manager's day `[day_start, day_end)` (UTC ms of local midnights): planned
+     * visits, follow-ups and reminders (birthdays, maturities, dividends, repayments, their own)
+     * due by its end, overdue ones marked, in time order. Works offline.
+     */
+    func today(dayStart: Int64, dayEnd: Int64) throws  -> [TodayItem]
+    
+    /**
      * The signed-in manager's visits planned in `[day_start, day_end)` (UTC ms of local midnights).
      */
     func todaysPlan(dayStart: Int64, dayEnd: Int64) throws  -> [VisitSummary]
@@ -1382,6 +1389,22 @@ open func sync(settings: SyncSettings, listener: SyncListener?, cancel: SyncCanc
         FfiConverterTypeSyncSettings_lower(settings),
         FfiConverterOptionTypeSyncListener.lower(listener),
         FfiConverterOptionTypeSyncCancel.lower(cancel),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The signed-in manager's day `[day_start, day_end)` (UTC ms of local midnights): planned
+     * visits, follow-ups and reminders (birthdays, maturities, dividends, repayments, their own)
+     * due by its end, overdue ones marked, in time order. Works offline.
+     */
+open func today(dayStart: Int64, dayEnd: Int64)throws  -> [TodayItem]  {
+    return try  FfiConverterSequenceTypeTodayItem.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_today(
+            self.uniffiCloneHandle(),
+        FfiConverterInt64.lower(dayStart),
+        FfiConverterInt64.lower(dayEnd),uniffiCallStatus
     )
 })
 }
@@ -3496,6 +3519,31 @@ fileprivate struct FfiConverterSequenceTypeReminderSummary: FfiConverterRustBuff
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeTodayItem: FfiConverterRustBuffer {
+    typealias SwiftType = [TodayItem]
+
+    public static func write(_ value: [TodayItem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTodayItem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TodayItem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TodayItem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTodayItem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeVisit: FfiConverterRustBuffer {
     typealias SwiftType = [Visit]
 
@@ -3714,6 +3762,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync() != 26617) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_today() != 7323) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_todays_plan() != 35253) {

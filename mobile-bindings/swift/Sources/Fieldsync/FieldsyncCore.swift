@@ -2669,6 +2669,101 @@ public func FfiConverterTypeSyncProgress_lower(_ value: SyncProgress) -> RustBuf
 }
 
 
+/**
+ * One entry of the manager's day, as the tablet's "today" screen lists it.
+ */
+public struct TodayItem: Equatable, Hashable {
+    public var kind: TodayKind
+    public var customerId: String
+    public var customerName: String
+    /**
+     * When: the planned time, the follow-up date, the reminder's due time.
+     */
+    public var at: Int64
+    /**
+     * Due before the day began.
+     */
+    public var overdue: Bool
+    /**
+     * The visit's or the reminder's ID (empty for a follow-up).
+     */
+    public var itemId: String
+    public var reminderKind: ReminderKind?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(kind: TodayKind, customerId: String, customerName: String, 
+        /**
+         * When: the planned time, the follow-up date, the reminder's due time.
+         */at: Int64, 
+        /**
+         * Due before the day began.
+         */overdue: Bool, 
+        /**
+         * The visit's or the reminder's ID (empty for a follow-up).
+         */itemId: String, reminderKind: ReminderKind?) {
+        self.kind = kind
+        self.customerId = customerId
+        self.customerName = customerName
+        self.at = at
+        self.overdue = overdue
+        self.itemId = itemId
+        self.reminderKind = reminderKind
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TodayItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTodayItem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TodayItem {
+        return
+            try TodayItem(
+                kind: FfiConverterTypeTodayKind.read(from: &buf), 
+                customerId: FfiConverterString.read(from: &buf), 
+                customerName: FfiConverterString.read(from: &buf), 
+                at: FfiConverterInt64.read(from: &buf), 
+                overdue: FfiConverterBool.read(from: &buf), 
+                itemId: FfiConverterString.read(from: &buf), 
+                reminderKind: FfiConverterOptionTypeReminderKind.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TodayItem, into buf: inout [UInt8]) {
+        FfiConverterTypeTodayKind.write(value.kind, into: &buf)
+        FfiConverterString.write(value.customerId, into: &buf)
+        FfiConverterString.write(value.customerName, into: &buf)
+        FfiConverterInt64.write(value.at, into: &buf)
+        FfiConverterBool.write(value.overdue, into: &buf)
+        FfiConverterString.write(value.itemId, into: &buf)
+        FfiConverterOptionTypeReminderKind.write(value.reminderKind, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTodayItem_lift(_ buf: RustBuffer) throws -> TodayItem {
+    return try FfiConverterTypeTodayItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTodayItem_lower(_ value: TodayItem) -> RustBuffer {
+    return FfiConverterTypeTodayItem.lower(value)
+}
+
+
 public struct Visit: Equatable, Hashable {
     public var id: String
     public var managerId: String
@@ -4715,6 +4810,92 @@ public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
 
 
 /**
+ * What a "today" entry is.
+ */
+
+public enum TodayKind: Equatable, Hashable {
+    
+    /**
+     * A visit planned for the day (or started and not finished).
+     */
+    case visit
+    /**
+     * A follow-up the last visit set, due by the end of the day (or overdue).
+     */
+    case followUp
+    /**
+     * An open reminder due by the end of the day (or overdue): the server's (birthdays,
+     * maturities, dividends, repayments) and the manager's own.
+     */
+    case reminder
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TodayKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTodayKind: FfiConverterRustBuffer {
+    typealias SwiftType = TodayKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TodayKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .visit
+        
+        case 2: return .followUp
+        
+        case 3: return .reminder
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TodayKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .visit:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .followUp:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .reminder:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTodayKind_lift(_ buf: RustBuffer) throws -> TodayKind {
+    return try FfiConverterTypeTodayKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTodayKind_lower(_ value: TodayKind) -> RustBuffer {
+    return FfiConverterTypeTodayKind.lower(value)
+}
+
+
+
+/**
  * Value tier by financial assets held with the bank.
  */
 
@@ -5255,6 +5436,30 @@ fileprivate struct FfiConverterOptionTypeLifecycle: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypeLifecycle.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeReminderKind: FfiConverterRustBuffer {
+    typealias SwiftType = ReminderKind?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeReminderKind.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeReminderKind.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }

@@ -72,3 +72,12 @@ CREATE TABLE stage_state (
     refresh_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX stage_state_due ON stage_state (branch_id, refresh_at);
+
+-- Reminders the server writes into the documents (src/reminders.rs): when each customer's next
+-- birthday reminder is to be written (ahead of the day, so the tablet has it offline).
+CREATE TABLE birthday_due (
+    customer_id TEXT PRIMARY KEY,
+    branch_id TEXT NOT NULL,
+    write_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX birthday_due_at ON birthday_due (branch_id, write_at);

@@ -64,6 +64,7 @@ import org.fieldsync.core.FfiConverterTypeReminderSummary
 import org.fieldsync.core.FfiConverterTypeReview
 import org.fieldsync.core.FfiConverterTypeRole
 import org.fieldsync.core.FfiConverterTypeSyncProgress
+import org.fieldsync.core.FfiConverterTypeTodayItem
 import org.fieldsync.core.FfiConverterTypeValueTier
 import org.fieldsync.core.FfiConverterTypeVisit
 import org.fieldsync.core.FfiConverterTypeVisitDetails
@@ -90,6 +91,7 @@ import org.fieldsync.core.ReminderSummary
 import org.fieldsync.core.Review
 import org.fieldsync.core.Role
 import org.fieldsync.core.SyncProgress
+import org.fieldsync.core.TodayItem
 import org.fieldsync.core.ValueTier
 import org.fieldsync.core.Visit
 import org.fieldsync.core.VisitDetails
@@ -122,6 +124,7 @@ import org.fieldsync.core.RustBuffer as RustBufferReminderSummary
 import org.fieldsync.core.RustBuffer as RustBufferReview
 import org.fieldsync.core.RustBuffer as RustBufferRole
 import org.fieldsync.core.RustBuffer as RustBufferSyncProgress
+import org.fieldsync.core.RustBuffer as RustBufferTodayItem
 import org.fieldsync.core.RustBuffer as RustBufferValueTier
 import org.fieldsync.core.RustBuffer as RustBufferVisit
 import org.fieldsync.core.RustBuffer as RustBufferVisitDetails
@@ -865,6 +868,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_today(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_todays_plan(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_upcoming_reminders(
@@ -985,6 +990,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_sync(`ptr`: Long,`settings`: RustBuffer.ByValue,`listener`: RustBuffer.ByValue,`cancel`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBufferSyncProgress.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_today(`ptr`: Long,`dayStart`: Long,`dayEnd`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_todays_plan(`ptr`: Long,`dayStart`: Long,`dayEnd`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_upcoming_reminders(`ptr`: Long,`until`: Long,`pageSize`: Int,`cursor`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1238,6 +1245,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_sync() and 0xFFFF) != 26617) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_today() and 0xFFFF) != 7323) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_todays_plan() and 0xFFFF) != 35253) {
@@ -1912,6 +1922,13 @@ public interface FieldsyncDeviceInterface {
      * the next one. A revoked device is wiped and answers [`FieldsyncError::DeviceRevoked`].
      */
     fun `sync`(`settings`: SyncSettings, `listener`: SyncListener?, `cancel`: SyncCancel?): SyncProgress
+    
+    /**
+     * The signed-in manager's day `[day_start, day_end)` (UTC ms of local midnights): planned
+     * visits, follow-ups and reminders (birthdays, maturities, dividends, repayments, their own)
+     * due by its end, overdue ones marked, in time order. Works offline.
+     */
+    fun `today`(`dayStart`: kotlin.Long, `dayEnd`: kotlin.Long): List<TodayItem>
     
     /**
      * The signed-in manager's visits planned in `[day_start, day_end)` (UTC ms of local midnights).
@@ -2713,6 +2730,27 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
         FfiConverterTypeSyncSettings.lower(`settings`),
         FfiConverterOptionalTypeSyncListener.lower(`listener`),
         FfiConverterOptionalTypeSyncCancel.lower(`cancel`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The signed-in manager's day `[day_start, day_end)` (UTC ms of local midnights): planned
+     * visits, follow-ups and reminders (birthdays, maturities, dividends, repayments, their own)
+     * due by its end, overdue ones marked, in time order. Works offline.
+     */
+    @Throws(FieldsyncException::class)override fun `today`(`dayStart`: kotlin.Long, `dayEnd`: kotlin.Long): List<TodayItem> {
+            return FfiConverterSequenceTypeTodayItem.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_today(
+        it,
+        
+        FfiConverterLong.lower(`dayStart`),
+        FfiConverterLong.lower(`dayEnd`),_status)
 }
     }
     )
@@ -5233,6 +5271,34 @@ public object FfiConverterSequenceTypeReminderSummary: FfiConverterRustBuffer<Li
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeTodayItem: FfiConverterRustBuffer<List<TodayItem>> {
+    override fun read(buf: ByteBuffer): List<TodayItem> {
+        val len = buf.getInt()
+        return List<TodayItem>(len) {
+            FfiConverterTypeTodayItem.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TodayItem>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTodayItem.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TodayItem>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTodayItem.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeVisit: FfiConverterRustBuffer<List<Visit>> {
     override fun read(buf: ByteBuffer): List<Visit> {
         val len = buf.getInt()
@@ -5338,6 +5404,8 @@ public object FfiConverterSequenceTypeVisitReview: FfiConverterRustBuffer<List<V
         }
     }
 }
+
+
 
 
 

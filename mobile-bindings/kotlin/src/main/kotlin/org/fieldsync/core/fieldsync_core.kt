@@ -2794,6 +2794,81 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
 
 
 
+/**
+ * One entry of the manager's day, as the tablet's "today" screen lists it.
+ */
+data class TodayItem (
+    var `kind`: TodayKind
+    , 
+    var `customerId`: kotlin.String
+    , 
+    var `customerName`: kotlin.String
+    , 
+    /**
+     * When: the planned time, the follow-up date, the reminder's due time.
+     */
+    var `at`: kotlin.Long
+    , 
+    /**
+     * Due before the day began.
+     */
+    var `overdue`: kotlin.Boolean
+    , 
+    /**
+     * The visit's or the reminder's ID (empty for a follow-up).
+     */
+    var `itemId`: kotlin.String
+    , 
+    var `reminderKind`: ReminderKind?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTodayItem: FfiConverterRustBuffer<TodayItem> {
+    override fun read(buf: ByteBuffer): TodayItem {
+        return TodayItem(
+            FfiConverterTypeTodayKind.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalTypeReminderKind.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: TodayItem) = (
+            FfiConverterTypeTodayKind.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`customerId`) +
+            FfiConverterString.allocationSize(value.`customerName`) +
+            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterBoolean.allocationSize(value.`overdue`) +
+            FfiConverterString.allocationSize(value.`itemId`) +
+            FfiConverterOptionalTypeReminderKind.allocationSize(value.`reminderKind`)
+    )
+
+    override fun write(value: TodayItem, buf: ByteBuffer) {
+            FfiConverterTypeTodayKind.write(value.`kind`, buf)
+            FfiConverterString.write(value.`customerId`, buf)
+            FfiConverterString.write(value.`customerName`, buf)
+            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterBoolean.write(value.`overdue`, buf)
+            FfiConverterString.write(value.`itemId`, buf)
+            FfiConverterOptionalTypeReminderKind.write(value.`reminderKind`, buf)
+    }
+}
+
+
+
 data class Visit (
     var `id`: kotlin.String
     , 
@@ -3983,6 +4058,54 @@ public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
 
 
 /**
+ * What a "today" entry is.
+ */
+
+enum class TodayKind {
+    
+    /**
+     * A visit planned for the day (or started and not finished).
+     */
+    VISIT,
+    /**
+     * A follow-up the last visit set, due by the end of the day (or overdue).
+     */
+    FOLLOW_UP,
+    /**
+     * An open reminder due by the end of the day (or overdue): the server's (birthdays,
+     * maturities, dividends, repayments) and the manager's own.
+     */
+    REMINDER;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTodayKind: FfiConverterRustBuffer<TodayKind> {
+    override fun read(buf: ByteBuffer) = try {
+        TodayKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: TodayKind) = 4UL
+
+    override fun write(value: TodayKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Value tier by financial assets held with the bank.
  */
 
@@ -4450,6 +4573,38 @@ public object FfiConverterOptionalTypeLifecycle: FfiConverterRustBuffer<Lifecycl
         } else {
             buf.put(1)
             FfiConverterTypeLifecycle.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeReminderKind: FfiConverterRustBuffer<ReminderKind?> {
+    override fun read(buf: ByteBuffer): ReminderKind? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeReminderKind.read(buf)
+    }
+
+    override fun allocationSize(value: ReminderKind?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeReminderKind.allocationSize(value)
+        }
+    }
+
+    override fun write(value: ReminderKind?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeReminderKind.write(value, buf)
         }
     }
 }
