@@ -713,6 +713,7 @@ pub fn to_lead(index: usize, l: &LeadRecord, by: &str) -> Result<Lead> {
         notes: String::new(),
         created_by: by.to_string(),
         created_at: l.created_at,
+        catalog_id: None,
     })
 }
 

@@ -129,6 +129,7 @@ fn lead_errors() {
         probability: None,
         visit_id: None,
         notes: String::new(),
+        catalog_id: None,
     };
     refused(&mut store, &id, Action::AddLead { lead: lead(-100) }, invalid("lead.amount_fen"));
     let mut with_visit = lead(100);

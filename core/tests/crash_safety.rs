@@ -118,6 +118,7 @@ fn child_writer() {
                 probability: None,
                 visit_id: Some(visit_id),
                 notes: String::new(),
+                catalog_id: None,
             };
             let lead_id = lead.id.clone();
             store.apply(&target, &Action::AddLead { lead }, now).unwrap();

@@ -125,6 +125,7 @@ fn received(db: &Path) -> (String, Vec<String>) {
             probability: None,
             visit_id: None,
             notes: String::new(),
+            catalog_id: None,
         };
         author.apply(&id, &Action::AddLead { lead }, NOW).unwrap();
         let reminder = Reminder {

@@ -159,6 +159,7 @@ fn to_action(op: &Op, file: &CustomerFile, seq: usize) -> Option<Action> {
                 probability: None,
                 visit_id: None,
                 notes: String::new(),
+                catalog_id: None,
             },
         },
         Op::MoveLead(i, stage) => Action::MoveLead {

@@ -18,6 +18,7 @@ fn new_lead(id: &str, product: Product, amount_fen: i64) -> Action {
             probability: None,
             visit_id: None,
             notes: String::new(),
+            catalog_id: None,
         },
     }
 }

@@ -505,6 +505,7 @@ fn a_first_release_database_migrates_to_the_current_schema_with_its_data() {
                     probability: None,
                     visit_id: None,
                     notes: String::new(),
+                    catalog_id: None,
                 };
                 donor.apply(&id, &Action::AddLead { lead }, NOW).unwrap();
             }

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fieldsync_core::domain::{
-    Action, Channel, CheckPoint, Contact, Interaction, InteractionKind, LeadSource, LeadStage, NewLead, PoolRules,
-    Product, Profile, Reminder, ReminderKind, VisitDetails, VisitPurpose,
+    Action, CatalogProduct, Channel, CheckPoint, Contact, Interaction, InteractionKind, LeadSource, LeadStage, NewLead,
+    PoolRules, Product, Profile, Reminder, ReminderKind, VisitDetails, VisitPurpose,
 };
 use fieldsync_core::store::{DuplicateMatch, FunnelStage, Key, PoolSummary, RecycleWarning, TodayItem, VisitSummary};
 use fieldsync_core::sync::{SyncOptions, SyncProgress};
@@ -308,8 +308,10 @@ impl FieldsyncDevice {
 
     // ---- leads, reminders, the pool ------------------------------------------------------
 
-    /// Opens a lead; `probability` defaults to the stage's usual odds. Returns its ID.
+    /// Opens a lead; `probability` defaults to the stage's usual odds; `catalog_id` names the
+    /// branch catalog's product it is for (see [`Self::catalog`]). Returns its ID.
     #[allow(clippy::too_many_arguments)]
+    #[uniffi::method(default(catalog_id = None))]
     pub fn add_lead(
         &self,
         customer_id: String,
@@ -320,10 +322,20 @@ impl FieldsyncDevice {
         probability: Option<u8>,
         visit_id: Option<String>,
         notes: String,
+        catalog_id: Option<String>,
     ) -> Result<String> {
         let id = fieldsync_core::ids::new_id();
-        let lead =
-            NewLead { id: id.clone(), product, amount_fen, source, expected_close, probability, visit_id, notes };
+        let lead = NewLead {
+            id: id.clone(),
+            product,
+            amount_fen,
+            source,
+            expected_close,
+            probability,
+            visit_id,
+            notes,
+            catalog_id,
+        };
         self.act(&customer_id, Action::AddLead { lead })?;
         Ok(id)
     }
@@ -418,6 +430,17 @@ impl FieldsyncDevice {
     /// shows them before a new customer is saved.
     pub fn possible_duplicates(&self, profile: Profile) -> Result<Vec<DuplicateMatch>> {
         self.with(|d| Ok(d.store().possible_duplicates(&profile)?))
+    }
+
+    /// The branch's product catalog as the last sync brought it (offline; read-only).
+    pub fn catalog(&self) -> Result<Vec<CatalogProduct>> {
+        self.with(|d| Ok(d.store().catalog()?))
+    }
+
+    /// A catalog product's brochure, as this tablet keeps it for offline use (`None`: not fetched
+    /// yet; the next sync fetches it).
+    pub fn brochure(&self, hash: String) -> Result<Option<Vec<u8>>> {
+        self.with(|d| Ok(d.store().brochure(&hash)?))
     }
 
     /// The branch's public-pool rules as the last sync brought them (`None` before the first).

@@ -204,7 +204,7 @@ impl DeviceAccess for Exclusive<'_> {
     }
 }
 
-/// Syncs until nothing is left: documents first, then photos. The device is borrowed around each
+/// Syncs until nothing is left: documents first, then photos, then the catalog's brochures. The device is borrowed around each
 /// step (preparing a request, applying a reply, reading or marking a photo) and never while a
 /// request is on the network. A revoked device is wiped (the error says so).
 pub fn sync_in_steps(
@@ -234,6 +234,23 @@ pub fn sync_in_steps(
             Err(_) => progress.photos_failed += 1,
         }
         on_progress(&progress);
+    }
+    // The catalog's brochures, kept for offline use; one the server no longer serves is tried
+    // again next time.
+    let brochures = device.borrow()?.store().brochures_to_fetch()?;
+    for hash in brochures {
+        if cancelled() {
+            return Err(SyncError::Cancelled.into());
+        }
+        match transport.fetch_brochure(&hash) {
+            Ok(bytes) => {
+                progress.bytes_received += bytes.len() as u64;
+                // Bytes that do not match their hash are not kept.
+                let _ = device.borrow()?.store().keep_brochure(&hash, &bytes);
+            }
+            Err(e @ HttpError::Network(_)) => return Err(e.into()),
+            Err(_) => {}
+        }
     }
     Ok(progress)
 }

@@ -218,6 +218,15 @@ impl HttpTransport {
     }
 
     /// Downloads a photo this user may see.
+    /// A brochure of the branch's product catalog.
+    pub fn fetch_brochure(&self, hash: &str) -> Result<Vec<u8>, HttpError> {
+        let (status, body) = self.get(&format!("/api/v1/catalog/files/{hash}"))?;
+        if status != 200 {
+            return Err(server_error(status, &body));
+        }
+        Ok(body)
+    }
+
     pub fn fetch_photo(&self, hash: &str) -> Result<Vec<u8>, HttpError> {
         let (status, body) = self.get(&format!("/api/v1/photos/{hash}"))?;
         if status != 200 {

@@ -196,6 +196,7 @@ impl Builder {
             probability: None,
             visit_id: None,
             notes: "想扩大养殖规模".into(),
+            catalog_id: None,
         };
         let at = self.tick();
         tablet.store.apply(customer, &Action::AddLead { lead }, at).map_err(err)?;

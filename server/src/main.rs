@@ -160,6 +160,36 @@ enum Admin {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Add or replace a product of a branch's catalog; tablets get it at their next sync.
+    CatalogPut {
+        #[arg(long)]
+        branch: String,
+        /// The branch's own ID for the product (letters, digits, - and _), e.g. dep-3y.
+        #[arg(long)]
+        id: String,
+        /// deposit, loan, wealth, card, insurance, payment or other
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        term: String,
+        /// The annual rate in basis points (275 for 2.75 %).
+        #[arg(long)]
+        rate_bp: Option<u32>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The brochure (a PDF or an image, up to 8 MiB).
+        #[arg(long)]
+        brochure: Option<PathBuf>,
+    },
+    /// Withdraw a product of a branch's catalog.
+    CatalogRemove {
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        id: String,
+    },
     /// Set a branch's tier thresholds (yuan) and dormancy period; every customer follows.
     SetCustomerRules {
         #[arg(long)]
@@ -404,6 +434,36 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
             import(&db, &branch, &file, "import.product_events", now, |s, b, bytes| {
                 fieldsync_server::reminders::import_events(s, b, bytes, now)
             })?
+        }
+        Admin::CatalogPut { branch, id, kind, name, term, rate_bp, description, brochure } => {
+            let kind = fieldsync_core::domain::Product::from_code(&kind).ok_or("--kind is not a product kind")?;
+            let bytes = brochure.map(std::fs::read).transpose()?;
+            let product = fieldsync_core::domain::CatalogProduct {
+                id: id.clone(),
+                kind,
+                name,
+                term,
+                rate_bp,
+                description,
+                brochure: None,
+            };
+            db.write_blocking(|s| {
+                if !s.branch_exists(&branch)? {
+                    return Err(PushError::NotFound);
+                }
+                fieldsync_server::catalog::put(s, &branch, product, bytes.as_deref(), now)?;
+                accounts::audit(s, now, "admin-cli", "catalog.put", &id)?;
+                Ok(())
+            })?;
+            format!("catalog product {id} of {branch} saved")
+        }
+        Admin::CatalogRemove { branch, id } => {
+            db.write_blocking(|s| {
+                fieldsync_server::catalog::remove(s, &branch, &id, now)?;
+                accounts::audit(s, now, "admin-cli", "catalog.remove", &id)?;
+                Ok::<_, PushError>(())
+            })?;
+            format!("catalog product {id} of {branch} withdrawn")
         }
         Admin::SweepReminders { at } => {
             let at = parse_at(at, now)?;

@@ -47,10 +47,10 @@ pub fn set_rules(store: &dyn Store, branch_id: &str, rules: &PoolRules, now: i64
     Ok(())
 }
 
-/// A version later than the current one (a clock set back must not hide new rules from tablets).
+/// A version later than the branch's settings' current one (a clock set back must not hide new
+/// rules from tablets).
 fn rules_version_after(store: &dyn Store, branch_id: &str, now: i64) -> StoreResult<i64> {
-    let current = store.pool_rules(branch_id)?.map_or(1, |(_, v)| v);
-    Ok(now.max(current + 1))
+    Ok(now.max(crate::catalog::settings_version(store, branch_id)? + 1))
 }
 
 fn due(file: &CustomerFile, scope: &Scope, rules: &PoolRules) -> Option<RecycleDue> {

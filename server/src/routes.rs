@@ -53,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/customers/{customer_id}/owner", post(reassign))
         .route("/api/v1/customers/owner", post(reassign_many))
         .route("/api/v1/customers/merge", post(merge))
+        .route("/api/v1/catalog/files/{hash}", get(crate::catalog::download))
         .route(
             "/api/v1/imports/assets",
             post(import_assets).layer(DefaultBodyLimit::max(crate::stages::MAX_IMPORT_BYTES)),

@@ -331,10 +331,9 @@ fn answer_reaching(
     if reach == Reach::Small && (request.cursor == 0 || !request.fetch.is_empty()) {
         return Ok(None);
     }
-    // The branch's settings, when the device's are older: a row read, a few dozen bytes.
-    let (pool_rules, version) = crate::pool::rules(store, &user.branch_id)?;
-    if request.settings_version < version {
-        response.settings = Some(protocol::BranchSettings { version, pool_rules });
+    // The branch's settings, when the device's are older: two rows read when they are not.
+    if request.settings_version < crate::catalog::settings_version(store, &user.branch_id)? {
+        response.settings = Some(crate::catalog::settings(store, &user.branch_id)?);
     }
     let actor = store.server_actor()?;
     let budget = (request.max_bytes as usize).clamp(MIN_BUDGET, MAX_BUDGET);

@@ -365,6 +365,7 @@ fn new_lead(id: &str) -> NewLead {
         probability: None,
         visit_id: None,
         notes: String::new(),
+        catalog_id: None,
     }
 }
 

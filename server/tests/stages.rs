@@ -109,6 +109,7 @@ fn stages_follow_the_file_and_time() {
         probability: None,
         visit_id: None,
         notes: String::new(),
+        catalog_id: None,
     };
     m1.tablet.apply(&a, &Action::AddLead { lead }, NOW + 31 * MIN).unwrap();
     let won = Action::MoveLead { lead_id: "l1".into(), stage: domain::LeadStage::Won, lost_reason: None };

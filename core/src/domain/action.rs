@@ -45,6 +45,9 @@ pub struct NewLead {
     pub probability: Option<u8>,
     pub visit_id: Option<String>,
     pub notes: String,
+    /// The branch catalog's product this lead is for (see `catalog.rs`), when there is one.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub catalog_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -342,6 +345,7 @@ impl Action {
                     probability: lead.probability.unwrap_or_else(|| default_probability(LeadStage::New)),
                     visit_id: lead.visit_id.clone(),
                     notes: lead.notes.clone(),
+                    catalog_id: lead.catalog_id.clone(),
                     created_by: ctx.user_id.clone(),
                     created_at: ctx.now,
                 };

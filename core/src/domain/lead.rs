@@ -77,6 +77,9 @@ pub struct Lead {
     pub notes: String,
     pub created_by: String,
     pub created_at: i64,
+    /// The branch catalog's product this lead is for (see `catalog.rs`).
+    #[autosurgeon(missing = "Option::default")]
+    pub catalog_id: Option<String>,
 }
 
 impl Lead {
@@ -98,6 +101,9 @@ impl Lead {
         }
         if let Some(v) = &self.visit_id {
             check::id("lead.visit_id", v)?;
+        }
+        if let Some(c) = &self.catalog_id {
+            check::id("lead.catalog_id", c)?;
         }
         match &self.lost_reason {
             Some(r) if self.stage == LeadStage::Lost => check::required_text("lead.lost_reason", r, check::MAX_TEXT)?,

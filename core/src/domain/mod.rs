@@ -6,6 +6,7 @@ mod codes;
 pub mod action;
 pub mod activity;
 pub mod birthday;
+pub mod catalog;
 pub mod contact;
 pub mod customer;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod visit;
 
 pub use action::{Action, Ctx, NewLead, Role, Touched};
 pub use activity::{Interaction, InteractionKind, Reminder, ReminderKind};
+pub use catalog::CatalogProduct;
 pub use contact::{Contact, Relation};
 pub use customer::{Birthday, CustomerKind, CustomerSource, Gender, GeoPoint, Profile, Tags, china_today};
 pub use error::{Problem, ValidationError, record_kind_zh};

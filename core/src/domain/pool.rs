@@ -245,6 +245,7 @@ mod tests {
             probability: None,
             visit_id: None,
             notes: String::new(),
+            catalog_id: None,
         };
         Action::AddLead { lead }.apply(&mut f, &ctx(Role::Manager, T0 + DAY_MS)).unwrap();
         let due = recycle_due(&f, &rules).unwrap();

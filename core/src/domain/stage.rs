@@ -139,6 +139,7 @@ mod tests {
             probability: None,
             visit_id: None,
             notes: String::new(),
+            catalog_id: None,
         };
         Action::AddLead { lead: new }.apply(f, &ctx).unwrap();
         if stage != LeadStage::New {

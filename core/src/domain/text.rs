@@ -210,6 +210,7 @@ mod tests {
             probability: None,
             visit_id: None,
             notes: "买农机".into(),
+            catalog_id: None,
         };
         apply(&mut f, Action::AddLead { lead }, &m);
         let lost =
@@ -353,6 +354,7 @@ mod tests {
             probability: None,
             visit_id: None,
             notes: NFD.into(),
+            catalog_id: None,
         };
         apply(&mut g, Action::AddLead { lead }, &m);
         apply(
@@ -730,6 +732,7 @@ mod tests {
                 probability: None,
                 visit_id: None,
                 notes: String::new(),
+                catalog_id: None,
             };
             apply(&mut f, Action::AddLead { lead: add }, &ctx(Role::Manager));
             f

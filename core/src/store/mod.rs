@@ -19,7 +19,7 @@ use lru::LruCache;
 use rusqlite::{Connection, OptionalExtension};
 
 pub use db::Key;
-pub use photos::MAX_PHOTO_BYTES;
+pub use photos::{MAX_PHOTO_BYTES, sha256_hex};
 pub use projection::{CustomerRow, LeadRow, ReminderRow, Rows, VisitRow};
 pub use queries::{
     Customer360, CustomerFilter, CustomerSummary, DuplicateField, DuplicateMatch, FunnelStage, LeadSummary, Page,

@@ -24,9 +24,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, sql: include_str!("schema/v2.sql"), rebuild_projections: true },
     Migration { version: 3, sql: include_str!("schema/v3.sql"), rebuild_projections: false },
     Migration { version: 4, sql: include_str!("schema/v4.sql"), rebuild_projections: true },
+    Migration { version: 5, sql: include_str!("schema/v5.sql"), rebuild_projections: false },
 ];
 
-pub const LATEST: u32 = 4;
+pub const LATEST: u32 = 5;
 
 /// Brings the database to [`LATEST`] in one transaction. Returns whether projections must be
 /// rebuilt.

@@ -16,6 +16,7 @@ use super::documents;
 use super::projection;
 use super::{Store, in_savepoint, load_doc, merge_one, meta_get, meta_set};
 use crate::document::CustomerDoc;
+use crate::domain::{Problem, ValidationError};
 use crate::error::{Error, Result};
 use crate::sync::protocol::{
     BranchSettings, Claim, DocChanges, PoolEntry, PushOutcome, Refusal, Snapshot, SyncMessage, SyncRequest,
@@ -86,6 +87,39 @@ impl Store {
     /// The branch's settings as the last sync brought them (`None` before the first sync).
     pub fn branch_settings(&self) -> Result<Option<BranchSettings>> {
         Ok(meta_get(&self.conn, SETTINGS_KEY)?.and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// The branch's product catalog as the last sync brought it.
+    pub fn catalog(&self) -> Result<Vec<crate::domain::CatalogProduct>> {
+        Ok(self.branch_settings()?.map(|s| s.catalog).unwrap_or_default())
+    }
+
+    /// Brochures of the catalog this device does not hold yet (fetched after a sync).
+    pub fn brochures_to_fetch(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for hash in self.catalog()?.into_iter().filter_map(|p| p.brochure) {
+            let held: bool =
+                self.conn.query_row("SELECT EXISTS (SELECT 1 FROM files WHERE hash = ?1)", [&hash], |r| r.get(0))?;
+            if !held && !out.contains(&hash) {
+                out.push(hash);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keeps a fetched brochure, if it is one the catalog names and its bytes match its hash.
+    pub fn keep_brochure(&mut self, hash: &str, bytes: &[u8]) -> Result<()> {
+        let named = self.catalog()?.iter().any(|p| p.brochure.as_deref() == Some(hash));
+        if !named || bytes.len() > crate::domain::catalog::MAX_BROCHURE || super::photos::sha256_hex(bytes) != hash {
+            return Err(Error::Invalid(ValidationError::new("brochure", Problem::BadChecksum)));
+        }
+        self.conn.execute("INSERT OR IGNORE INTO files (hash, bytes) VALUES (?1, ?2)", params![hash, bytes])?;
+        Ok(())
+    }
+
+    /// A brochure held on this device (`None`: not fetched yet).
+    pub fn brochure(&self, hash: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.conn.query_row("SELECT bytes FROM files WHERE hash = ?1", [hash], |r| r.get(0)).optional()?)
     }
 
     /// The server sequence number this device has pulled up to (0 before the first sync).
@@ -316,8 +350,19 @@ impl Store {
         if let Some(settings) = &response.settings
             && settings.pool_rules.validate().is_ok()
         {
+            let mut settings = settings.clone();
+            // A catalog product this build finds invalid is left out; the rest are kept.
+            settings.catalog.retain(|p| p.validate().is_ok());
             // Plain values: serialising them cannot fail.
-            meta_set(&tx, SETTINGS_KEY, serde_json::to_vec(settings).unwrap_or_default())?;
+            meta_set(&tx, SETTINGS_KEY, serde_json::to_vec(&settings).unwrap_or_default())?;
+            // Brochures no product refers to any more go.
+            let keep: Vec<&str> = settings.catalog.iter().filter_map(|p| p.brochure.as_deref()).collect();
+            let mut stmt = tx.prepare("SELECT hash FROM files")?;
+            let held: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            drop(stmt);
+            for hash in held.iter().filter(|h| !keep.contains(&h.as_str())) {
+                tx.execute("DELETE FROM files WHERE hash = ?1", [hash])?;
+            }
         }
 
         for claim in &response.claims {

@@ -529,6 +529,7 @@ fn run(cli: Cli) -> Result<Output, Failure> {
                 probability: None,
                 visit_id: visit,
                 notes: notes.unwrap_or_default(),
+                catalog_id: None,
             };
             let lead_id = lead.id.clone();
             device.store().apply(&customer, &Action::AddLead { lead }, now)?;

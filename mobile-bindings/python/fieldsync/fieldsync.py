@@ -529,13 +529,17 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_interaction() != 4162:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_lead() != 6914:
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_lead() != 47422:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_photo() != 39906:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_photo_file() != 15598:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_reminder() != 9771:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_brochure() != 64539:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_catalog() != 34596:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_check_in() != 48674:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -666,6 +670,12 @@ _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_photo_file.r
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_reminder.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_reminder.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_brochure.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_brochure.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_catalog.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_catalog.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_check_in.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_check_in.restype = ctypes.c_uint16
@@ -816,6 +826,7 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_lead.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
+    _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_lead.restype = _UniffiRustBuffer
@@ -840,6 +851,17 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_reminder.argtypes 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_reminder.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_brochure.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_brochure.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_catalog.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_catalog.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_check_in.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2770,6 +2792,56 @@ class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
 
 
 
+class _UniffiFfiConverterOptionalBytes(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterBytes.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterBytes.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterBytes.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+
+class _UniffiFfiConverterSequenceTypeCatalogProduct(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeCatalogProduct.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            fieldsync_core._UniffiFfiConverterTypeCatalogProduct.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            fieldsync_core._UniffiFfiConverterTypeCatalogProduct.read(buf) for i in range(count)
+        ]
+
 
 
 
@@ -3317,9 +3389,10 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         Records a consultation, a complaint or a care call; `at` is when it happened. Returns its ID.
 """
         raise NotImplementedError
-    def add_lead(self, customer_id: str,product: fieldsync_core.Product,amount_fen: int,source: fieldsync_core.LeadSource,expected_close: typing.Optional[int],probability: typing.Optional[int],visit_id: typing.Optional[str],notes: str) -> str:
+    def add_lead(self, customer_id: str,product: fieldsync_core.Product,amount_fen: int,source: fieldsync_core.LeadSource,expected_close: typing.Optional[int],probability: typing.Optional[int],visit_id: typing.Optional[str],notes: str,catalog_id: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> str:
         """
-        Opens a lead; `probability` defaults to the stage's usual odds. Returns its ID.
+        Opens a lead; `probability` defaults to the stage's usual odds; `catalog_id` names the
+        branch catalog's product it is for (see [`Self::catalog`]). Returns its ID.
 """
         raise NotImplementedError
     def add_photo(self, bytes: bytes) -> str:
@@ -3335,6 +3408,17 @@ class FieldsyncDeviceProtocol(typing.Protocol):
     def add_reminder(self, customer_id: str,kind: fieldsync_core.ReminderKind,due_at: int,note: str) -> str:
         """
         Adds a reminder; returns its ID.
+"""
+        raise NotImplementedError
+    def brochure(self, hash: str) -> typing.Optional[bytes]:
+        """
+        A catalog product's brochure, as this tablet keeps it for offline use (`None`: not fetched
+        yet; the next sync fetches it).
+"""
+        raise NotImplementedError
+    def catalog(self, ) -> typing.List[fieldsync_core.CatalogProduct]:
+        """
+        The branch's product catalog as the last sync brought it (offline; read-only).
 """
         raise NotImplementedError
     def check_in(self, customer_id: str,visit_id: str,check_in: fieldsync_core.CheckPoint) -> None:
@@ -3620,9 +3704,10 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def add_lead(self, customer_id: str,product: fieldsync_core.Product,amount_fen: int,source: fieldsync_core.LeadSource,expected_close: typing.Optional[int],probability: typing.Optional[int],visit_id: typing.Optional[str],notes: str) -> str:
+    def add_lead(self, customer_id: str,product: fieldsync_core.Product,amount_fen: int,source: fieldsync_core.LeadSource,expected_close: typing.Optional[int],probability: typing.Optional[int],visit_id: typing.Optional[str],notes: str,catalog_id: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> str:
         """
-        Opens a lead; `probability` defaults to the stage's usual odds. Returns its ID.
+        Opens a lead; `probability` defaults to the stage's usual odds; `catalog_id` names the
+        branch catalog's product it is for (see [`Self::catalog`]). Returns its ID.
 """
         
         _UniffiFfiConverterString.check_lower(customer_id)
@@ -3640,6 +3725,10 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _UniffiFfiConverterOptionalString.check_lower(visit_id)
 
         _UniffiFfiConverterString.check_lower(notes)
+
+        if catalog_id is _DEFAULT:
+            catalog_id = None
+        _UniffiFfiConverterOptionalString.check_lower(catalog_id)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
             _UniffiFfiConverterString.lower(customer_id),
@@ -3650,6 +3739,7 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
             _UniffiFfiConverterOptionalUInt8.lower(probability),
             _UniffiFfiConverterOptionalString.lower(visit_id),
             _UniffiFfiConverterString.lower(notes),
+            _UniffiFfiConverterOptionalString.lower(catalog_id),
         )
         _uniffi_lift_return = _UniffiFfiConverterString.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
@@ -3719,6 +3809,40 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_reminder,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def brochure(self, hash: str) -> typing.Optional[bytes]:
+        """
+        A catalog product's brochure, as this tablet keeps it for offline use (`None`: not fetched
+        yet; the next sync fetches it).
+"""
+        
+        _UniffiFfiConverterString.check_lower(hash)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(hash),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_brochure,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def catalog(self, ) -> typing.List[fieldsync_core.CatalogProduct]:
+        """
+        The branch's product catalog as the last sync brought it (offline; read-only).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeCatalogProduct.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_catalog,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4505,31 +4629,6 @@ class _UniffiFfiConverterTypeFieldsyncDevice:
     @classmethod
     def write(cls, value: FieldsyncDevice, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
-
-class _UniffiFfiConverterOptionalBytes(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterBytes.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterBytes.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterBytes.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
 
 __all__ = [
     "InternalError",

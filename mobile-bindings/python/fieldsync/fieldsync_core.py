@@ -791,6 +791,268 @@ class _UniffiFfiConverterTypeBirthday(_UniffiConverterRustBuffer):
         _UniffiFfiConverterBoolean.write(value.lunar, buf)
         _UniffiFfiConverterBoolean.write(value.leap_month, buf)
 
+class _UniffiFfiConverterString:
+    @staticmethod
+    def check_lower(value):
+        if not isinstance(value, str):
+            raise TypeError("argument must be str, not {}".format(type(value).__name__))
+        return value
+
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative string length")
+        utf8_bytes = buf.read(size)
+        return utf8_bytes.decode("utf-8")
+
+    @staticmethod
+    def write(value, buf):
+        utf8_bytes = value.encode("utf-8")
+        buf.write_i32(len(utf8_bytes))
+        buf.write(utf8_bytes)
+
+    @staticmethod
+    def lift(buf):
+        with buf.consume_with_stream() as stream:
+            return stream.read(stream.remaining()).decode("utf-8")
+
+    @staticmethod
+    def lower(value):
+        with _UniffiRustBuffer.alloc_with_builder() as builder:
+            builder.write(value.encode("utf-8"))
+            return builder.finalize()
+
+
+
+
+
+
+class Product(enum.Enum):
+    """
+    The bank products a customer can be interested in.
+"""
+    
+    DEPOSIT = 0
+    
+    LOAN = 1
+    
+    WEALTH = 2
+    
+    CARD = 3
+    
+    INSURANCE = 4
+    
+    PAYMENT = 5
+    
+    OTHER = 6
+    
+    def label(self, ) -> str:
+        """
+        The Simplified Chinese label shown to users.
+"""
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeProduct.lower(self),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_core_fn_method_product_label,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+class _UniffiFfiConverterTypeProduct(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Product.DEPOSIT
+        if variant == 2:
+            return Product.LOAN
+        if variant == 3:
+            return Product.WEALTH
+        if variant == 4:
+            return Product.CARD
+        if variant == 5:
+            return Product.INSURANCE
+        if variant == 6:
+            return Product.PAYMENT
+        if variant == 7:
+            return Product.OTHER
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Product.DEPOSIT:
+            return
+        if value == Product.LOAN:
+            return
+        if value == Product.WEALTH:
+            return
+        if value == Product.CARD:
+            return
+        if value == Product.INSURANCE:
+            return
+        if value == Product.PAYMENT:
+            return
+        if value == Product.OTHER:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Product.DEPOSIT:
+            buf.write_i32(1)
+        if value == Product.LOAN:
+            buf.write_i32(2)
+        if value == Product.WEALTH:
+            buf.write_i32(3)
+        if value == Product.CARD:
+            buf.write_i32(4)
+        if value == Product.INSURANCE:
+            buf.write_i32(5)
+        if value == Product.PAYMENT:
+            buf.write_i32(6)
+        if value == Product.OTHER:
+            buf.write_i32(7)
+
+
+
+class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u32"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**32
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u32()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u32(value)
+
+class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt32.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt32.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt32.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class CatalogProduct:
+    """
+    One product of the catalog.
+"""
+    def __init__(self, *, id:str, kind:Product, name:str, term:str, rate_bp:typing.Optional[int], description:str, brochure:typing.Optional[str]):
+        self.id = id
+        self.kind = kind
+        self.name = name
+        self.term = term
+        self.rate_bp = rate_bp
+        self.description = description
+        self.brochure = brochure
+        
+        
+
+    
+    def __str__(self):
+        return "CatalogProduct(id={}, kind={}, name={}, term={}, rate_bp={}, description={}, brochure={})".format(self.id, self.kind, self.name, self.term, self.rate_bp, self.description, self.brochure)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.kind != other.kind:
+            return False
+        if self.name != other.name:
+            return False
+        if self.term != other.term:
+            return False
+        if self.rate_bp != other.rate_bp:
+            return False
+        if self.description != other.description:
+            return False
+        if self.brochure != other.brochure:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeCatalogProduct(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return CatalogProduct(
+            id=_UniffiFfiConverterString.read(buf),
+            kind=_UniffiFfiConverterTypeProduct.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+            term=_UniffiFfiConverterString.read(buf),
+            rate_bp=_UniffiFfiConverterOptionalUInt32.read(buf),
+            description=_UniffiFfiConverterString.read(buf),
+            brochure=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterTypeProduct.check_lower(value.kind)
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterString.check_lower(value.term)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.rate_bp)
+        _UniffiFfiConverterString.check_lower(value.description)
+        _UniffiFfiConverterOptionalString.check_lower(value.brochure)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterTypeProduct.write(value.kind, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterString.write(value.term, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.rate_bp, buf)
+        _UniffiFfiConverterString.write(value.description, buf)
+        _UniffiFfiConverterOptionalString.write(value.brochure, buf)
+
 class _UniffiFfiConverterFloat64(_UniffiConverterPrimitiveFloat):
     @staticmethod
     def read(buf):
@@ -970,63 +1232,6 @@ class _UniffiFfiConverterTypeCheckPoint(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeGeoPoint.write(value.position, buf)
         _UniffiFfiConverterTypeLocationProvider.write(value.provider, buf)
         _UniffiFfiConverterBoolean.write(value.mock_location, buf)
-
-class _UniffiFfiConverterString:
-    @staticmethod
-    def check_lower(value):
-        if not isinstance(value, str):
-            raise TypeError("argument must be str, not {}".format(type(value).__name__))
-        return value
-
-    @staticmethod
-    def read(buf):
-        size = buf.read_i32()
-        if size < 0:
-            raise InternalError("Unexpected negative string length")
-        utf8_bytes = buf.read(size)
-        return utf8_bytes.decode("utf-8")
-
-    @staticmethod
-    def write(value, buf):
-        utf8_bytes = value.encode("utf-8")
-        buf.write_i32(len(utf8_bytes))
-        buf.write(utf8_bytes)
-
-    @staticmethod
-    def lift(buf):
-        with buf.consume_with_stream() as stream:
-            return stream.read(stream.remaining()).decode("utf-8")
-
-    @staticmethod
-    def lower(value):
-        with _UniffiRustBuffer.alloc_with_builder() as builder:
-            builder.write(value.encode("utf-8"))
-            return builder.finalize()
-
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
 
 
 
@@ -1299,19 +1504,6 @@ class _UniffiFfiConverterTypeCosts(_UniffiConverterRustBuffer):
         _UniffiFfiConverterInt64.write(value.transport_fen, buf)
         _UniffiFfiConverterInt64.write(value.gift_fen, buf)
         _UniffiFfiConverterInt64.write(value.other_fen, buf)
-
-class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u32"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**32
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u32()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u32(value)
 
 @dataclass
 class CustomerRules:
@@ -2164,104 +2356,6 @@ class _UniffiFfiConverterTypeInteraction(_UniffiConverterRustBuffer):
         _UniffiFfiConverterInt64.write(value.captured_at, buf)
         _UniffiFfiConverterOptionalString.write(value.visit_id, buf)
 
-
-
-
-
-
-class Product(enum.Enum):
-    """
-    The bank products a customer can be interested in.
-"""
-    
-    DEPOSIT = 0
-    
-    LOAN = 1
-    
-    WEALTH = 2
-    
-    CARD = 3
-    
-    INSURANCE = 4
-    
-    PAYMENT = 5
-    
-    OTHER = 6
-    
-    def label(self, ) -> str:
-        """
-        The Simplified Chinese label shown to users.
-"""
-        _uniffi_lowered_args = (
-            _UniffiFfiConverterTypeProduct.lower(self),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterString.lift
-        _uniffi_error_converter = None
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_fieldsync_core_fn_method_product_label,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-
-
-class _UniffiFfiConverterTypeProduct(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return Product.DEPOSIT
-        if variant == 2:
-            return Product.LOAN
-        if variant == 3:
-            return Product.WEALTH
-        if variant == 4:
-            return Product.CARD
-        if variant == 5:
-            return Product.INSURANCE
-        if variant == 6:
-            return Product.PAYMENT
-        if variant == 7:
-            return Product.OTHER
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value == Product.DEPOSIT:
-            return
-        if value == Product.LOAN:
-            return
-        if value == Product.WEALTH:
-            return
-        if value == Product.CARD:
-            return
-        if value == Product.INSURANCE:
-            return
-        if value == Product.PAYMENT:
-            return
-        if value == Product.OTHER:
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value == Product.DEPOSIT:
-            buf.write_i32(1)
-        if value == Product.LOAN:
-            buf.write_i32(2)
-        if value == Product.WEALTH:
-            buf.write_i32(3)
-        if value == Product.CARD:
-            buf.write_i32(4)
-        if value == Product.INSURANCE:
-            buf.write_i32(5)
-        if value == Product.PAYMENT:
-            buf.write_i32(6)
-        if value == Product.OTHER:
-            buf.write_i32(7)
-
-
-
 @dataclass
 class StageChange:
     def __init__(self, *, stage:LeadStage, at:int, by:str):
@@ -2400,7 +2494,7 @@ class _UniffiFfiConverterTypeLeadSource(_UniffiConverterRustBuffer):
 
 @dataclass
 class Lead:
-    def __init__(self, *, id:str, product:Product, amount_fen:int, stage:LeadStage, stage_history:typing.List[StageChange], lost_reason:typing.Optional[str], expected_close:typing.Optional[int], source:LeadSource, probability:int, visit_id:typing.Optional[str], notes:str, created_by:str, created_at:int):
+    def __init__(self, *, id:str, product:Product, amount_fen:int, stage:LeadStage, stage_history:typing.List[StageChange], lost_reason:typing.Optional[str], expected_close:typing.Optional[int], source:LeadSource, probability:int, visit_id:typing.Optional[str], notes:str, created_by:str, created_at:int, catalog_id:typing.Optional[str]):
         self.id = id
         self.product = product
         self.amount_fen = amount_fen
@@ -2414,12 +2508,13 @@ class Lead:
         self.notes = notes
         self.created_by = created_by
         self.created_at = created_at
+        self.catalog_id = catalog_id
         
         
 
     
     def __str__(self):
-        return "Lead(id={}, product={}, amount_fen={}, stage={}, stage_history={}, lost_reason={}, expected_close={}, source={}, probability={}, visit_id={}, notes={}, created_by={}, created_at={})".format(self.id, self.product, self.amount_fen, self.stage, self.stage_history, self.lost_reason, self.expected_close, self.source, self.probability, self.visit_id, self.notes, self.created_by, self.created_at)
+        return "Lead(id={}, product={}, amount_fen={}, stage={}, stage_history={}, lost_reason={}, expected_close={}, source={}, probability={}, visit_id={}, notes={}, created_by={}, created_at={}, catalog_id={})".format(self.id, self.product, self.amount_fen, self.stage, self.stage_history, self.lost_reason, self.expected_close, self.source, self.probability, self.visit_id, self.notes, self.created_by, self.created_at, self.catalog_id)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -2447,6 +2542,8 @@ class Lead:
             return False
         if self.created_at != other.created_at:
             return False
+        if self.catalog_id != other.catalog_id:
+            return False
         return True
 
 class _UniffiFfiConverterTypeLead(_UniffiConverterRustBuffer):
@@ -2466,6 +2563,7 @@ class _UniffiFfiConverterTypeLead(_UniffiConverterRustBuffer):
             notes=_UniffiFfiConverterString.read(buf),
             created_by=_UniffiFfiConverterString.read(buf),
             created_at=_UniffiFfiConverterInt64.read(buf),
+            catalog_id=_UniffiFfiConverterOptionalString.read(buf),
         )
 
     @staticmethod
@@ -2483,6 +2581,7 @@ class _UniffiFfiConverterTypeLead(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.check_lower(value.notes)
         _UniffiFfiConverterString.check_lower(value.created_by)
         _UniffiFfiConverterInt64.check_lower(value.created_at)
+        _UniffiFfiConverterOptionalString.check_lower(value.catalog_id)
 
     @staticmethod
     def write(value, buf):
@@ -2499,6 +2598,7 @@ class _UniffiFfiConverterTypeLead(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.notes, buf)
         _UniffiFfiConverterString.write(value.created_by, buf)
         _UniffiFfiConverterInt64.write(value.created_at, buf)
+        _UniffiFfiConverterOptionalString.write(value.catalog_id, buf)
 
 @dataclass
 class LeadSummary:
@@ -2602,7 +2702,7 @@ class NewLead:
     """
     Details of a new lead.
 """
-    def __init__(self, *, id:str, product:Product, amount_fen:int, source:LeadSource, expected_close:typing.Optional[int], probability:typing.Optional[int], visit_id:typing.Optional[str], notes:str):
+    def __init__(self, *, id:str, product:Product, amount_fen:int, source:LeadSource, expected_close:typing.Optional[int], probability:typing.Optional[int], visit_id:typing.Optional[str], notes:str, catalog_id:typing.Optional[str] = _DEFAULT):
         self.id = id
         self.product = product
         self.amount_fen = amount_fen
@@ -2611,12 +2711,16 @@ class NewLead:
         self.probability = probability
         self.visit_id = visit_id
         self.notes = notes
+        if catalog_id is _DEFAULT:
+            self.catalog_id = None
+        else:
+            self.catalog_id = catalog_id
         
         
 
     
     def __str__(self):
-        return "NewLead(id={}, product={}, amount_fen={}, source={}, expected_close={}, probability={}, visit_id={}, notes={})".format(self.id, self.product, self.amount_fen, self.source, self.expected_close, self.probability, self.visit_id, self.notes)
+        return "NewLead(id={}, product={}, amount_fen={}, source={}, expected_close={}, probability={}, visit_id={}, notes={}, catalog_id={})".format(self.id, self.product, self.amount_fen, self.source, self.expected_close, self.probability, self.visit_id, self.notes, self.catalog_id)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -2634,6 +2738,8 @@ class NewLead:
             return False
         if self.notes != other.notes:
             return False
+        if self.catalog_id != other.catalog_id:
+            return False
         return True
 
 class _UniffiFfiConverterTypeNewLead(_UniffiConverterRustBuffer):
@@ -2648,6 +2754,7 @@ class _UniffiFfiConverterTypeNewLead(_UniffiConverterRustBuffer):
             probability=_UniffiFfiConverterOptionalUInt8.read(buf),
             visit_id=_UniffiFfiConverterOptionalString.read(buf),
             notes=_UniffiFfiConverterString.read(buf),
+            catalog_id=_UniffiFfiConverterOptionalString.read(buf),
         )
 
     @staticmethod
@@ -2660,6 +2767,7 @@ class _UniffiFfiConverterTypeNewLead(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt8.check_lower(value.probability)
         _UniffiFfiConverterOptionalString.check_lower(value.visit_id)
         _UniffiFfiConverterString.check_lower(value.notes)
+        _UniffiFfiConverterOptionalString.check_lower(value.catalog_id)
 
     @staticmethod
     def write(value, buf):
@@ -2671,6 +2779,7 @@ class _UniffiFfiConverterTypeNewLead(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalUInt8.write(value.probability, buf)
         _UniffiFfiConverterOptionalString.write(value.visit_id, buf)
         _UniffiFfiConverterString.write(value.notes, buf)
+        _UniffiFfiConverterOptionalString.write(value.catalog_id, buf)
 
 @dataclass
 class Owner:
@@ -2876,31 +2985,6 @@ class _UniffiFfiConverterTypeOwnerChange(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeOwnerChangeReason.write(value.reason, buf)
         _UniffiFfiConverterString.write(value.by, buf)
         _UniffiFfiConverterInt64.write(value.at, buf)
-
-class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterUInt32.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterUInt32.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterUInt32.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
 
 class _UniffiFfiConverterOptionalTypeLeadStage(_UniffiConverterRustBuffer):
     @classmethod
@@ -4876,6 +4960,7 @@ class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
 
 __all__ = [
     "InternalError",
+    "Product",
     "LocationProvider",
     "Relation",
     "CustomerKind",
@@ -4884,7 +4969,6 @@ __all__ = [
     "DuplicateField",
     "LeadStage",
     "InteractionKind",
-    "Product",
     "LeadSource",
     "OwnerChangeReason",
     "Gender",
@@ -4899,6 +4983,7 @@ __all__ = [
     "IntentKind",
     "Role",
     "Birthday",
+    "CatalogProduct",
     "GeoPoint",
     "CheckPoint",
     "Contact",

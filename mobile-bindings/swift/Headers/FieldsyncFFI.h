@@ -286,7 +286,7 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_interaction(uint64
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_ADD_LEAD
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_ADD_LEAD
-RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_lead(uint64_t ptr, RustBuffer customer_id, RustBuffer product, int64_t amount_fen, RustBuffer source, RustBuffer expected_close, RustBuffer probability, RustBuffer visit_id, RustBuffer notes, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_lead(uint64_t ptr, RustBuffer customer_id, RustBuffer product, int64_t amount_fen, RustBuffer source, RustBuffer expected_close, RustBuffer probability, RustBuffer visit_id, RustBuffer notes, RustBuffer catalog_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_ADD_PHOTO
@@ -302,6 +302,16 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_photo_file(uint64_
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_ADD_REMINDER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_ADD_REMINDER
 RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_reminder(uint64_t ptr, RustBuffer customer_id, RustBuffer kind, int64_t due_at, RustBuffer note, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_BROCHURE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_BROCHURE
+RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_brochure(uint64_t ptr, RustBuffer hash, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_CATALOG
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_CATALOG
+RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_catalog(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_CHECK_IN
@@ -823,6 +833,18 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_photo_file(voi
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_ADD_REMINDER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_ADD_REMINDER
 uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_reminder(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_BROCHURE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_BROCHURE
+uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_brochure(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_CATALOG
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_CATALOG
+uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_catalog(void
     
 );
 #endif

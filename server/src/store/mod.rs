@@ -17,13 +17,15 @@
 //!   back in the pool;
 //! - [`DuplicateStore`]: each customer's phone and ID-number digest, for duplicate checks;
 //! - [`StageStore`]: tier thresholds, asset snapshots and when customers turn dormant;
-//! - [`ReminderStore`]: when the server writes each customer's next birthday reminder.
+//! - [`ReminderStore`]: when the server writes each customer's next birthday reminder;
+//! - [`CatalogStore`]: each branch's product catalog and its brochures.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
 //! not at all. Methods are synchronous: document work is CPU-bound and runs on the blocking pool.
 
 pub mod accounts;
+pub mod catalog;
 pub mod documents;
 pub mod duplicates;
 pub mod pages;
@@ -36,6 +38,7 @@ pub mod sqlite;
 pub mod stages;
 
 pub use accounts::AccountStore;
+pub use catalog::CatalogStore;
 pub use documents::DocumentStore;
 pub use duplicates::DuplicateStore;
 pub use pages::PageQueries;
@@ -79,6 +82,7 @@ pub trait Store:
     + DuplicateStore
     + StageStore
     + ReminderStore
+    + CatalogStore
 {
 }
 
@@ -93,6 +97,7 @@ impl<T> Store for T where
         + DuplicateStore
         + StageStore
         + ReminderStore
+        + CatalogStore
         + ?Sized
 {
 }

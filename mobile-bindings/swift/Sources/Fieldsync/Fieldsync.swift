@@ -620,9 +620,10 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func addInteraction(customerId: String, kind: InteractionKind, summary: String, at: Int64, visitId: String?) throws  -> String
     
     /**
-     * Opens a lead; `probability` defaults to the stage's usual odds. Returns its ID.
+     * Opens a lead; `probability` defaults to the stage's usual odds; `catalog_id` names the
+     * branch catalog's product it is for (see [`Self::catalog`]). Returns its ID.
      */
-    func addLead(customerId: String, product: Product, amountFen: Int64, source: LeadSource, expectedClose: Int64?, probability: UInt8?, visitId: String?, notes: String) throws  -> String
+    func addLead(customerId: String, product: Product, amountFen: Int64, source: LeadSource, expectedClose: Int64?, probability: UInt8?, visitId: String?, notes: String, catalogId: String?) throws  -> String
     
     /**
      * Keeps a photo (JPEG bytes); returns its hash, to list in a visit's `photos`.
@@ -638,6 +639,17 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
      * Adds a reminder; returns its ID.
      */
     func addReminder(customerId: String, kind: ReminderKind, dueAt: Int64, note: String) throws  -> String
+    
+    /**
+     * A catalog product's brochure, as this tablet keeps it for offline use (`None`: not fetched
+     * yet; the next sync fetches it).
+     */
+    func brochure(hash: String) throws  -> Data?
+    
+    /**
+     * The branch's product catalog as the last sync brought it (offline; read-only).
+     */
+    func catalog() throws  -> [CatalogProduct]
     
     /**
      * Checks in to a planned visit.
@@ -923,9 +935,10 @@ open func addInteraction(customerId: String, kind: InteractionKind, summary: Str
 }
     
     /**
-     * Opens a lead; `probability` defaults to the stage's usual odds. Returns its ID.
+     * Opens a lead; `probability` defaults to the stage's usual odds; `catalog_id` names the
+     * branch catalog's product it is for (see [`Self::catalog`]). Returns its ID.
      */
-open func addLead(customerId: String, product: Product, amountFen: Int64, source: LeadSource, expectedClose: Int64?, probability: UInt8?, visitId: String?, notes: String)throws  -> String  {
+open func addLead(customerId: String, product: Product, amountFen: Int64, source: LeadSource, expectedClose: Int64?, probability: UInt8?, visitId: String?, notes: String, catalogId: String? = nil)throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
         uniffiCallStatus in
     uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_lead(
@@ -937,7 +950,8 @@ open func addLead(customerId: String, product: Product, amountFen: Int64, source
         FfiConverterOptionInt64.lower(expectedClose),
         FfiConverterOptionUInt8.lower(probability),
         FfiConverterOptionString.lower(visitId),
-        FfiConverterString.lower(notes),uniffiCallStatus
+        FfiConverterString.lower(notes),
+        FfiConverterOptionString.lower(catalogId),uniffiCallStatus
     )
 })
 }
@@ -980,6 +994,32 @@ open func addReminder(customerId: String, kind: ReminderKind, dueAt: Int64, note
         FfiConverterTypeReminderKind_lower(kind),
         FfiConverterInt64.lower(dueAt),
         FfiConverterString.lower(note),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A catalog product's brochure, as this tablet keeps it for offline use (`None`: not fetched
+     * yet; the next sync fetches it).
+     */
+open func brochure(hash: String)throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_brochure(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(hash),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The branch's product catalog as the last sync brought it (offline; read-only).
+     */
+open func catalog()throws  -> [CatalogProduct]  {
+    return try  FfiConverterSequenceTypeCatalogProduct.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_catalog(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -3219,6 +3259,31 @@ fileprivate struct FfiConverterOptionTypeValueTier: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeCatalogProduct: FfiConverterRustBuffer {
+    typealias SwiftType = [CatalogProduct]
+
+    public static func write(_ value: [CatalogProduct], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCatalogProduct.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CatalogProduct] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CatalogProduct]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCatalogProduct.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeContact: FfiConverterRustBuffer {
     typealias SwiftType = [Contact]
 
@@ -3662,7 +3727,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_interaction() != 4162) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_lead() != 6914) {
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_lead() != 47422) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_photo() != 39906) {
@@ -3672,6 +3737,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_reminder() != 9771) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_brochure() != 64539) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_catalog() != 34596) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_check_in() != 48674) {

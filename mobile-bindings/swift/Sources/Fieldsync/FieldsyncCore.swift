@@ -684,6 +684,113 @@ public func FfiConverterTypeBirthday_lower(_ value: Birthday) -> RustBuffer {
 
 
 /**
+ * One product of the catalog.
+ */
+public struct CatalogProduct: Equatable, Hashable {
+    /**
+     * Chosen by the branch (e.g. `dep-3y`); leads refer to it.
+     */
+    public var id: String
+    public var kind: Product
+    public var name: String
+    /**
+     * The term as the branch writes it: `3 年`, `12 个月`, `随借随还`.
+     */
+    public var term: String
+    /**
+     * The annual rate in basis points (`275` for 2.75 %), when it has one.
+     */
+    public var rateBp: UInt32?
+    /**
+     * What the manager tells the farmer, in a few lines.
+     */
+    public var description: String
+    /**
+     * The brochure's SHA-256 (hex), fetched by the tablet and kept for offline use.
+     */
+    public var brochure: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Chosen by the branch (e.g. `dep-3y`); leads refer to it.
+         */id: String, kind: Product, name: String, 
+        /**
+         * The term as the branch writes it: `3 年`, `12 个月`, `随借随还`.
+         */term: String, 
+        /**
+         * The annual rate in basis points (`275` for 2.75 %), when it has one.
+         */rateBp: UInt32?, 
+        /**
+         * What the manager tells the farmer, in a few lines.
+         */description: String, 
+        /**
+         * The brochure's SHA-256 (hex), fetched by the tablet and kept for offline use.
+         */brochure: String?) {
+        self.id = id
+        self.kind = kind
+        self.name = name
+        self.term = term
+        self.rateBp = rateBp
+        self.description = description
+        self.brochure = brochure
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CatalogProduct: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCatalogProduct: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CatalogProduct {
+        return
+            try CatalogProduct(
+                id: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterTypeProduct.read(from: &buf), 
+                name: FfiConverterString.read(from: &buf), 
+                term: FfiConverterString.read(from: &buf), 
+                rateBp: FfiConverterOptionUInt32.read(from: &buf), 
+                description: FfiConverterString.read(from: &buf), 
+                brochure: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CatalogProduct, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterTypeProduct.write(value.kind, into: &buf)
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterString.write(value.term, into: &buf)
+        FfiConverterOptionUInt32.write(value.rateBp, into: &buf)
+        FfiConverterString.write(value.description, into: &buf)
+        FfiConverterOptionString.write(value.brochure, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCatalogProduct_lift(_ buf: RustBuffer) throws -> CatalogProduct {
+    return try FfiConverterTypeCatalogProduct.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCatalogProduct_lower(_ value: CatalogProduct) -> RustBuffer {
+    return FfiConverterTypeCatalogProduct.lower(value)
+}
+
+
+/**
  * A check-in or check-out: when and where, and how trustworthy the position is. Stored as one
  * scalar (see `packed.rs`).
  */
@@ -1457,6 +1564,10 @@ public struct Lead: Equatable, Hashable {
     public var notes: String
     public var createdBy: String
     public var createdAt: Int64
+    /**
+     * The branch catalog's product this lead is for (see `catalog.rs`).
+     */
+    public var catalogId: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1466,7 +1577,10 @@ public struct Lead: Equatable, Hashable {
          */stageHistory: [StageChange], lostReason: String?, expectedClose: Int64?, source: LeadSource, 
         /**
          * 0–100, defaulting to the stage's usual odds.
-         */probability: UInt8, visitId: String?, notes: String, createdBy: String, createdAt: Int64) {
+         */probability: UInt8, visitId: String?, notes: String, createdBy: String, createdAt: Int64, 
+        /**
+         * The branch catalog's product this lead is for (see `catalog.rs`).
+         */catalogId: String?) {
         self.id = id
         self.product = product
         self.amountFen = amountFen
@@ -1480,6 +1594,7 @@ public struct Lead: Equatable, Hashable {
         self.notes = notes
         self.createdBy = createdBy
         self.createdAt = createdAt
+        self.catalogId = catalogId
     }
 
     
@@ -1510,7 +1625,8 @@ public struct FfiConverterTypeLead: FfiConverterRustBuffer {
                 visitId: FfiConverterOptionString.read(from: &buf), 
                 notes: FfiConverterString.read(from: &buf), 
                 createdBy: FfiConverterString.read(from: &buf), 
-                createdAt: FfiConverterInt64.read(from: &buf)
+                createdAt: FfiConverterInt64.read(from: &buf), 
+                catalogId: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1528,6 +1644,7 @@ public struct FfiConverterTypeLead: FfiConverterRustBuffer {
         FfiConverterString.write(value.notes, into: &buf)
         FfiConverterString.write(value.createdBy, into: &buf)
         FfiConverterInt64.write(value.createdAt, into: &buf)
+        FfiConverterOptionString.write(value.catalogId, into: &buf)
     }
 }
 
@@ -1637,10 +1754,17 @@ public struct NewLead: Equatable, Hashable {
     public var probability: UInt8?
     public var visitId: String?
     public var notes: String
+    /**
+     * The branch catalog's product this lead is for (see `catalog.rs`), when there is one.
+     */
+    public var catalogId: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(id: String, product: Product, amountFen: Int64, source: LeadSource, expectedClose: Int64?, probability: UInt8?, visitId: String?, notes: String) {
+    public init(id: String, product: Product, amountFen: Int64, source: LeadSource, expectedClose: Int64?, probability: UInt8?, visitId: String?, notes: String, 
+        /**
+         * The branch catalog's product this lead is for (see `catalog.rs`), when there is one.
+         */catalogId: String? = nil) {
         self.id = id
         self.product = product
         self.amountFen = amountFen
@@ -1649,6 +1773,7 @@ public struct NewLead: Equatable, Hashable {
         self.probability = probability
         self.visitId = visitId
         self.notes = notes
+        self.catalogId = catalogId
     }
 
     
@@ -1674,7 +1799,8 @@ public struct FfiConverterTypeNewLead: FfiConverterRustBuffer {
                 expectedClose: FfiConverterOptionInt64.read(from: &buf), 
                 probability: FfiConverterOptionUInt8.read(from: &buf), 
                 visitId: FfiConverterOptionString.read(from: &buf), 
-                notes: FfiConverterString.read(from: &buf)
+                notes: FfiConverterString.read(from: &buf), 
+                catalogId: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1687,6 +1813,7 @@ public struct FfiConverterTypeNewLead: FfiConverterRustBuffer {
         FfiConverterOptionUInt8.write(value.probability, into: &buf)
         FfiConverterOptionString.write(value.visitId, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterOptionString.write(value.catalogId, into: &buf)
     }
 }
 

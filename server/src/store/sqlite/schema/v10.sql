@@ -81,3 +81,19 @@ CREATE TABLE birthday_due (
     write_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX birthday_due_at ON birthday_due (branch_id, write_at);
+
+-- The branch's product catalog (src/catalog.rs): products as JSON (a removed one stays, inactive,
+-- so tablets learn that the catalog changed), and the brochures by SHA-256.
+CREATE TABLE catalog_products (
+    branch_id TEXT NOT NULL,
+    product_id TEXT NOT NULL,
+    product TEXT NOT NULL,
+    active INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (branch_id, product_id)
+) WITHOUT ROWID;
+
+CREATE TABLE catalog_files (
+    hash TEXT PRIMARY KEY,
+    bytes BLOB NOT NULL
+) WITHOUT ROWID;

@@ -31,12 +31,14 @@ import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
+import org.fieldsync.core.CatalogProduct
 import org.fieldsync.core.Channel
 import org.fieldsync.core.CheckPoint
 import org.fieldsync.core.Contact
 import org.fieldsync.core.CustomerKind
 import org.fieldsync.core.CustomerSummary
 import org.fieldsync.core.DuplicateMatch
+import org.fieldsync.core.FfiConverterTypeCatalogProduct
 import org.fieldsync.core.FfiConverterTypeChannel
 import org.fieldsync.core.FfiConverterTypeCheckPoint
 import org.fieldsync.core.FfiConverterTypeContact
@@ -97,6 +99,7 @@ import org.fieldsync.core.Visit
 import org.fieldsync.core.VisitDetails
 import org.fieldsync.core.VisitPurpose
 import org.fieldsync.core.VisitSummary
+import org.fieldsync.core.RustBuffer as RustBufferCatalogProduct
 import org.fieldsync.core.RustBuffer as RustBufferChannel
 import org.fieldsync.core.RustBuffer as RustBufferCheckPoint
 import org.fieldsync.core.RustBuffer as RustBufferContact
@@ -808,6 +811,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_reminder(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_brochure(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_catalog(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_check_in(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_check_out(
@@ -922,13 +929,17 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_interaction(`ptr`: Long,`customerId`: RustBuffer.ByValue,`kind`: RustBufferInteractionKind.ByValue,`summary`: RustBuffer.ByValue,`at`: Long,`visitId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_lead(`ptr`: Long,`customerId`: RustBuffer.ByValue,`product`: RustBufferProduct.ByValue,`amountFen`: Long,`source`: RustBufferLeadSource.ByValue,`expectedClose`: RustBuffer.ByValue,`probability`: RustBuffer.ByValue,`visitId`: RustBuffer.ByValue,`notes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_lead(`ptr`: Long,`customerId`: RustBuffer.ByValue,`product`: RustBufferProduct.ByValue,`amountFen`: Long,`source`: RustBufferLeadSource.ByValue,`expectedClose`: RustBuffer.ByValue,`probability`: RustBuffer.ByValue,`visitId`: RustBuffer.ByValue,`notes`: RustBuffer.ByValue,`catalogId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_photo(`ptr`: Long,`bytes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_photo_file(`ptr`: Long,`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_add_reminder(`ptr`: Long,`customerId`: RustBuffer.ByValue,`kind`: RustBufferReminderKind.ByValue,`dueAt`: Long,`note`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_brochure(`ptr`: Long,`hash`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_catalog(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_check_in(`ptr`: Long,`customerId`: RustBuffer.ByValue,`visitId`: RustBuffer.ByValue,`checkIn`: RustBufferCheckPoint.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1145,7 +1156,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_interaction() and 0xFFFF) != 4162) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_lead() and 0xFFFF) != 6914) {
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_lead() and 0xFFFF) != 47422) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_photo() and 0xFFFF) != 39906) {
@@ -1155,6 +1166,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_add_reminder() and 0xFFFF) != 9771) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_brochure() and 0xFFFF) != 64539) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_catalog() and 0xFFFF) != 34596) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_check_in() and 0xFFFF) != 48674) {
@@ -1749,9 +1766,10 @@ public interface FieldsyncDeviceInterface {
     fun `addInteraction`(`customerId`: kotlin.String, `kind`: InteractionKind, `summary`: kotlin.String, `at`: kotlin.Long, `visitId`: kotlin.String?): kotlin.String
     
     /**
-     * Opens a lead; `probability` defaults to the stage's usual odds. Returns its ID.
+     * Opens a lead; `probability` defaults to the stage's usual odds; `catalog_id` names the
+     * branch catalog's product it is for (see [`Self::catalog`]). Returns its ID.
      */
-    fun `addLead`(`customerId`: kotlin.String, `product`: Product, `amountFen`: kotlin.Long, `source`: LeadSource, `expectedClose`: kotlin.Long?, `probability`: kotlin.UByte?, `visitId`: kotlin.String?, `notes`: kotlin.String): kotlin.String
+    fun `addLead`(`customerId`: kotlin.String, `product`: Product, `amountFen`: kotlin.Long, `source`: LeadSource, `expectedClose`: kotlin.Long?, `probability`: kotlin.UByte?, `visitId`: kotlin.String?, `notes`: kotlin.String, `catalogId`: kotlin.String? = null): kotlin.String
     
     /**
      * Keeps a photo (JPEG bytes); returns its hash, to list in a visit's `photos`.
@@ -1767,6 +1785,17 @@ public interface FieldsyncDeviceInterface {
      * Adds a reminder; returns its ID.
      */
     fun `addReminder`(`customerId`: kotlin.String, `kind`: ReminderKind, `dueAt`: kotlin.Long, `note`: kotlin.String): kotlin.String
+    
+    /**
+     * A catalog product's brochure, as this tablet keeps it for offline use (`None`: not fetched
+     * yet; the next sync fetches it).
+     */
+    fun `brochure`(`hash`: kotlin.String): kotlin.ByteArray?
+    
+    /**
+     * The branch's product catalog as the last sync brought it (offline; read-only).
+     */
+    fun `catalog`(): List<CatalogProduct>
     
     /**
      * Checks in to a planned visit.
@@ -2098,9 +2127,10 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
 
     
     /**
-     * Opens a lead; `probability` defaults to the stage's usual odds. Returns its ID.
+     * Opens a lead; `probability` defaults to the stage's usual odds; `catalog_id` names the
+     * branch catalog's product it is for (see [`Self::catalog`]). Returns its ID.
      */
-    @Throws(FieldsyncException::class)override fun `addLead`(`customerId`: kotlin.String, `product`: Product, `amountFen`: kotlin.Long, `source`: LeadSource, `expectedClose`: kotlin.Long?, `probability`: kotlin.UByte?, `visitId`: kotlin.String?, `notes`: kotlin.String): kotlin.String {
+    @Throws(FieldsyncException::class)override fun `addLead`(`customerId`: kotlin.String, `product`: Product, `amountFen`: kotlin.Long, `source`: LeadSource, `expectedClose`: kotlin.Long?, `probability`: kotlin.UByte?, `visitId`: kotlin.String?, `notes`: kotlin.String, `catalogId`: kotlin.String?): kotlin.String {
             return FfiConverterString.lift(
     callWithHandle {
     uniffiRustCallWithError(FieldsyncException) { _status ->
@@ -2114,7 +2144,8 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
         FfiConverterOptionalLong.lower(`expectedClose`),
         FfiConverterOptionalUByte.lower(`probability`),
         FfiConverterOptionalString.lower(`visitId`),
-        FfiConverterString.lower(`notes`),_status)
+        FfiConverterString.lower(`notes`),
+        FfiConverterOptionalString.lower(`catalogId`),_status)
 }
     }
     )
@@ -2172,6 +2203,42 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
         FfiConverterTypeReminderKind.lower(`kind`),
         FfiConverterLong.lower(`dueAt`),
         FfiConverterString.lower(`note`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A catalog product's brochure, as this tablet keeps it for offline use (`None`: not fetched
+     * yet; the next sync fetches it).
+     */
+    @Throws(FieldsyncException::class)override fun `brochure`(`hash`: kotlin.String): kotlin.ByteArray? {
+            return FfiConverterOptionalByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_brochure(
+        it,
+        
+        FfiConverterString.lower(`hash`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The branch's product catalog as the last sync brought it (offline; read-only).
+     */
+    @Throws(FieldsyncException::class)override fun `catalog`(): List<CatalogProduct> {
+            return FfiConverterSequenceTypeCatalogProduct.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_catalog(
+        it,
+        _status)
 }
     }
     )
@@ -4935,6 +5002,34 @@ public object FfiConverterOptionalTypeValueTier: FfiConverterRustBuffer<ValueTie
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeCatalogProduct: FfiConverterRustBuffer<List<CatalogProduct>> {
+    override fun read(buf: ByteBuffer): List<CatalogProduct> {
+        val len = buf.getInt()
+        return List<CatalogProduct>(len) {
+            FfiConverterTypeCatalogProduct.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<CatalogProduct>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeCatalogProduct.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<CatalogProduct>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeCatalogProduct.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeContact: FfiConverterRustBuffer<List<Contact>> {
     override fun read(buf: ByteBuffer): List<Contact> {
         val len = buf.getInt()
@@ -5404,6 +5499,8 @@ public object FfiConverterSequenceTypeVisitReview: FfiConverterRustBuffer<List<V
         }
     }
 }
+
+
 
 
 

@@ -1198,6 +1198,87 @@ public object FfiConverterTypeBirthday: FfiConverterRustBuffer<Birthday> {
 
 
 /**
+ * One product of the catalog.
+ */
+data class CatalogProduct (
+    /**
+     * Chosen by the branch (e.g. `dep-3y`); leads refer to it.
+     */
+    var `id`: kotlin.String
+    , 
+    var `kind`: Product
+    , 
+    var `name`: kotlin.String
+    , 
+    /**
+     * The term as the branch writes it: `3 年`, `12 个月`, `随借随还`.
+     */
+    var `term`: kotlin.String
+    , 
+    /**
+     * The annual rate in basis points (`275` for 2.75 %), when it has one.
+     */
+    var `rateBp`: kotlin.UInt?
+    , 
+    /**
+     * What the manager tells the farmer, in a few lines.
+     */
+    var `description`: kotlin.String
+    , 
+    /**
+     * The brochure's SHA-256 (hex), fetched by the tablet and kept for offline use.
+     */
+    var `brochure`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCatalogProduct: FfiConverterRustBuffer<CatalogProduct> {
+    override fun read(buf: ByteBuffer): CatalogProduct {
+        return CatalogProduct(
+            FfiConverterString.read(buf),
+            FfiConverterTypeProduct.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CatalogProduct) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterTypeProduct.allocationSize(value.`kind`) +
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterString.allocationSize(value.`term`) +
+            FfiConverterOptionalUInt.allocationSize(value.`rateBp`) +
+            FfiConverterString.allocationSize(value.`description`) +
+            FfiConverterOptionalString.allocationSize(value.`brochure`)
+    )
+
+    override fun write(value: CatalogProduct, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterTypeProduct.write(value.`kind`, buf)
+            FfiConverterString.write(value.`name`, buf)
+            FfiConverterString.write(value.`term`, buf)
+            FfiConverterOptionalUInt.write(value.`rateBp`, buf)
+            FfiConverterString.write(value.`description`, buf)
+            FfiConverterOptionalString.write(value.`brochure`, buf)
+    }
+}
+
+
+
+/**
  * A check-in or check-out: when and where, and how trustworthy the position is. Stored as one
  * scalar (see `packed.rs`).
  */
@@ -1823,6 +1904,11 @@ data class Lead (
     var `createdBy`: kotlin.String
     , 
     var `createdAt`: kotlin.Long
+    , 
+    /**
+     * The branch catalog's product this lead is for (see `catalog.rs`).
+     */
+    var `catalogId`: kotlin.String?
     
 ){
     
@@ -1852,6 +1938,7 @@ public object FfiConverterTypeLead: FfiConverterRustBuffer<Lead> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -1868,7 +1955,8 @@ public object FfiConverterTypeLead: FfiConverterRustBuffer<Lead> {
             FfiConverterOptionalString.allocationSize(value.`visitId`) +
             FfiConverterString.allocationSize(value.`notes`) +
             FfiConverterString.allocationSize(value.`createdBy`) +
-            FfiConverterLong.allocationSize(value.`createdAt`)
+            FfiConverterLong.allocationSize(value.`createdAt`) +
+            FfiConverterOptionalString.allocationSize(value.`catalogId`)
     )
 
     override fun write(value: Lead, buf: ByteBuffer) {
@@ -1885,6 +1973,7 @@ public object FfiConverterTypeLead: FfiConverterRustBuffer<Lead> {
             FfiConverterString.write(value.`notes`, buf)
             FfiConverterString.write(value.`createdBy`, buf)
             FfiConverterLong.write(value.`createdAt`, buf)
+            FfiConverterOptionalString.write(value.`catalogId`, buf)
     }
 }
 
@@ -1977,6 +2066,11 @@ data class NewLead (
     var `visitId`: kotlin.String?
     , 
     var `notes`: kotlin.String
+    , 
+    /**
+     * The branch catalog's product this lead is for (see `catalog.rs`), when there is one.
+     */
+    var `catalogId`: kotlin.String? = null 
     
 ){
     
@@ -2001,6 +2095,7 @@ public object FfiConverterTypeNewLead: FfiConverterRustBuffer<NewLead> {
             FfiConverterOptionalUByte.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -2012,7 +2107,8 @@ public object FfiConverterTypeNewLead: FfiConverterRustBuffer<NewLead> {
             FfiConverterOptionalLong.allocationSize(value.`expectedClose`) +
             FfiConverterOptionalUByte.allocationSize(value.`probability`) +
             FfiConverterOptionalString.allocationSize(value.`visitId`) +
-            FfiConverterString.allocationSize(value.`notes`)
+            FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterOptionalString.allocationSize(value.`catalogId`)
     )
 
     override fun write(value: NewLead, buf: ByteBuffer) {
@@ -2024,6 +2120,7 @@ public object FfiConverterTypeNewLead: FfiConverterRustBuffer<NewLead> {
             FfiConverterOptionalUByte.write(value.`probability`, buf)
             FfiConverterOptionalString.write(value.`visitId`, buf)
             FfiConverterString.write(value.`notes`, buf)
+            FfiConverterOptionalString.write(value.`catalogId`, buf)
     }
 }
 
