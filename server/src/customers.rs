@@ -356,9 +356,22 @@ pub fn write_decision(
     }
     let directory = BranchDirectory { store, branch_id };
     crate::policy::write::check(Some(&before), doc.file(), by, &directory).map_err(PushError::Refused)?;
-    store.append_changes(branch_id, customer_id, &change, None)?;
-    save_state(store, branch_id, &doc, Some(&meta.scope), Fold::WhenLong, read_model::Write::default())?;
+    commit_server_changes(store, branch_id, &doc, &meta.scope, &change)?;
     crate::accounts::audit(store, now, &by.id, action.name(), customer_id)?;
+    Ok(())
+}
+
+/// Appends what the server itself decided on a loaded document (a sweep, an import, a merge, a
+/// claim) and records the document's new state, in the caller's transaction.
+pub fn commit_server_changes(
+    store: &dyn Store,
+    branch_id: &str,
+    doc: &CustomerDoc,
+    previous_scope: &Scope,
+    changes: &[Change],
+) -> Result<(), PushError> {
+    store.append_changes(branch_id, &doc.file().id, changes, None)?;
+    save_state(store, branch_id, doc, Some(previous_scope), Fold::WhenLong, read_model::Write::default())?;
     Ok(())
 }
 
@@ -377,6 +390,8 @@ pub fn delete_customer(
     crate::read_model::forget(store, customer_id)?;
     store.pool_forget(customer_id)?;
     store.forget_customer_keys(customer_id)?;
+    store.set_refresh_at(customer_id, branch_id, None)?;
+    store.set_birthday_due(customer_id, branch_id, None)?;
     crate::accounts::audit(store, now, by, "customer.delete", customer_id)?;
     Ok(())
 }

@@ -98,6 +98,7 @@ fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<
         ids_by_manager.push(files.iter().map(|f| f.id.clone()).collect());
     }
     hand_over(store, &users, &supervisor, &ids_by_manager, now)?;
+    catalog(store, &branch, now)?;
     // A tablet whose clock ran 25 minutes fast synced these visits.
     for (customer_id, visit_id) in &arrivals {
         let arrival = Arrival { device_id: "demo-tablet", received_at: now, clock_offset_ms: Some(25 * MINUTE) };
@@ -109,7 +110,7 @@ fn seed_in(store: &dyn Store, customers_per_manager: usize, now: i64) -> Result<
 
 /// A few changes of hands, so customer pages show their owner history and the public pool is not
 /// empty: the supervisor returns three of the second manager's customers to the pool and gives
-/// one of the first manager's to the second, and the second claims one back from the pool.
+/// another of them to the first manager, and the second claims one back from the pool.
 fn hand_over(
     store: &dyn Store,
     users: &[User],
@@ -119,12 +120,12 @@ fn hand_over(
 ) -> Result<(), SeedError> {
     use fieldsync_core::domain::{Action, Owner, OwnerChangeReason};
     let managers: Vec<&User> = users.iter().filter(|u| u.role == Role::Manager).collect();
-    let (Some(first), Some(second)) = (ids_by_manager.first(), ids_by_manager.get(1)) else { return Ok(()) };
+    let Some(second) = ids_by_manager.get(1) else { return Ok(()) };
     let to_pool: Vec<String> = second.iter().rev().take(3).cloned().collect();
     crate::pool::reassign(store, supervisor, &to_pool, &Owner::default(), now - 20 * DAY)?;
-    if let Some(given) = first.last() {
+    if let Some(given) = second.first() {
         let owner =
-            Owner { manager_id: Some(managers[1].id.clone()), manager_name: Some(managers[1].display_name.clone()) };
+            Owner { manager_id: Some(managers[0].id.clone()), manager_name: Some(managers[0].display_name.clone()) };
         crate::pool::reassign(store, supervisor, std::slice::from_ref(given), &owner, now - 10 * DAY)?;
     }
     // The second manager takes one back from the pool, as a claim from the tablet would.
@@ -136,16 +137,43 @@ fn hand_over(
             Owner { manager_id: Some(managers[1].id.clone()), manager_name: Some(managers[1].display_name.clone()) };
         let action = Action::AssignOwner { owner, reason: OwnerChangeReason::Claimed };
         let changes = crate::customers::server_change(&mut doc, &action, &managers[1].id, now - 5 * DAY)?;
-        store.append_changes(&meta.branch_id, claimed, &changes, None)?;
-        let write = read_model::Write::default();
-        crate::customers::save_state(
-            store,
-            &meta.branch_id,
-            &doc,
-            Some(&meta.scope),
-            crate::customers::Fold::Now,
-            write,
-        )?;
+        crate::customers::commit_server_changes(store, &meta.branch_id, &doc, &meta.scope, &changes)?;
+    }
+    Ok(())
+}
+
+/// A few products in the branch's catalog, one with a brochure, so tablets show it offline.
+fn catalog(store: &dyn Store, branch: &str, now: i64) -> Result<(), SeedError> {
+    use fieldsync_core::domain::{CatalogProduct, Product};
+    let product = |id: &str, kind, name: &str, term: &str, rate_bp, description: &str| CatalogProduct {
+        id: id.into(),
+        kind,
+        name: name.into(),
+        term: term.into(),
+        rate_bp,
+        description: description.into(),
+        brochure: None,
+    };
+    let brochure = "三年期整存整取：起存 50 元，到期一次支取本息，可办理自动转存。".as_bytes();
+    for (p, file) in [
+        (
+            product("dep-3y", Product::Deposit, "三年期整存整取", "3 年", Some(175), "保本保息，到期自动转存。"),
+            Some(brochure),
+        ),
+        (
+            product(
+                "loan-farm",
+                Product::Loan,
+                "农户小额信用贷款",
+                "1 年",
+                Some(435),
+                "凭信用，随借随还，用于种养殖。",
+            ),
+            None,
+        ),
+        (product("card-social", Product::Card, "社保卡（金融功能）", "", None, "领取养老金、医保结算。"), None),
+    ] {
+        crate::catalog::put(store, branch, p, file, now)?;
     }
     Ok(())
 }

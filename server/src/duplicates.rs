@@ -55,15 +55,7 @@ pub fn merge(store: &dyn Store, by: &User, kept: &str, merged: &str, now: i64) -
     let other = customers::load(store, merged, &actor)?.ok_or(PushError::NotFound)?;
     let action = Action::MergeFrom { other: Box::new(other.file().clone()) };
     let changes = customers::server_change(&mut doc, &action, &by.id, now)?;
-    store.append_changes(branch_id, kept, &changes, None)?;
-    customers::save_state(
-        store,
-        branch_id,
-        &doc,
-        Some(&kept_meta.scope),
-        customers::Fold::WhenLong,
-        crate::read_model::Write::default(),
-    )?;
+    customers::commit_server_changes(store, branch_id, &doc, &kept_meta.scope, &changes)?;
     customers::delete_customer(store, branch_id, merged, &by.id, now)?;
     crate::accounts::audit(store, now, &by.id, "customer.merge", kept)?;
     Ok(())

@@ -35,6 +35,7 @@ pub mod routes;
 pub mod serve;
 pub mod stages;
 pub mod store;
+pub mod sweeps;
 pub mod sync;
 pub mod web;
 

@@ -416,11 +416,7 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
             format!("pool rules of {branch} set")
         }
         Admin::SweepPool { at } => {
-            let at = parse_at(at, now)?;
-            let mut returned = 0;
-            for branch in db.write_blocking(|s| s.branches_with_due(at))? {
-                returned += db.write_blocking(|s| fieldsync_server::pool::sweep(s, &branch, at))?;
-            }
+            let returned = fieldsync_server::sweeps::ALL[0].run_all_blocking(&db, parse_at(at, now)?)?;
             format!("{returned} customers returned to the pool")
         }
         Admin::Reassign { branch, from, to } => {
@@ -466,11 +462,7 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
             format!("catalog product {id} of {branch} withdrawn")
         }
         Admin::SweepReminders { at } => {
-            let at = parse_at(at, now)?;
-            let mut written = 0;
-            for branch in db.write_blocking(|s| s.branches_with_birthdays(at))? {
-                written += db.write_blocking(|s| fieldsync_server::reminders::sweep(s, &branch, at))?;
-            }
+            let written = fieldsync_server::sweeps::ALL[2].run_all_blocking(&db, parse_at(at, now)?)?;
             format!("{written} birthday reminders written")
         }
         Admin::SetCustomerRules { branch, high_yuan, medium_yuan, dormant_after_days } => {
@@ -493,11 +485,7 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
             format!("customer rules of {branch} set; {changed} customers changed")
         }
         Admin::SweepStages { at } => {
-            let at = parse_at(at, now)?;
-            let mut changed = 0;
-            for branch in db.write_blocking(|s| s.branches_with_refresh(at))? {
-                changed += db.write_blocking(|s| fieldsync_server::stages::sweep(s, &branch, at))?;
-            }
+            let changed = fieldsync_server::sweeps::ALL[1].run_all_blocking(&db, parse_at(at, now)?)?;
             format!("{changed} customers' stages changed")
         }
         Admin::SetEvidenceRules { branch, far_m, short_s, max_kmh, clock_s } => {

@@ -146,31 +146,13 @@ pub fn sweep(store: &dyn Store, branch_id: &str, now: i64) -> Result<usize, Push
         }
         let action = Action::AssignOwner { owner: Owner::default(), reason: OwnerChangeReason::Recycled };
         let changes = customers::server_change(&mut doc, &action, RULES, now)?;
-        store.append_changes(branch_id, &customer_id, &changes, None)?;
-        customers::save_state(
-            store,
-            branch_id,
-            &doc,
-            Some(&meta.scope),
-            customers::Fold::WhenLong,
-            crate::read_model::Write::default(),
-        )?;
+        customers::commit_server_changes(store, branch_id, &doc, &meta.scope, &changes)?;
         returned += 1;
     }
     if returned > 0 {
         tracing::info!(branch_id, returned, "neglected customers returned to the pool");
     }
     Ok(returned)
-}
-
-/// Sweeps every branch with a customer due at `now`, one transaction per branch.
-pub async fn sweep_all(db: &crate::store::Db, now: i64) -> Result<usize, crate::error::AppError> {
-    let branches = db.read(move |s| s.branches_with_due(now)).await?;
-    let mut total = 0;
-    for branch in branches {
-        total += db.write(move |s| sweep(s, &branch, now)).await?;
-    }
-    Ok(total)
 }
 
 /// Gives `customer_ids` of `by`'s branch to `to` (a manager, or the pool) as `by`'s decision,

@@ -89,28 +89,10 @@ pub fn sweep(store: &dyn Store, branch_id: &str, now: i64) -> Result<usize, Push
         };
         let reminder = Reminder { id: birthday_id(day), kind: ReminderKind::Birthday, due_at, note, done_at: None };
         let changes = customers::server_change(&mut doc, &Action::AddReminder { reminder }, SERVER, now)?;
-        store.append_changes(branch_id, &customer_id, &changes, None)?;
-        customers::save_state(
-            store,
-            branch_id,
-            &doc,
-            Some(&meta.scope),
-            customers::Fold::WhenLong,
-            crate::read_model::Write::default(),
-        )?;
+        customers::commit_server_changes(store, branch_id, &doc, &meta.scope, &changes)?;
         written += 1;
     }
     Ok(written)
-}
-
-/// Sweeps every branch with a birthday reminder due at `now`, one transaction per branch.
-pub async fn sweep_all(db: &crate::store::Db, now: i64) -> Result<usize, crate::error::AppError> {
-    let branches = db.read(move |s| s.branches_with_birthdays(now)).await?;
-    let mut total = 0;
-    for branch in branches {
-        total += db.write(move |s| sweep(s, &branch, now)).await?;
-    }
-    Ok(total)
 }
 
 /// Why a product-event line is refused.
@@ -198,15 +180,7 @@ pub fn import_events(store: &dyn Store, branch_id: &str, csv: &[u8], now: i64) -
             }
             let reminder = Reminder { id: reminder_id.clone(), kind, due_at, note: note.clone(), done_at: None };
             let changes = customers::server_change(&mut doc, &Action::AddReminder { reminder }, SERVER, now)?;
-            store.append_changes(branch_id, &customer_id, &changes, None)?;
-            customers::save_state(
-                store,
-                branch_id,
-                &doc,
-                Some(&meta.scope),
-                customers::Fold::WhenLong,
-                crate::read_model::Write::default(),
-            )?;
+            customers::commit_server_changes(store, branch_id, &doc, &meta.scope, &changes)?;
             changed = true;
         }
         if changed {

@@ -434,16 +434,7 @@ async fn import_assets(
     Supervisor(user): Supervisor,
     body: Bytes,
 ) -> Result<Json<crate::stages::ImportReport>, AppError> {
-    let now = now_ms();
-    let report = state
-        .db
-        .write(move |s| {
-            let report = crate::stages::import_assets(s, &user.branch_id, &body, now)?;
-            crate::accounts::audit(s, now, &user.id, "import.assets", &user.branch_id)?;
-            Ok::<_, crate::customers::PushError>(report)
-        })
-        .await?;
-    Ok(Json(report))
+    import(&state, user, body, "import.assets", crate::stages::import_assets).await
 }
 
 /// A supervisor or admin imports the core banking system's product events (maturities,
@@ -453,12 +444,23 @@ async fn import_events(
     Supervisor(user): Supervisor,
     body: Bytes,
 ) -> Result<Json<crate::stages::ImportReport>, AppError> {
+    import(&state, user, body, "import.product_events", crate::reminders::import_events).await
+}
+
+/// Runs an import into the user's branch in one transaction with its audit row.
+async fn import(
+    state: &AppState,
+    user: User,
+    body: Bytes,
+    action: &'static str,
+    run: crate::stages::Importer,
+) -> Result<Json<crate::stages::ImportReport>, AppError> {
     let now = now_ms();
     let report = state
         .db
         .write(move |s| {
-            let report = crate::reminders::import_events(s, &user.branch_id, &body, now)?;
-            crate::accounts::audit(s, now, &user.id, "import.product_events", &user.branch_id)?;
+            let report = run(s, &user.branch_id, &body, now)?;
+            crate::accounts::audit(s, now, &user.id, action, &user.branch_id)?;
             Ok::<_, crate::customers::PushError>(report)
         })
         .await?;

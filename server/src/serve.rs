@@ -37,33 +37,12 @@ pub async fn run(
     }
     on_bound(addr);
     if config.pool_sweep_s > 0 {
-        tokio::spawn(sweep_pools(db.clone(), std::time::Duration::from_secs(config.pool_sweep_s)));
+        tokio::spawn(crate::sweeps::every(db.clone(), std::time::Duration::from_secs(config.pool_sweep_s)));
     }
     let state = AppState::new(config.data, db);
     serve(listener, app(state), shutdown).await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Returns neglected customers to their branches' pools, computes the lifecycle stages and
-/// writes the birthday reminders that are due every `every`, for as long as the process runs. A failed sweep is logged; the next one
-/// tries again.
-async fn sweep_pools(db: crate::store::Db, every: std::time::Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let now = crate::routes::now_ms();
-        if let Err(e) = crate::pool::sweep_all(&db, now).await {
-            tracing::warn!(error = %e, "a pool sweep failed");
-        }
-        if let Err(e) = crate::stages::sweep_all(&db, now).await {
-            tracing::warn!(error = %e, "a stage sweep failed");
-        }
-        if let Err(e) = crate::reminders::sweep_all(&db, now).await {
-            tracing::warn!(error = %e, "a reminder sweep failed");
-        }
-    }
 }
 
 /// Serves connections until `shutdown` completes, then lets the requests in flight finish.

@@ -81,15 +81,7 @@ pub fn refresh(store: &dyn Store, branch_id: &str, customer_id: &str, now: i64) 
         record(store, branch_id, doc.file(), &meta.scope)?;
         return Ok(false);
     }
-    store.append_changes(branch_id, customer_id, &changes, None)?;
-    customers::save_state(
-        store,
-        branch_id,
-        &doc,
-        Some(&meta.scope),
-        customers::Fold::WhenLong,
-        crate::read_model::Write::default(),
-    )?;
+    customers::commit_server_changes(store, branch_id, &doc, &meta.scope, &changes)?;
     Ok(true)
 }
 
@@ -135,6 +127,9 @@ pub struct RejectedLine {
     pub message_zh: &'static str,
     pub message_en: &'static str,
 }
+
+/// An import of a CSV file from the core banking system into a branch, as of a time.
+pub type Importer = fn(&dyn Store, &str, &[u8], i64) -> Result<ImportReport, PushError>;
 
 /// The largest asset file taken, and its most lines.
 pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
@@ -246,14 +241,4 @@ pub fn import_assets(store: &dyn Store, branch_id: &str, csv: &[u8], now: i64) -
         if changed { report.imported += 1 } else { report.unchanged += 1 }
     }
     Ok(report)
-}
-
-/// Sweeps every branch with a stage due at `now`, one transaction per branch.
-pub async fn sweep_all(db: &crate::store::Db, now: i64) -> Result<usize, crate::error::AppError> {
-    let branches = db.read(move |s| s.branches_with_refresh(now)).await?;
-    let mut total = 0;
-    for branch in branches {
-        total += db.write(move |s| sweep(s, &branch, now)).await?;
-    }
-    Ok(total)
 }

@@ -455,9 +455,7 @@ fn resolve_claim(
     ] {
         changes.extend(customers::server_change(&mut doc, &action, &user.id, now)?);
     }
-    store.append_changes(&user.branch_id, &claim.customer_id, &changes, None)?;
-    let write = crate::read_model::Write::default();
-    customers::save_state(store, &user.branch_id, &doc, Some(&meta.scope), customers::Fold::WhenLong, write)?;
+    customers::commit_server_changes(store, &user.branch_id, &doc, &meta.scope, &changes)?;
     Ok(result(true, ""))
 }
 
