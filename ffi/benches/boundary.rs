@@ -72,7 +72,14 @@ fn boundary(c: &mut Criterion) {
     drop(store);
 
     let device = FieldsyncDevice::open(path.to_string_lossy().into_owned(), None).unwrap();
-    let query = CustomerQuery { village: None, tier: None, lifecycle: None, owner: OwnerFilter::Anyone, search: None };
+    let query = CustomerQuery {
+        village: None,
+        villages: Vec::new(),
+        tier: None,
+        lifecycle: None,
+        owner: OwnerFilter::Anyone,
+        search: None,
+    };
     c.bench_function("list 50 customers: FieldsyncDevice::customers (the bindings' object)", |b| {
         b.iter(|| black_box(device.customers(query.clone(), PAGE, None).unwrap()))
     });

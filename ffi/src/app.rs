@@ -432,6 +432,16 @@ impl FieldsyncDevice {
         self.with(|d| Ok(d.store().possible_duplicates(&profile)?))
     }
 
+    /// The villages the signed-in manager is responsible for (their territory), offline.
+    pub fn my_villages(&self) -> Result<Vec<String>> {
+        self.with(|d| Ok(d.store().my_villages()?))
+    }
+
+    /// The public pool in the signed-in manager's villages, offline.
+    pub fn pool_in_my_villages(&self) -> Result<Vec<PoolSummary>> {
+        self.with(|d| Ok(d.store().pool_in_my_villages()?))
+    }
+
     /// The branch's product catalog as the last sync brought it (offline; read-only).
     pub fn catalog(&self) -> Result<Vec<CatalogProduct>> {
         self.with(|d| Ok(d.store().catalog()?))
@@ -538,8 +548,14 @@ mod tests {
         let (done_tx, done) = mpsc::channel();
         let device = Arc::clone(device);
         std::thread::spawn(move || {
-            let query =
-                CustomerQuery { village: None, tier: None, lifecycle: None, owner: OwnerFilter::Anyone, search: None };
+            let query = CustomerQuery {
+                village: None,
+                villages: Vec::new(),
+                tier: None,
+                lifecycle: None,
+                owner: OwnerFilter::Anyone,
+                search: None,
+            };
             let _ = done_tx.send(device.customers(query, 20, None).map(|page| page.items.len()));
         });
         // Not a timing assertion: a call blocked behind the network never returns while the server

@@ -33,6 +33,9 @@ pub enum OwnerFilter {
 pub struct CustomerQuery {
     #[uniffi(default = None)]
     pub village: Option<String>,
+    /// Any of these villages (e.g. the manager's own, `my_villages()`); empty: any.
+    #[uniffi(default = [])]
+    pub villages: Vec<String>,
     #[uniffi(default = None)]
     pub tier: Option<ValueTier>,
     #[uniffi(default = None)]
@@ -48,6 +51,7 @@ impl From<CustomerQuery> for CustomerFilter {
     fn from(q: CustomerQuery) -> Self {
         CustomerFilter {
             village: q.village,
+            villages: q.villages,
             tier: q.tier,
             lifecycle: q.lifecycle,
             owner: match q.owner {

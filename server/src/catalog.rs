@@ -1,6 +1,7 @@
 //! The branch's product catalog (产品目录), managed by its admins (`admin catalog-put`,
 //! `admin catalog-remove`) and delivered read-only to every tablet of the branch with the
-//! branch's settings ([`settings`]); tablets fetch the brochures and keep them for offline use.
+//! branch's settings ([`settings`]: the pool's rules, the catalog and the territories, under one
+//! version); tablets fetch the brochures and keep them for offline use.
 
 use fieldsync_core::domain::CatalogProduct;
 use fieldsync_core::domain::catalog::MAX_BROCHURE;
@@ -13,14 +14,20 @@ use crate::store::{Store, StoreResult};
 /// What a branch's tablets hold of its settings: the pool's rules and the catalog, under one
 /// version (the later of the two changes), so a tablet with the current one is sent nothing.
 pub fn settings(store: &dyn Store, branch_id: &str) -> StoreResult<BranchSettings> {
-    let (pool_rules, rules_version) = crate::pool::rules(store, branch_id)?;
-    let version = rules_version.max(store.catalog_version(branch_id)?);
-    Ok(BranchSettings { version, pool_rules, catalog: store.catalog(branch_id)? })
+    let (pool_rules, _) = crate::pool::rules(store, branch_id)?;
+    Ok(BranchSettings {
+        version: settings_version(store, branch_id)?,
+        pool_rules,
+        catalog: store.catalog(branch_id)?,
+        territories: store.territories(branch_id)?,
+    })
 }
 
-/// The version of a branch's settings, read without the catalog itself.
+/// The version of a branch's settings (the latest change of the pool's rules, the catalog or the
+/// territories), read without the settings themselves.
 pub fn settings_version(store: &dyn Store, branch_id: &str) -> StoreResult<i64> {
-    Ok(crate::pool::rules(store, branch_id)?.1.max(store.catalog_version(branch_id)?))
+    let rules = crate::pool::rules(store, branch_id)?.1;
+    Ok(rules.max(store.catalog_version(branch_id)?).max(store.territories_version(branch_id)?))
 }
 
 /// A version later than the branch's current one, so every tablet learns of the change even if

@@ -183,6 +183,19 @@ enum Admin {
         #[arg(long)]
         brochure: Option<PathBuf>,
     },
+    /// Set a village's outlet and the managers responsible for it (none: the village has no
+    /// territory); their tablets' lists and pool views follow it from their next sync.
+    SetTerritory {
+        #[arg(long)]
+        branch: String,
+        #[arg(long)]
+        village: String,
+        #[arg(long)]
+        outlet: Option<String>,
+        /// Managers' user IDs, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        managers: Vec<String>,
+    },
     /// Withdraw a product of a branch's catalog.
     CatalogRemove {
         #[arg(long)]
@@ -452,6 +465,22 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
                 Ok(())
             })?;
             format!("catalog product {id} of {branch} saved")
+        }
+        Admin::SetTerritory { branch, village, outlet, managers } => {
+            let territory = fieldsync_core::domain::Territory {
+                village: village.clone(),
+                outlet_id: outlet,
+                manager_ids: managers.into_iter().filter(|m| !m.is_empty()).collect(),
+            };
+            db.write_blocking(|s| {
+                if !s.branch_exists(&branch)? {
+                    return Err(PushError::NotFound);
+                }
+                fieldsync_server::territories::set(s, &branch, territory, now)?;
+                accounts::audit(s, now, "admin-cli", "branch.territory", &branch)?;
+                Ok(())
+            })?;
+            format!("territory {village} of {branch} set")
         }
         Admin::CatalogRemove { branch, id } => {
             db.write_blocking(|s| {

@@ -22,6 +22,8 @@ pub struct Page<T> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerFilter {
     pub village: Option<String>,
+    /// Any of these villages (a manager's territory: `Store::my_villages`); empty: any.
+    pub villages: Vec<String>,
     pub tier: Option<ValueTier>,
     pub lifecycle: Option<Lifecycle>,
     /// `Some(None)`: the public pool; `Some(Some(id))`: one manager's customers.
@@ -221,6 +223,10 @@ pub fn customers(
     if let Some(v) = &filter.village {
         clauses.push("c.village = ?");
         args.push(Value::Text(v.clone()));
+    }
+    if !filter.villages.is_empty() {
+        clauses.push("c.village IN (SELECT value FROM json_each(?))");
+        args.push(Value::Text(serde_json::to_string(&filter.villages).unwrap_or_default()));
     }
     if let Some(t) = filter.tier {
         clauses.push("c.tier = ?");

@@ -94,6 +94,13 @@ impl Store {
         Ok(self.branch_settings()?.map(|s| s.catalog).unwrap_or_default())
     }
 
+    /// The villages the signed-in manager is responsible for, as the last sync brought them.
+    pub fn my_villages(&self) -> Result<Vec<String>> {
+        let user = self.user.as_ref().ok_or(Error::NotSignedIn)?;
+        let territories = self.branch_settings()?.map(|s| s.territories).unwrap_or_default();
+        Ok(territories.into_iter().filter(|t| t.manager_ids.contains(&user.id)).map(|t| t.village).collect())
+    }
+
     /// Brochures of the catalog this device does not hold yet (fetched after a sync).
     pub fn brochures_to_fetch(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
@@ -178,6 +185,12 @@ impl Store {
     }
 
     /// The pool customers of a village (all villages when `None`), masked, with this device's claims.
+    /// The public pool in the signed-in manager's villages (their territory), offline.
+    pub fn pool_in_my_villages(&self) -> Result<Vec<PoolSummary>> {
+        let mine = self.my_villages()?;
+        Ok(self.pool(None)?.into_iter().filter(|p| mine.contains(&p.village)).collect())
+    }
+
     pub fn pool(&self, village: Option<&str>) -> Result<Vec<PoolSummary>> {
         let mut stmt = self.conn.prepare(
             "SELECT p.customer_id, p.name_masked, p.kind, p.village, p.tier,
@@ -351,8 +364,10 @@ impl Store {
             && settings.pool_rules.validate().is_ok()
         {
             let mut settings = settings.clone();
-            // A catalog product this build finds invalid is left out; the rest are kept.
+            // A catalog product or territory this build finds invalid is left out; the rest are
+            // kept.
             settings.catalog.retain(|p| p.validate().is_ok());
+            settings.territories.retain(|t| t.validate().is_ok());
             // Plain values: serialising them cannot fail.
             meta_set(&tx, SETTINGS_KEY, serde_json::to_vec(&settings).unwrap_or_default())?;
             // Brochures no product refers to any more go.

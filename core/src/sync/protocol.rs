@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks. The server answers any other version with
 /// `426 upgrade_required`, never with a body the device cannot read.
-/// 2: the branch's settings (pool rules, product catalog) travel with a sync.
+/// 2: the branch's settings (pool rules, product catalog, territories) travel with a sync.
 pub const VERSION: u8 = 2;
 
 /// Media type of sync frames.
@@ -112,6 +112,8 @@ pub struct BranchSettings {
     pub pool_rules: crate::domain::PoolRules,
     /// The branch's product catalog (active products only).
     pub catalog: Vec<crate::domain::CatalogProduct>,
+    /// The branch's villages with their outlet and responsible managers.
+    pub territories: Vec<crate::domain::Territory>,
 }
 
 /// The customers in a new device's scope, as of `cursor`, in the order to fetch them: today's

@@ -569,6 +569,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead() != 32070:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_my_villages() != 65505:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_open_leads() != 32452:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_overdue_follow_ups() != 18891:
@@ -578,6 +580,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_plan_visit() != 60355:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool() != 21787:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_in_my_villages() != 51811:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules() != 44590:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -718,6 +722,9 @@ _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout.restype =
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_my_villages.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_my_villages.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_open_leads.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_open_leads.restype = ctypes.c_uint16
@@ -733,6 +740,9 @@ _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_plan_visit.resty
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_in_my_villages.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_in_my_villages.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules.restype = ctypes.c_uint16
@@ -955,6 +965,11 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_move_lead.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_move_lead.restype = None
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_my_villages.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_my_villages.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_open_leads.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -991,6 +1006,11 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_in_my_villages.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_in_my_villages.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1851,6 +1871,29 @@ class _UniffiFfiConverterTypeCustomerPage(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeCustomerSummary.write(value.items, buf)
         _UniffiFfiConverterOptionalString.write(value.next, buf)
 
+class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterString.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterString.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterString.read(buf) for i in range(count)
+        ]
+
 
 
 
@@ -2007,11 +2050,15 @@ class CustomerQuery:
     """
     Which customers to list; every filter is optional and they combine.
 """
-    def __init__(self, *, village:typing.Optional[str] = _DEFAULT, tier:typing.Optional[fieldsync_core.ValueTier] = _DEFAULT, lifecycle:typing.Optional[fieldsync_core.Lifecycle] = _DEFAULT, owner:OwnerFilter, search:typing.Optional[str] = _DEFAULT):
+    def __init__(self, *, village:typing.Optional[str] = _DEFAULT, villages:typing.List[str] = _DEFAULT, tier:typing.Optional[fieldsync_core.ValueTier] = _DEFAULT, lifecycle:typing.Optional[fieldsync_core.Lifecycle] = _DEFAULT, owner:OwnerFilter, search:typing.Optional[str] = _DEFAULT):
         if village is _DEFAULT:
             self.village = None
         else:
             self.village = village
+        if villages is _DEFAULT:
+            self.villages = []
+        else:
+            self.villages = villages
         if tier is _DEFAULT:
             self.tier = None
         else:
@@ -2030,9 +2077,11 @@ class CustomerQuery:
 
     
     def __str__(self):
-        return "CustomerQuery(village={}, tier={}, lifecycle={}, owner={}, search={})".format(self.village, self.tier, self.lifecycle, self.owner, self.search)
+        return "CustomerQuery(village={}, villages={}, tier={}, lifecycle={}, owner={}, search={})".format(self.village, self.villages, self.tier, self.lifecycle, self.owner, self.search)
     def __eq__(self, other):
         if self.village != other.village:
+            return False
+        if self.villages != other.villages:
             return False
         if self.tier != other.tier:
             return False
@@ -2049,6 +2098,7 @@ class _UniffiFfiConverterTypeCustomerQuery(_UniffiConverterRustBuffer):
     def read(buf):
         return CustomerQuery(
             village=_UniffiFfiConverterOptionalString.read(buf),
+            villages=_UniffiFfiConverterSequenceString.read(buf),
             tier=_UniffiFfiConverterOptionalTypeValueTier.read(buf),
             lifecycle=_UniffiFfiConverterOptionalTypeLifecycle.read(buf),
             owner=_UniffiFfiConverterTypeOwnerFilter.read(buf),
@@ -2058,6 +2108,7 @@ class _UniffiFfiConverterTypeCustomerQuery(_UniffiConverterRustBuffer):
     @staticmethod
     def check_lower(value):
         _UniffiFfiConverterOptionalString.check_lower(value.village)
+        _UniffiFfiConverterSequenceString.check_lower(value.villages)
         _UniffiFfiConverterOptionalTypeValueTier.check_lower(value.tier)
         _UniffiFfiConverterOptionalTypeLifecycle.check_lower(value.lifecycle)
         _UniffiFfiConverterTypeOwnerFilter.check_lower(value.owner)
@@ -2066,6 +2117,7 @@ class _UniffiFfiConverterTypeCustomerQuery(_UniffiConverterRustBuffer):
     @staticmethod
     def write(value, buf):
         _UniffiFfiConverterOptionalString.write(value.village, buf)
+        _UniffiFfiConverterSequenceString.write(value.villages, buf)
         _UniffiFfiConverterOptionalTypeValueTier.write(value.tier, buf)
         _UniffiFfiConverterOptionalTypeLifecycle.write(value.lifecycle, buf)
         _UniffiFfiConverterTypeOwnerFilter.write(value.owner, buf)
@@ -3492,6 +3544,11 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         Moves a lead to `stage` (a lost lead needs its reason).
 """
         raise NotImplementedError
+    def my_villages(self, ) -> typing.List[str]:
+        """
+        The villages the signed-in manager is responsible for (their territory), offline.
+"""
+        raise NotImplementedError
     def open_leads(self, stage: typing.Optional[fieldsync_core.LeadStage],page_size: int,cursor: typing.Optional[str]) -> LeadPage:
         """
         Open leads, of one stage or all.
@@ -3516,6 +3573,11 @@ class FieldsyncDeviceProtocol(typing.Protocol):
     def pool(self, village: typing.Optional[str]) -> typing.List[fieldsync_core.PoolSummary]:
         """
         The public pool as this tablet holds it (masked), optionally of one village.
+"""
+        raise NotImplementedError
+    def pool_in_my_villages(self, ) -> typing.List[fieldsync_core.PoolSummary]:
+        """
+        The public pool in the signed-in manager's villages, offline.
 """
         raise NotImplementedError
     def pool_rules(self, ) -> typing.Optional[fieldsync_core.PoolRules]:
@@ -4126,6 +4188,21 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def my_villages(self, ) -> typing.List[str]:
+        """
+        The villages the signed-in manager is responsible for (their territory), offline.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_my_villages,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def open_leads(self, stage: typing.Optional[fieldsync_core.LeadStage],page_size: int,cursor: typing.Optional[str]) -> LeadPage:
         """
         Open leads, of one stage or all.
@@ -4232,6 +4309,21 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def pool_in_my_villages(self, ) -> typing.List[fieldsync_core.PoolSummary]:
+        """
+        The public pool in the signed-in manager's villages, offline.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypePoolSummary.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_in_my_villages,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -4116,6 +4116,48 @@ class _UniffiFfiConverterTypeSyncProgress(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.photos_uploaded, buf)
         _UniffiFfiConverterUInt64.write(value.photos_failed, buf)
 
+@dataclass
+class Territory:
+    def __init__(self, *, village:str, outlet_id:typing.Optional[str], manager_ids:typing.List[str]):
+        self.village = village
+        self.outlet_id = outlet_id
+        self.manager_ids = manager_ids
+        
+        
+
+    
+    def __str__(self):
+        return "Territory(village={}, outlet_id={}, manager_ids={})".format(self.village, self.outlet_id, self.manager_ids)
+    def __eq__(self, other):
+        if self.village != other.village:
+            return False
+        if self.outlet_id != other.outlet_id:
+            return False
+        if self.manager_ids != other.manager_ids:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeTerritory(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Territory(
+            village=_UniffiFfiConverterString.read(buf),
+            outlet_id=_UniffiFfiConverterOptionalString.read(buf),
+            manager_ids=_UniffiFfiConverterSequenceString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.village)
+        _UniffiFfiConverterOptionalString.check_lower(value.outlet_id)
+        _UniffiFfiConverterSequenceString.check_lower(value.manager_ids)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.village, buf)
+        _UniffiFfiConverterOptionalString.write(value.outlet_id, buf)
+        _UniffiFfiConverterSequenceString.write(value.manager_ids, buf)
+
 
 
 
@@ -5009,6 +5051,7 @@ __all__ = [
     "ReminderSummary",
     "Review",
     "SyncProgress",
+    "Territory",
     "TodayItem",
     "Visit",
     "VisitDetails",

@@ -326,3 +326,37 @@ def all_customers_of_file(path, key=None):
         return all_customers(device)
     finally:
         device.close_store()
+
+
+def test_the_branchs_rules_and_the_day_work_offline(server, store_path):
+    """What the branch decides reaches the tablet with a sync and works offline: the pool's rules
+    and countdown, the product catalog with its brochure, the day's list, the duplicate check."""
+    device = signed_in_manager(server, store_path)
+    device.sync(fs.SyncSettings(), None, None)
+    rules = device.pool_rules()
+    assert rules is not None and rules.warn_days >= 0
+    assert isinstance(device.recycle_warnings(), list)
+
+    catalog = {p.id: p for p in device.catalog()}
+    assert catalog["dep-3y"].name == "三年期整存整取" and catalog["dep-3y"].rate_bp == 175
+    brochure = device.brochure(catalog["dep-3y"].brochure)
+    assert brochure is not None and "三年期".encode() in brochure
+
+    # The demo plans three visits for today on this manager's tablet.
+    day_start = now_ms() - 24 * HOUR
+    items = device.today(day_start, now_ms() + 24 * HOUR)
+    assert any(i.kind == fs.TodayKind.VISIT for i in items)
+
+    # A new customer with a phone already on the tablet, typed another way, is flagged.
+    first = device.create_customer(profile(name="蒋秀兰", phone="13812345678"))
+    again = fs.Profile(
+        kind=fs.CustomerKind.INDIVIDUAL, name="蒋秀兰", phone="+86 138-1234-5678", village="张坪村",
+        source=fs.CustomerSource.VISIT,
+    )
+    flagged = device.possible_duplicates(again)
+    assert first in [d.customer_id for d in flagged]
+    assert all("*" in (d.phone_masked or "*") for d in flagged)
+    # A lead for a catalog product.
+    lead = device.add_lead(first, fs.Product.DEPOSIT, 1_000_000, fs.LeadSource.VISIT, None, None, None, "", "dep-3y")
+    assert device.customer_360(first).leads[0].catalog_id == "dep-3y"
+    assert lead

@@ -18,7 +18,8 @@
 //! - [`DuplicateStore`]: each customer's phone and ID-number digest, for duplicate checks;
 //! - [`StageStore`]: tier thresholds, asset snapshots and when customers turn dormant;
 //! - [`ReminderStore`]: when the server writes each customer's next birthday reminder;
-//! - [`CatalogStore`]: each branch's product catalog and its brochures.
+//! - [`CatalogStore`]: each branch's product catalog and its brochures;
+//! - [`TerritoryStore`]: each branch's villages, their outlets and responsible managers.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
@@ -36,6 +37,7 @@ pub mod reminders;
 pub mod sessions;
 pub mod sqlite;
 pub mod stages;
+pub mod territories;
 
 pub use accounts::AccountStore;
 pub use catalog::CatalogStore;
@@ -50,6 +52,7 @@ pub use sessions::SessionStore;
 pub use sqlite::db::{Db, OpenError};
 pub use sqlite::schema;
 pub use stages::StageStore;
+pub use territories::TerritoryStore;
 
 /// A failure of the store itself (never a refusal: those are the callers' errors). Messages name
 /// tables and columns, never stored values.
@@ -83,6 +86,7 @@ pub trait Store:
     + StageStore
     + ReminderStore
     + CatalogStore
+    + TerritoryStore
 {
 }
 
@@ -98,6 +102,7 @@ impl<T> Store for T where
         + StageStore
         + ReminderStore
         + CatalogStore
+        + TerritoryStore
         + ?Sized
 {
 }

@@ -163,7 +163,7 @@ pub async fn page(
         state.db.read(move |s| Ok::<_, AccountError>(s.visits_per_day(&b1, first_week_day.min(first_day), today)?));
     let figures = state.db.read(move |s| {
         Ok::<_, AccountError>((
-            s.village_coverage(&b2, now - 30 * DAY_MS, now - 90 * DAY_MS)?,
+            (s.village_coverage(&b2, now - 30 * DAY_MS, now - 90 * DAY_MS)?, s.territories(&b2)?),
             s.lead_funnel(&b2)?,
             s.overdue_per_manager(&b2, now)?,
         ))
@@ -174,7 +174,7 @@ pub async fn page(
         let day = s.manager_day(&b3, &manager, day_ms(route_day), day_ms(route_day + 1))?;
         Ok::<_, AccountError>((day, s.device_status(&b3)?, managers, manager))
     });
-    let (counts, (coverage, funnel, overdue), (day, devices, managers, manager)) =
+    let (counts, ((coverage, territories), funnel, overdue), (day, devices, managers, manager)) =
         tokio::try_join!(visits, figures, people).map_err(|e| WebError::from_app(lang, e))?;
     let date_of = |day: i64| format::date(day_ms(day) + offset_ms / 2, &tz);
     let daily = per_manager(&counts, first_day, DAYS, 1, |d| date_of(d).get(5..).unwrap_or_default().to_string());
@@ -183,7 +183,19 @@ pub async fn page(
     let daily_total = daily.series.iter().flat_map(|s| &s.values).sum::<f64>() as i64;
     let coverage: Vec<VillageCoverage> = coverage.into_iter().take(VILLAGES).collect();
     let coverage_bars = Bars {
-        categories: coverage.iter().map(|c| c.village.clone()).collect(),
+        // Each village with the managers responsible for it (its territory), when it has them.
+        categories: coverage
+            .iter()
+            .map(|c| {
+                let names: Vec<&str> = territories
+                    .iter()
+                    .filter(|t| t.village == c.village)
+                    .flat_map(|t| &t.manager_ids)
+                    .filter_map(|id| managers.iter().find(|(m, _)| m == id).map(|(_, name)| name.as_str()))
+                    .collect();
+                if names.is_empty() { c.village.clone() } else { format!("{}（{}）", c.village, names.join("、")) }
+            })
+            .collect(),
         series: vec![
             Series { name: t.visited_30.into(), values: coverage.iter().map(|c| c.visited_30 as f64).collect() },
             Series {

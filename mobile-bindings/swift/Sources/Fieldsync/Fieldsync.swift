@@ -723,6 +723,11 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func moveLead(customerId: String, leadId: String, stage: LeadStage, lostReason: String?) throws 
     
     /**
+     * The villages the signed-in manager is responsible for (their territory), offline.
+     */
+    func myVillages() throws  -> [String]
+    
+    /**
      * Open leads, of one stage or all.
      */
     func openLeads(stage: LeadStage?, pageSize: UInt32, cursor: String?) throws  -> LeadPage
@@ -747,6 +752,11 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
      * The public pool as this tablet holds it (masked), optionally of one village.
      */
     func pool(village: String?) throws  -> [PoolSummary]
+    
+    /**
+     * The public pool in the signed-in manager's villages, offline.
+     */
+    func poolInMyVillages() throws  -> [PoolSummary]
     
     /**
      * The branch's public-pool rules as the last sync brought them (`None` before the first).
@@ -1211,6 +1221,18 @@ open func moveLead(customerId: String, leadId: String, stage: LeadStage, lostRea
 }
     
     /**
+     * The villages the signed-in manager is responsible for (their territory), offline.
+     */
+open func myVillages()throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_my_villages(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Open leads, of one stage or all.
      */
 open func openLeads(stage: LeadStage?, pageSize: UInt32, cursor: String?)throws  -> LeadPage  {
@@ -1278,6 +1300,18 @@ open func pool(village: String?)throws  -> [PoolSummary]  {
     uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool(
             self.uniffiCloneHandle(),
         FfiConverterOptionString.lower(village),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The public pool in the signed-in manager's villages, offline.
+     */
+open func poolInMyVillages()throws  -> [PoolSummary]  {
+    return try  FfiConverterSequenceTypePoolSummary.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_in_my_villages(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -2184,6 +2218,10 @@ public func FfiConverterTypeCustomerPage_lower(_ value: CustomerPage) -> RustBuf
  */
 public struct CustomerQuery: Equatable, Hashable {
     public var village: String?
+    /**
+     * Any of these villages (e.g. the manager's own, `my_villages()`); empty: any.
+     */
+    public var villages: [String]
     public var tier: ValueTier?
     public var lifecycle: Lifecycle?
     public var owner: OwnerFilter
@@ -2195,12 +2233,16 @@ public struct CustomerQuery: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(village: String? = nil, tier: ValueTier? = nil, lifecycle: Lifecycle? = nil, owner: OwnerFilter, 
+    public init(village: String? = nil, 
+        /**
+         * Any of these villages (e.g. the manager's own, `my_villages()`); empty: any.
+         */villages: [String] = [], tier: ValueTier? = nil, lifecycle: Lifecycle? = nil, owner: OwnerFilter, 
         /**
          * What a manager types: part of the name, its pinyin (full `zouyunlan`, initials `zyl`, mixed
          * `邹y`) or digits anywhere in the phone number; the best matches come first.
          */search: String? = nil) {
         self.village = village
+        self.villages = villages
         self.tier = tier
         self.lifecycle = lifecycle
         self.owner = owner
@@ -2224,6 +2266,7 @@ public struct FfiConverterTypeCustomerQuery: FfiConverterRustBuffer {
         return
             try CustomerQuery(
                 village: FfiConverterOptionString.read(from: &buf), 
+                villages: FfiConverterSequenceString.read(from: &buf), 
                 tier: FfiConverterOptionTypeValueTier.read(from: &buf), 
                 lifecycle: FfiConverterOptionTypeLifecycle.read(from: &buf), 
                 owner: FfiConverterTypeOwnerFilter.read(from: &buf), 
@@ -2233,6 +2276,7 @@ public struct FfiConverterTypeCustomerQuery: FfiConverterRustBuffer {
 
     public static func write(_ value: CustomerQuery, into buf: inout [UInt8]) {
         FfiConverterOptionString.write(value.village, into: &buf)
+        FfiConverterSequenceString.write(value.villages, into: &buf)
         FfiConverterOptionTypeValueTier.write(value.tier, into: &buf)
         FfiConverterOptionTypeLifecycle.write(value.lifecycle, into: &buf)
         FfiConverterTypeOwnerFilter.write(value.owner, into: &buf)
@@ -3259,6 +3303,31 @@ fileprivate struct FfiConverterOptionTypeValueTier: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeCatalogProduct: FfiConverterRustBuffer {
     typealias SwiftType = [CatalogProduct]
 
@@ -3787,6 +3856,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead() != 32070) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_my_villages() != 65505) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_open_leads() != 32452) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -3800,6 +3872,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool() != 21787) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_in_my_villages() != 51811) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules() != 44590) {

@@ -2796,6 +2796,76 @@ public func FfiConverterTypeSyncProgress_lower(_ value: SyncProgress) -> RustBuf
 }
 
 
+public struct Territory: Equatable, Hashable {
+    /**
+     * As customers' profiles name it.
+     */
+    public var village: String
+    public var outletId: String?
+    /**
+     * The managers responsible for it (user IDs).
+     */
+    public var managerIds: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * As customers' profiles name it.
+         */village: String, outletId: String?, 
+        /**
+         * The managers responsible for it (user IDs).
+         */managerIds: [String]) {
+        self.village = village
+        self.outletId = outletId
+        self.managerIds = managerIds
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Territory: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTerritory: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Territory {
+        return
+            try Territory(
+                village: FfiConverterString.read(from: &buf), 
+                outletId: FfiConverterOptionString.read(from: &buf), 
+                managerIds: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Territory, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.village, into: &buf)
+        FfiConverterOptionString.write(value.outletId, into: &buf)
+        FfiConverterSequenceString.write(value.managerIds, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTerritory_lift(_ buf: RustBuffer) throws -> Territory {
+    return try FfiConverterTypeTerritory.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTerritory_lower(_ value: Territory) -> RustBuffer {
+    return FfiConverterTypeTerritory.lower(value)
+}
+
+
 /**
  * One entry of the manager's day, as the tablet's "today" screen lists it.
  */

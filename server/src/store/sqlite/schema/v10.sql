@@ -97,3 +97,14 @@ CREATE TABLE catalog_files (
     hash TEXT PRIMARY KEY,
     bytes BLOB NOT NULL
 ) WITHOUT ROWID;
+
+-- Territories (src/territories.rs): each village of a branch with its outlet and the managers
+-- responsible for it (JSON list of user IDs).
+CREATE TABLE territories (
+    branch_id TEXT NOT NULL,
+    village TEXT NOT NULL,
+    outlet_id TEXT,
+    manager_ids TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (branch_id, village)
+) WITHOUT ROWID;

@@ -843,6 +843,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_my_villages(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_open_leads(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_overdue_follow_ups(
@@ -852,6 +854,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_plan_visit(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool(
+    ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_in_my_villages(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules(
     ): Int
@@ -969,6 +973,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_move_lead(`ptr`: Long,`customerId`: RustBuffer.ByValue,`leadId`: RustBuffer.ByValue,`stage`: RustBufferLeadStage.ByValue,`lostReason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_my_villages(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_open_leads(`ptr`: Long,`stage`: RustBuffer.ByValue,`pageSize`: Int,`cursor`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_overdue_follow_ups(`ptr`: Long,`pageSize`: Int,`cursor`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -978,6 +984,8 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_plan_visit(`ptr`: Long,`customerId`: RustBuffer.ByValue,`purpose`: RustBufferVisitPurpose.ByValue,`channel`: RustBufferChannel.ByValue,`plannedAt`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool(`ptr`: Long,`village`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_in_my_villages(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_rules(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1216,6 +1224,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead() and 0xFFFF) != 32070) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_my_villages() and 0xFFFF) != 65505) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_open_leads() and 0xFFFF) != 32452) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1229,6 +1240,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool() and 0xFFFF) != 21787) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_in_my_villages() and 0xFFFF) != 51811) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_pool_rules() and 0xFFFF) != 44590) {
@@ -1869,6 +1883,11 @@ public interface FieldsyncDeviceInterface {
     fun `moveLead`(`customerId`: kotlin.String, `leadId`: kotlin.String, `stage`: LeadStage, `lostReason`: kotlin.String?)
     
     /**
+     * The villages the signed-in manager is responsible for (their territory), offline.
+     */
+    fun `myVillages`(): List<kotlin.String>
+    
+    /**
      * Open leads, of one stage or all.
      */
     fun `openLeads`(`stage`: LeadStage?, `pageSize`: kotlin.UInt, `cursor`: kotlin.String?): LeadPage
@@ -1893,6 +1912,11 @@ public interface FieldsyncDeviceInterface {
      * The public pool as this tablet holds it (masked), optionally of one village.
      */
     fun `pool`(`village`: kotlin.String?): List<PoolSummary>
+    
+    /**
+     * The public pool in the signed-in manager's villages, offline.
+     */
+    fun `poolInMyVillages`(): List<PoolSummary>
     
     /**
      * The branch's public-pool rules as the last sync brought them (`None` before the first).
@@ -2502,6 +2526,23 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
 
     
     /**
+     * The villages the signed-in manager is responsible for (their territory), offline.
+     */
+    @Throws(FieldsyncException::class)override fun `myVillages`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_my_villages(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Open leads, of one stage or all.
      */
     @Throws(FieldsyncException::class)override fun `openLeads`(`stage`: LeadStage?, `pageSize`: kotlin.UInt, `cursor`: kotlin.String?): LeadPage {
@@ -2591,6 +2632,23 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
         it,
         
         FfiConverterOptionalString.lower(`village`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The public pool in the signed-in manager's villages, offline.
+     */
+    @Throws(FieldsyncException::class)override fun `poolInMyVillages`(): List<PoolSummary> {
+            return FfiConverterSequenceTypePoolSummary.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_pool_in_my_villages(
+        it,
+        _status)
 }
     }
     )
@@ -3799,6 +3857,11 @@ public object FfiConverterTypeCustomerPage: FfiConverterRustBuffer<CustomerPage>
 data class CustomerQuery (
     var `village`: kotlin.String? = null 
     , 
+    /**
+     * Any of these villages (e.g. the manager's own, `my_villages()`); empty: any.
+     */
+    var `villages`: List<kotlin.String> = listOf() 
+    , 
     var `tier`: ValueTier? = null 
     , 
     var `lifecycle`: Lifecycle? = null 
@@ -3827,6 +3890,7 @@ public object FfiConverterTypeCustomerQuery: FfiConverterRustBuffer<CustomerQuer
     override fun read(buf: ByteBuffer): CustomerQuery {
         return CustomerQuery(
             FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceString.read(buf),
             FfiConverterOptionalTypeValueTier.read(buf),
             FfiConverterOptionalTypeLifecycle.read(buf),
             FfiConverterTypeOwnerFilter.read(buf),
@@ -3836,6 +3900,7 @@ public object FfiConverterTypeCustomerQuery: FfiConverterRustBuffer<CustomerQuer
 
     override fun allocationSize(value: CustomerQuery) = (
             FfiConverterOptionalString.allocationSize(value.`village`) +
+            FfiConverterSequenceString.allocationSize(value.`villages`) +
             FfiConverterOptionalTypeValueTier.allocationSize(value.`tier`) +
             FfiConverterOptionalTypeLifecycle.allocationSize(value.`lifecycle`) +
             FfiConverterTypeOwnerFilter.allocationSize(value.`owner`) +
@@ -3844,6 +3909,7 @@ public object FfiConverterTypeCustomerQuery: FfiConverterRustBuffer<CustomerQuer
 
     override fun write(value: CustomerQuery, buf: ByteBuffer) {
             FfiConverterOptionalString.write(value.`village`, buf)
+            FfiConverterSequenceString.write(value.`villages`, buf)
             FfiConverterOptionalTypeValueTier.write(value.`tier`, buf)
             FfiConverterOptionalTypeLifecycle.write(value.`lifecycle`, buf)
             FfiConverterTypeOwnerFilter.write(value.`owner`, buf)
@@ -4992,6 +5058,34 @@ public object FfiConverterOptionalTypeValueTier: FfiConverterRustBuffer<ValueTie
         } else {
             buf.put(1)
             FfiConverterTypeValueTier.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
+    override fun read(buf: ByteBuffer): List<kotlin.String> {
+        val len = buf.getInt()
+        return List<kotlin.String>(len) {
+            FfiConverterString.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.String>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterString.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterString.write(it, buf)
         }
     }
 }

@@ -2891,6 +2891,55 @@ public object FfiConverterTypeSyncProgress: FfiConverterRustBuffer<SyncProgress>
 
 
 
+data class Territory (
+    /**
+     * As customers' profiles name it.
+     */
+    var `village`: kotlin.String
+    , 
+    var `outletId`: kotlin.String?
+    , 
+    /**
+     * The managers responsible for it (user IDs).
+     */
+    var `managerIds`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTerritory: FfiConverterRustBuffer<Territory> {
+    override fun read(buf: ByteBuffer): Territory {
+        return Territory(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Territory) = (
+            FfiConverterString.allocationSize(value.`village`) +
+            FfiConverterOptionalString.allocationSize(value.`outletId`) +
+            FfiConverterSequenceString.allocationSize(value.`managerIds`)
+    )
+
+    override fun write(value: Territory, buf: ByteBuffer) {
+            FfiConverterString.write(value.`village`, buf)
+            FfiConverterOptionalString.write(value.`outletId`, buf)
+            FfiConverterSequenceString.write(value.`managerIds`, buf)
+    }
+}
+
+
+
 /**
  * One entry of the manager's day, as the tablet's "today" screen lists it.
  */
