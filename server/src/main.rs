@@ -280,35 +280,51 @@ fn run_server(config: Config) -> ExitCode {
     }
 }
 
-/// Reads an import file, runs `run` on it in one transaction with its audit row, and writes the
-/// report: counts, then each refused line (number and reason, never its values).
+/// Reads an import file and runs `run` on it in parts of at most `MAX_IMPORT_LINES` lines, each
+/// in its own transaction with its audit row (the writer is never held for the whole file), then
+/// writes the report: counts, then each refused line (number and reason, never its values).
 fn import(
     db: &Db,
     branch: &str,
     file: &std::path::Path,
     action: &str,
     now: i64,
-    run: impl FnOnce(&dyn Store, &str, &[u8]) -> Result<ImportReport, PushError>,
+    run: impl Fn(&dyn Store, &str, &[u8]) -> Result<ImportReport, PushError>,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    let bytes = std::fs::read(file)?;
-    if bytes.len() > fieldsync_server::stages::MAX_IMPORT_BYTES {
-        return Err("the file is larger than an import takes (32 MiB)".into());
+    const MAX_FILE: u64 = 256 * 1024 * 1024;
+    if std::fs::metadata(file)?.len() > MAX_FILE {
+        return Err("the file is larger than an import takes (256 MiB)".into());
     }
-    let report = db.write_blocking(|s| {
-        if !s.branch_exists(branch)? {
-            return Err(PushError::NotFound);
+    let text = std::fs::read(file)?;
+    let mut lines = text.split(|b| *b == b'\n');
+    let header = lines.next().unwrap_or_default().to_vec();
+    let body: Vec<&[u8]> = lines.collect();
+    let mut total = ImportReport::default();
+    for (part, chunk) in body.chunks(fieldsync_server::stages::MAX_IMPORT_LINES as usize).enumerate() {
+        let mut bytes = header.clone();
+        for line in chunk {
+            bytes.push(b'\n');
+            bytes.extend_from_slice(line);
         }
-        let report = run(s, branch, &bytes)?;
-        accounts::audit(s, now, "admin-cli", action, branch)?;
-        Ok(report)
-    })?;
-    let mut out = format!(
-        "imported {} lines, {} unchanged, {} refused",
-        report.imported,
-        report.unchanged,
-        report.rejected.len()
-    );
-    for r in &report.rejected {
+        let report = db.write_blocking(|s| {
+            if !s.branch_exists(branch)? {
+                return Err(PushError::NotFound);
+            }
+            let report = run(s, branch, &bytes)?;
+            accounts::audit(s, now, "admin-cli", action, branch)?;
+            Ok(report)
+        })?;
+        let offset = (part * fieldsync_server::stages::MAX_IMPORT_LINES as usize) as u64;
+        total.imported += report.imported;
+        total.unchanged += report.unchanged;
+        total.rejected.extend(report.rejected.into_iter().map(|mut r| {
+            r.line += offset;
+            r
+        }));
+    }
+    let mut out =
+        format!("imported {} lines, {} unchanged, {} refused", total.imported, total.unchanged, total.rejected.len());
+    for r in &total.rejected {
         out.push_str(&format!("\nline {}: {} / {}", r.line, r.message_zh, r.message_en));
     }
     Ok(out)

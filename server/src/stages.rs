@@ -131,9 +131,11 @@ pub struct RejectedLine {
 /// An import of a CSV file from the core banking system into a branch, as of a time.
 pub type Importer = fn(&dyn Store, &str, &[u8], i64) -> Result<ImportReport, PushError>;
 
-/// The largest asset file taken, and its most lines.
-pub const MAX_IMPORT_BYTES: usize = 32 * 1024 * 1024;
-pub const MAX_IMPORT_LINES: u64 = 500_000;
+/// The most lines one import request takes, and its largest body: each line may write a
+/// document, all in one transaction under the writer, so a request stays a few seconds at most.
+/// A larger file goes in several requests (`admin import-*` splits it on its own).
+pub const MAX_IMPORT_LINES: u64 = 5_000;
+pub const MAX_IMPORT_BYTES: usize = 1024 * 1024;
 
 /// Why a line is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

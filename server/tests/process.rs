@@ -204,3 +204,63 @@ fn demo_branch_is_seeded_once_and_its_logins_work() {
     let db = fieldsync_server::store::Db::open(&data).unwrap();
     assert_eq!(db.write_blocking(|s| s.evidence_rules(&branch)).unwrap().far_m, 800);
 }
+
+/// The bank's rules from the command line: bad flags are refused with the flag named, a large
+/// import goes in parts with every refused line numbered in the whole file and no value printed,
+/// and the sweeps run.
+#[test]
+fn the_bank_rules_commands_take_good_input_and_refuse_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    drop(start(&["--demo", "--demo-customers", "3"], &data, Stdio::null()));
+    let db = fieldsync_server::store::Db::open(&data).unwrap();
+    let branch: String = db.with(|c| c.query_row("SELECT id FROM branches", [], |r| r.get(0)).unwrap());
+    let customer: String = db.with(|c| {
+        c.query_row("SELECT customer_id FROM documents WHERE scope LIKE 'm:%' LIMIT 1", [], |r| r.get(0)).unwrap()
+    });
+    let id_number = db
+        .with(|c| fieldsync_server::customers::load(c, &customer, &automerge::ActorId::random()))
+        .unwrap()
+        .unwrap()
+        .file()
+        .profile
+        .id_number
+        .clone()
+        .expect("demo customers have ID numbers");
+    drop(db);
+    let ok = |args: &[&str]| {
+        let out = admin(&data, args, "");
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let refused = |args: &[&str], says: &str| {
+        let out = admin(&data, args, "");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success() && err.contains(says), "{args:?}: {err}");
+    };
+    refused(&["set-pool-rules", "--branch", &branch, "--warn-days", "400"], "--warn-days is out of range");
+    refused(&["set-pool-rules", "--branch", &branch, "--exempt-lead-stage", "won"], "--exempt-lead-stage");
+    ok(&["set-pool-rules", "--branch", &branch, "--recycle-after-days", "30", "--warn-days", "5"]);
+    refused(&["set-customer-rules", "--branch", &branch, "--medium-yuan", "0"], "--medium-yuan is out of range");
+    ok(&["set-customer-rules", "--branch", &branch, "--high-yuan", "200000"]);
+    refused(&["catalog-put", "--branch", &branch, "--id", "x", "--kind", "bitcoin", "--name", "币"], "--kind");
+    refused(&["set-territory", "--branch", &branch, "--village", "韩桥村", "--managers", "nobody"], "");
+
+    // 5,003 lines: one good, the rest for nobody of the branch; the refused ones past the first
+    // part keep their numbers in the whole file.
+    let mut csv = String::from("id_number,as_of,assets_yuan\n");
+    csv.push_str(&format!("{id_number},2025-06-30,2000000\n"));
+    for _ in 0..5_002 {
+        csv.push_str("11010519491231002X,2025-06-30,100\n");
+    }
+    let file = dir.path().join("assets.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let out = ok(&["import-assets", "--branch", &branch, "--file", file.to_str().unwrap()]);
+    assert!(out.starts_with("imported 1 lines, 0 unchanged, 5002 refused"), "{out}");
+    assert!(out.contains("line 5004: "), "numbered in the whole file");
+    assert!(!out.contains("1101051949") && !out.contains(&id_number[..10]), "no ID number is printed");
+    for sweep in ["sweep-pool", "sweep-stages", "sweep-reminders"] {
+        ok(&[sweep, "--at", "2027-01-01T09:00:00+08:00"]);
+    }
+    refused(&["sweep-pool", "--at", "tomorrow"], "--at is not an RFC 3339 time");
+}

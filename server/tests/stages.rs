@@ -129,3 +129,20 @@ fn stages_follow_the_file_and_time() {
     assert_eq!(db.write_blocking(|s| stages::sweep(s, "b1", quiet + 2 * DAY)).unwrap(), 1);
     assert_eq!(file_of(&db, &a).server.lifecycle, Some(Lifecycle::FirstTime));
 }
+
+#[test]
+fn an_import_larger_than_one_request_takes_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    branch(&db);
+    let mut m1 = Manager::new(&dir, "M1", "b1");
+    let a = m1.customer("甲", None);
+    m1.sync(&db, &[&a]);
+    let mut csv = format!("id_number,as_of,assets_yuan\n{ID_NUMBER},2025-07-01,2000000\n");
+    for _ in 0..stages::MAX_IMPORT_LINES {
+        csv.push_str("11010519491231002X,2025-07-01,1\n");
+    }
+    let result = db.write_blocking(|s| stages::import_assets(s, "b1", csv.as_bytes(), NOW));
+    assert!(matches!(result, Err(fieldsync_server::customers::PushError::TooLarge(_))), "{result:?}");
+    assert_eq!(file_of(&db, &a).server.value_tier, None, "nothing of it was taken");
+}
