@@ -50,6 +50,11 @@ pub fn merge(store: &dyn Store, by: &User, kept: &str, merged: &str, now: i64) -
         store.document(id)?.filter(|m| m.branch_id == branch_id && m.scope != Scope::Deleted).ok_or(PushError::NotFound)
     };
     let (kept_meta, _) = (live(kept)?, live(merged)?);
+    // The merged file must stay within what one document may weigh (every later push of it is
+    // checked against that).
+    if store.stored_size(kept)? + store.stored_size(merged)? > crate::limits::MAX_DOCUMENT {
+        return Err(PushError::TooLarge(crate::limits::Limit::Document));
+    }
     let actor = store.server_actor()?;
     let mut doc = customers::load(store, kept, &actor)?.ok_or(PushError::NotFound)?;
     let other = customers::load(store, merged, &actor)?.ok_or(PushError::NotFound)?;
