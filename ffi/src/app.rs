@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fieldsync_core::domain::{
-    Action, CatalogProduct, Channel, CheckPoint, Contact, Interaction, InteractionKind, LeadSource, LeadStage, NewLead,
-    PoolRules, Product, Profile, Reminder, ReminderKind, VisitDetails, VisitPurpose,
+    Action, CatalogProduct, Channel, CheckPoint, Contact, Interaction, InteractionKind, LeadSource, LeadStage,
+    MonthProgress, NewLead, PoolRules, Product, Profile, Reminder, ReminderKind, VisitDetails, VisitPurpose,
 };
 use fieldsync_core::store::{DuplicateMatch, FunnelStage, Key, PoolSummary, RecycleWarning, TodayItem, VisitSummary};
 use fieldsync_core::sync::{SyncOptions, SyncProgress};
@@ -430,6 +430,15 @@ impl FieldsyncDevice {
     /// shows them before a new customer is saved.
     pub fn possible_duplicates(&self, profile: Profile) -> Result<Vec<DuplicateMatch>> {
         self.with(|d| Ok(d.store().possible_duplicates(&profile)?))
+    }
+
+    /// The signed-in manager's month against its target: what the server had counted at the
+    /// last sync plus the visits completed on this tablet since (offline). `None` without a
+    /// target this month.
+    pub fn month_progress(&self) -> Result<Option<MonthProgress>> {
+        let now = now_ms();
+        let (month, start) = fieldsync_core::domain::targets::china_month(now);
+        self.with(|d| Ok(d.store().month_progress(&month, start, now)?))
     }
 
     /// The villages the signed-in manager is responsible for (their territory), offline.

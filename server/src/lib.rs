@@ -37,6 +37,7 @@ pub mod stages;
 pub mod store;
 pub mod sweeps;
 pub mod sync;
+pub mod targets;
 pub mod territories;
 pub mod web;
 

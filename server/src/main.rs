@@ -196,6 +196,25 @@ enum Admin {
         #[arg(long, value_delimiter = ',')]
         managers: Vec<String>,
     },
+    /// Set a month's target: the branch's, split evenly among its managers, or (with
+    /// `--manager`) one manager's after the split.
+    SetTarget {
+        #[arg(long)]
+        branch: String,
+        /// The month, e.g. 2026-12.
+        #[arg(long)]
+        month: String,
+        #[arg(long)]
+        manager: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        visits: i64,
+        #[arg(long, default_value_t = 0)]
+        new_customers: i64,
+        #[arg(long, default_value_t = 0)]
+        leads_won: i64,
+        #[arg(long, default_value_t = 0)]
+        amount_won_yuan: i64,
+    },
     /// Withdraw a product of a branch's catalog.
     CatalogRemove {
         #[arg(long)]
@@ -497,6 +516,28 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
                 Ok(())
             })?;
             format!("territory {village} of {branch} set")
+        }
+        Admin::SetTarget { branch, month, manager, visits, new_customers, leads_won, amount_won_yuan } => {
+            let target = fieldsync_core::domain::Measures {
+                visits,
+                new_customers,
+                leads_won,
+                amount_won_fen: amount_won_yuan.saturating_mul(100),
+            };
+            let done = db.write_blocking(|s| {
+                if !s.branch_exists(&branch)? {
+                    return Err(PushError::NotFound);
+                }
+                let n = match &manager {
+                    Some(m) => {
+                        fieldsync_server::targets::set_manager_target(s, &branch, &month, m, &target).map(|()| 1)?
+                    }
+                    None => fieldsync_server::targets::set_branch_target(s, &branch, &month, &target)?,
+                };
+                accounts::audit(s, now, "admin-cli", "branch.target", &branch)?;
+                Ok(n)
+            })?;
+            format!("target of {month} set for {done} managers")
         }
         Admin::CatalogRemove { branch, id } => {
             db.write_blocking(|s| {

@@ -362,6 +362,10 @@ fn answer_reaching(
     }
     stats.changes = response.changes.len();
     stats.purged = response.purge.len();
+    // A manager's month, with the last page of a session (a few indexed counts).
+    if user.role == Role::Manager && !response.more {
+        response.progress = crate::targets::progress(store, user, crate::routes::now_ms())?;
+    }
     Ok(Some((response, stats)))
 }
 

@@ -537,6 +537,22 @@ async fn the_overview_draws_the_branch_from_its_read_models() {
     assert_eq!(data["coverage"]["categories"][0], "韩桥村");
     // The sync status: the tablet, its manager, its version.
     assert!(page.body.contains("tablet-7") && page.body.contains("1.4.2"), "{}", page.body);
+    // This month against its target (none set: the visits done, no target beside them).
+    assert!(page.body.contains("本月目标完成情况") && page.body.contains("id=\"targets\""));
+    // A village with a responsible manager is named with them.
+    let branch = f
+        .state
+        .db
+        .write_blocking(|s| Ok::<_, fieldsync_server::store::StoreError>(s.user_by_username("m1")?.unwrap()))
+        .unwrap();
+    let territory = fieldsync_core::domain::Territory {
+        village: "韩桥村".into(),
+        outlet_id: None,
+        manager_ids: vec![branch.id.clone()],
+    };
+    f.state.db.write_blocking(|s| fieldsync_server::territories::set(s, &branch.branch_id, territory, NOW)).unwrap();
+    let page = browser.get("/overview").await;
+    assert!(page.body.contains("韩桥村（王建国）"), "the coverage names the village's manager");
     // The vendored library and its licence are served.
     let js = browser.get("/static/vendor-echarts.js").await;
     assert_eq!(js.status, StatusCode::OK);

@@ -18,6 +18,7 @@ pub mod phone;
 pub mod pool;
 pub mod server;
 pub mod stage;
+pub mod targets;
 pub mod territory;
 pub mod text;
 pub mod visit;
@@ -36,5 +37,6 @@ pub use server::{
     ServerFields, ValueTier,
 };
 pub use stage::{CustomerRules, dormant_at, lifecycle_of};
+pub use targets::{Measures, MonthProgress};
 pub use territory::Territory;
 pub use visit::{Channel, CheckPoint, Costs, LocationProvider, Visit, VisitDetails, VisitPurpose, VisitStatus};

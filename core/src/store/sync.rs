@@ -82,6 +82,8 @@ pub struct PoolSummary {
 
 /// Where the branch's settings (see [`BranchSettings`]) are kept in `meta`.
 const SETTINGS_KEY: &str = "branch_settings";
+/// Where the manager's month as the server last counted it is kept in `meta`.
+const PROGRESS_KEY: &str = "month_progress";
 
 impl Store {
     /// The branch's settings as the last sync brought them (`None` before the first sync).
@@ -92,6 +94,30 @@ impl Store {
     /// The branch's product catalog as the last sync brought it.
     pub fn catalog(&self) -> Result<Vec<crate::domain::CatalogProduct>> {
         Ok(self.branch_settings()?.map(|s| s.catalog).unwrap_or_default())
+    }
+
+    /// The signed-in manager's month: the target and what the server had counted at the last
+    /// sync, plus the visits this tablet completed since (offline too). `None` without a target
+    /// for the month of `now` (`month` as `2026-12`, `month_start` its first instant).
+    pub fn month_progress(
+        &self,
+        month: &str,
+        month_start: i64,
+        now: i64,
+    ) -> Result<Option<crate::domain::MonthProgress>> {
+        let user = self.user.as_ref().ok_or(Error::NotSignedIn)?;
+        let stored: Option<crate::domain::MonthProgress> =
+            meta_get(&self.conn, PROGRESS_KEY)?.and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(mut progress) = stored.filter(|p| p.month == month) else { return Ok(None) };
+        let since = progress.as_of.max(month_start);
+        let local: i64 = self.conn.query_row(
+            "SELECT count(*) FROM visits WHERE manager_id = ?1 AND status = 'completed'
+                 AND check_out_at > ?2 AND check_out_at <= ?3",
+            params![user.id, since, now],
+            |r| r.get(0),
+        )?;
+        progress.done.visits += local;
+        Ok(Some(progress))
     }
 
     /// The villages the signed-in manager is responsible for, as the last sync brought them.
@@ -378,6 +404,11 @@ impl Store {
             for hash in held.iter().filter(|h| !keep.contains(&h.as_str())) {
                 tx.execute("DELETE FROM files WHERE hash = ?1", [hash])?;
             }
+        }
+
+        if let Some(progress) = &response.progress {
+            // Plain values: serialising them cannot fail.
+            meta_set(&tx, PROGRESS_KEY, serde_json::to_vec(progress).unwrap_or_default())?;
         }
 
         for claim in &response.claims {

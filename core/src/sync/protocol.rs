@@ -103,6 +103,8 @@ pub struct SyncResponse {
     pub reconcile: Vec<SyncMessage>,
     /// The branch's settings, when newer than the device's.
     pub settings: Option<BranchSettings>,
+    /// A manager's progress against this month's target, as of this answer.
+    pub progress: Option<crate::domain::MonthProgress>,
 }
 
 /// What a branch decides for all its tablets, read-only on them and used offline.

@@ -567,6 +567,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() != 11438:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_month_progress() != 2736:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead() != 32070:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_my_villages() != 65505:
@@ -719,6 +721,9 @@ _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login.restype = 
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_month_progress.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_month_progress.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead.restype = ctypes.c_uint16
@@ -956,6 +961,11 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_logout.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_logout.restype = None
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_month_progress.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_month_progress.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_move_lead.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2938,6 +2948,33 @@ class _UniffiFfiConverterSequenceTypeFunnelStage(_UniffiConverterRustBuffer):
 
 
 
+class _UniffiFfiConverterOptionalTypeMonthProgress(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            fieldsync_core._UniffiFfiConverterTypeMonthProgress.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        fieldsync_core._UniffiFfiConverterTypeMonthProgress.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return fieldsync_core._UniffiFfiConverterTypeMonthProgress.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+
 class _UniffiFfiConverterOptionalTypeLeadStage(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -3537,6 +3574,13 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         """
         Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
         stays usable by other threads while the server answers.
+"""
+        raise NotImplementedError
+    def month_progress(self, ) -> typing.Optional[fieldsync_core.MonthProgress]:
+        """
+        The signed-in manager's month against its target: what the server had counted at the
+        last sync plus the visits completed on this tablet since (offline). `None` without a
+        target this month.
 """
         raise NotImplementedError
     def move_lead(self, customer_id: str,lead_id: str,stage: fieldsync_core.LeadStage,lost_reason: typing.Optional[str]) -> None:
@@ -4158,6 +4202,23 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_logout,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def month_progress(self, ) -> typing.Optional[fieldsync_core.MonthProgress]:
+        """
+        The signed-in manager's month against its target: what the server had counted at the
+        last sync plus the visits completed on this tablet since (offline). `None` without a
+        target this month.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypeMonthProgress.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_month_progress,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

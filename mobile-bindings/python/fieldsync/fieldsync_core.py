@@ -2672,6 +2672,108 @@ class _UniffiFfiConverterTypeLeadSummary(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt8.write(value.probability, buf)
         _UniffiFfiConverterOptionalInt64.write(value.expected_close, buf)
 
+@dataclass
+class Measures:
+    """
+    What a target counts, and what was done against it.
+"""
+    def __init__(self, *, visits:int, new_customers:int, leads_won:int, amount_won_fen:int):
+        self.visits = visits
+        self.new_customers = new_customers
+        self.leads_won = leads_won
+        self.amount_won_fen = amount_won_fen
+        
+        
+
+    
+    def __str__(self):
+        return "Measures(visits={}, new_customers={}, leads_won={}, amount_won_fen={})".format(self.visits, self.new_customers, self.leads_won, self.amount_won_fen)
+    def __eq__(self, other):
+        if self.visits != other.visits:
+            return False
+        if self.new_customers != other.new_customers:
+            return False
+        if self.leads_won != other.leads_won:
+            return False
+        if self.amount_won_fen != other.amount_won_fen:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeMeasures(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Measures(
+            visits=_UniffiFfiConverterInt64.read(buf),
+            new_customers=_UniffiFfiConverterInt64.read(buf),
+            leads_won=_UniffiFfiConverterInt64.read(buf),
+            amount_won_fen=_UniffiFfiConverterInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterInt64.check_lower(value.visits)
+        _UniffiFfiConverterInt64.check_lower(value.new_customers)
+        _UniffiFfiConverterInt64.check_lower(value.leads_won)
+        _UniffiFfiConverterInt64.check_lower(value.amount_won_fen)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterInt64.write(value.visits, buf)
+        _UniffiFfiConverterInt64.write(value.new_customers, buf)
+        _UniffiFfiConverterInt64.write(value.leads_won, buf)
+        _UniffiFfiConverterInt64.write(value.amount_won_fen, buf)
+
+@dataclass
+class MonthProgress:
+    """
+    A manager's month: the target and what the server had counted when the tablet last synced.
+"""
+    def __init__(self, *, month:str, as_of:int, target:Measures, done:Measures):
+        self.month = month
+        self.as_of = as_of
+        self.target = target
+        self.done = done
+        
+        
+
+    
+    def __str__(self):
+        return "MonthProgress(month={}, as_of={}, target={}, done={})".format(self.month, self.as_of, self.target, self.done)
+    def __eq__(self, other):
+        if self.month != other.month:
+            return False
+        if self.as_of != other.as_of:
+            return False
+        if self.target != other.target:
+            return False
+        if self.done != other.done:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeMonthProgress(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return MonthProgress(
+            month=_UniffiFfiConverterString.read(buf),
+            as_of=_UniffiFfiConverterInt64.read(buf),
+            target=_UniffiFfiConverterTypeMeasures.read(buf),
+            done=_UniffiFfiConverterTypeMeasures.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.month)
+        _UniffiFfiConverterInt64.check_lower(value.as_of)
+        _UniffiFfiConverterTypeMeasures.check_lower(value.target)
+        _UniffiFfiConverterTypeMeasures.check_lower(value.done)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.month, buf)
+        _UniffiFfiConverterInt64.write(value.as_of, buf)
+        _UniffiFfiConverterTypeMeasures.write(value.target, buf)
+        _UniffiFfiConverterTypeMeasures.write(value.done, buf)
+
 class _UniffiFfiConverterOptionalUInt8(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -5039,6 +5141,8 @@ __all__ = [
     "StageChange",
     "Lead",
     "LeadSummary",
+    "Measures",
+    "MonthProgress",
     "NewLead",
     "Owner",
     "OwnerChange",

@@ -379,6 +379,11 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_login(uint64_t ptr, Ru
 void uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_logout(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_MONTH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_MONTH_PROGRESS
+RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_month_progress(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_MOVE_LEAD
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_MOVE_LEAD
 void uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_move_lead(uint64_t ptr, RustBuffer customer_id, RustBuffer lead_id, RustBuffer stage, RustBuffer lost_reason, RustCallStatus *_Nonnull out_status
@@ -933,6 +938,12 @@ uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_LOGOUT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_LOGOUT
 uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_MONTH_PROGRESS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_CHECKSUM_METHOD_FIELDSYNCDEVICE_MONTH_PROGRESS
+uint16_t uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_month_progress(void
     
 );
 #endif

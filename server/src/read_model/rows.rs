@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use fieldsync_core::domain::{Channel, CustomerFile, GeoPoint, Visit, VisitStatus, idcard, phone};
+use fieldsync_core::domain::{Channel, CustomerFile, GeoPoint, LeadStage, Visit, VisitStatus, idcard, phone};
 
 use super::evidence::{AFTER_THE_FACT_MS, Measures};
 use crate::policy::Scope;
@@ -102,6 +102,8 @@ pub struct LeadRm {
     pub visit_id: Option<String>,
     pub created_by: String,
     pub created_at: i64,
+    /// When it was won (its latest move to won).
+    pub won_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -172,6 +174,9 @@ impl ReadRows {
                 visit_id: l.visit_id.clone(),
                 created_by: l.created_by.clone(),
                 created_at: l.created_at,
+                won_at: (l.stage == LeadStage::Won)
+                    .then(|| l.stage_history.iter().rev().find(|c| c.stage == LeadStage::Won).map(|c| c.at))
+                    .flatten(),
             })
             .collect();
         let reminders = file

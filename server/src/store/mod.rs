@@ -19,7 +19,8 @@
 //! - [`StageStore`]: tier thresholds, asset snapshots and when customers turn dormant;
 //! - [`ReminderStore`]: when the server writes each customer's next birthday reminder;
 //! - [`CatalogStore`]: each branch's product catalog and its brochures;
-//! - [`TerritoryStore`]: each branch's villages, their outlets and responsible managers.
+//! - [`TerritoryStore`]: each branch's villages, their outlets and responsible managers;
+//! - [`TargetStore`]: monthly targets and the progress counted against them.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
@@ -37,6 +38,7 @@ pub mod reminders;
 pub mod sessions;
 pub mod sqlite;
 pub mod stages;
+pub mod targets;
 pub mod territories;
 
 pub use accounts::AccountStore;
@@ -52,6 +54,7 @@ pub use sessions::SessionStore;
 pub use sqlite::db::{Db, OpenError};
 pub use sqlite::schema;
 pub use stages::StageStore;
+pub use targets::TargetStore;
 pub use territories::TerritoryStore;
 
 /// A failure of the store itself (never a refusal: those are the callers' errors). Messages name
@@ -87,6 +90,7 @@ pub trait Store:
     + ReminderStore
     + CatalogStore
     + TerritoryStore
+    + TargetStore
 {
 }
 
@@ -103,6 +107,7 @@ impl<T> Store for T where
         + ReminderStore
         + CatalogStore
         + TerritoryStore
+        + TargetStore
         + ?Sized
 {
 }

@@ -213,6 +213,13 @@ texts! {
     keep_left: "保留左侧", "Keep the left one";
     keep_right: "保留右侧", "Keep the right one";
     merged_note: "已合并", "Merged";
+    targets_title: "本月目标完成情况", "This month against its targets";
+    targets_note: "完成 / 目标；走访按签到时间，新客户按负责客户经理，成交按线索创建人计。", "Done / target; visits by check-in time, new customers by the manager in charge, leads won by who opened them.";
+    whole_branch: "全支行", "Whole branch";
+    visits_done: "走访", "Visits";
+    new_customers: "新客户", "New customers";
+    leads_won: "成交线索", "Leads won";
+    amount_won: "成交金额", "Amount won";
 }
 
 impl Texts {

@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use fieldsync_core::domain::LeadStage;
+use fieldsync_core::domain::{LeadStage, Measures};
 use serde::{Deserialize, Serialize};
 
 use super::error::WebError;
@@ -113,6 +113,33 @@ struct OverviewPage<'a> {
     date: String,
     route: Vec<Stop>,
     daily_total: String,
+    /// This month against its targets: each manager's, then the branch's.
+    month: String,
+    targets: Vec<TargetLine>,
+}
+
+/// One row of the month's targets: done / target for each measure.
+pub struct TargetLine {
+    pub who: String,
+    pub visits: String,
+    pub new_customers: String,
+    pub leads_won: String,
+    pub amount_won: String,
+}
+
+fn target_line(who: String, target: &Measures, done: &Measures) -> TargetLine {
+    let of = |d: i64, t: i64| if t > 0 { format!("{d} / {t}") } else { d.to_string() };
+    TargetLine {
+        who,
+        visits: of(done.visits, target.visits),
+        new_customers: of(done.new_customers, target.new_customers),
+        leads_won: of(done.leads_won, target.leads_won),
+        amount_won: if target.amount_won_fen > 0 {
+            format!("{} / {}", format::money(done.amount_won_fen), format::money(target.amount_won_fen))
+        } else {
+            format::money(done.amount_won_fen)
+        },
+    }
 }
 
 pub struct DeviceLine {
@@ -168,13 +195,17 @@ pub async fn page(
             s.overdue_per_manager(&b2, now)?,
         ))
     });
+    let first_of_month = jiff::Timestamp::from_millisecond(now)
+        .map(|t| t.to_zoned(tz.clone()).date().first_of_month())
+        .unwrap_or(jiff::civil::date(1970, 1, 1));
     let people = state.db.read(move |s| {
+        let month = crate::targets::branch_month(s, &b3, first_of_month)?;
         let managers = s.branch_managers(&b3)?;
         let manager = chosen.or_else(|| managers.first().map(|(id, _)| id.clone())).unwrap_or_default();
         let day = s.manager_day(&b3, &manager, day_ms(route_day), day_ms(route_day + 1))?;
-        Ok::<_, AccountError>((day, s.device_status(&b3)?, managers, manager))
+        Ok::<_, AccountError>((day, s.device_status(&b3)?, managers, manager, month))
     });
-    let (counts, ((coverage, territories), funnel, overdue), (day, devices, managers, manager)) =
+    let (counts, ((coverage, territories), funnel, overdue), (day, devices, managers, manager, month)) =
         tokio::try_join!(visits, figures, people).map_err(|e| WebError::from_app(lang, e))?;
     let date_of = |day: i64| format::date(day_ms(day) + offset_ms / 2, &tz);
     let daily = per_manager(&counts, first_day, DAYS, 1, |d| date_of(d).get(5..).unwrap_or_default().to_string());
@@ -269,6 +300,13 @@ pub async fn page(
         date: date_of(route_day),
         route,
         daily_total: t.total_visits_n(daily_total),
+        month: first_of_month.strftime("%Y-%m").to_string(),
+        targets: month
+            .0
+            .iter()
+            .map(|(name, target, done)| target_line(name.clone(), target, done))
+            .chain(month.1.iter().map(|(target, done)| target_line(t.whole_branch.to_string(), target, done)))
+            .collect(),
     }
     .render()
     .map_err(|_| WebError::Internal(lang))?;

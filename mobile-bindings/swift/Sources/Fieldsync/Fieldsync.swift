@@ -718,6 +718,13 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func logout() throws 
     
     /**
+     * The signed-in manager's month against its target: what the server had counted at the
+     * last sync plus the visits completed on this tablet since (offline). `None` without a
+     * target this month.
+     */
+    func monthProgress() throws  -> MonthProgress?
+    
+    /**
      * Moves a lead to `stage` (a lost lead needs its reason).
      */
     func moveLead(customerId: String, leadId: String, stage: LeadStage, lostReason: String?) throws 
@@ -1203,6 +1210,20 @@ open func logout()throws   {try rustCallWithError(FfiConverterTypeFieldsyncError
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The signed-in manager's month against its target: what the server had counted at the
+     * last sync plus the visits completed on this tablet since (offline). `None` without a
+     * target this month.
+     */
+open func monthProgress()throws  -> MonthProgress?  {
+    return try  FfiConverterOptionTypeMonthProgress.lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_month_progress(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -3159,6 +3180,30 @@ fileprivate struct FfiConverterOptionTypeSyncListener: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeMonthProgress: FfiConverterRustBuffer {
+    typealias SwiftType = MonthProgress?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeMonthProgress.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeMonthProgress.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypePoolRules: FfiConverterRustBuffer {
     typealias SwiftType = PoolRules?
 
@@ -3851,6 +3896,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() != 11438) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_month_progress() != 2736) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead() != 32070) {

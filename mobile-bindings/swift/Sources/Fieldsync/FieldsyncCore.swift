@@ -1743,6 +1743,148 @@ public func FfiConverterTypeLeadSummary_lower(_ value: LeadSummary) -> RustBuffe
 
 
 /**
+ * What a target counts, and what was done against it.
+ */
+public struct Measures: Equatable, Hashable {
+    public var visits: Int64
+    public var newCustomers: Int64
+    public var leadsWon: Int64
+    public var amountWonFen: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(visits: Int64, newCustomers: Int64, leadsWon: Int64, amountWonFen: Int64) {
+        self.visits = visits
+        self.newCustomers = newCustomers
+        self.leadsWon = leadsWon
+        self.amountWonFen = amountWonFen
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Measures: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMeasures: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Measures {
+        return
+            try Measures(
+                visits: FfiConverterInt64.read(from: &buf), 
+                newCustomers: FfiConverterInt64.read(from: &buf), 
+                leadsWon: FfiConverterInt64.read(from: &buf), 
+                amountWonFen: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Measures, into buf: inout [UInt8]) {
+        FfiConverterInt64.write(value.visits, into: &buf)
+        FfiConverterInt64.write(value.newCustomers, into: &buf)
+        FfiConverterInt64.write(value.leadsWon, into: &buf)
+        FfiConverterInt64.write(value.amountWonFen, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeasures_lift(_ buf: RustBuffer) throws -> Measures {
+    return try FfiConverterTypeMeasures.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMeasures_lower(_ value: Measures) -> RustBuffer {
+    return FfiConverterTypeMeasures.lower(value)
+}
+
+
+/**
+ * A manager's month: the target and what the server had counted when the tablet last synced.
+ */
+public struct MonthProgress: Equatable, Hashable {
+    /**
+     * `2026-12`.
+     */
+    public var month: String
+    /**
+     * When the server counted `done`.
+     */
+    public var asOf: Int64
+    public var target: Measures
+    public var done: Measures
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `2026-12`.
+         */month: String, 
+        /**
+         * When the server counted `done`.
+         */asOf: Int64, target: Measures, done: Measures) {
+        self.month = month
+        self.asOf = asOf
+        self.target = target
+        self.done = done
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension MonthProgress: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeMonthProgress: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> MonthProgress {
+        return
+            try MonthProgress(
+                month: FfiConverterString.read(from: &buf), 
+                asOf: FfiConverterInt64.read(from: &buf), 
+                target: FfiConverterTypeMeasures.read(from: &buf), 
+                done: FfiConverterTypeMeasures.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: MonthProgress, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.month, into: &buf)
+        FfiConverterInt64.write(value.asOf, into: &buf)
+        FfiConverterTypeMeasures.write(value.target, into: &buf)
+        FfiConverterTypeMeasures.write(value.done, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMonthProgress_lift(_ buf: RustBuffer) throws -> MonthProgress {
+    return try FfiConverterTypeMonthProgress.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeMonthProgress_lower(_ value: MonthProgress) -> RustBuffer {
+    return FfiConverterTypeMonthProgress.lower(value)
+}
+
+
+/**
  * Details of a new lead.
  */
 public struct NewLead: Equatable, Hashable {

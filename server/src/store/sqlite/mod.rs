@@ -5,7 +5,7 @@
 //! - `readers`: the reader threads, each with its own connection, that run reads in order;
 //! - [`schema`]: forward-only migrations numbered by `user_version`;
 //! - `visibility`: the SQL twin of the one visibility rule;
-//! - `documents`, `accounts`, `photos`, `read_models`, `pages`, `sessions`, `pool`, `duplicates`, `stages`, `reminders`, `catalog`, `territories`: the store traits implemented on a connection (inside the
+//! - `documents`, `accounts`, `photos`, `read_models`, `pages`, `sessions`, `pool`, `duplicates`, `stages`, `reminders`, `catalog`, `territories`, `targets`: the store traits implemented on a connection (inside the
 //!   transaction [`db::Db`] opened).
 
 pub mod db;
@@ -23,5 +23,6 @@ mod readers;
 mod reminders;
 mod sessions;
 mod stages;
+mod targets;
 mod territories;
 pub(crate) mod visibility;

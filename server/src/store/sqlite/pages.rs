@@ -30,6 +30,7 @@ fn lead_row(r: &Row) -> rusqlite::Result<LeadRm> {
         visit_id: r.get(9)?,
         created_by: r.get(10)?,
         created_at: r.get(11)?,
+        won_at: r.get(12)?,
     })
 }
 
@@ -202,7 +203,7 @@ impl PageQueries for Connection {
         Ok(self
             .prepare_cached(
                 "SELECT lead_id, customer_id, branch_id, owner_id, product, stage, amount_fen, probability,
-                     expected_close, visit_id, created_by, created_at
+                     expected_close, visit_id, created_by, created_at, won_at
                  FROM rm_leads WHERE customer_id = ?1 AND visit_id = ?2 ORDER BY created_at, lead_id",
             )?
             .query_map([customer_id, visit_id], lead_row)?
@@ -213,7 +214,7 @@ impl PageQueries for Connection {
         Ok(self
             .prepare_cached(
                 "SELECT lead_id, customer_id, branch_id, owner_id, product, stage, amount_fen, probability,
-                     expected_close, visit_id, created_by, created_at
+                     expected_close, visit_id, created_by, created_at, won_at
                  FROM rm_leads WHERE customer_id = ?1 ORDER BY created_at DESC, lead_id",
             )?
             .query_map([customer_id], lead_row)?

@@ -42,7 +42,7 @@ static CUSTOMER_UPSERT: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| upsert_sql("rm_customers", CUSTOMER_COLUMNS, 1));
 static LEAD_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let columns = "customer_id, lead_id, branch_id, owner_id, product, stage, amount_fen, probability, expected_close, \
-                   visit_id, created_by, created_at";
+                   visit_id, created_by, created_at, won_at";
     upsert_sql("rm_leads", columns, 2)
 });
 static REMINDER_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -234,6 +234,7 @@ impl ReadModelStore for Connection {
                 l.visit_id,
                 l.created_by,
                 l.created_at,
+                l.won_at,
             ])?;
         }
         Ok(())

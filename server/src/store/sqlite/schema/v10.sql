@@ -108,3 +108,21 @@ CREATE TABLE territories (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (branch_id, village)
 ) WITHOUT ROWID;
+
+-- Targets (src/targets.rs): when each lead was won, for the month's progress; each branch's
+-- monthly targets, the branch's ('' as the manager) and each manager's.
+ALTER TABLE rm_leads ADD COLUMN won_at INTEGER;
+CREATE INDEX rm_leads_won ON rm_leads (branch_id, won_at) WHERE won_at IS NOT NULL;
+
+CREATE TABLE targets (
+    branch_id TEXT NOT NULL,
+    month TEXT NOT NULL,
+    manager_id TEXT NOT NULL,
+    visits INTEGER NOT NULL,
+    new_customers INTEGER NOT NULL,
+    leads_won INTEGER NOT NULL,
+    amount_won_fen INTEGER NOT NULL,
+    PRIMARY KEY (branch_id, month, manager_id)
+) WITHOUT ROWID;
+CREATE INDEX rm_customers_new ON rm_customers (owner_id, created_at);
+CREATE INDEX rm_leads_won_by ON rm_leads (created_by, won_at) WHERE won_at IS NOT NULL;

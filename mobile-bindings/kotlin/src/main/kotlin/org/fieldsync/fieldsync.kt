@@ -53,6 +53,7 @@ import org.fieldsync.core.FfiConverterTypeLeadSource
 import org.fieldsync.core.FfiConverterTypeLeadStage
 import org.fieldsync.core.FfiConverterTypeLeadSummary
 import org.fieldsync.core.FfiConverterTypeLifecycle
+import org.fieldsync.core.FfiConverterTypeMonthProgress
 import org.fieldsync.core.FfiConverterTypeOwnerChange
 import org.fieldsync.core.FfiConverterTypePoolRules
 import org.fieldsync.core.FfiConverterTypePoolSummary
@@ -80,6 +81,7 @@ import org.fieldsync.core.LeadSource
 import org.fieldsync.core.LeadStage
 import org.fieldsync.core.LeadSummary
 import org.fieldsync.core.Lifecycle
+import org.fieldsync.core.MonthProgress
 import org.fieldsync.core.OwnerChange
 import org.fieldsync.core.PoolRules
 import org.fieldsync.core.PoolSummary
@@ -114,6 +116,7 @@ import org.fieldsync.core.RustBuffer as RustBufferLeadSource
 import org.fieldsync.core.RustBuffer as RustBufferLeadStage
 import org.fieldsync.core.RustBuffer as RustBufferLeadSummary
 import org.fieldsync.core.RustBuffer as RustBufferLifecycle
+import org.fieldsync.core.RustBuffer as RustBufferMonthProgress
 import org.fieldsync.core.RustBuffer as RustBufferOwnerChange
 import org.fieldsync.core.RustBuffer as RustBufferPoolRules
 import org.fieldsync.core.RustBuffer as RustBufferPoolSummary
@@ -841,6 +844,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_month_progress(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_my_villages(
@@ -971,6 +976,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_logout(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_month_progress(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_move_lead(`ptr`: Long,`customerId`: RustBuffer.ByValue,`leadId`: RustBuffer.ByValue,`stage`: RustBufferLeadStage.ByValue,`lostReason`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_my_villages(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1219,6 +1226,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() and 0xFFFF) != 11438) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_month_progress() and 0xFFFF) != 2736) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_move_lead() and 0xFFFF) != 32070) {
@@ -1878,6 +1888,13 @@ public interface FieldsyncDeviceInterface {
     fun `logout`()
     
     /**
+     * The signed-in manager's month against its target: what the server had counted at the
+     * last sync plus the visits completed on this tablet since (offline). `None` without a
+     * target this month.
+     */
+    fun `monthProgress`(): MonthProgress?
+    
+    /**
      * Moves a lead to `stage` (a lost lead needs its reason).
      */
     fun `moveLead`(`customerId`: kotlin.String, `leadId`: kotlin.String, `stage`: LeadStage, `lostReason`: kotlin.String?)
@@ -2502,6 +2519,25 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
 }
     }
     
+    
+
+    
+    /**
+     * The signed-in manager's month against its target: what the server had counted at the
+     * last sync plus the visits completed on this tablet since (offline). `None` without a
+     * target this month.
+     */
+    @Throws(FieldsyncException::class)override fun `monthProgress`(): MonthProgress? {
+            return FfiConverterOptionalTypeMonthProgress.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_month_progress(
+        it,
+        _status)
+}
+    }
+    )
+    }
     
 
     
@@ -4876,6 +4912,38 @@ public object FfiConverterOptionalTypeSyncListener: FfiConverterRustBuffer<SyncL
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeMonthProgress: FfiConverterRustBuffer<MonthProgress?> {
+    override fun read(buf: ByteBuffer): MonthProgress? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeMonthProgress.read(buf)
+    }
+
+    override fun allocationSize(value: MonthProgress?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeMonthProgress.allocationSize(value)
+        }
+    }
+
+    override fun write(value: MonthProgress?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeMonthProgress.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypePoolRules: FfiConverterRustBuffer<PoolRules?> {
     override fun read(buf: ByteBuffer): PoolRules? {
         if (buf.get().toInt() == 0) {
@@ -5593,6 +5661,8 @@ public object FfiConverterSequenceTypeVisitReview: FfiConverterRustBuffer<List<V
         }
     }
 }
+
+
 
 
 

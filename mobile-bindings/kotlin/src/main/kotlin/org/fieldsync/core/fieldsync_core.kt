@@ -2048,6 +2048,114 @@ public object FfiConverterTypeLeadSummary: FfiConverterRustBuffer<LeadSummary> {
 
 
 /**
+ * What a target counts, and what was done against it.
+ */
+data class Measures (
+    var `visits`: kotlin.Long
+    , 
+    var `newCustomers`: kotlin.Long
+    , 
+    var `leadsWon`: kotlin.Long
+    , 
+    var `amountWonFen`: kotlin.Long
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMeasures: FfiConverterRustBuffer<Measures> {
+    override fun read(buf: ByteBuffer): Measures {
+        return Measures(
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Measures) = (
+            FfiConverterLong.allocationSize(value.`visits`) +
+            FfiConverterLong.allocationSize(value.`newCustomers`) +
+            FfiConverterLong.allocationSize(value.`leadsWon`) +
+            FfiConverterLong.allocationSize(value.`amountWonFen`)
+    )
+
+    override fun write(value: Measures, buf: ByteBuffer) {
+            FfiConverterLong.write(value.`visits`, buf)
+            FfiConverterLong.write(value.`newCustomers`, buf)
+            FfiConverterLong.write(value.`leadsWon`, buf)
+            FfiConverterLong.write(value.`amountWonFen`, buf)
+    }
+}
+
+
+
+/**
+ * A manager's month: the target and what the server had counted when the tablet last synced.
+ */
+data class MonthProgress (
+    /**
+     * `2026-12`.
+     */
+    var `month`: kotlin.String
+    , 
+    /**
+     * When the server counted `done`.
+     */
+    var `asOf`: kotlin.Long
+    , 
+    var `target`: Measures
+    , 
+    var `done`: Measures
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeMonthProgress: FfiConverterRustBuffer<MonthProgress> {
+    override fun read(buf: ByteBuffer): MonthProgress {
+        return MonthProgress(
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterTypeMeasures.read(buf),
+            FfiConverterTypeMeasures.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: MonthProgress) = (
+            FfiConverterString.allocationSize(value.`month`) +
+            FfiConverterLong.allocationSize(value.`asOf`) +
+            FfiConverterTypeMeasures.allocationSize(value.`target`) +
+            FfiConverterTypeMeasures.allocationSize(value.`done`)
+    )
+
+    override fun write(value: MonthProgress, buf: ByteBuffer) {
+            FfiConverterString.write(value.`month`, buf)
+            FfiConverterLong.write(value.`asOf`, buf)
+            FfiConverterTypeMeasures.write(value.`target`, buf)
+            FfiConverterTypeMeasures.write(value.`done`, buf)
+    }
+}
+
+
+
+/**
  * Details of a new lead.
  */
 data class NewLead (

@@ -1,0 +1,100 @@
+//! Monthly targets (目标): a branch's target for a month, decomposed evenly to its active managers
+//! (`admin set-target`; a manager's own can be set after), and the progress counted from the
+//! read models: on the overview for every manager, and to each manager's tablet with their sync.
+
+use fieldsync_core::domain::{Measures, MonthProgress};
+use jiff::civil::Date;
+
+use crate::accounts::User;
+use crate::customers::PushError;
+use crate::policy::Refusal;
+use crate::store::{Store, StoreResult};
+
+/// `2026-12` as the first day of that month.
+pub fn parse_month(month: &str) -> Option<Date> {
+    let (y, m) = month.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    Date::new(y.parse().ok()?, m.parse().ok()?, 1).ok()
+}
+
+/// The month `[start, end)` in UTC ms in the branch's time zone.
+pub fn month_bounds(store: &dyn Store, branch_id: &str, first: Date) -> StoreResult<(i64, i64)> {
+    let tz = crate::read_model::days::branch_zone(store, branch_id)?;
+    let at = |d: Date| d.to_zoned(tz.clone()).map(|z| z.timestamp().as_millisecond()).unwrap_or(0);
+    let next = first.checked_add(jiff::Span::new().months(1)).unwrap_or(first);
+    Ok((at(first), at(next)))
+}
+
+/// Sets the branch's target for `month` and splits it evenly among its active managers, in the
+/// caller's transaction. Returns how many managers got a part.
+pub fn set_branch_target(
+    store: &dyn Store,
+    branch_id: &str,
+    month: &str,
+    target: &Measures,
+) -> Result<usize, PushError> {
+    parse_month(month).ok_or(PushError::Refused(Refusal::Invalid("month".into())))?;
+    target.validate().map_err(|f| PushError::Refused(Refusal::Invalid(f.into())))?;
+    store.set_target(branch_id, month, "", target)?;
+    let managers = store.branch_managers(branch_id)?;
+    for ((id, _), part) in managers.iter().zip(target.split(managers.len().max(1))) {
+        store.set_target(branch_id, month, id, &part)?;
+    }
+    Ok(managers.len())
+}
+
+/// Sets one manager's target for `month` (after the split, to adjust it).
+pub fn set_manager_target(
+    store: &dyn Store,
+    branch_id: &str,
+    month: &str,
+    manager_id: &str,
+    target: &Measures,
+) -> Result<(), PushError> {
+    parse_month(month).ok_or(PushError::Refused(Refusal::Invalid("month".into())))?;
+    target.validate().map_err(|f| PushError::Refused(Refusal::Invalid(f.into())))?;
+    if !store.branch_managers(branch_id)?.iter().any(|(id, _)| id == manager_id) {
+        return Err(PushError::Refused(Refusal::UnknownOwner));
+    }
+    store.set_target(branch_id, month, manager_id, target)?;
+    Ok(())
+}
+
+/// A manager's month at `now` (in their branch's time zone): `None` when no target is set.
+pub fn progress(store: &dyn Store, manager: &User, now: i64) -> StoreResult<Option<MonthProgress>> {
+    let tz = crate::read_model::days::branch_zone(store, &manager.branch_id)?;
+    let Ok(today) = jiff::Timestamp::from_millisecond(now).map(|t| t.to_zoned(tz).date()) else { return Ok(None) };
+    let first = today.first_of_month();
+    let month = first.strftime("%Y-%m").to_string();
+    let Some(target) = store.targets(&manager.branch_id, &month)?.into_iter().find(|(m, _)| *m == manager.id) else {
+        return Ok(None);
+    };
+    let (from, to) = month_bounds(store, &manager.branch_id, first)?;
+    let done = store.done_by(&manager.id, from, to)?;
+    Ok(Some(MonthProgress { month, as_of: now, target: target.1, done }))
+}
+
+/// Every manager's month for the overview: (manager name, target, done), and the branch's
+/// target with the sum of what was done.
+pub type BranchMonth = (Vec<(String, Measures, Measures)>, Option<(Measures, Measures)>);
+
+pub fn branch_month(store: &dyn Store, branch_id: &str, first: Date) -> StoreResult<BranchMonth> {
+    let month = first.strftime("%Y-%m").to_string();
+    let targets = store.targets(branch_id, &month)?;
+    let (from, to) = month_bounds(store, branch_id, first)?;
+    let done = store.done(branch_id, from, to)?;
+    let of = |id: &str| done.iter().find(|(m, _)| m == id).map(|(_, d)| *d).unwrap_or_default();
+    let rows = store
+        .branch_managers(branch_id)?
+        .into_iter()
+        .map(|(id, name)| {
+            let target = targets.iter().find(|(m, _)| *m == id).map(|(_, t)| *t).unwrap_or_default();
+            (name, target, of(&id))
+        })
+        .collect::<Vec<_>>();
+    let total = rows.iter().fold(Measures::default(), |a, (_, _, d)| a.add(d));
+    let branch = targets.iter().find(|(m, _)| m.is_empty()).map(|(_, t)| (*t, total));
+    Ok((rows, branch))
+}
