@@ -98,3 +98,49 @@ pub fn branch_month(store: &dyn Store, branch_id: &str, first: Date) -> StoreRes
     let branch = targets.iter().find(|(m, _)| m.is_empty()).map(|(_, t)| (*t, total));
     Ok((rows, branch))
 }
+
+/// One manager's month on the scorecard (绩效考核).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scorecard {
+    pub manager_id: String,
+    pub manager_name: String,
+    pub target: Measures,
+    pub done: Measures,
+    /// Customers of the manager's villages (their territory), and how many were visited this month.
+    pub village_customers: i64,
+    pub village_visited: i64,
+    /// Their visits a reviewer returned.
+    pub reviews_returned: i64,
+}
+
+/// Every manager's scorecard for the month starting `first`, comparable side by side.
+pub fn scorecards(store: &dyn Store, branch_id: &str, first: Date) -> StoreResult<Vec<Scorecard>> {
+    let month = first.strftime("%Y-%m").to_string();
+    let targets = store.targets(branch_id, &month)?;
+    let (from, to) = month_bounds(store, branch_id, first)?;
+    let done = store.done(branch_id, from, to)?;
+    let returned = store.returned_reviews(branch_id, from, to)?;
+    let villages = store.village_visits(branch_id, from, to)?;
+    let territories = store.territories(branch_id)?;
+    Ok(store
+        .branch_managers(branch_id)?
+        .into_iter()
+        .map(|(id, name)| {
+            let mine: Vec<&str> =
+                territories.iter().filter(|t| t.manager_ids.contains(&id)).map(|t| t.village.as_str()).collect();
+            let (customers, visited) = villages
+                .iter()
+                .filter(|(v, _, _)| mine.contains(&v.as_str()))
+                .fold((0, 0), |(c, v), (_, n, seen)| (c + n, v + seen));
+            Scorecard {
+                target: targets.iter().find(|(m, _)| *m == id).map(|(_, t)| *t).unwrap_or_default(),
+                done: done.iter().find(|(m, _)| *m == id).map(|(_, d)| *d).unwrap_or_default(),
+                village_customers: customers,
+                village_visited: visited,
+                reviews_returned: returned.iter().find(|(m, _)| *m == id).map_or(0, |(_, n)| *n),
+                manager_id: id,
+                manager_name: name,
+            }
+        })
+        .collect())
+}

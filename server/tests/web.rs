@@ -671,3 +671,46 @@ async fn a_supervisor_reassigns_and_locks_from_the_customer_page_and_sees_the_hi
     assert_eq!(browser.post(&lock, &[("csrf", &csrf), ("locked", "1")]).await.status, StatusCode::SEE_OTHER);
     assert!(browser.get(&path).await.body.contains("id=\"unlock\""));
 }
+
+#[tokio::test]
+async fn the_scorecard_compares_managers_and_exports() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+    assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    // A target for this month, and 王建国's villages.
+    let m1 = f
+        .state
+        .db
+        .write_blocking(|s| Ok::<_, fieldsync_server::store::StoreError>(s.user_by_username("m1")?.unwrap()))
+        .unwrap();
+    let (month, _) = fieldsync_core::domain::targets::china_month(fieldsync_server::routes::now_ms());
+    let target = fieldsync_core::domain::Measures { visits: 20, new_customers: 2, leads_won: 1, amount_won_fen: 0 };
+    f.state
+        .db
+        .write_blocking(|s| fieldsync_server::targets::set_manager_target(s, &m1.branch_id, &month, &m1.id, &target))
+        .unwrap();
+    let territory = fieldsync_core::domain::Territory {
+        village: "韩桥村".into(),
+        outlet_id: None,
+        manager_ids: vec![m1.id.clone()],
+    };
+    f.state.db.write_blocking(|s| fieldsync_server::territories::set(s, &m1.branch_id, territory, NOW)).unwrap();
+
+    let page = browser.get("/scorecard").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("王建国") && page.body.contains("3 / 20"), "{}", page.body);
+    assert!(page.body.contains("100% (2/2)"), "both customers of 韩桥村 visited this month: {}", page.body);
+    // Another month's, the CSV, and bad months.
+    assert_eq!(browser.get("/scorecard?month=2020-01").await.status, StatusCode::OK);
+    for bad in ["2026-13", "2026-1", "x%27%3B", "20260101"] {
+        assert_eq!(browser.get(&format!("/scorecard?month={bad}")).await.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let csv = browser.get(&format!("/scorecard.csv?month={month}")).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.body.starts_with('\u{feff}') && csv.body.contains("王建国") && csv.body.contains("3 / 20"),
+        "{}",
+        csv.body
+    );
+    assert!(!csv.body.contains("孙经理"), "another branch's manager is not on it");
+}

@@ -16,6 +16,13 @@ pub trait TargetStore {
     /// (by who serves them), leads won and their amount (by who opened them).
     fn done(&self, branch_id: &str, from: i64, to: i64) -> StoreResult<Vec<(String, Measures)>>;
 
+    /// Visits returned by a reviewer in `[from, to)`, per manager who made them.
+    fn returned_reviews(&self, branch_id: &str, from: i64, to: i64) -> StoreResult<Vec<(String, i64)>>;
+
+    /// Per village of the branch: its live customers, and those whose last visit fell in
+    /// `[from, to)`.
+    fn village_visits(&self, branch_id: &str, from: i64, to: i64) -> StoreResult<Vec<(String, i64, i64)>>;
+
     /// The same for one manager (indexed: asked with every manager's sync).
     fn done_by(&self, manager_id: &str, from: i64, to: i64) -> StoreResult<Measures>;
 }

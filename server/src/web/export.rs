@@ -22,7 +22,7 @@ use crate::store::pages::VisitListRow;
 const BATCH: usize = 2_000;
 
 /// What Excel would run as a formula is written as text.
-fn cell(value: &str) -> String {
+pub(super) fn cell(value: &str) -> String {
     match value.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
         _ => value.to_string(),

@@ -220,6 +220,12 @@ texts! {
     new_customers: "新客户", "New customers";
     leads_won: "成交线索", "Leads won";
     amount_won: "成交金额", "Amount won";
+    nav_scorecard: "绩效", "Scorecard";
+    scorecard_title: "客户经理绩效考核", "Managers' scorecard";
+    scorecard_note: "完成 / 目标。覆盖率：负责网格内客户本月走访的比例。投诉按时处理率尚未统计（互动记录还没有处理状态）。", "Done / target. Coverage: the share of the customers of a manager's villages visited this month. Complaints handled in time are not counted yet (interactions carry no handling state).";
+    coverage: "网格覆盖率", "Village coverage";
+    reviews_returned: "被退回走访", "Visits returned";
+    month: "月份", "Month";
 }
 
 impl Texts {

@@ -21,6 +21,7 @@ pub mod format;
 pub mod i18n;
 pub mod overview;
 pub mod plot;
+pub mod scorecard;
 pub mod session;
 pub mod visits;
 
@@ -54,6 +55,8 @@ pub fn routes() -> Router<AppState> {
         .route("/duplicates", get(duplicates::page))
         .route("/duplicates/merge", post(duplicates::merge))
         .route("/overview", get(overview::page))
+        .route("/scorecard", get(scorecard::page))
+        .route("/scorecard.csv", get(scorecard::csv))
         .route("/photos/{hash}", get(photo))
         .route("/static/{file}", get(static_file))
 }

@@ -86,6 +86,25 @@ impl TargetStore for Connection {
         Ok(out.into_iter().collect())
     }
 
+    fn returned_reviews(&self, branch_id: &str, from: i64, to: i64) -> StoreResult<Vec<(String, i64)>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT manager_id, count(*) FROM rm_visits
+             WHERE branch_id = ?1 AND at >= ?2 AND at < ?3 AND review = 'returned' GROUP BY manager_id",
+        )?;
+        let rows = stmt.query_map(params![branch_id, from, to], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn village_visits(&self, branch_id: &str, from: i64, to: i64) -> StoreResult<Vec<(String, i64, i64)>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT village, count(*), total(last_visit_at >= ?2 AND last_visit_at < ?3) FROM rm_customers
+             WHERE branch_id = ?1 AND scope NOT IN ('closed', 'deleted') GROUP BY village",
+        )?;
+        let rows =
+            stmt.query_map(params![branch_id, from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, f64>(2)? as i64)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn done_by(&self, manager_id: &str, from: i64, to: i64) -> StoreResult<Measures> {
         let visits = self
             .prepare_cached(
