@@ -17,6 +17,7 @@
 //! - [`policy`]: who sees what (scopes) and who may write what (one table), with refusal reasons.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod catalog;
 pub mod config;
 pub mod customers;

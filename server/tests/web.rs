@@ -714,3 +714,59 @@ async fn the_scorecard_compares_managers_and_exports() {
     );
     assert!(!csv.body.contains("孙经理"), "another branch's manager is not on it");
 }
+
+#[tokio::test]
+async fn a_campaign_chooses_its_members_gives_them_tasks_and_counts_progress() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+    assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/campaigns").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = page.hidden("csrf");
+    let tz = jiff::tz::TimeZone::fixed(jiff::tz::offset(8));
+    let today = jiff::Timestamp::from_millisecond(fieldsync_server::routes::now_ms()).unwrap().to_zoned(tz).date();
+    let (start, end) =
+        (today.yesterday().unwrap().to_string(), today.checked_add(jiff::Span::new().days(30)).unwrap().to_string());
+    let form = |csrf: &str, product: &str, starts: &str, ends: &str| {
+        vec![
+            ("csrf", csrf.to_string()),
+            ("name", "春季存款".to_string()),
+            ("product", product.to_string()),
+            ("starts", starts.to_string()),
+            ("ends", ends.to_string()),
+            ("village", "韩桥村".to_string()),
+            ("tier", String::new()),
+            ("lifecycle", String::new()),
+        ]
+    };
+    let post = |fields: Vec<(&'static str, String)>| fields;
+    for (fields, want) in [
+        (post(form("forged", "deposit", &start, &end)), StatusCode::FORBIDDEN),
+        (post(form(&csrf, "bitcoin", &start, &end)), StatusCode::BAD_REQUEST),
+        (post(form(&csrf, "deposit", "yesterday", &end)), StatusCode::BAD_REQUEST),
+        (post(form(&csrf, "deposit", &end, &start)), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(browser.post("/campaigns", &fields).await.status, want);
+    }
+    assert!(!browser.get("/campaigns").await.body.contains("春季存款"), "nothing was started");
+
+    let fields = form(&csrf, "deposit", &start, &end);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = browser.post("/campaigns", &fields).await;
+    assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, "/campaigns?created=1"));
+    let page = browser.get("/campaigns?created=1").await;
+    // Both of 韩桥村's customers, both visited today (contacted), neither with a deposit lead.
+    let row = page.body.split("<tr>").find(|r| r.contains("春季存款")).unwrap().to_string();
+    let numbers: Vec<&str> = row.split("class=\"num\">").skip(1).map(|c| c.split('<').next().unwrap()).collect();
+    assert_eq!(numbers, ["2", "2", "0", "0"], "{row}");
+    // Each member has its task.
+    let doc = f
+        .state
+        .db
+        .write_blocking(|s| fieldsync_server::customers::load(s, &f.customer, &automerge::ActorId::random()))
+        .unwrap()
+        .unwrap();
+    assert!(doc.file().reminders.values().any(|r| r.kind == fieldsync_core::domain::ReminderKind::Campaign));
+    assert_eq!(audit_count(&f.state, "campaign.create"), 1);
+}

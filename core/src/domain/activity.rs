@@ -14,6 +14,8 @@ code_enum! {
         Birthday = ("birthday", "生日"),
         FollowUp = ("follow_up", "跟进"),
         Custom = ("custom", "自定义"),
+        /// A marketing campaign's task, written by the server for each member customer.
+        Campaign = ("campaign", "营销活动"),
     }
 }
 

@@ -3816,6 +3816,11 @@ class ReminderKind(enum.Enum):
     
     CUSTOM = 5
     
+    CAMPAIGN = 6
+    """
+    A marketing campaign's task, written by the server for each member customer.
+"""
+    
     def label(self, ) -> str:
         """
         The Simplified Chinese label shown to users.
@@ -3849,6 +3854,8 @@ class _UniffiFfiConverterTypeReminderKind(_UniffiConverterRustBuffer):
             return ReminderKind.FOLLOW_UP
         if variant == 6:
             return ReminderKind.CUSTOM
+        if variant == 7:
+            return ReminderKind.CAMPAIGN
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -3864,6 +3871,8 @@ class _UniffiFfiConverterTypeReminderKind(_UniffiConverterRustBuffer):
         if value == ReminderKind.FOLLOW_UP:
             return
         if value == ReminderKind.CUSTOM:
+            return
+        if value == ReminderKind.CAMPAIGN:
             return
         raise ValueError(value)
 
@@ -3881,6 +3890,8 @@ class _UniffiFfiConverterTypeReminderKind(_UniffiConverterRustBuffer):
             buf.write_i32(5)
         if value == ReminderKind.CUSTOM:
             buf.write_i32(6)
+        if value == ReminderKind.CAMPAIGN:
+            buf.write_i32(7)
 
 
 

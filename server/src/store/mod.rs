@@ -20,13 +20,15 @@
 //! - [`ReminderStore`]: when the server writes each customer's next birthday reminder;
 //! - [`CatalogStore`]: each branch's product catalog and its brochures;
 //! - [`TerritoryStore`]: each branch's villages, their outlets and responsible managers;
-//! - [`TargetStore`]: monthly targets and the progress counted against them.
+//! - [`TargetStore`]: monthly targets and the progress counted against them;
+//! - [`CampaignStore`]: campaigns, their members and how far they got.
 //!
 //! Every method runs inside a transaction the caller's runtime opened ([`Db::read`] and
 //! [`Db::write`]): a whole request's reads see one snapshot, and its writes commit together or
 //! not at all. Methods are synchronous: document work is CPU-bound and runs on the blocking pool.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod catalog;
 pub mod documents;
 pub mod duplicates;
@@ -42,6 +44,7 @@ pub mod targets;
 pub mod territories;
 
 pub use accounts::AccountStore;
+pub use campaigns::CampaignStore;
 pub use catalog::CatalogStore;
 pub use documents::DocumentStore;
 pub use duplicates::DuplicateStore;
@@ -91,6 +94,7 @@ pub trait Store:
     + CatalogStore
     + TerritoryStore
     + TargetStore
+    + CampaignStore
 {
 }
 
@@ -108,6 +112,7 @@ impl<T> Store for T where
         + CatalogStore
         + TerritoryStore
         + TargetStore
+        + CampaignStore
         + ?Sized
 {
 }

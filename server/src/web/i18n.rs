@@ -226,6 +226,18 @@ texts! {
     coverage: "网格覆盖率", "Village coverage";
     reviews_returned: "被退回走访", "Visits returned";
     month: "月份", "Month";
+    nav_campaigns: "营销活动", "Campaigns";
+    campaigns_title: "营销活动", "Campaigns";
+    campaign_created: "活动已创建，客户经理下次同步后即可看到任务", "Campaign started: managers see its tasks from their next sync";
+    campaign_name: "活动名称", "Name";
+    period: "时间", "Period";
+    members: "目标客户", "Members";
+    contacted: "已接触", "Contacted";
+    responded: "有意向", "Responded";
+    converted: "已成交", "Converted";
+    new_campaign: "新建活动", "New campaign";
+    start_campaign: "创建并下发任务", "Start and send the tasks";
+    campaigns_note: "目标客户按所选条件从有负责客户经理的客户中选出（最多 2000 位）。已接触：活动期内完成走访；有意向：活动期内新建该产品线索；已成交：该线索在活动期内成交。", "Members are chosen by the filters among customers with a manager in charge (2,000 at most). Contacted: a visit completed in the period; responded: a lead for the product opened in the period; converted: that lead won in the period.";
 }
 
 impl Texts {

@@ -12,6 +12,7 @@
 //! (no inline script or style, nothing from another origin), no framing, no sniffing. Static files
 //! are compiled into the binary.
 
+pub mod campaigns;
 pub mod customers;
 pub mod duplicates;
 pub mod error;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/duplicates/merge", post(duplicates::merge))
         .route("/overview", get(overview::page))
         .route("/scorecard", get(scorecard::page))
+        .route("/campaigns", get(campaigns::page).post(campaigns::create))
         .route("/scorecard.csv", get(scorecard::csv))
         .route("/photos/{hash}", get(photo))
         .route("/static/{file}", get(static_file))

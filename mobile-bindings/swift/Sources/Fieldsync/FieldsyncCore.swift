@@ -4890,6 +4890,10 @@ public enum ReminderKind: Equatable, Hashable {
     case birthday
     case followUp
     case custom
+    /**
+     * A marketing campaign's task, written by the server for each member customer.
+     */
+    case campaign
 
 
 
@@ -4935,6 +4939,8 @@ public struct FfiConverterTypeReminderKind: FfiConverterRustBuffer {
         
         case 6: return .custom
         
+        case 7: return .campaign
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -4965,6 +4971,10 @@ public struct FfiConverterTypeReminderKind: FfiConverterRustBuffer {
         
         case .custom:
             writeInt(&buf, Int32(6))
+        
+        
+        case .campaign:
+            writeInt(&buf, Int32(7))
         
         }
     }

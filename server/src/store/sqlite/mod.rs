@@ -5,13 +5,14 @@
 //! - `readers`: the reader threads, each with its own connection, that run reads in order;
 //! - [`schema`]: forward-only migrations numbered by `user_version`;
 //! - `visibility`: the SQL twin of the one visibility rule;
-//! - `documents`, `accounts`, `photos`, `read_models`, `pages`, `sessions`, `pool`, `duplicates`, `stages`, `reminders`, `catalog`, `territories`, `targets`: the store traits implemented on a connection (inside the
+//! - `documents`, `accounts`, `photos`, `read_models`, `pages`, `sessions`, `pool`, `duplicates`, `stages`, `reminders`, `catalog`, `territories`, `targets`, `campaigns`: the store traits implemented on a connection (inside the
 //!   transaction [`db::Db`] opened).
 
 pub mod db;
 pub mod schema;
 
 mod accounts;
+mod campaigns;
 mod catalog;
 mod documents;
 mod duplicates;

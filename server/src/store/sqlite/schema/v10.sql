@@ -126,3 +126,24 @@ CREATE TABLE targets (
 ) WITHOUT ROWID;
 CREATE INDEX rm_customers_new ON rm_customers (owner_id, created_at);
 CREATE INDEX rm_leads_won_by ON rm_leads (created_by, won_at) WHERE won_at IS NOT NULL;
+
+-- Campaigns (src/campaigns.rs): a supervisor's campaign (a product, a period, the filters that
+-- chose its members) and its members, each given a task on their manager's tablet.
+CREATE TABLE campaigns (
+    campaign_id TEXT PRIMARY KEY,
+    branch_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    product TEXT NOT NULL,
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL,
+    filters TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX campaigns_branch ON campaigns (branch_id, starts_at);
+
+CREATE TABLE campaign_members (
+    campaign_id TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    PRIMARY KEY (campaign_id, customer_id)
+) WITHOUT ROWID;

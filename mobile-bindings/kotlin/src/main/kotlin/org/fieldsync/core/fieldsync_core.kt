@@ -4182,7 +4182,11 @@ enum class ReminderKind {
     REPAYMENT,
     BIRTHDAY,
     FOLLOW_UP,
-    CUSTOM;
+    CUSTOM,
+    /**
+     * A marketing campaign's task, written by the server for each member customer.
+     */
+    CAMPAIGN;
 
     
     /**
