@@ -308,3 +308,18 @@ fn a_second_file_with_the_same_id_number_or_phone_is_flagged_however_it_was_type
     assert_eq!(view.duplicates.iter().map(|d| d.customer_id.clone()).collect::<Vec<_>>(), vec![a.clone()]);
     assert_eq!(store.customer_360(&a).unwrap().duplicates[0].customer_id, b);
 }
+
+#[test]
+fn lists_filter_by_a_tag_given_by_hand() {
+    let (_dir, mut store) = store("M1");
+    let mut tagged = profile("张三", "韩桥村");
+    tagged.tags.0.insert("种植大户".into());
+    let a = store.create_customer(tagged, NOW).unwrap();
+    store.create_customer(profile("李四", "韩桥村"), NOW).unwrap();
+    let by = |tag: &str| CustomerFilter { tag: Some(tag.into()), ..Default::default() };
+    let found: Vec<String> =
+        store.customers(&by("种植大户"), 50, None).unwrap().items.into_iter().map(|c| c.customer_id).collect();
+    assert_eq!(found, vec![a]);
+    assert!(store.customers(&by("养殖户"), 50, None).unwrap().items.is_empty());
+    assert!(store.customers(&by("%"), 50, None).unwrap().items.is_empty(), "a tag is compared, never a pattern");
+}

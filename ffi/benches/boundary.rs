@@ -75,6 +75,7 @@ fn boundary(c: &mut Criterion) {
     let query = CustomerQuery {
         village: None,
         villages: Vec::new(),
+        tag: None,
         tier: None,
         lifecycle: None,
         owner: OwnerFilter::Anyone,

@@ -560,6 +560,7 @@ mod tests {
             let query = CustomerQuery {
                 village: None,
                 villages: Vec::new(),
+                tag: None,
                 tier: None,
                 lifecycle: None,
                 owner: OwnerFilter::Anyone,

@@ -36,6 +36,9 @@ pub struct CustomerQuery {
     /// Any of these villages (e.g. the manager's own, `my_villages()`); empty: any.
     #[uniffi(default = [])]
     pub villages: Vec<String>,
+    /// A tag, given by hand or by the server's rules (`60后`, `持有贷款`, `高净值`).
+    #[uniffi(default = None)]
+    pub tag: Option<String>,
     #[uniffi(default = None)]
     pub tier: Option<ValueTier>,
     #[uniffi(default = None)]
@@ -52,6 +55,7 @@ impl From<CustomerQuery> for CustomerFilter {
         CustomerFilter {
             village: q.village,
             villages: q.villages,
+            tag: q.tag,
             tier: q.tier,
             lifecycle: q.lifecycle,
             owner: match q.owner {
@@ -135,6 +139,8 @@ pub struct Customer360 {
     pub owner_history: Vec<OwnerChange>,
     /// Kept with its manager whatever the pool's recycle rules say.
     pub locked: bool,
+    /// Tags the server's rules give (tier, stage, age band, products held), beside the profile's.
+    pub auto_tags: Vec<String>,
     /// When the customer returns to the public pool if nothing happens first (`None`: no rule
     /// returns it, or the rules have not arrived yet).
     pub recycle: Option<RecycleDue>,
@@ -165,6 +171,7 @@ impl From<fieldsync_core::store::Customer360> for Customer360 {
             reviews: v.reviews.into_iter().map(|(visit_id, review)| VisitReview { visit_id, review }).collect(),
             owner_history: v.owner_history,
             locked: file.server.locked,
+            auto_tags: file.server.auto_tags.0.iter().cloned().collect(),
             recycle: v.recycle,
             duplicates: v.duplicates,
         }

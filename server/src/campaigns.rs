@@ -47,6 +47,7 @@ pub fn create(store: &dyn Store, by: &User, new: &NewCampaign, now: i64) -> Resu
     let campaign_id = fieldsync_core::ids::new_id();
     let filters = serde_json::json!({
         "village": new.filter.village, "tier": new.filter.tier, "lifecycle": new.filter.lifecycle,
+        "tag": new.filter.tag,
     })
     .to_string();
     store.save_campaign(

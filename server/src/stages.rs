@@ -4,6 +4,7 @@
 //! (see `fieldsync_core::domain::stage`). A push that changes the stage gets the server's change
 //! back in the same answer; customers who turn dormant with time are swept like the pool's.
 
+use fieldsync_core::domain::stage::auto_tags;
 use fieldsync_core::domain::stage::last_activity;
 use fieldsync_core::domain::{Action, CustomerFile, CustomerRules, dormant_at, idcard, lifecycle_of};
 
@@ -32,10 +33,17 @@ pub fn decisions(store: &dyn Store, branch_id: &str, file: &CustomerFile, now: i
         }
     }
     let holds_assets = snapshot.is_some_and(|(_, fen)| fen > 0);
-    if let Some(stage) = lifecycle_of(file, holds_assets, &rules, now)
+    let stage = lifecycle_of(file, holds_assets, &rules, now);
+    if let Some(stage) = stage
         && file.server.lifecycle != Some(stage)
     {
         out.push(Action::ComputeLifecycle { lifecycle: stage });
+    }
+    // The tags follow the tier and stage as they will be after these decisions.
+    let tier = snapshot.map(|(_, fen)| rules.tier_of(fen)).or(file.server.value_tier);
+    let tags = auto_tags(file, tier, stage.or(file.server.lifecycle));
+    if tags != file.server.auto_tags {
+        out.push(Action::SetAutoTags { tags });
     }
     Ok(out)
 }
@@ -55,7 +63,9 @@ pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &S
         // Out of dormancy with the first activity after the stage was computed.
         let last = last_activity(file);
         (last > file.server.lifecycle_as_of.unwrap_or(i64::MIN)).then_some(last)
-    } else if lifecycle_of(file, holds_assets, &rules, i64::MIN) != file.server.lifecycle {
+    } else if lifecycle_of(file, holds_assets, &rules, i64::MIN) != file.server.lifecycle
+        || auto_tags(file, file.server.value_tier, file.server.lifecycle) != file.server.auto_tags
+    {
         Some(0)
     } else {
         dormant_at(file, holds_assets, &rules)

@@ -57,5 +57,34 @@ fn tiers_follow_an_imported_asset_file_onto_the_tablet() {
     let filter = CustomerFilter { lifecycle: Some(Lifecycle::NonCustomer), ..Default::default() };
     let found: Vec<String> =
         m1.store().customers(&filter, 50, None).unwrap().items.into_iter().map(|c| c.customer_id).collect();
-    assert_eq!(found, vec![plain]);
+    assert_eq!(found, vec![plain.clone()]);
+
+    // The server's rules tag them (tier, stage, age band from the ID number); a list filters by
+    // a tag, whoever gave it, and so does a campaign.
+    let tags = m1.store().customer_360(&rich).unwrap().file.server.auto_tags.0;
+    for t in ["私人银行", "首次客户", "40后"] {
+        assert!(tags.contains(t), "{t}: {tags:?}");
+    }
+    let mut by_tag = |tag: &str| -> Vec<String> {
+        let filter = CustomerFilter { tag: Some(tag.into()), ..Default::default() };
+        m1.store().customers(&filter, 50, None).unwrap().items.into_iter().map(|c| c.customer_id).collect()
+    };
+    assert_eq!(by_tag("40后"), vec![rich.clone()]);
+    assert_eq!(by_tag("非客户"), vec![plain.clone()]);
+    assert!(by_tag("90后").is_empty());
+    let db = Db::open(server.data.path()).unwrap();
+    let sup_user =
+        db.write_blocking(|s| fieldsync_server::accounts::user_by_id(s, &branch.supervisor)).unwrap().unwrap();
+    let new = fieldsync_server::campaigns::NewCampaign {
+        name: "财富讲座".into(),
+        product: fieldsync_core::domain::Product::Wealth,
+        starts_at: now_ms(),
+        ends_at: now_ms() + 86_400_000,
+        filter: fieldsync_server::store::campaigns::MemberFilter {
+            tag: Some("私人银行".into()), ..Default::default()
+        },
+    };
+    let (_, members) =
+        db.write_blocking(|s| fieldsync_server::campaigns::create(s, &sup_user, &new, now_ms())).unwrap();
+    assert_eq!(members, 1, "chosen by the server's tag");
 }

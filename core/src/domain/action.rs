@@ -159,6 +159,10 @@ pub enum Action {
     ComputeLifecycle {
         lifecycle: Lifecycle,
     },
+    /// The tags the server's rules give (see `stage.rs`).
+    SetAutoTags {
+        tags: super::customer::Tags,
+    },
     WriteReview {
         visit_id: String,
         review: Review,
@@ -217,6 +221,7 @@ impl Action {
             Action::SetValueTier { .. } => "server.value_tier",
             Action::SetLifecycle { .. } => "server.lifecycle",
             Action::ComputeLifecycle { .. } => "server.compute_lifecycle",
+            Action::SetAutoTags { .. } => "server.auto_tags",
             Action::WriteReview { .. } => "server.review",
             Action::ResolveIntent { .. } => "server.resolve_intent",
         }
@@ -230,6 +235,7 @@ impl Action {
             Action::MergeFrom { .. } => Some("merge"),
             Action::SetValueTier { .. } => Some("value_tier"),
             Action::SetLifecycle { .. } | Action::ComputeLifecycle { .. } => Some("lifecycle"),
+            Action::SetAutoTags { .. } => Some("auto_tags"),
             Action::WriteReview { .. } => Some("reviews"),
             Action::ResolveIntent { .. } => Some("intent_outcomes"),
             _ => None,
@@ -434,6 +440,10 @@ impl Action {
             Action::ComputeLifecycle { lifecycle } => {
                 file.server.lifecycle = Some(*lifecycle);
                 file.server.lifecycle_as_of = Some(ctx.now);
+                Touched::Server
+            }
+            Action::SetAutoTags { tags } => {
+                file.server.auto_tags = tags.clone();
                 Touched::Server
             }
             Action::WriteReview { visit_id, review } => {

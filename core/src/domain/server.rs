@@ -131,6 +131,10 @@ pub struct ServerFields {
     /// Kept by its manager whatever the recycle rules say (a supervisor's decision).
     #[autosurgeon(missing = "bool::default")]
     pub locked: bool,
+    /// Tags the server's rules give (tier, stage, age band, products held; see `stage.rs`),
+    /// beside the ones a manager gives by hand in the profile.
+    #[autosurgeon(missing = "super::customer::Tags::default")]
+    pub auto_tags: super::customer::Tags,
 }
 
 impl ServerFields {
@@ -166,6 +170,7 @@ impl ServerFields {
         self.intent_outcomes
             .values()
             .try_for_each(|o| check::text("server.intent_outcomes.reason", &o.reason, check::MAX_TEXT))?;
+        self.auto_tags.validate("server.auto_tags")?;
         for at in [self.tier_as_of, self.lifecycle_as_of].into_iter().flatten() {
             check::time_ms("server.as_of", at)?;
         }

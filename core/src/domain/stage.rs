@@ -98,6 +98,33 @@ pub fn lifecycle_of(file: &CustomerFile, holds_assets: bool, rules: &CustomerRul
     Some(if met || open.count() > 0 { Lifecycle::Possible } else { Lifecycle::NonCustomer })
 }
 
+/// The tags the server's rules give a customer, as labels a manager reads and filters by: its
+/// tier and stage, its age band by decade of birth (`60后`), and each product it holds (a lead
+/// won: `持有存款`).
+pub fn auto_tags(file: &CustomerFile, tier: Option<ValueTier>, stage: Option<Lifecycle>) -> super::customer::Tags {
+    let mut tags = std::collections::BTreeSet::new();
+    if let Some(t) = tier {
+        tags.insert(t.label_zh().to_string());
+    }
+    if let Some(s) = stage {
+        tags.insert(s.label_zh().to_string());
+    }
+    let born = file
+        .profile
+        .id_number
+        .as_deref()
+        .and_then(super::idcard::birth_date)
+        .map(|(y, _, _)| i64::from(y))
+        .or_else(|| file.profile.birthday.as_ref().and_then(|b| b.year));
+    if let Some(year) = born.filter(|y| (1900..2100).contains(y)) {
+        tags.insert(format!("{:02}后", (year % 100) / 10 * 10));
+    }
+    for lead in file.leads.values().filter(|l| l.stage == LeadStage::Won) {
+        tags.insert(format!("持有{}", lead.product.label_zh()));
+    }
+    super::customer::Tags(tags)
+}
+
 /// When a customer of the bank turns dormant if nothing happens first (`None`: not one yet).
 pub fn dormant_at(file: &CustomerFile, holds_assets: bool, rules: &CustomerRules) -> Option<i64> {
     let won = file.leads.values().any(|l| l.stage == LeadStage::Won);
@@ -188,6 +215,10 @@ mod tests {
         assert_eq!(dormant_at(&f, false, &r), Some(quiet_from));
         assert_eq!(lifecycle_of(&f, false, &r, quiet_from - 1), Some(Lifecycle::Advocate));
         assert_eq!(lifecycle_of(&f, false, &r, quiet_from), Some(Lifecycle::Dormant));
+        let tags = auto_tags(&f, Some(ValueTier::High), Some(Lifecycle::Advocate));
+        assert!(["高价值", "忠诚客户", "持有存款"].iter().all(|t| tags.0.contains(*t)), "{tags:?}");
+        f.profile.id_number = Some("11010519491231002X".into());
+        assert!(auto_tags(&f, None, None).0.contains("40后"));
         f.server.lifecycle = Some(Lifecycle::Closed);
         assert_eq!(lifecycle_of(&f, false, &r, quiet_from), None, "closed stays closed");
         assert_eq!(dormant_at(&f, false, &r), None);

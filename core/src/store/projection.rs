@@ -45,6 +45,8 @@ pub struct CustomerRow {
     pub open_leads: i64,
     /// What the customer's return to the pool is computed from (`None`: no rule returns it).
     pub recycle: Option<RecycleBasis>,
+    /// Tags by hand and by the server's rules, sorted, each once.
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +116,15 @@ pub fn customer_row(file: &CustomerFile) -> CustomerRow {
         next_follow_up_at: last.and_then(|v| v.next_contact_at),
         open_leads: file.leads.values().filter(|l| l.stage.is_open()).count() as i64,
         recycle: RecycleBasis::of(file),
+        tags: p
+            .tags
+            .0
+            .iter()
+            .chain(&s.auto_tags.0)
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -176,6 +187,7 @@ pub fn insert(conn: &Connection, rows: &Rows) -> Result<()> {
     update_identity(conn, c)?;
     update_server_fields(conn, c)?;
     update_summaries(conn, c)?;
+    update_tags(conn, c)?;
     for v in &rows.visits {
         upsert_visit(conn, id, v)?;
     }
@@ -192,11 +204,16 @@ pub fn insert(conn: &Connection, rows: &Rows) -> Result<()> {
 pub fn write_touched(conn: &Connection, file: &CustomerFile, touched: &Touched) -> Result<()> {
     match touched {
         Touched::Everything => write(conn, file)?,
-        Touched::Profile => update_identity(conn, &customer_row(file))?,
+        Touched::Profile => {
+            let row = customer_row(file);
+            update_identity(conn, &row)?;
+            update_tags(conn, &row)?;
+        }
         Touched::Server => {
             let row = customer_row(file);
             update_server_fields(conn, &row)?;
             update_recycle(conn, &row)?;
+            update_tags(conn, &row)?;
         }
         Touched::Visit(id) | Touched::Review(id) => {
             if let Some(v) = visit_row(file, id) {
@@ -257,6 +274,13 @@ fn update_summaries(conn: &Connection, c: &CustomerRow) -> Result<()> {
     )?
     .execute(params![c.customer_id, c.last_visit_at, c.next_follow_up_at, c.open_leads])?;
     update_recycle(conn, c)
+}
+
+fn update_tags(conn: &Connection, c: &CustomerRow) -> Result<()> {
+    let tags = serde_json::to_string(&c.tags).unwrap_or_else(|_| "[]".into());
+    conn.prepare_cached("UPDATE customers SET tags = ?2 WHERE customer_id = ?1")?
+        .execute(params![c.customer_id, tags])?;
+    Ok(())
 }
 
 fn update_recycle(conn: &Connection, c: &CustomerRow) -> Result<()> {

@@ -24,6 +24,8 @@ pub struct CustomerFilter {
     pub village: Option<String>,
     /// Any of these villages (a manager's territory: `Store::my_villages`); empty: any.
     pub villages: Vec<String>,
+    /// A tag, given by hand or by the server's rules (`60后`, `持有贷款`, `高净值`).
+    pub tag: Option<String>,
     pub tier: Option<ValueTier>,
     pub lifecycle: Option<Lifecycle>,
     /// `Some(None)`: the public pool; `Some(Some(id))`: one manager's customers.
@@ -227,6 +229,10 @@ pub fn customers(
     if !filter.villages.is_empty() {
         clauses.push("c.village IN (SELECT value FROM json_each(?))");
         args.push(Value::Text(serde_json::to_string(&filter.villages).unwrap_or_default()));
+    }
+    if let Some(tag) = &filter.tag {
+        clauses.push("EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = ?)");
+        args.push(Value::Text(tag.clone()));
     }
     if let Some(t) = filter.tier {
         clauses.push("c.tier = ?");

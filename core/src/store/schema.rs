@@ -24,7 +24,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, sql: include_str!("schema/v2.sql"), rebuild_projections: true },
     Migration { version: 3, sql: include_str!("schema/v3.sql"), rebuild_projections: false },
     Migration { version: 4, sql: include_str!("schema/v4.sql"), rebuild_projections: true },
-    Migration { version: 5, sql: include_str!("schema/v5.sql"), rebuild_projections: false },
+    Migration { version: 5, sql: include_str!("schema/v5.sql"), rebuild_projections: true },
 ];
 
 pub const LATEST: u32 = 5;

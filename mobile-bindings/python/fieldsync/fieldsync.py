@@ -1612,6 +1612,29 @@ class _UniffiFfiConverterBoolean:
     def write(cls, value, buf):
         buf.write_u8(value)
 
+class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterString.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterString.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterString.read(buf) for i in range(count)
+        ]
+
 
 
 class _UniffiFfiConverterOptionalTypeRecycleDue(_UniffiConverterRustBuffer):
@@ -1669,7 +1692,7 @@ class Customer360:
     """
     Everything about one customer, unmasked: opening it is a deliberate act.
 """
-    def __init__(self, *, customer_id:str, kind:fieldsync_core.CustomerKind, profile:fieldsync_core.Profile, created_by:str, created_at:int, owner_id:typing.Optional[str], owner_name:typing.Optional[str], tier:typing.Optional[fieldsync_core.ValueTier], tier_as_of:typing.Optional[int], lifecycle:typing.Optional[fieldsync_core.Lifecycle], lifecycle_as_of:typing.Optional[int], contacts:typing.List[fieldsync_core.Contact], visits:typing.List[fieldsync_core.Visit], leads:typing.List[fieldsync_core.Lead], reminders:typing.List[fieldsync_core.Reminder], interactions:typing.List[fieldsync_core.Interaction], reviews:typing.List[VisitReview], owner_history:typing.List[fieldsync_core.OwnerChange], locked:bool, recycle:typing.Optional[fieldsync_core.RecycleDue], duplicates:typing.List[fieldsync_core.DuplicateMatch]):
+    def __init__(self, *, customer_id:str, kind:fieldsync_core.CustomerKind, profile:fieldsync_core.Profile, created_by:str, created_at:int, owner_id:typing.Optional[str], owner_name:typing.Optional[str], tier:typing.Optional[fieldsync_core.ValueTier], tier_as_of:typing.Optional[int], lifecycle:typing.Optional[fieldsync_core.Lifecycle], lifecycle_as_of:typing.Optional[int], contacts:typing.List[fieldsync_core.Contact], visits:typing.List[fieldsync_core.Visit], leads:typing.List[fieldsync_core.Lead], reminders:typing.List[fieldsync_core.Reminder], interactions:typing.List[fieldsync_core.Interaction], reviews:typing.List[VisitReview], owner_history:typing.List[fieldsync_core.OwnerChange], locked:bool, auto_tags:typing.List[str], recycle:typing.Optional[fieldsync_core.RecycleDue], duplicates:typing.List[fieldsync_core.DuplicateMatch]):
         self.customer_id = customer_id
         self.kind = kind
         self.profile = profile
@@ -1689,6 +1712,7 @@ class Customer360:
         self.reviews = reviews
         self.owner_history = owner_history
         self.locked = locked
+        self.auto_tags = auto_tags
         self.recycle = recycle
         self.duplicates = duplicates
         
@@ -1696,7 +1720,7 @@ class Customer360:
 
     
     def __str__(self):
-        return "Customer360(customer_id={}, kind={}, profile={}, created_by={}, created_at={}, owner_id={}, owner_name={}, tier={}, tier_as_of={}, lifecycle={}, lifecycle_as_of={}, contacts={}, visits={}, leads={}, reminders={}, interactions={}, reviews={}, owner_history={}, locked={}, recycle={}, duplicates={})".format(self.customer_id, self.kind, self.profile, self.created_by, self.created_at, self.owner_id, self.owner_name, self.tier, self.tier_as_of, self.lifecycle, self.lifecycle_as_of, self.contacts, self.visits, self.leads, self.reminders, self.interactions, self.reviews, self.owner_history, self.locked, self.recycle, self.duplicates)
+        return "Customer360(customer_id={}, kind={}, profile={}, created_by={}, created_at={}, owner_id={}, owner_name={}, tier={}, tier_as_of={}, lifecycle={}, lifecycle_as_of={}, contacts={}, visits={}, leads={}, reminders={}, interactions={}, reviews={}, owner_history={}, locked={}, auto_tags={}, recycle={}, duplicates={})".format(self.customer_id, self.kind, self.profile, self.created_by, self.created_at, self.owner_id, self.owner_name, self.tier, self.tier_as_of, self.lifecycle, self.lifecycle_as_of, self.contacts, self.visits, self.leads, self.reminders, self.interactions, self.reviews, self.owner_history, self.locked, self.auto_tags, self.recycle, self.duplicates)
     def __eq__(self, other):
         if self.customer_id != other.customer_id:
             return False
@@ -1736,6 +1760,8 @@ class Customer360:
             return False
         if self.locked != other.locked:
             return False
+        if self.auto_tags != other.auto_tags:
+            return False
         if self.recycle != other.recycle:
             return False
         if self.duplicates != other.duplicates:
@@ -1765,6 +1791,7 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
             reviews=_UniffiFfiConverterSequenceTypeVisitReview.read(buf),
             owner_history=_UniffiFfiConverterSequenceTypeOwnerChange.read(buf),
             locked=_UniffiFfiConverterBoolean.read(buf),
+            auto_tags=_UniffiFfiConverterSequenceString.read(buf),
             recycle=_UniffiFfiConverterOptionalTypeRecycleDue.read(buf),
             duplicates=_UniffiFfiConverterSequenceTypeDuplicateMatch.read(buf),
         )
@@ -1790,6 +1817,7 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeVisitReview.check_lower(value.reviews)
         _UniffiFfiConverterSequenceTypeOwnerChange.check_lower(value.owner_history)
         _UniffiFfiConverterBoolean.check_lower(value.locked)
+        _UniffiFfiConverterSequenceString.check_lower(value.auto_tags)
         _UniffiFfiConverterOptionalTypeRecycleDue.check_lower(value.recycle)
         _UniffiFfiConverterSequenceTypeDuplicateMatch.check_lower(value.duplicates)
 
@@ -1814,6 +1842,7 @@ class _UniffiFfiConverterTypeCustomer360(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeVisitReview.write(value.reviews, buf)
         _UniffiFfiConverterSequenceTypeOwnerChange.write(value.owner_history, buf)
         _UniffiFfiConverterBoolean.write(value.locked, buf)
+        _UniffiFfiConverterSequenceString.write(value.auto_tags, buf)
         _UniffiFfiConverterOptionalTypeRecycleDue.write(value.recycle, buf)
         _UniffiFfiConverterSequenceTypeDuplicateMatch.write(value.duplicates, buf)
 
@@ -1880,29 +1909,6 @@ class _UniffiFfiConverterTypeCustomerPage(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterSequenceTypeCustomerSummary.write(value.items, buf)
         _UniffiFfiConverterOptionalString.write(value.next, buf)
-
-class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterString.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterString.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterString.read(buf) for i in range(count)
-        ]
 
 
 
@@ -2060,7 +2066,7 @@ class CustomerQuery:
     """
     Which customers to list; every filter is optional and they combine.
 """
-    def __init__(self, *, village:typing.Optional[str] = _DEFAULT, villages:typing.List[str] = _DEFAULT, tier:typing.Optional[fieldsync_core.ValueTier] = _DEFAULT, lifecycle:typing.Optional[fieldsync_core.Lifecycle] = _DEFAULT, owner:OwnerFilter, search:typing.Optional[str] = _DEFAULT):
+    def __init__(self, *, village:typing.Optional[str] = _DEFAULT, villages:typing.List[str] = _DEFAULT, tag:typing.Optional[str] = _DEFAULT, tier:typing.Optional[fieldsync_core.ValueTier] = _DEFAULT, lifecycle:typing.Optional[fieldsync_core.Lifecycle] = _DEFAULT, owner:OwnerFilter, search:typing.Optional[str] = _DEFAULT):
         if village is _DEFAULT:
             self.village = None
         else:
@@ -2069,6 +2075,10 @@ class CustomerQuery:
             self.villages = []
         else:
             self.villages = villages
+        if tag is _DEFAULT:
+            self.tag = None
+        else:
+            self.tag = tag
         if tier is _DEFAULT:
             self.tier = None
         else:
@@ -2087,11 +2097,13 @@ class CustomerQuery:
 
     
     def __str__(self):
-        return "CustomerQuery(village={}, villages={}, tier={}, lifecycle={}, owner={}, search={})".format(self.village, self.villages, self.tier, self.lifecycle, self.owner, self.search)
+        return "CustomerQuery(village={}, villages={}, tag={}, tier={}, lifecycle={}, owner={}, search={})".format(self.village, self.villages, self.tag, self.tier, self.lifecycle, self.owner, self.search)
     def __eq__(self, other):
         if self.village != other.village:
             return False
         if self.villages != other.villages:
+            return False
+        if self.tag != other.tag:
             return False
         if self.tier != other.tier:
             return False
@@ -2109,6 +2121,7 @@ class _UniffiFfiConverterTypeCustomerQuery(_UniffiConverterRustBuffer):
         return CustomerQuery(
             village=_UniffiFfiConverterOptionalString.read(buf),
             villages=_UniffiFfiConverterSequenceString.read(buf),
+            tag=_UniffiFfiConverterOptionalString.read(buf),
             tier=_UniffiFfiConverterOptionalTypeValueTier.read(buf),
             lifecycle=_UniffiFfiConverterOptionalTypeLifecycle.read(buf),
             owner=_UniffiFfiConverterTypeOwnerFilter.read(buf),
@@ -2119,6 +2132,7 @@ class _UniffiFfiConverterTypeCustomerQuery(_UniffiConverterRustBuffer):
     def check_lower(value):
         _UniffiFfiConverterOptionalString.check_lower(value.village)
         _UniffiFfiConverterSequenceString.check_lower(value.villages)
+        _UniffiFfiConverterOptionalString.check_lower(value.tag)
         _UniffiFfiConverterOptionalTypeValueTier.check_lower(value.tier)
         _UniffiFfiConverterOptionalTypeLifecycle.check_lower(value.lifecycle)
         _UniffiFfiConverterTypeOwnerFilter.check_lower(value.owner)
@@ -2128,6 +2142,7 @@ class _UniffiFfiConverterTypeCustomerQuery(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterOptionalString.write(value.village, buf)
         _UniffiFfiConverterSequenceString.write(value.villages, buf)
+        _UniffiFfiConverterOptionalString.write(value.tag, buf)
         _UniffiFfiConverterOptionalTypeValueTier.write(value.tier, buf)
         _UniffiFfiConverterOptionalTypeLifecycle.write(value.lifecycle, buf)
         _UniffiFfiConverterTypeOwnerFilter.write(value.owner, buf)

@@ -42,6 +42,8 @@ pub enum Entity {
     Locked,
     Lifecycle,
     ValueTier,
+    /// Tags the server's rules give.
+    AutoTags,
     IntentOutcome,
 }
 
@@ -93,7 +95,7 @@ fn rule(role: Role, relation: Relation, entity: Entity, op: Op) -> Rule {
     use Relation as R;
     use Rule::*;
     match (role, relation, entity, op) {
-        (_, _, E::ValueTier | E::IntentOutcome, _) => Deny(Refusal::ServerDecided(entity.field())),
+        (_, _, E::ValueTier | E::AutoTags | E::IntentOutcome, _) => Deny(Refusal::ServerDecided(entity.field())),
         (_, R::New, E::Identity, _) => Allow,
         (_, _, E::Identity, _) => Deny(Refusal::ForgedAuthor),
         (_, _, e, Delete) if e != E::Contact => Deny(Refusal::NotAllowed { entity, op }),
@@ -139,6 +141,7 @@ impl Entity {
             Entity::Locked => "locked",
             Entity::Lifecycle => "lifecycle",
             Entity::ValueTier => "value_tier",
+            Entity::AutoTags => "auto_tags",
             Entity::IntentOutcome => "intent_outcomes",
         }
     }
@@ -159,6 +162,7 @@ impl Entity {
             Entity::Locked => "锁定",
             Entity::Lifecycle => "生命周期",
             Entity::ValueTier => "价值分层",
+            Entity::AutoTags => "系统标签",
             Entity::IntentOutcome => "申请结果",
         }
     }
@@ -179,6 +183,7 @@ impl Entity {
             Entity::Locked => "the lock",
             Entity::Lifecycle => "the lifecycle",
             Entity::ValueTier => "the value tier",
+            Entity::AutoTags => "the server's tags",
             Entity::IntentOutcome => "claim outcomes",
         }
     }
@@ -263,6 +268,7 @@ pub fn edits(before: Option<&CustomerFile>, after: &CustomerFile) -> Vec<Edit> {
     map_edits(Entity::OwnerHistory, &b.server.owner_history, &after.server.owner_history, &mut out);
     let tier = |f: &CustomerFile| (f.server.value_tier, f.server.tier_as_of);
     server_edit(Entity::ValueTier, tier(b) != tier(after), &mut out);
+    server_edit(Entity::AutoTags, b.server.auto_tags != after.server.auto_tags, &mut out);
     out
 }
 

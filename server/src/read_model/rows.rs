@@ -29,6 +29,8 @@ pub struct CustomerRm {
     pub next_follow_up_at: Option<i64>,
     pub open_leads: i64,
     pub created_at: i64,
+    /// The tags given by hand and by the server's rules, as a JSON list.
+    pub tags: String,
 }
 
 /// A visit's row, without the measures that depend on other documents (see
@@ -234,6 +236,11 @@ fn customer_row(file: &CustomerFile, branch_id: &str, scope: &Scope) -> Customer
         next_follow_up_at: last.and_then(|v| v.next_contact_at),
         open_leads: file.leads.values().filter(|l| l.stage.is_open()).count() as i64,
         created_at: file.created_at,
+        tags: {
+            let all: std::collections::BTreeSet<&String> =
+                file.profile.tags.0.iter().chain(&file.server.auto_tags.0).collect();
+            serde_json::to_string(&all).unwrap_or_else(|_| "[]".into())
+        },
     }
 }
 

@@ -24,6 +24,8 @@ pub struct MemberFilter {
     pub village: Option<String>,
     pub tier: Option<String>,
     pub lifecycle: Option<String>,
+    /// A tag, by hand or by the server's rules.
+    pub tag: Option<String>,
 }
 
 /// How far a campaign got: members; contacted (a completed visit in the period); responded (a

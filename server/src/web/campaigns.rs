@@ -118,6 +118,8 @@ pub struct CampaignForm {
     tier: String,
     #[serde(default)]
     lifecycle: String,
+    #[serde(default)]
+    tag: String,
 }
 
 /// Starts a campaign: its members get their task with their manager's next sync.
@@ -136,6 +138,7 @@ pub async fn create(
     if pick(&form.tier).is_some_and(|t| ValueTier::from_code(&t).is_none())
         || pick(&form.lifecycle).is_some_and(|l| Lifecycle::from_code(&l).is_none())
         || form.village.chars().count() > 50
+        || form.tag.chars().count() > 20
     {
         return Err(bad());
     }
@@ -144,7 +147,12 @@ pub async fn create(
         product,
         starts_at,
         ends_at,
-        filter: MemberFilter { village: pick(&form.village), tier: pick(&form.tier), lifecycle: pick(&form.lifecycle) },
+        filter: MemberFilter {
+            village: pick(&form.village),
+            tier: pick(&form.tier),
+            lifecycle: pick(&form.lifecycle),
+            tag: pick(form.tag.trim()),
+        },
     };
     let user = viewer.user.clone();
     state

@@ -227,6 +227,8 @@ texts! {
     reviews_returned: "被退回走访", "Visits returned";
     month: "月份", "Month";
     nav_campaigns: "营销活动", "Campaigns";
+    tag: "标签", "Tag";
+    tag_example: "如 种植大户、60后、持有贷款", "e.g. 种植大户, 60后, 持有贷款";
     campaigns_title: "营销活动", "Campaigns";
     campaign_created: "活动已创建，客户经理下次同步后即可看到任务", "Campaign started: managers see its tasks from their next sync";
     campaign_name: "活动名称", "Name";

@@ -2021,6 +2021,10 @@ public struct Customer360: Equatable, Hashable {
      */
     public var locked: Bool
     /**
+     * Tags the server's rules give (tier, stage, age band, products held), beside the profile's.
+     */
+    public var autoTags: [String]
+    /**
      * When the customer returns to the public pool if nothing happens first (`None`: no rule
      * returns it, or the rules have not arrived yet).
      */
@@ -2061,6 +2065,9 @@ public struct Customer360: Equatable, Hashable {
          * Kept with its manager whatever the pool's recycle rules say.
          */locked: Bool, 
         /**
+         * Tags the server's rules give (tier, stage, age band, products held), beside the profile's.
+         */autoTags: [String], 
+        /**
          * When the customer returns to the public pool if nothing happens first (`None`: no rule
          * returns it, or the rules have not arrived yet).
          */recycle: RecycleDue?, 
@@ -2086,6 +2093,7 @@ public struct Customer360: Equatable, Hashable {
         self.reviews = reviews
         self.ownerHistory = ownerHistory
         self.locked = locked
+        self.autoTags = autoTags
         self.recycle = recycle
         self.duplicates = duplicates
     }
@@ -2125,6 +2133,7 @@ public struct FfiConverterTypeCustomer360: FfiConverterRustBuffer {
                 reviews: FfiConverterSequenceTypeVisitReview.read(from: &buf), 
                 ownerHistory: FfiConverterSequenceTypeOwnerChange.read(from: &buf), 
                 locked: FfiConverterBool.read(from: &buf), 
+                autoTags: FfiConverterSequenceString.read(from: &buf), 
                 recycle: FfiConverterOptionTypeRecycleDue.read(from: &buf), 
                 duplicates: FfiConverterSequenceTypeDuplicateMatch.read(from: &buf)
         )
@@ -2150,6 +2159,7 @@ public struct FfiConverterTypeCustomer360: FfiConverterRustBuffer {
         FfiConverterSequenceTypeVisitReview.write(value.reviews, into: &buf)
         FfiConverterSequenceTypeOwnerChange.write(value.ownerHistory, into: &buf)
         FfiConverterBool.write(value.locked, into: &buf)
+        FfiConverterSequenceString.write(value.autoTags, into: &buf)
         FfiConverterOptionTypeRecycleDue.write(value.recycle, into: &buf)
         FfiConverterSequenceTypeDuplicateMatch.write(value.duplicates, into: &buf)
     }
@@ -2243,6 +2253,10 @@ public struct CustomerQuery: Equatable, Hashable {
      * Any of these villages (e.g. the manager's own, `my_villages()`); empty: any.
      */
     public var villages: [String]
+    /**
+     * A tag, given by hand or by the server's rules (`60后`, `持有贷款`, `高净值`).
+     */
+    public var tag: String?
     public var tier: ValueTier?
     public var lifecycle: Lifecycle?
     public var owner: OwnerFilter
@@ -2257,13 +2271,17 @@ public struct CustomerQuery: Equatable, Hashable {
     public init(village: String? = nil, 
         /**
          * Any of these villages (e.g. the manager's own, `my_villages()`); empty: any.
-         */villages: [String] = [], tier: ValueTier? = nil, lifecycle: Lifecycle? = nil, owner: OwnerFilter, 
+         */villages: [String] = [], 
+        /**
+         * A tag, given by hand or by the server's rules (`60后`, `持有贷款`, `高净值`).
+         */tag: String? = nil, tier: ValueTier? = nil, lifecycle: Lifecycle? = nil, owner: OwnerFilter, 
         /**
          * What a manager types: part of the name, its pinyin (full `zouyunlan`, initials `zyl`, mixed
          * `邹y`) or digits anywhere in the phone number; the best matches come first.
          */search: String? = nil) {
         self.village = village
         self.villages = villages
+        self.tag = tag
         self.tier = tier
         self.lifecycle = lifecycle
         self.owner = owner
@@ -2288,6 +2306,7 @@ public struct FfiConverterTypeCustomerQuery: FfiConverterRustBuffer {
             try CustomerQuery(
                 village: FfiConverterOptionString.read(from: &buf), 
                 villages: FfiConverterSequenceString.read(from: &buf), 
+                tag: FfiConverterOptionString.read(from: &buf), 
                 tier: FfiConverterOptionTypeValueTier.read(from: &buf), 
                 lifecycle: FfiConverterOptionTypeLifecycle.read(from: &buf), 
                 owner: FfiConverterTypeOwnerFilter.read(from: &buf), 
@@ -2298,6 +2317,7 @@ public struct FfiConverterTypeCustomerQuery: FfiConverterRustBuffer {
     public static func write(_ value: CustomerQuery, into buf: inout [UInt8]) {
         FfiConverterOptionString.write(value.village, into: &buf)
         FfiConverterSequenceString.write(value.villages, into: &buf)
+        FfiConverterOptionString.write(value.tag, into: &buf)
         FfiConverterOptionTypeValueTier.write(value.tier, into: &buf)
         FfiConverterOptionTypeLifecycle.write(value.lifecycle, into: &buf)
         FfiConverterTypeOwnerFilter.write(value.owner, into: &buf)

@@ -64,10 +64,11 @@ impl CampaignStore for Connection {
             "SELECT customer_id FROM rm_customers
              WHERE branch_id = ?1 AND scope LIKE 'm:%'
                AND (?2 IS NULL OR village = ?2) AND (?3 IS NULL OR tier = ?3) AND (?4 IS NULL OR lifecycle = ?4)
+               AND (?6 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?6))
              ORDER BY customer_id LIMIT ?5",
         )?;
         let ids = stmt
-            .query_map(params![branch_id, f.village, f.tier, f.lifecycle, limit], |r| r.get(0))?
+            .query_map(params![branch_id, f.village, f.tier, f.lifecycle, limit, f.tag], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(ids)
     }

@@ -164,7 +164,7 @@ impl PageQueries for Connection {
             .prepare_cached(
                 "SELECT customer_id, branch_id, scope, owner_id, owner_name, name, kind, phone_masked,
                      id_number_masked, village, lat, lng, tier, lifecycle, last_visit_at, next_follow_up_at,
-                     open_leads, created_at
+                     open_leads, created_at, tags
                  FROM rm_customers WHERE customer_id = ?1",
             )?
             .query_row([customer_id], |r| {
@@ -187,6 +187,7 @@ impl PageQueries for Connection {
                     next_follow_up_at: r.get(15)?,
                     open_leads: r.get(16)?,
                     created_at: r.get(17)?,
+                    tags: r.get(18)?,
                 })
             })
             .optional()?)

@@ -16,7 +16,7 @@ const VISIT_COLUMNS: &str = "customer_id, visit_id, branch_id, manager_id, manag
      linked_leads, review, reviewed_at, reviewer_name, review_comment";
 
 const CUSTOMER_COLUMNS: &str = "customer_id, branch_id, scope, owner_id, owner_name, name, kind, phone_masked, \
-     id_number_masked, village, lat, lng, tier, lifecycle, last_visit_at, next_follow_up_at, open_leads, created_at";
+     id_number_masked, village, lat, lng, tier, lifecycle, last_visit_at, next_follow_up_at, open_leads, created_at, tags";
 
 /// `INSERT … ON CONFLICT DO UPDATE` of `columns` (the first `key` of them are the key), rewriting
 /// a row only when a value differs.
@@ -141,6 +141,7 @@ impl ReadModelStore for Connection {
             c.next_follow_up_at,
             c.open_leads,
             c.created_at,
+            c.tags,
         ])?;
         Ok(())
     }

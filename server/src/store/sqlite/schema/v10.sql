@@ -147,3 +147,6 @@ CREATE TABLE campaign_members (
     customer_id TEXT NOT NULL,
     PRIMARY KEY (campaign_id, customer_id)
 ) WITHOUT ROWID;
+
+-- Each customer's tags, by hand and by the server's rules (a JSON list), for campaigns' filters.
+ALTER TABLE rm_customers ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';

@@ -3743,6 +3743,11 @@ data class Customer360 (
     var `locked`: kotlin.Boolean
     , 
     /**
+     * Tags the server's rules give (tier, stage, age band, products held), beside the profile's.
+     */
+    var `autoTags`: List<kotlin.String>
+    , 
+    /**
      * When the customer returns to the public pool if nothing happens first (`None`: no rule
      * returns it, or the rules have not arrived yet).
      */
@@ -3787,6 +3792,7 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterSequenceTypeVisitReview.read(buf),
             FfiConverterSequenceTypeOwnerChange.read(buf),
             FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
             FfiConverterOptionalTypeRecycleDue.read(buf),
             FfiConverterSequenceTypeDuplicateMatch.read(buf),
         )
@@ -3812,6 +3818,7 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterSequenceTypeVisitReview.allocationSize(value.`reviews`) +
             FfiConverterSequenceTypeOwnerChange.allocationSize(value.`ownerHistory`) +
             FfiConverterBoolean.allocationSize(value.`locked`) +
+            FfiConverterSequenceString.allocationSize(value.`autoTags`) +
             FfiConverterOptionalTypeRecycleDue.allocationSize(value.`recycle`) +
             FfiConverterSequenceTypeDuplicateMatch.allocationSize(value.`duplicates`)
     )
@@ -3836,6 +3843,7 @@ public object FfiConverterTypeCustomer360: FfiConverterRustBuffer<Customer360> {
             FfiConverterSequenceTypeVisitReview.write(value.`reviews`, buf)
             FfiConverterSequenceTypeOwnerChange.write(value.`ownerHistory`, buf)
             FfiConverterBoolean.write(value.`locked`, buf)
+            FfiConverterSequenceString.write(value.`autoTags`, buf)
             FfiConverterOptionalTypeRecycleDue.write(value.`recycle`, buf)
             FfiConverterSequenceTypeDuplicateMatch.write(value.`duplicates`, buf)
     }
@@ -3898,6 +3906,11 @@ data class CustomerQuery (
      */
     var `villages`: List<kotlin.String> = listOf() 
     , 
+    /**
+     * A tag, given by hand or by the server's rules (`60后`, `持有贷款`, `高净值`).
+     */
+    var `tag`: kotlin.String? = null 
+    , 
     var `tier`: ValueTier? = null 
     , 
     var `lifecycle`: Lifecycle? = null 
@@ -3927,6 +3940,7 @@ public object FfiConverterTypeCustomerQuery: FfiConverterRustBuffer<CustomerQuer
         return CustomerQuery(
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalString.read(buf),
             FfiConverterOptionalTypeValueTier.read(buf),
             FfiConverterOptionalTypeLifecycle.read(buf),
             FfiConverterTypeOwnerFilter.read(buf),
@@ -3937,6 +3951,7 @@ public object FfiConverterTypeCustomerQuery: FfiConverterRustBuffer<CustomerQuer
     override fun allocationSize(value: CustomerQuery) = (
             FfiConverterOptionalString.allocationSize(value.`village`) +
             FfiConverterSequenceString.allocationSize(value.`villages`) +
+            FfiConverterOptionalString.allocationSize(value.`tag`) +
             FfiConverterOptionalTypeValueTier.allocationSize(value.`tier`) +
             FfiConverterOptionalTypeLifecycle.allocationSize(value.`lifecycle`) +
             FfiConverterTypeOwnerFilter.allocationSize(value.`owner`) +
@@ -3946,6 +3961,7 @@ public object FfiConverterTypeCustomerQuery: FfiConverterRustBuffer<CustomerQuer
     override fun write(value: CustomerQuery, buf: ByteBuffer) {
             FfiConverterOptionalString.write(value.`village`, buf)
             FfiConverterSequenceString.write(value.`villages`, buf)
+            FfiConverterOptionalString.write(value.`tag`, buf)
             FfiConverterOptionalTypeValueTier.write(value.`tier`, buf)
             FfiConverterOptionalTypeLifecycle.write(value.`lifecycle`, buf)
             FfiConverterTypeOwnerFilter.write(value.`owner`, buf)
