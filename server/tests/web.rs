@@ -518,7 +518,11 @@ async fn the_overview_draws_the_branch_from_its_read_models() {
         .header(header::CONTENT_TYPE, fieldsync_core::sync::protocol::CONTENT_TYPE)
         .body(Body::from(frame))
         .unwrap();
-    assert_eq!(app(f.state.clone()).oneshot(sync).await.unwrap().status(), StatusCode::OK);
+    let answer = app(f.state.clone()).oneshot(sync).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    // A sync frame carries nosniff and none of the pages' headers (a no-op sync stays small).
+    assert_eq!(answer.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+    assert!(answer.headers().get(header::CONTENT_SECURITY_POLICY).is_none());
 
     let mut browser = Browser::new(&f.state);
     assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
