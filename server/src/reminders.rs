@@ -51,13 +51,15 @@ fn next_birthday(file: &CustomerFile, from: Option<Date>) -> Option<Date> {
 /// transaction (with every state).
 pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &Scope) -> StoreResult<()> {
     let live = !matches!(scope, Scope::Deleted | Scope::Closed);
-    let write_at = match live.then(|| next_birthday(file, None)).flatten() {
-        // The branch's time zone is looked up only for a customer with a birthday.
-        Some(day) => {
-            morning(day, &crate::read_model::days::branch_zone(store, branch_id)?).map(|at| at - AHEAD_DAYS * DAY_MS)
-        }
-        None => None,
-    };
+    // When to write it: China's morning of the day, 30 days ahead. The schedule needs no more
+    // precision than that (the sweep computes the reminder's time in the branch's zone), so no
+    // write looks the branch's zone up.
+    let china = TimeZone::fixed(jiff::tz::offset(8));
+    let write_at = live
+        .then(|| next_birthday(file, None))
+        .flatten()
+        .and_then(|day| morning(day, &china))
+        .map(|at| at - AHEAD_DAYS * DAY_MS);
     store.set_birthday_due(&file.id, branch_id, write_at)
 }
 
