@@ -14,20 +14,6 @@ use common::*;
 
 const DAY: i64 = 86_400_000;
 
-fn branch(db: &Db) {
-    db.with(|c| {
-        c.execute("INSERT OR IGNORE INTO branches (id, name) VALUES ('b1', 'b1')", []).unwrap();
-        for id in ["M1", "M2"] {
-            c.execute(
-                "INSERT INTO users (id, branch_id, username, display_name, role, password_hash)
-                 VALUES (?1, 'b1', ?1, ?1, 'manager', 'x')",
-                [id],
-            )
-            .unwrap();
-        }
-    });
-}
-
 fn set_rules(db: &Db, rules: PoolRules) {
     db.write_blocking(|s| pool::set_rules(s, "b1", &rules, NOW)).unwrap();
 }
@@ -52,7 +38,7 @@ fn claim(db: &Db, m: &Manager, customer: &str, at: i64) -> (bool, String) {
 fn the_daily_claim_cap_resets_with_the_branchs_local_day() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    branch(&db);
+    branch_with_managers(&db);
     set_rules(&db, PoolRules { daily_claim_cap: Some(1), claim_cooldown_days: None, ..PoolRules::default() });
     let mut m1 = Manager::new(&dir, "M1", "b1");
     let m2 = Manager::new(&dir, "M2", "b1");
@@ -74,7 +60,7 @@ fn the_daily_claim_cap_resets_with_the_branchs_local_day() {
 fn the_former_owner_waits_out_the_cooldown_and_the_cap_on_customers_holds() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    branch(&db);
+    branch_with_managers(&db);
     set_rules(
         &db,
         PoolRules { daily_claim_cap: None, max_owned: Some(1), claim_cooldown_days: Some(30), ..PoolRules::default() },
@@ -94,7 +80,7 @@ fn the_former_owner_waits_out_the_cooldown_and_the_cap_on_customers_holds() {
 fn locked_customers_stay_and_new_rules_move_every_due_date() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    branch(&db);
+    branch_with_managers(&db);
     let mut m1 = Manager::new(&dir, "M1", "b1");
     let (a, b) = (m1.customer("甲", None), m1.customer("乙", None));
     m1.sync(&db, &[&a, &b]);
@@ -120,7 +106,7 @@ fn locked_customers_stay_and_new_rules_move_every_due_date() {
 fn a_sweep_checks_the_document_again() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    branch(&db);
+    branch_with_managers(&db);
     set_rules(&db, PoolRules { recycle_after_days: Some(10), warn_days: 3, ..PoolRules::default() });
     let mut m1 = Manager::new(&dir, "M1", "b1");
     let a = m1.customer("甲", None);
@@ -136,7 +122,7 @@ fn a_sweep_checks_the_document_again() {
 fn a_profile_born_after_today_is_refused_by_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    branch(&db);
+    branch_with_managers(&db);
     let mut m1 = Manager::new(&dir, "M1", "b1");
     // The tablet's clock says 2099 (so its own check lets the date through); the server's does not.
     let mut profile = Profile::new(CustomerKind::Individual, "未来人", "韩桥村");

@@ -13,17 +13,7 @@ use common::*;
 fn a_branch_target_splits_and_progress_follows_the_synced_work() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    db.with(|c| {
-        c.execute("INSERT OR IGNORE INTO branches (id, name) VALUES ('b1', 'b1')", []).unwrap();
-        for id in ["M1", "M2"] {
-            c.execute(
-                "INSERT INTO users (id, branch_id, username, display_name, role, password_hash)
-                 VALUES (?1, 'b1', ?1, ?1, 'manager', 'x')",
-                [id],
-            )
-            .unwrap();
-        }
-    });
+    branch_with_managers(&db);
     // NOW is in July 2025.
     let target = Measures { visits: 61, new_customers: 10, leads_won: 4, amount_won_fen: 2_000_001 };
     assert_eq!(db.write_blocking(|s| targets::set_branch_target(s, "b1", "2025-07", &target)).unwrap(), 2);

@@ -109,3 +109,18 @@ impl Manager {
         }
     }
 }
+
+/// Branch `b1` with managers `M1` and `M2` (named as their IDs), written straight to the store.
+pub fn branch_with_managers(db: &Db) {
+    db.with(|c| {
+        c.execute("INSERT OR IGNORE INTO branches (id, name) VALUES ('b1', 'b1')", []).unwrap();
+        for id in ["M1", "M2"] {
+            c.execute(
+                "INSERT INTO users (id, branch_id, username, display_name, role, password_hash)
+                 VALUES (?1, 'b1', ?1, ?1, 'manager', 'x')",
+                [id],
+            )
+            .unwrap();
+        }
+    });
+}
