@@ -125,15 +125,10 @@ pub fn import_events(store: &dyn Store, branch_id: &str, csv: &[u8], now: i64) -
     use sha2::{Digest, Sha256};
     let tz = crate::read_model::days::branch_zone(store, branch_id)?;
     let actor = store.server_actor()?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(csv);
     let mut report = ImportReport::default();
-    for (i, record) in reader.records().enumerate() {
-        let line = i as u64 + 2;
-        if line > crate::stages::MAX_IMPORT_LINES + 1 {
-            return Err(PushError::TooLarge(crate::limits::Limit::Items));
-        }
+    for (line, record) in crate::stages::import_records(csv)? {
         let parsed = (|| {
-            let record = record.map_err(|_| "columns")?;
+            let record = record.ok_or("columns")?;
             if record.len() != 5 {
                 return Err("columns");
             }

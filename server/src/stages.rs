@@ -184,6 +184,21 @@ impl LineError {
     }
 }
 
+/// An import file's lines after its header, numbered as in the file (the header is line 1),
+/// each a record or the reason it is not one. A file of more lines than one request takes is
+/// refused whole before any line is looked at.
+pub fn import_records(csv: &[u8]) -> Result<Vec<(u64, Option<csv::StringRecord>)>, PushError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(csv);
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        if i as u64 >= MAX_IMPORT_LINES {
+            return Err(PushError::TooLarge(crate::limits::Limit::Items));
+        }
+        out.push((i as u64 + 2, record.ok()));
+    }
+    Ok(out)
+}
+
 /// Reads `12345.67` yuan as fen: no sign, at most two decimals, below 10^13 yuan.
 pub fn parse_yuan(text: &str) -> Option<i64> {
     let text = text.trim();
@@ -208,15 +223,10 @@ pub fn import_assets(store: &dyn Store, branch_id: &str, csv: &[u8], now: i64) -
     let today = jiff::Timestamp::from_millisecond(now)
         .map(|t| t.to_zoned(tz.clone()).date())
         .map_err(|_| PushError::Internal)?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(csv);
     let mut report = ImportReport::default();
-    for (i, record) in reader.records().enumerate() {
-        let line = i as u64 + 2;
-        if line > MAX_IMPORT_LINES + 1 {
-            return Err(PushError::TooLarge(crate::limits::Limit::Items));
-        }
+    for (line, record) in import_records(csv)? {
         let parsed = (|| {
-            let record = record.map_err(|_| LineError::Columns)?;
+            let record = record.ok_or(LineError::Columns)?;
             if record.len() != 3 {
                 return Err(LineError::Columns);
             }
