@@ -172,7 +172,16 @@ fn to_action(op: &Op, file: &CustomerFile, seq: usize) -> Option<Action> {
         },
         Op::CompleteReminder(i) => Action::CompleteReminder { reminder_id: pick(&file.reminders, i)?.clone() },
         Op::Interaction(kind, summary) => Action::AddInteraction {
-            interaction: Interaction { id: id(), kind, summary, at: NOW, captured_at: NOW, visit_id: None },
+            interaction: Interaction {
+                id: id(),
+                kind,
+                summary,
+                at: NOW,
+                captured_at: NOW,
+                visit_id: None,
+                resolved_at: None,
+                resolution: None,
+            },
         },
         Op::Claim => Action::RequestClaim { intent_id: id() },
     })

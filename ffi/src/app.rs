@@ -210,9 +210,24 @@ impl FieldsyncDevice {
         visit_id: Option<String>,
     ) -> Result<String> {
         let id = fieldsync_core::ids::new_id();
-        let interaction = Interaction { id: id.clone(), kind, summary, at, captured_at: now_ms(), visit_id };
+        let interaction = Interaction {
+            id: id.clone(),
+            kind,
+            summary,
+            at,
+            captured_at: now_ms(),
+            visit_id,
+            resolved_at: None,
+            resolution: None,
+        };
         self.act(&customer_id, Action::AddInteraction { interaction })?;
         Ok(id)
+    }
+
+    /// Records a complaint (or any interaction) handled now, with how: the complaint leaves the
+    /// "today" list and its service clock stops at this moment, offline too.
+    pub fn resolve_interaction(&self, customer_id: String, interaction_id: String, resolution: String) -> Result<()> {
+        self.act(&customer_id, Action::ResolveInteraction { interaction_id, resolution }).map(drop)
     }
 
     // ---- visits --------------------------------------------------------------------------

@@ -18,21 +18,23 @@ pub fn settings(store: &dyn Store, branch_id: &str) -> StoreResult<BranchSetting
     Ok(BranchSettings {
         version: settings_version(store, branch_id)?,
         pool_rules,
+        customer_rules: crate::stages::rules(store, branch_id)?,
         catalog: store.catalog(branch_id)?,
         territories: store.territories(branch_id)?,
     })
 }
 
-/// The version of a branch's settings (the latest change of the pool's rules, the catalog or the
-/// territories), read without the settings themselves.
+/// The version of a branch's settings (the latest change of the pool's rules, the customer
+/// rules, the catalog or the territories), read without the settings themselves.
 pub fn settings_version(store: &dyn Store, branch_id: &str) -> StoreResult<i64> {
-    let rules = crate::pool::rules(store, branch_id)?.1;
-    Ok(rules.max(store.catalog_version(branch_id)?).max(store.territories_version(branch_id)?))
+    let pool = crate::pool::rules(store, branch_id)?.1;
+    let customers = crate::stages::versioned_rules(store, branch_id)?.1;
+    Ok(pool.max(customers).max(store.catalog_version(branch_id)?).max(store.territories_version(branch_id)?))
 }
 
 /// A version later than the branch's current one, so every tablet learns of the change even if
 /// the clock was set back.
-fn next_version(store: &dyn Store, branch_id: &str, now: i64) -> StoreResult<i64> {
+pub(crate) fn next_version(store: &dyn Store, branch_id: &str, now: i64) -> StoreResult<i64> {
     Ok(now.max(settings_version(store, branch_id)? + 1))
 }
 

@@ -222,7 +222,8 @@ enum Admin {
         #[arg(long)]
         id: String,
     },
-    /// Set a branch's tier thresholds (yuan) and dormancy period; every customer follows.
+    /// Set a branch's tier thresholds (yuan), dormancy period and the days its managers have to
+    /// handle a complaint; every customer follows.
     SetCustomerRules {
         #[arg(long)]
         branch: String,
@@ -232,6 +233,8 @@ enum Admin {
         medium_yuan: i64,
         #[arg(long, default_value_t = 180)]
         dormant_after_days: u32,
+        #[arg(long, default_value_t = fieldsync_core::domain::DEFAULT_COMPLAINT_DAYS)]
+        complaint_days: u32,
     },
     /// Compute the lifecycle stages that are due (the server does it every few minutes on its
     /// own); `--at` as of another time (RFC 3339).
@@ -551,11 +554,12 @@ fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::e
             let written = fieldsync_server::sweeps::ALL[2].run_all_blocking(&db, parse_at(at, now)?)?;
             format!("{written} birthday reminders written")
         }
-        Admin::SetCustomerRules { branch, high_yuan, medium_yuan, dormant_after_days } => {
+        Admin::SetCustomerRules { branch, high_yuan, medium_yuan, dormant_after_days, complaint_days } => {
             let rules = fieldsync_core::domain::CustomerRules {
                 high_fen: high_yuan.saturating_mul(100),
                 medium_fen: medium_yuan.saturating_mul(100),
                 dormant_after_days,
+                complaint_days,
             };
             if let Err(field) = rules.validate() {
                 return Err(format!("--{} is out of range", field.replace("_fen", "_yuan").replace('_', "-")).into());

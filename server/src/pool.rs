@@ -28,7 +28,7 @@ pub fn rules(store: &dyn Store, branch_id: &str) -> StoreResult<(PoolRules, i64)
 
 /// Sets a branch's rules (checked by the caller) and brings every customer's due date to them.
 pub fn set_rules(store: &dyn Store, branch_id: &str, rules: &PoolRules, now: i64) -> Result<(), PushError> {
-    let version = rules_version_after(store, branch_id, now)?;
+    let version = crate::catalog::next_version(store, branch_id, now)?;
     store.set_pool_rules(branch_id, rules, version)?;
     let actor = store.server_actor()?;
     for (customer_id, branch) in store.live_documents()? {
@@ -45,12 +45,6 @@ pub fn set_rules(store: &dyn Store, branch_id: &str, rules: &PoolRules, now: i64
         )?;
     }
     Ok(())
-}
-
-/// A version later than the branch's settings' current one (a clock set back must not hide new
-/// rules from tablets).
-fn rules_version_after(store: &dyn Store, branch_id: &str, now: i64) -> StoreResult<i64> {
-    Ok(now.max(crate::catalog::settings_version(store, branch_id)? + 1))
 }
 
 fn due(file: &CustomerFile, scope: &Scope, rules: &PoolRules) -> Option<RecycleDue> {

@@ -17,7 +17,12 @@ pub const RULES: &str = "customer-rules";
 
 /// A branch's rules (the defaults until it sets its own).
 pub fn rules(store: &dyn Store, branch_id: &str) -> StoreResult<CustomerRules> {
-    Ok(store.customer_rules(branch_id)?.unwrap_or_default())
+    Ok(versioned_rules(store, branch_id)?.0)
+}
+
+/// A branch's rules with their settings version (1 for the defaults).
+pub fn versioned_rules(store: &dyn Store, branch_id: &str) -> StoreResult<(CustomerRules, i64)> {
+    Ok(store.customer_rules(branch_id)?.unwrap_or_else(|| (CustomerRules::default(), 1)))
 }
 
 /// The decisions that bring `file`'s tier and stage to what the server computes at `now`
@@ -110,7 +115,7 @@ pub fn sweep(store: &dyn Store, branch_id: &str, now: i64) -> Result<usize, Push
 
 /// Sets a branch's rules (checked by the caller) and applies them to every customer.
 pub fn set_rules(store: &dyn Store, branch_id: &str, rules: &CustomerRules, now: i64) -> Result<usize, PushError> {
-    store.set_customer_rules(branch_id, rules)?;
+    store.set_customer_rules(branch_id, rules, crate::catalog::next_version(store, branch_id, now)?)?;
     let mut changed = 0;
     for (customer_id, branch) in store.live_documents()? {
         if branch == branch_id {

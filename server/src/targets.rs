@@ -76,27 +76,56 @@ pub fn progress(store: &dyn Store, manager: &User, now: i64) -> StoreResult<Opti
     Ok(Some(MonthProgress { month, as_of: now, target: target.1, done }))
 }
 
-/// Every manager's month for the overview: (manager name, target, done), and the branch's
-/// target with the sum of what was done.
-pub type BranchMonth = (Vec<(String, Measures, Measures)>, Option<(Measures, Measures)>);
+/// One line of a month's targets: who (a manager, an outlet, the branch), the target and what was
+/// done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthLine {
+    pub name: String,
+    pub target: Measures,
+    pub done: Measures,
+}
+
+/// A branch's month for the overview, decomposed: each manager, each outlet (the sum of its
+/// managers), and the branch's own target (when set) with the sum of what was done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BranchMonth {
+    pub managers: Vec<MonthLine>,
+    pub outlets: Vec<MonthLine>,
+    pub branch: Option<MonthLine>,
+}
 
 pub fn branch_month(store: &dyn Store, branch_id: &str, first: Date) -> StoreResult<BranchMonth> {
     let month = first.strftime("%Y-%m").to_string();
     let targets = store.targets(branch_id, &month)?;
     let (from, to) = month_bounds(store, branch_id, first)?;
     let done = store.done(branch_id, from, to)?;
-    let of = |id: &str| done.iter().find(|(m, _)| m == id).map(|(_, d)| *d).unwrap_or_default();
-    let rows = store
+    let of = |list: &[(String, Measures)], id: &str| list.iter().find(|(m, _)| m == id).map(|(_, d)| *d);
+    let managers: Vec<(String, MonthLine)> = store
         .branch_managers(branch_id)?
         .into_iter()
         .map(|(id, name)| {
-            let target = targets.iter().find(|(m, _)| *m == id).map(|(_, t)| *t).unwrap_or_default();
-            (name, target, of(&id))
+            let line = MonthLine {
+                name,
+                target: of(&targets, &id).unwrap_or_default(),
+                done: of(&done, &id).unwrap_or_default(),
+            };
+            (id, line)
         })
-        .collect::<Vec<_>>();
-    let total = rows.iter().fold(Measures::default(), |a, (_, _, d)| a.add(d));
-    let branch = targets.iter().find(|(m, _)| m.is_empty()).map(|(_, t)| (*t, total));
-    Ok((rows, branch))
+        .collect();
+    let works_at = store.manager_outlets(branch_id)?;
+    let outlets = store
+        .branch_outlets(branch_id)?
+        .into_iter()
+        .map(|(outlet, name)| {
+            let mine = managers.iter().filter(|(id, _)| works_at.iter().any(|(m, o)| m == id && *o == outlet));
+            let (target, done) = mine
+                .fold((Measures::default(), Measures::default()), |(t, d), (_, l)| (t.add(&l.target), d.add(&l.done)));
+            MonthLine { name, target, done }
+        })
+        .collect();
+    let total = managers.iter().fold(Measures::default(), |a, (_, l)| a.add(&l.done));
+    let branch = of(&targets, "").map(|target| MonthLine { name: String::new(), target, done: total });
+    Ok(BranchMonth { managers: managers.into_iter().map(|(_, l)| l).collect(), outlets, branch })
 }
 
 /// One manager's month on the scorecard (绩效考核).
@@ -111,10 +140,15 @@ pub struct Scorecard {
     pub village_visited: i64,
     /// Their visits a reviewer returned.
     pub reviews_returned: i64,
+    /// Complaints recorded this month on the customers they serve: received, handled within the
+    /// branch's limit, and late (handled after it, or still open past it).
+    pub complaints: i64,
+    pub complaints_in_time: i64,
+    pub complaints_late: i64,
 }
 
-/// Every manager's scorecard for the month starting `first`, comparable side by side.
-pub fn scorecards(store: &dyn Store, branch_id: &str, first: Date) -> StoreResult<Vec<Scorecard>> {
+/// Every manager's scorecard for the month starting `first`, as of `now`, comparable side by side.
+pub fn scorecards(store: &dyn Store, branch_id: &str, first: Date, now: i64) -> StoreResult<Vec<Scorecard>> {
     let month = first.strftime("%Y-%m").to_string();
     let targets = store.targets(branch_id, &month)?;
     let (from, to) = month_bounds(store, branch_id, first)?;
@@ -122,6 +156,9 @@ pub fn scorecards(store: &dyn Store, branch_id: &str, first: Date) -> StoreResul
     let returned = store.returned_reviews(branch_id, from, to)?;
     let villages = store.village_visits(branch_id, from, to)?;
     let territories = store.territories(branch_id)?;
+    let limit_ms =
+        i64::from(crate::stages::rules(store, branch_id)?.complaint_days) * fieldsync_core::domain::pool::DAY_MS;
+    let complaints = store.complaints(branch_id, from, to, limit_ms, now)?;
     Ok(store
         .branch_managers(branch_id)?
         .into_iter()
@@ -132,12 +169,17 @@ pub fn scorecards(store: &dyn Store, branch_id: &str, first: Date) -> StoreResul
                 .iter()
                 .filter(|(v, _, _)| mine.contains(&v.as_str()))
                 .fold((0, 0), |(c, v), (_, n, seen)| (c + n, v + seen));
+            let (received, in_time, late) =
+                complaints.iter().find(|(m, ..)| *m == id).map_or((0, 0, 0), |c| (c.1, c.2, c.3));
             Scorecard {
                 target: targets.iter().find(|(m, _)| *m == id).map(|(_, t)| *t).unwrap_or_default(),
                 done: done.iter().find(|(m, _)| *m == id).map(|(_, d)| *d).unwrap_or_default(),
                 village_customers: customers,
                 village_visited: visited,
                 reviews_returned: returned.iter().find(|(m, _)| *m == id).map_or(0, |(_, n)| *n),
+                complaints: received,
+                complaints_in_time: in_time,
+                complaints_late: late,
                 manager_id: id,
                 manager_name: name,
             }

@@ -21,6 +21,7 @@ fn read_models(dir: &tempfile::TempDir) -> Vec<(String, Vec<Vec<Value>>)> {
         "rm_visit_photos",
         "rm_leads",
         "rm_reminders",
+        "rm_complaints",
         "rm_visit_days",
         "owner_changes",
         "pool_state",
@@ -180,7 +181,7 @@ fn a_store_from_before_the_read_models_gets_them_at_open() {
     let conn = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
     conn.execute_batch(
         "DELETE FROM rm_visit_photos; DELETE FROM rm_visits; DELETE FROM rm_leads; DELETE FROM rm_reminders;
-         DELETE FROM rm_customers; INSERT INTO server_meta (key, value) VALUES ('upgrade:rebuild_read_models', x'01');",
+         DELETE FROM rm_complaints; DELETE FROM rm_customers; INSERT INTO server_meta (key, value) VALUES ('upgrade:rebuild_read_models', x'01');",
     )
     .unwrap();
     drop(conn);

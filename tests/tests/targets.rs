@@ -74,3 +74,56 @@ fn a_campaigns_task_reaches_the_members_manager_and_shows_offline() {
     assert_eq!(tasks.iter().map(|t| t.customer_id.clone()).collect::<Vec<_>>(), vec![member]);
     assert!(!tasks.iter().any(|t| t.customer_id == other));
 }
+
+#[test]
+fn a_complaints_deadline_follows_the_branchs_limit_offline_and_the_scorecard_counts_it() {
+    use fieldsync_core::domain::{Action, CustomerRules, Interaction, InteractionKind};
+    use fieldsync_core::store::TodayKind;
+    const DAY: i64 = 86_400_000;
+    let (server, branch) = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
+    let customer =
+        m1.store().create_customer(Profile::new(CustomerKind::Individual, "张三", "韩桥村"), now_ms()).unwrap();
+    let captured = now_ms();
+    let complaint = Interaction {
+        id: "c1".into(),
+        kind: InteractionKind::Complaint,
+        summary: "柜台排队太久".into(),
+        at: captured,
+        captured_at: captured,
+        visit_id: None,
+        resolved_at: None,
+        resolution: None,
+    };
+    m1.store().apply(&customer, &Action::AddInteraction { interaction: complaint }, captured).unwrap();
+    let complaints = |m: &mut fieldsync_ffi::Device, from: i64, days: i64| {
+        let items = m.store().today(from, from + days * DAY).unwrap();
+        items.into_iter().filter(|i| i.kind == TodayKind::Complaint).map(|i| (i.item_id, i.at)).collect::<Vec<_>>()
+    };
+    // Before any sync: the regulator's 15 days.
+    assert_eq!(complaints(&mut m1, captured, 16), vec![("c1".to_string(), captured + 15 * DAY)]);
+    assert_eq!(complaints(&mut m1, captured, 14), vec![]);
+
+    // The branch gives 3 days; the tablet learns it with its next sync.
+    let db = Db::open(server.data.path()).unwrap();
+    let rules = CustomerRules { complaint_days: 3, ..CustomerRules::default() };
+    db.write_blocking(|s| fieldsync_server::stages::set_rules(s, &branch.id, &rules, now_ms())).unwrap();
+    sync(&mut m1).unwrap();
+    assert_eq!(complaints(&mut m1, captured, 4), vec![("c1".to_string(), captured + 3 * DAY)]);
+    // Past the deadline it is overdue.
+    let late = m1.store().today(captured + 5 * DAY, captured + 6 * DAY).unwrap();
+    assert!(late.iter().any(|i| i.kind == TodayKind::Complaint && i.overdue));
+
+    // Handled before any sync: it leaves the list at once; synced, the scorecard counts it in time.
+    let resolve = Action::ResolveInteraction { interaction_id: "c1".into(), resolution: "已致歉并加开窗口".into() };
+    m1.store().apply(&customer, &resolve, now_ms()).unwrap();
+    assert_eq!(complaints(&mut m1, captured, 30), vec![]);
+    sync(&mut m1).unwrap();
+    let first = jiff::Timestamp::from_millisecond(captured).unwrap().to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
+    let cards = db
+        .write_blocking(|s| fieldsync_server::targets::scorecards(s, &branch.id, first.date().first_of_month(), now_ms()))
+        .unwrap();
+    let mine: Vec<_> = cards.iter().filter(|c| c.complaints > 0).map(|c| (c.complaints, c.complaints_in_time)).collect();
+    assert_eq!(mine, vec![(1, 1)]);
+}

@@ -128,6 +128,11 @@ pub enum Action {
     AddInteraction {
         interaction: Interaction,
     },
+    /// Records an interaction (a complaint above all) handled, now, with how.
+    ResolveInteraction {
+        interaction_id: String,
+        resolution: String,
+    },
     RequestClaim {
         intent_id: String,
     },
@@ -214,6 +219,7 @@ impl Action {
             Action::AddReminder { .. } => "reminder.add",
             Action::CompleteReminder { .. } => "reminder.complete",
             Action::AddInteraction { .. } => "interaction.add",
+            Action::ResolveInteraction { .. } => "interaction.resolve",
             Action::RequestClaim { .. } => "intent.claim",
             Action::AssignOwner { .. } => "server.assign_owner",
             Action::SetLocked { .. } => "server.locked",
@@ -398,6 +404,18 @@ impl Action {
                 }
                 file.interactions.insert(interaction.id.clone(), interaction.clone());
                 Touched::Interaction(interaction.id.clone())
+            }
+            Action::ResolveInteraction { interaction_id, resolution } => {
+                let i = file
+                    .interactions
+                    .get_mut(interaction_id)
+                    .ok_or_else(|| not_found("interaction", interaction_id))?;
+                if i.resolved_at.is_some() {
+                    return Err(Error::Transition { entity: "interaction", from: "resolved", to: "resolved" });
+                }
+                i.resolved_at = Some(ctx.now);
+                i.resolution = Some(resolution.clone());
+                Touched::Interaction(interaction_id.clone())
             }
             Action::RequestClaim { intent_id } => {
                 check::id("intent.id", intent_id)?;

@@ -4,6 +4,7 @@ use autosurgeon::{Hydrate, Reconcile};
 
 use super::codes::code_enum;
 use super::error::{Checked, check};
+use super::pool::DAY_MS;
 use super::text;
 
 code_enum! {
@@ -45,6 +46,10 @@ impl Reminder {
     }
 }
 
+/// How many days a branch gives its managers to handle a complaint unless it sets its own: the
+/// 15 days of the regulator's rules on consumer complaints (银行业保险业消费投诉处理管理办法).
+pub const DEFAULT_COMPLAINT_DAYS: u32 = 15;
+
 code_enum! {
     pub enum InteractionKind {
         Consultation = ("consultation", "咨询"),
@@ -65,12 +70,31 @@ pub struct Interaction {
     /// not when the tablet next syncs.
     pub captured_at: i64,
     pub visit_id: Option<String>,
+    /// When the manager recorded it handled (a complaint's service clock stops here).
+    #[autosurgeon(missing = "Option::default")]
+    pub resolved_at: Option<i64>,
+    /// How it was handled, in the manager's words.
+    #[autosurgeon(missing = "Option::default")]
+    pub resolution: Option<String>,
 }
 
 impl Interaction {
     /// Stores what the user typed in NFC (see `text.rs`).
     pub fn normalize(&mut self) {
         text::normalize_text(&mut self.summary);
+        if let Some(r) = &mut self.resolution {
+            text::normalize_text(r);
+        }
+    }
+
+    /// A complaint not yet handled: its service clock runs.
+    pub fn is_open_complaint(&self) -> bool {
+        self.kind == InteractionKind::Complaint && self.resolved_at.is_none()
+    }
+
+    /// When a complaint must be handled by: `limit_days` after it was recorded.
+    pub fn complaint_due(&self, limit_days: u32) -> i64 {
+        self.captured_at.saturating_add(i64::from(limit_days) * DAY_MS)
     }
 
     pub fn validate(&self) -> Checked {
@@ -80,6 +104,12 @@ impl Interaction {
         check::time_ms("interaction.captured_at", self.captured_at)?;
         if let Some(v) = &self.visit_id {
             check::id("interaction.visit_id", v)?;
+        }
+        if let Some(t) = self.resolved_at {
+            check::time_ms("interaction.resolved_at", t)?;
+        }
+        if let Some(r) = &self.resolution {
+            check::required_text("interaction.resolution", r, check::MAX_TEXT)?;
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ pub mod text;
 pub mod visit;
 
 pub use action::{Action, Ctx, NewLead, Role, Touched};
-pub use activity::{Interaction, InteractionKind, Reminder, ReminderKind};
+pub use activity::{DEFAULT_COMPLAINT_DAYS, Interaction, InteractionKind, Reminder, ReminderKind};
 pub use catalog::CatalogProduct;
 pub use contact::{Contact, Relation};
 pub use customer::{Birthday, CustomerKind, CustomerSource, Gender, GeoPoint, Profile, Tags, china_today};

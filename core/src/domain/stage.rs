@@ -16,7 +16,8 @@ pub const PRIVATE_BANKING_FEN: i64 = 6_000_000 * 100;
 /// High net worth (高净值) from 1,000,000 RMB.
 pub const HIGH_NET_WORTH_FEN: i64 = 1_000_000 * 100;
 
-/// A branch's rules for tiers below high net worth and for dormancy.
+/// A branch's rules for tiers below high net worth, for dormancy, and for how long its managers
+/// have to handle a complaint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct CustomerRules {
@@ -27,17 +28,31 @@ pub struct CustomerRules {
     /// A customer of the bank with no visit, interaction or lead moving for this many days is
     /// dormant (休眠).
     pub dormant_after_days: u32,
+    /// A complaint is handled in time within this many days of being recorded.
+    #[serde(default = "default_complaint_days")]
+    pub complaint_days: u32,
+}
+
+fn default_complaint_days() -> u32 {
+    super::activity::DEFAULT_COMPLAINT_DAYS
 }
 
 impl Default for CustomerRules {
-    /// 300,000 RMB for high value, 50,000 RMB for medium; dormant after 180 days.
+    /// 300,000 RMB for high value, 50,000 RMB for medium; dormant after 180 days; complaints
+    /// handled within the regulator's 15 days.
     fn default() -> Self {
-        CustomerRules { high_fen: 300_000 * 100, medium_fen: 50_000 * 100, dormant_after_days: 180 }
+        CustomerRules {
+            high_fen: 300_000 * 100,
+            medium_fen: 50_000 * 100,
+            dormant_after_days: 180,
+            complaint_days: default_complaint_days(),
+        }
     }
 }
 
 impl CustomerRules {
-    /// The rule out of bounds, if any: 0 < medium < high < high net worth; 30 days to 10 years.
+    /// The rule out of bounds, if any: 0 < medium < high < high net worth; dormancy 30 days to
+    /// 10 years; complaints 1 to 30 days (the regulator's longest, with an extension).
     pub fn validate(&self) -> Result<(), &'static str> {
         if !(1..HIGH_NET_WORTH_FEN).contains(&self.high_fen) {
             return Err("high_fen");
@@ -47,6 +62,9 @@ impl CustomerRules {
         }
         if !(30..=3650).contains(&self.dormant_after_days) {
             return Err("dormant_after_days");
+        }
+        if !(1..=30).contains(&self.complaint_days) {
+            return Err("complaint_days");
         }
         Ok(())
     }
@@ -192,7 +210,13 @@ mod tests {
         assert_eq!(CustomerRules { medium_fen: 0, ..r.clone() }.validate(), Err("medium_fen"));
         assert_eq!(CustomerRules { high_fen: HIGH_NET_WORTH_FEN, ..r.clone() }.validate(), Err("high_fen"));
         assert_eq!(CustomerRules { medium_fen: r.high_fen, ..r.clone() }.validate(), Err("medium_fen"));
-        assert_eq!(CustomerRules { dormant_after_days: 1, ..r }.validate(), Err("dormant_after_days"));
+        assert_eq!(CustomerRules { dormant_after_days: 1, ..r.clone() }.validate(), Err("dormant_after_days"));
+        assert_eq!(CustomerRules { complaint_days: 0, ..r.clone() }.validate(), Err("complaint_days"));
+        assert_eq!(CustomerRules { complaint_days: 31, ..r.clone() }.validate(), Err("complaint_days"));
+        // Rules stored before complaints had a limit read with the regulator's 15 days.
+        let old: CustomerRules =
+            serde_json::from_str(r#"{"high_fen":1,"medium_fen":0,"dormant_after_days":90}"#).unwrap();
+        assert_eq!(old.complaint_days, 15);
     }
 
     #[test]

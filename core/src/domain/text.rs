@@ -231,6 +231,8 @@ mod tests {
             at: NOW,
             captured_at: NOW,
             visit_id: None,
+            resolved_at: None,
+            resolution: None,
         };
         apply(&mut f, Action::AddInteraction { interaction }, &m);
         // Back in the pool (a manager's new customer is theirs), so a claim can be made on it.
@@ -386,9 +388,13 @@ mod tests {
             at: NOW,
             captured_at: NOW,
             visit_id: None,
+            resolved_at: None,
+            resolution: None,
         };
         apply(&mut g, Action::AddInteraction { interaction }, &m);
         assert_eq!((g.reminders["r2"].note.as_str(), g.interactions["i2"].summary.as_str()), (NFC, NFC));
+        apply(&mut g, Action::ResolveInteraction { interaction_id: "i2".into(), resolution: NFD.into() }, &m);
+        assert_eq!(g.interactions["i2"].resolution.as_deref(), Some(NFC));
 
         let review = Review { comment: NFD.into(), reviewer_name: NFD.into(), ..f.reviews["v1"].clone() };
         apply(&mut g, Action::WriteReview { visit_id: "v1".into(), review }, &server);
@@ -698,6 +704,8 @@ mod tests {
                             at: NOW,
                             captured_at: NOW,
                             visit_id: None,
+                            resolved_at: None,
+                            resolution: None,
                         };
                         (Action::AddInteraction { interaction: i }, m, |f| vec![f.interactions["i9"].summary.clone()])
                     }

@@ -290,11 +290,14 @@ impl Store {
     }
 
     /// The signed-in manager's day `[day_start, day_end)` (UTC ms of local midnights): planned
-    /// visits, follow-ups and open reminders due by its end, overdue ones marked, in time order.
-    /// Offline: reminders the server wrote ahead of time are here already.
+    /// visits, follow-ups, open reminders and complaints due by its end, overdue ones marked, in
+    /// time order. Offline: reminders the server wrote ahead of time are here already, and a
+    /// complaint's deadline follows the branch's limit as the last sync brought it.
     pub fn today(&self, day_start: i64, day_end: i64) -> Result<Vec<TodayItem>> {
         let user = self.user.as_ref().ok_or(Error::NotSignedIn)?;
-        queries::today(&self.conn, &user.id, day_start, day_end, 200)
+        let days =
+            self.branch_settings()?.map_or(crate::domain::DEFAULT_COMPLAINT_DAYS, |s| s.customer_rules.complaint_days);
+        queries::today(&self.conn, &user.id, (day_start, day_end), i64::from(days) * crate::domain::pool::DAY_MS, 200)
     }
 
     pub fn upcoming_reminders(

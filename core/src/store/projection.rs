@@ -47,6 +47,9 @@ pub struct CustomerRow {
     pub recycle: Option<RecycleBasis>,
     /// Tags by hand and by the server's rules, sorted, each once.
     pub tags: Vec<String>,
+    /// The oldest complaint not yet handled: (its ID, when it was recorded).
+    #[serde(default)]
+    pub open_complaint: Option<(String, i64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,6 +128,12 @@ pub fn customer_row(file: &CustomerFile) -> CustomerRow {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect(),
+        open_complaint: file
+            .interactions
+            .values()
+            .filter(|i| i.is_open_complaint())
+            .min_by_key(|i| (i.captured_at, i.id.as_str()))
+            .map(|i| (i.id.clone(), i.captured_at)),
     }
 }
 
@@ -188,6 +197,7 @@ pub fn insert(conn: &Connection, rows: &Rows) -> Result<()> {
     update_server_fields(conn, c)?;
     update_summaries(conn, c)?;
     update_tags(conn, c)?;
+    update_complaint(conn, c)?;
     for v in &rows.visits {
         upsert_visit(conn, id, v)?;
     }
@@ -232,8 +242,12 @@ pub fn write_touched(conn: &Connection, file: &CustomerFile, touched: &Touched) 
                 upsert_reminder(conn, &file.id, &r)?;
             }
         }
-        // An interaction resets the pool countdown.
-        Touched::Interaction(_) => update_recycle(conn, &customer_row(file))?,
+        // An interaction resets the pool countdown; a complaint starts a service clock.
+        Touched::Interaction(_) => {
+            let row = customer_row(file);
+            update_recycle(conn, &row)?;
+            update_complaint(conn, &row)?;
+        }
         // Contacts and intents are read from the document only.
         Touched::Contact(_) | Touched::Intent(_) => {}
     }
@@ -280,6 +294,13 @@ fn update_tags(conn: &Connection, c: &CustomerRow) -> Result<()> {
     let tags = serde_json::to_string(&c.tags).unwrap_or_else(|_| "[]".into());
     conn.prepare_cached("UPDATE customers SET tags = ?2 WHERE customer_id = ?1")?
         .execute(params![c.customer_id, tags])?;
+    Ok(())
+}
+
+fn update_complaint(conn: &Connection, c: &CustomerRow) -> Result<()> {
+    let (id, at) = c.open_complaint.as_ref().map(|(id, at)| (Some(id), Some(at))).unwrap_or_default();
+    conn.prepare_cached("UPDATE customers SET complaint_id = ?2, complaint_at = ?3 WHERE customer_id = ?1")?
+        .execute(params![c.customer_id, id, at])?;
     Ok(())
 }
 

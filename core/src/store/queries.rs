@@ -537,6 +537,9 @@ pub enum TodayKind {
     /// An open reminder due by the end of the day (or overdue): the server's (birthdays,
     /// maturities, dividends, repayments) and the manager's own.
     Reminder,
+    /// A complaint not yet handled whose deadline (the branch's limit after it was recorded)
+    /// falls by the end of the day, or has passed.
+    Complaint,
 }
 
 /// One entry of the manager's day, as the tablet's "today" screen lists it.
@@ -550,14 +553,21 @@ pub struct TodayItem {
     pub at: i64,
     /// Due before the day began.
     pub overdue: bool,
-    /// The visit's or the reminder's ID (empty for a follow-up).
+    /// The visit's, the reminder's or the complaint's ID (empty for a follow-up).
     pub item_id: String,
     pub reminder_kind: Option<ReminderKind>,
 }
 
-/// The manager's day `[day_start, day_end)`: planned visits, follow-ups and open reminders due by
-/// its end (earlier ones marked overdue), in time order; at most `limit` of each kind.
-pub fn today(conn: &Connection, manager_id: &str, day_start: i64, day_end: i64, limit: u32) -> Result<Vec<TodayItem>> {
+/// The manager's day `[day_start, day_end)`: planned visits, follow-ups, open reminders and
+/// complaints (due `complaint_ms` after they were recorded) due by its end (earlier ones marked
+/// overdue), in time order; at most `limit` of each kind.
+pub fn today(
+    conn: &Connection,
+    manager_id: &str,
+    (day_start, day_end): (i64, i64),
+    complaint_ms: i64,
+    limit: u32,
+) -> Result<Vec<TodayItem>> {
     let mut items: Vec<TodayItem> = visits_planned(conn, manager_id, day_start, day_end)?
         .into_iter()
         .map(|v| TodayItem {
@@ -606,6 +616,23 @@ pub fn today(conn: &Connection, manager_id: &str, day_start: i64, day_end: i64, 
         })
     })?;
     items.extend(reminders.collect::<rusqlite::Result<Vec<_>>>()?);
+    let mut stmt = conn.prepare_cached(
+        "SELECT customer_id, name, complaint_id, complaint_at FROM customers
+         WHERE complaint_at IS NOT NULL AND complaint_at < ?1 - ?2 ORDER BY complaint_at, customer_id LIMIT ?3",
+    )?;
+    let complaints = stmt.query_map(rusqlite::params![day_end, complaint_ms, limit], |r| {
+        let at = r.get::<_, i64>(3)?.saturating_add(complaint_ms);
+        Ok(TodayItem {
+            kind: TodayKind::Complaint,
+            customer_id: r.get(0)?,
+            customer_name: r.get(1)?,
+            item_id: r.get(2)?,
+            reminder_kind: None,
+            at,
+            overdue: at < day_start,
+        })
+    })?;
+    items.extend(complaints.collect::<rusqlite::Result<Vec<_>>>()?);
     items.sort_by(|a, b| (a.at, a.kind, &a.customer_id, &a.item_id).cmp(&(b.at, b.kind, &b.customer_id, &b.item_id)));
     Ok(items)
 }

@@ -25,9 +25,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, sql: include_str!("schema/v3.sql"), rebuild_projections: false },
     Migration { version: 4, sql: include_str!("schema/v4.sql"), rebuild_projections: true },
     Migration { version: 5, sql: include_str!("schema/v5.sql"), rebuild_projections: true },
+    Migration { version: 6, sql: include_str!("schema/v6.sql"), rebuild_projections: true },
 ];
 
-pub const LATEST: u32 = 5;
+pub const LATEST: u32 = 6;
 
 /// Brings the database to [`LATEST`] in one transaction. Returns whether projections must be
 /// rebuilt.

@@ -112,6 +112,10 @@ pub struct SyncResponse {
 pub struct BranchSettings {
     pub version: i64,
     pub pool_rules: crate::domain::PoolRules,
+    /// Tiers, dormancy and the days a complaint may stay open (settings a tablet stored before
+    /// these were sent read as the defaults).
+    #[serde(default)]
+    pub customer_rules: crate::domain::CustomerRules,
     /// The branch's product catalog (active products only).
     pub catalog: Vec<crate::domain::CatalogProduct>,
     /// The branch's villages with their outlet and responsible managers.

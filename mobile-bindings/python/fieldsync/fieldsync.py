@@ -597,6 +597,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_remove_contact() != 24201:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_resolve_interaction() != 22071:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_save_contact() != 33715:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_self_test_fault() != 52422:
@@ -766,6 +768,9 @@ _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_refused_changes.
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_remove_contact.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_remove_contact.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_resolve_interaction.argtypes = (
+)
+_UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_resolve_interaction.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_save_contact.argtypes = (
 )
 _UniffiLib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_save_contact.restype = ctypes.c_uint16
@@ -1060,6 +1065,14 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_remove_contact.argtype
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_remove_contact.restype = None
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_resolve_interaction.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_resolve_interaction.restype = None
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_save_contact.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -3668,6 +3681,12 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         raise NotImplementedError
     def remove_contact(self, customer_id: str,contact_id: str) -> None:
         raise NotImplementedError
+    def resolve_interaction(self, customer_id: str,interaction_id: str,resolution: str) -> None:
+        """
+        Records a complaint (or any interaction) handled now, with how: the complaint leaves the
+        "today" list and its service clock stops at this moment, offline too.
+"""
+        raise NotImplementedError
     def save_contact(self, customer_id: str,contact: fieldsync_core.Contact) -> str:
         """
         Adds a contact (an empty `id` gets a new one) or replaces the one with its ID; returns the
@@ -4516,6 +4535,31 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_remove_contact,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def resolve_interaction(self, customer_id: str,interaction_id: str,resolution: str) -> None:
+        """
+        Records a complaint (or any interaction) handled now, with how: the complaint leaves the
+        "today" list and its service clock stops at this moment, offline too.
+"""
+        
+        _UniffiFfiConverterString.check_lower(customer_id)
+
+        _UniffiFfiConverterString.check_lower(interaction_id)
+
+        _UniffiFfiConverterString.check_lower(resolution)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(customer_id),
+            _UniffiFfiConverterString.lower(interaction_id),
+            _UniffiFfiConverterString.lower(resolution),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_resolve_interaction,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -1508,24 +1508,28 @@ class _UniffiFfiConverterTypeCosts(_UniffiConverterRustBuffer):
 @dataclass
 class CustomerRules:
     """
-    A branch's rules for tiers below high net worth and for dormancy.
+    A branch's rules for tiers below high net worth, for dormancy, and for how long its managers
+    have to handle a complaint.
 """
-    def __init__(self, *, high_fen:int, medium_fen:int, dormant_after_days:int):
+    def __init__(self, *, high_fen:int, medium_fen:int, dormant_after_days:int, complaint_days:int):
         self.high_fen = high_fen
         self.medium_fen = medium_fen
         self.dormant_after_days = dormant_after_days
+        self.complaint_days = complaint_days
         
         
 
     
     def __str__(self):
-        return "CustomerRules(high_fen={}, medium_fen={}, dormant_after_days={})".format(self.high_fen, self.medium_fen, self.dormant_after_days)
+        return "CustomerRules(high_fen={}, medium_fen={}, dormant_after_days={}, complaint_days={})".format(self.high_fen, self.medium_fen, self.dormant_after_days, self.complaint_days)
     def __eq__(self, other):
         if self.high_fen != other.high_fen:
             return False
         if self.medium_fen != other.medium_fen:
             return False
         if self.dormant_after_days != other.dormant_after_days:
+            return False
+        if self.complaint_days != other.complaint_days:
             return False
         return True
 
@@ -1536,6 +1540,7 @@ class _UniffiFfiConverterTypeCustomerRules(_UniffiConverterRustBuffer):
             high_fen=_UniffiFfiConverterInt64.read(buf),
             medium_fen=_UniffiFfiConverterInt64.read(buf),
             dormant_after_days=_UniffiFfiConverterUInt32.read(buf),
+            complaint_days=_UniffiFfiConverterUInt32.read(buf),
         )
 
     @staticmethod
@@ -1543,12 +1548,14 @@ class _UniffiFfiConverterTypeCustomerRules(_UniffiConverterRustBuffer):
         _UniffiFfiConverterInt64.check_lower(value.high_fen)
         _UniffiFfiConverterInt64.check_lower(value.medium_fen)
         _UniffiFfiConverterUInt32.check_lower(value.dormant_after_days)
+        _UniffiFfiConverterUInt32.check_lower(value.complaint_days)
 
     @staticmethod
     def write(value, buf):
         _UniffiFfiConverterInt64.write(value.high_fen, buf)
         _UniffiFfiConverterInt64.write(value.medium_fen, buf)
         _UniffiFfiConverterUInt32.write(value.dormant_after_days, buf)
+        _UniffiFfiConverterUInt32.write(value.complaint_days, buf)
 
 
 
@@ -2298,19 +2305,21 @@ class _UniffiFfiConverterTypeInteractionKind(_UniffiConverterRustBuffer):
 
 @dataclass
 class Interaction:
-    def __init__(self, *, id:str, kind:InteractionKind, summary:str, at:int, captured_at:int, visit_id:typing.Optional[str]):
+    def __init__(self, *, id:str, kind:InteractionKind, summary:str, at:int, captured_at:int, visit_id:typing.Optional[str], resolved_at:typing.Optional[int], resolution:typing.Optional[str]):
         self.id = id
         self.kind = kind
         self.summary = summary
         self.at = at
         self.captured_at = captured_at
         self.visit_id = visit_id
+        self.resolved_at = resolved_at
+        self.resolution = resolution
         
         
 
     
     def __str__(self):
-        return "Interaction(id={}, kind={}, summary={}, at={}, captured_at={}, visit_id={})".format(self.id, self.kind, self.summary, self.at, self.captured_at, self.visit_id)
+        return "Interaction(id={}, kind={}, summary={}, at={}, captured_at={}, visit_id={}, resolved_at={}, resolution={})".format(self.id, self.kind, self.summary, self.at, self.captured_at, self.visit_id, self.resolved_at, self.resolution)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -2324,6 +2333,10 @@ class Interaction:
             return False
         if self.visit_id != other.visit_id:
             return False
+        if self.resolved_at != other.resolved_at:
+            return False
+        if self.resolution != other.resolution:
+            return False
         return True
 
 class _UniffiFfiConverterTypeInteraction(_UniffiConverterRustBuffer):
@@ -2336,6 +2349,8 @@ class _UniffiFfiConverterTypeInteraction(_UniffiConverterRustBuffer):
             at=_UniffiFfiConverterInt64.read(buf),
             captured_at=_UniffiFfiConverterInt64.read(buf),
             visit_id=_UniffiFfiConverterOptionalString.read(buf),
+            resolved_at=_UniffiFfiConverterOptionalInt64.read(buf),
+            resolution=_UniffiFfiConverterOptionalString.read(buf),
         )
 
     @staticmethod
@@ -2346,6 +2361,8 @@ class _UniffiFfiConverterTypeInteraction(_UniffiConverterRustBuffer):
         _UniffiFfiConverterInt64.check_lower(value.at)
         _UniffiFfiConverterInt64.check_lower(value.captured_at)
         _UniffiFfiConverterOptionalString.check_lower(value.visit_id)
+        _UniffiFfiConverterOptionalInt64.check_lower(value.resolved_at)
+        _UniffiFfiConverterOptionalString.check_lower(value.resolution)
 
     @staticmethod
     def write(value, buf):
@@ -2355,6 +2372,8 @@ class _UniffiFfiConverterTypeInteraction(_UniffiConverterRustBuffer):
         _UniffiFfiConverterInt64.write(value.at, buf)
         _UniffiFfiConverterInt64.write(value.captured_at, buf)
         _UniffiFfiConverterOptionalString.write(value.visit_id, buf)
+        _UniffiFfiConverterOptionalInt64.write(value.resolved_at, buf)
+        _UniffiFfiConverterOptionalString.write(value.resolution, buf)
 
 @dataclass
 class StageChange:
@@ -4297,6 +4316,12 @@ class TodayKind(enum.Enum):
     maturities, dividends, repayments) and the manager's own.
 """
     
+    COMPLAINT = 3
+    """
+    A complaint not yet handled whose deadline (the branch's limit after it was recorded)
+    falls by the end of the day, or has passed.
+"""
+    
 
 
 class _UniffiFfiConverterTypeTodayKind(_UniffiConverterRustBuffer):
@@ -4309,6 +4334,8 @@ class _UniffiFfiConverterTypeTodayKind(_UniffiConverterRustBuffer):
             return TodayKind.FOLLOW_UP
         if variant == 3:
             return TodayKind.REMINDER
+        if variant == 4:
+            return TodayKind.COMPLAINT
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -4318,6 +4345,8 @@ class _UniffiFfiConverterTypeTodayKind(_UniffiConverterRustBuffer):
         if value == TodayKind.FOLLOW_UP:
             return
         if value == TodayKind.REMINDER:
+            return
+        if value == TodayKind.COMPLAINT:
             return
         raise ValueError(value)
 
@@ -4329,6 +4358,8 @@ class _UniffiFfiConverterTypeTodayKind(_UniffiConverterRustBuffer):
             buf.write_i32(2)
         if value == TodayKind.REMINDER:
             buf.write_i32(3)
+        if value == TodayKind.COMPLAINT:
+            buf.write_i32(4)
 
 
 

@@ -360,3 +360,19 @@ def test_the_branchs_rules_and_the_day_work_offline(server, store_path):
     lead = device.add_lead(first, fs.Product.DEPOSIT, 1_000_000, fs.LeadSource.VISIT, None, None, None, "", "dep-3y")
     assert device.customer_360(first).leads[0].catalog_id == "dep-3y"
     assert lead
+
+    # A complaint starts its clock (the branch's limit: the regulator's 15 days by default) and
+    # is on the day's list when due; handled, it leaves it and the customer's file says how.
+    complaint = device.add_interaction(first, fs.InteractionKind.COMPLAINT, "柜台排队太久", now_ms(), None)
+    def complaints(days):
+        items = device.today(day_start, now_ms() + days * 24 * HOUR)
+        return [i.item_id for i in items if i.kind == fs.TodayKind.COMPLAINT and i.customer_id == first]
+
+    assert complaints(16) == [complaint]
+    assert complaints(1) == []
+    device.resolve_interaction(first, complaint, "已致歉并加开窗口")
+    assert complaints(16) == []
+    handled = device.customer_360(first).interactions[0]
+    assert handled.resolution == "已致歉并加开窗口" and handled.resolved_at is not None
+    with pytest.raises(fs.FieldsyncError):
+        device.resolve_interaction(first, complaint, "again")

@@ -23,7 +23,7 @@ use fieldsync_core::domain::CustomerFile;
 
 use crate::policy::Scope;
 use crate::store::{Store, StoreResult};
-pub use rows::{CustomerRm, LeadRm, ReadRows, ReminderRm, VisitKey, VisitRef, VisitRm};
+pub use rows::{ComplaintRm, CustomerRm, LeadRm, ReadRows, ReminderRm, VisitKey, VisitRef, VisitRm};
 
 /// A device's push that carried a visit: recorded as the visit's arrival fact.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +100,9 @@ pub fn record(store: &dyn Store, branch_id: &str, file: &CustomerFile, scope: &S
     }
     if known.is_none_or(|b| b.reminders != rows.reminders) {
         store.rm_save_reminders(customer_id, &rows.reminders)?;
+    }
+    if known.is_none_or(|b| b.complaints != rows.complaints) {
+        store.rm_save_complaints(customer_id, &rows.complaints)?;
     }
     days::recount(store, branch_id, &times)?;
     refresh_visits(store, &refresh)
@@ -183,6 +186,7 @@ pub fn rebuild(store: &dyn Store) -> Result<usize, crate::customers::PushError> 
         }
         store.rm_save_leads(&customer_id, &rows.leads)?;
         store.rm_save_reminders(&customer_id, &rows.reminders)?;
+        store.rm_save_complaints(&customer_id, &rows.complaints)?;
         written += 1;
     }
     let all: BTreeSet<VisitRef> = store.rm_all_visits()?.into_iter().collect();

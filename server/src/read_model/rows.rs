@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use fieldsync_core::domain::{Channel, CustomerFile, GeoPoint, LeadStage, Visit, VisitStatus, idcard, phone};
+use fieldsync_core::domain::{
+    Channel, CustomerFile, GeoPoint, InteractionKind, LeadStage, Visit, VisitStatus, idcard, phone,
+};
 
 use super::evidence::{AFTER_THE_FACT_MS, Measures};
 use crate::policy::Scope;
@@ -119,6 +121,18 @@ pub struct ReminderRm {
     pub done_at: Option<i64>,
 }
 
+/// A complaint (an interaction of that kind) and when it was handled: the scorecard counts those
+/// handled within the branch's limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplaintRm {
+    pub interaction_id: String,
+    pub customer_id: String,
+    pub branch_id: String,
+    pub owner_id: Option<String>,
+    pub captured_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
 /// Every read-model row of one customer, and its visits' photos (by visit).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadRows {
@@ -126,6 +140,7 @@ pub struct ReadRows {
     pub visits: Vec<VisitRm>,
     pub leads: Vec<LeadRm>,
     pub reminders: Vec<ReminderRm>,
+    pub complaints: Vec<ComplaintRm>,
     pub photos: BTreeMap<String, Vec<String>>,
 }
 
@@ -194,6 +209,19 @@ impl ReadRows {
                 done_at: r.done_at,
             })
             .collect();
+        let complaints = file
+            .interactions
+            .values()
+            .filter(|i| i.kind == InteractionKind::Complaint)
+            .map(|i| ComplaintRm {
+                interaction_id: i.id.clone(),
+                customer_id: file.id.clone(),
+                branch_id: branch_id.to_string(),
+                owner_id: owner.clone(),
+                captured_at: i.captured_at,
+                resolved_at: i.resolved_at,
+            })
+            .collect();
         let photos = file
             .visits
             .values()
@@ -204,7 +232,7 @@ impl ReadRows {
                 (v.id.clone(), hashes)
             })
             .collect();
-        ReadRows { customer, visits, leads, reminders, photos }
+        ReadRows { customer, visits, leads, reminders, complaints, photos }
     }
 
     /// The photos of one visit, sorted, each once.

@@ -165,4 +165,7 @@ pub trait PageQueries {
     fn branch_managers(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>>;
     fn branch_outlets(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>>;
     fn branch_villages(&self, branch_id: &str) -> StoreResult<Vec<String>>;
+
+    /// The outlet each of a branch's managers works from (managers of no outlet left out).
+    fn manager_outlets(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>>;
 }

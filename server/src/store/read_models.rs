@@ -7,7 +7,7 @@ use fieldsync_core::domain::GeoPoint;
 
 use super::StoreResult;
 use crate::read_model::evidence::{Measures, Rules};
-use crate::read_model::{Arrival, CustomerRm, LeadRm, ReminderRm, VisitKey, VisitRef, VisitRm};
+use crate::read_model::{Arrival, ComplaintRm, CustomerRm, LeadRm, ReminderRm, VisitKey, VisitRef, VisitRm};
 
 /// What a visit's cross-document measures are computed from.
 #[derive(Debug, Clone)]
@@ -49,6 +49,9 @@ pub trait ReadModelStore {
 
     /// Makes a customer's reminders exactly `rows`.
     fn rm_save_reminders(&self, customer_id: &str, rows: &[ReminderRm]) -> StoreResult<()>;
+
+    /// Makes a customer's complaints exactly `rows`.
+    fn rm_save_complaints(&self, customer_id: &str, rows: &[ComplaintRm]) -> StoreResult<()>;
 
     /// Removes every row of a customer.
     fn rm_delete_customer(&self, customer_id: &str) -> StoreResult<()>;

@@ -7,9 +7,10 @@ use fieldsync_core::domain::CustomerRules;
 use super::StoreResult;
 
 pub trait StageStore {
-    fn customer_rules(&self, branch_id: &str) -> StoreResult<Option<CustomerRules>>;
+    /// A branch's rules and their version (a settings version: see `crate::catalog`).
+    fn customer_rules(&self, branch_id: &str) -> StoreResult<Option<(CustomerRules, i64)>>;
 
-    fn set_customer_rules(&self, branch_id: &str, rules: &CustomerRules) -> StoreResult<()>;
+    fn set_customer_rules(&self, branch_id: &str, rules: &CustomerRules, version: i64) -> StoreResult<()>;
 
     /// The latest asset snapshot of a customer: (as of, assets in fen).
     fn asset_snapshot(&self, customer_id: &str) -> StoreResult<Option<(i64, i64)>>;

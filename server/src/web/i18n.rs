@@ -216,13 +216,16 @@ texts! {
     targets_title: "本月目标完成情况", "This month against its targets";
     targets_note: "完成 / 目标；走访按签到时间，新客户按负责客户经理，成交按线索创建人计。", "Done / target; visits by check-in time, new customers by the manager in charge, leads won by who opened them.";
     whole_branch: "全支行", "Whole branch";
+    outlet_total: "网点合计", "Outlet total";
     visits_done: "走访", "Visits";
     new_customers: "新客户", "New customers";
     leads_won: "成交线索", "Leads won";
     amount_won: "成交金额", "Amount won";
     nav_scorecard: "绩效", "Scorecard";
     scorecard_title: "客户经理绩效考核", "Managers' scorecard";
-    scorecard_note: "完成 / 目标。覆盖率：负责网格内客户本月走访的比例。投诉按时处理率尚未统计（互动记录还没有处理状态）。", "Done / target. Coverage: the share of the customers of a manager's villages visited this month. Complaints handled in time are not counted yet (interactions carry no handling state).";
+    scorecard_note: "完成 / 目标。覆盖率：负责网格内客户本月走访的比例。投诉：本月登记的投诉中在支行时限内处理的数量 / 总数，超时含已过时限仍未处理的。", "Done / target. Coverage: the share of the customers of a manager's villages visited this month. Complaints: of those recorded this month, how many were handled within the branch's limit / all; late includes those still open past it.";
+    complaints_in_time: "投诉按时处理", "Complaints handled in time";
+    complaints_late: "投诉超时", "Complaints late";
     coverage: "网格覆盖率", "Village coverage";
     reviews_returned: "被退回走访", "Visits returned";
     month: "月份", "Month";

@@ -113,7 +113,7 @@ struct OverviewPage<'a> {
     date: String,
     route: Vec<Stop>,
     daily_total: String,
-    /// This month against its targets: each manager's, then the branch's.
+    /// This month against its targets: each manager's, each outlet's, then the branch's.
     month: String,
     targets: Vec<TargetLine>,
 }
@@ -302,10 +302,16 @@ pub async fn page(
         daily_total: t.total_visits_n(daily_total),
         month: first_of_month.strftime("%Y-%m").to_string(),
         targets: month
-            .0
+            .managers
             .iter()
-            .map(|(name, target, done)| target_line(name.clone(), target, done))
-            .chain(month.1.iter().map(|(target, done)| target_line(t.whole_branch.to_string(), target, done)))
+            .map(|l| target_line(l.name.clone(), &l.target, &l.done))
+            .chain(
+                month
+                    .outlets
+                    .iter()
+                    .map(|l| target_line(format!("{}（{}）", l.name, t.outlet_total), &l.target, &l.done)),
+            )
+            .chain(month.branch.iter().map(|l| target_line(t.whole_branch.to_string(), &l.target, &l.done)))
             .collect(),
     }
     .render()

@@ -1,6 +1,7 @@
 //! The managers' monthly scorecard (绩效考核), side by side: visits and the coverage of their
-//! villages, new customers, leads and amounts won against their targets, visits returned by a
-//! reviewer. As a page and as CSV (Excel opens it: UTF-8 with a byte-order mark).
+//! villages, new customers, leads and amounts won against their targets, complaints handled
+//! within the branch's limit, visits returned by a reviewer. As a page and as CSV (Excel opens
+//! it: UTF-8 with a byte-order mark).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -39,7 +40,17 @@ struct ScorecardPage<'a> {
 }
 
 fn header(t: &Texts) -> Vec<&'static str> {
-    vec![t.manager, t.visits_done, t.coverage, t.new_customers, t.leads_won, t.amount_won, t.reviews_returned]
+    vec![
+        t.manager,
+        t.visits_done,
+        t.coverage,
+        t.new_customers,
+        t.leads_won,
+        t.amount_won,
+        t.complaints_in_time,
+        t.complaints_late,
+        t.reviews_returned,
+    ]
 }
 
 fn cells(c: &Scorecard) -> Vec<String> {
@@ -60,6 +71,8 @@ fn cells(c: &Scorecard) -> Vec<String> {
         } else {
             format::money(c.done.amount_won_fen)
         },
+        if c.complaints > 0 { format!("{} / {}", c.complaints_in_time, c.complaints) } else { "—".to_string() },
+        c.complaints_late.to_string(),
         c.reviews_returned.to_string(),
     ]
 }
@@ -78,7 +91,7 @@ async fn read(state: &AppState, viewer: &Viewer, q: &MonthQuery) -> Result<(Stri
     let branch = viewer.branch_id.clone();
     let cards = state
         .db
-        .read(move |s| Ok::<_, AccountError>(crate::targets::scorecards(s, &branch, first)?))
+        .read(move |s| Ok::<_, AccountError>(crate::targets::scorecards(s, &branch, first, now_ms())?))
         .await
         .map_err(|e| WebError::from_app(lang, e))?;
     Ok((first.strftime("%Y-%m").to_string(), cards))

@@ -795,6 +795,12 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func removeContact(customerId: String, contactId: String) throws 
     
     /**
+     * Records a complaint (or any interaction) handled now, with how: the complaint leaves the
+     * "today" list and its service clock stops at this moment, offline too.
+     */
+    func resolveInteraction(customerId: String, interactionId: String, resolution: String) throws 
+    
+    /**
      * Adds a contact (an empty `id` gets a new one) or replaces the one with its ID; returns the
      * contact's ID.
      */
@@ -1412,6 +1418,21 @@ open func removeContact(customerId: String, contactId: String)throws   {try rust
             self.uniffiCloneHandle(),
         FfiConverterString.lower(customerId),
         FfiConverterString.lower(contactId),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Records a complaint (or any interaction) handled now, with how: the complaint leaves the
+     * "today" list and its service clock stops at this moment, offline too.
+     */
+open func resolveInteraction(customerId: String, interactionId: String, resolution: String)throws   {try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_resolve_interaction(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(customerId),
+        FfiConverterString.lower(interactionId),
+        FfiConverterString.lower(resolution),uniffiCallStatus
     )
 }
 }
@@ -3961,6 +3982,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_remove_contact() != 24201) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_resolve_interaction() != 22071) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_save_contact() != 33715) {

@@ -1024,7 +1024,8 @@ public func FfiConverterTypeCosts_lower(_ value: Costs) -> RustBuffer {
 
 
 /**
- * A branch's rules for tiers below high net worth and for dormancy.
+ * A branch's rules for tiers below high net worth, for dormancy, and for how long its managers
+ * have to handle a complaint.
  */
 public struct CustomerRules: Equatable, Hashable {
     /**
@@ -1040,6 +1041,10 @@ public struct CustomerRules: Equatable, Hashable {
      * dormant (休眠).
      */
     public var dormantAfterDays: UInt32
+    /**
+     * A complaint is handled in time within this many days of being recorded.
+     */
+    public var complaintDays: UInt32
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1053,10 +1058,14 @@ public struct CustomerRules: Equatable, Hashable {
         /**
          * A customer of the bank with no visit, interaction or lead moving for this many days is
          * dormant (休眠).
-         */dormantAfterDays: UInt32) {
+         */dormantAfterDays: UInt32, 
+        /**
+         * A complaint is handled in time within this many days of being recorded.
+         */complaintDays: UInt32) {
         self.highFen = highFen
         self.mediumFen = mediumFen
         self.dormantAfterDays = dormantAfterDays
+        self.complaintDays = complaintDays
     }
 
     
@@ -1077,7 +1086,8 @@ public struct FfiConverterTypeCustomerRules: FfiConverterRustBuffer {
             try CustomerRules(
                 highFen: FfiConverterInt64.read(from: &buf), 
                 mediumFen: FfiConverterInt64.read(from: &buf), 
-                dormantAfterDays: FfiConverterUInt32.read(from: &buf)
+                dormantAfterDays: FfiConverterUInt32.read(from: &buf), 
+                complaintDays: FfiConverterUInt32.read(from: &buf)
         )
     }
 
@@ -1085,6 +1095,7 @@ public struct FfiConverterTypeCustomerRules: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.highFen, into: &buf)
         FfiConverterInt64.write(value.mediumFen, into: &buf)
         FfiConverterUInt32.write(value.dormantAfterDays, into: &buf)
+        FfiConverterUInt32.write(value.complaintDays, into: &buf)
     }
 }
 
@@ -1474,6 +1485,14 @@ public struct Interaction: Equatable, Hashable {
      */
     public var capturedAt: Int64
     public var visitId: String?
+    /**
+     * When the manager recorded it handled (a complaint's service clock stops here).
+     */
+    public var resolvedAt: Int64?
+    /**
+     * How it was handled, in the manager's words.
+     */
+    public var resolution: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -1484,13 +1503,21 @@ public struct Interaction: Equatable, Hashable {
         /**
          * When the manager recorded it on the tablet: a complaint's service clock starts here,
          * not when the tablet next syncs.
-         */capturedAt: Int64, visitId: String?) {
+         */capturedAt: Int64, visitId: String?, 
+        /**
+         * When the manager recorded it handled (a complaint's service clock stops here).
+         */resolvedAt: Int64?, 
+        /**
+         * How it was handled, in the manager's words.
+         */resolution: String?) {
         self.id = id
         self.kind = kind
         self.summary = summary
         self.at = at
         self.capturedAt = capturedAt
         self.visitId = visitId
+        self.resolvedAt = resolvedAt
+        self.resolution = resolution
     }
 
     
@@ -1514,7 +1541,9 @@ public struct FfiConverterTypeInteraction: FfiConverterRustBuffer {
                 summary: FfiConverterString.read(from: &buf), 
                 at: FfiConverterInt64.read(from: &buf), 
                 capturedAt: FfiConverterInt64.read(from: &buf), 
-                visitId: FfiConverterOptionString.read(from: &buf)
+                visitId: FfiConverterOptionString.read(from: &buf), 
+                resolvedAt: FfiConverterOptionInt64.read(from: &buf), 
+                resolution: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -1525,6 +1554,8 @@ public struct FfiConverterTypeInteraction: FfiConverterRustBuffer {
         FfiConverterInt64.write(value.at, into: &buf)
         FfiConverterInt64.write(value.capturedAt, into: &buf)
         FfiConverterOptionString.write(value.visitId, into: &buf)
+        FfiConverterOptionInt64.write(value.resolvedAt, into: &buf)
+        FfiConverterOptionString.write(value.resolution, into: &buf)
     }
 }
 
@@ -3024,7 +3055,7 @@ public struct TodayItem: Equatable, Hashable {
      */
     public var overdue: Bool
     /**
-     * The visit's or the reminder's ID (empty for a follow-up).
+     * The visit's, the reminder's or the complaint's ID (empty for a follow-up).
      */
     public var itemId: String
     public var reminderKind: ReminderKind?
@@ -3039,7 +3070,7 @@ public struct TodayItem: Equatable, Hashable {
          * Due before the day began.
          */overdue: Bool, 
         /**
-         * The visit's or the reminder's ID (empty for a follow-up).
+         * The visit's, the reminder's or the complaint's ID (empty for a follow-up).
          */itemId: String, reminderKind: ReminderKind?) {
         self.kind = kind
         self.customerId = customerId
@@ -5177,6 +5208,11 @@ public enum TodayKind: Equatable, Hashable {
      * maturities, dividends, repayments) and the manager's own.
      */
     case reminder
+    /**
+     * A complaint not yet handled whose deadline (the branch's limit after it was recorded)
+     * falls by the end of the day, or has passed.
+     */
+    case complaint
 
 
 
@@ -5204,6 +5240,8 @@ public struct FfiConverterTypeTodayKind: FfiConverterRustBuffer {
         
         case 3: return .reminder
         
+        case 4: return .complaint
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -5222,6 +5260,10 @@ public struct FfiConverterTypeTodayKind: FfiConverterRustBuffer {
         
         case .reminder:
             writeInt(&buf, Int32(3))
+        
+        
+        case .complaint:
+            writeInt(&buf, Int32(4))
         
         }
     }

@@ -344,6 +344,15 @@ impl PageQueries for Connection {
             .collect::<Result<_, _>>()?)
     }
 
+    fn manager_outlets(&self, branch_id: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(self
+            .prepare_cached(
+                "SELECT id, outlet_id FROM users WHERE branch_id = ?1 AND role = 'manager' AND outlet_id IS NOT NULL",
+            )?
+            .query_map([branch_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
     fn branch_villages(&self, branch_id: &str) -> StoreResult<Vec<String>> {
         Ok(self
             .prepare_cached("SELECT DISTINCT village FROM rm_customers WHERE branch_id = ?1 ORDER BY village")?

@@ -5,7 +5,7 @@ use fieldsync_core::domain::GeoPoint;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::read_model::evidence::{Measures, Rules};
-use crate::read_model::{Arrival, CustomerRm, LeadRm, ReminderRm, VisitKey, VisitRef, VisitRm};
+use crate::read_model::{Arrival, ComplaintRm, CustomerRm, LeadRm, ReminderRm, VisitKey, VisitRef, VisitRm};
 use crate::store::StoreResult;
 use crate::store::read_models::{BranchTimes, CrossInputs, ReadModelStore};
 
@@ -265,8 +265,27 @@ impl ReadModelStore for Connection {
         Ok(())
     }
 
+    fn rm_save_complaints(&self, customer_id: &str, rows: &[ComplaintRm]) -> StoreResult<()> {
+        self.prepare_cached("DELETE FROM rm_complaints WHERE customer_id = ?1")?.execute([customer_id])?;
+        let mut insert = self.prepare_cached(
+            "INSERT INTO rm_complaints (customer_id, interaction_id, branch_id, owner_id, captured_at, resolved_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for c in rows {
+            insert.execute(params![
+                c.customer_id,
+                c.interaction_id,
+                c.branch_id,
+                c.owner_id,
+                c.captured_at,
+                c.resolved_at
+            ])?;
+        }
+        Ok(())
+    }
+
     fn rm_delete_customer(&self, customer_id: &str) -> StoreResult<()> {
-        for table in ["rm_visit_photos", "rm_visits", "rm_leads", "rm_reminders", "rm_customers"] {
+        for table in ["rm_visit_photos", "rm_visits", "rm_leads", "rm_reminders", "rm_complaints", "rm_customers"] {
             self.prepare_cached(&format!("DELETE FROM {table} WHERE customer_id = ?1"))?.execute([customer_id])?;
         }
         Ok(())
@@ -438,7 +457,7 @@ impl ReadModelStore for Connection {
     fn rm_clear(&self) -> StoreResult<()> {
         self.execute_batch(
             "DELETE FROM rm_visit_photos; DELETE FROM rm_visits; DELETE FROM rm_leads; DELETE FROM rm_reminders;
-             DELETE FROM rm_customers; DELETE FROM rm_visit_days;",
+             DELETE FROM rm_complaints; DELETE FROM rm_customers; DELETE FROM rm_visit_days;",
         )?;
         Ok(())
     }

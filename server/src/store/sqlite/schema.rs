@@ -24,9 +24,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 8, sql: include_str!("schema/v8.sql") },
     Migration { version: 9, sql: include_str!("schema/v9.sql") },
     Migration { version: 10, sql: include_str!("schema/v10.sql") },
+    Migration { version: 11, sql: include_str!("schema/v11.sql") },
 ];
 
-pub const LATEST: u32 = 10;
+pub const LATEST: u32 = 11;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

@@ -7,21 +7,22 @@ use crate::store::stages::StageStore;
 use crate::store::{StoreError, StoreResult};
 
 impl StageStore for Connection {
-    fn customer_rules(&self, branch_id: &str) -> StoreResult<Option<CustomerRules>> {
-        let json: Option<String> = self
-            .prepare_cached("SELECT rules FROM branch_customer_rules WHERE branch_id = ?1")?
-            .query_row([branch_id], |r| r.get(0))
+    fn customer_rules(&self, branch_id: &str) -> StoreResult<Option<(CustomerRules, i64)>> {
+        let row: Option<(String, i64)> = self
+            .prepare_cached("SELECT rules, version FROM branch_customer_rules WHERE branch_id = ?1")?
+            .query_row([branch_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        json.map(|j| serde_json::from_str(&j).map_err(|_| StoreError::Corrupt("customer rules"))).transpose()
+        row.map(|(j, v)| Ok((serde_json::from_str(&j).map_err(|_| StoreError::Corrupt("customer rules"))?, v)))
+            .transpose()
     }
 
-    fn set_customer_rules(&self, branch_id: &str, rules: &CustomerRules) -> StoreResult<()> {
+    fn set_customer_rules(&self, branch_id: &str, rules: &CustomerRules, version: i64) -> StoreResult<()> {
         let json = serde_json::to_string(rules).map_err(|_| StoreError::Corrupt("customer rules"))?;
         self.prepare_cached(
-            "INSERT INTO branch_customer_rules (branch_id, rules) VALUES (?1, ?2)
-             ON CONFLICT (branch_id) DO UPDATE SET rules = ?2",
+            "INSERT INTO branch_customer_rules (branch_id, rules, version) VALUES (?1, ?2, ?3)
+             ON CONFLICT (branch_id) DO UPDATE SET rules = ?2, version = ?3",
         )?
-        .execute(params![branch_id, json])?;
+        .execute(params![branch_id, json, version])?;
         Ok(())
     }
 

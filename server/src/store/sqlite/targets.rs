@@ -7,7 +7,7 @@ use fieldsync_core::domain::Measures;
 use rusqlite::{Connection, params};
 
 use crate::store::StoreResult;
-use crate::store::targets::TargetStore;
+use crate::store::targets::{ComplaintCount, TargetStore};
 
 impl TargetStore for Connection {
     fn set_target(&self, branch_id: &str, month: &str, manager_id: &str, t: &Measures) -> StoreResult<()> {
@@ -92,6 +92,25 @@ impl TargetStore for Connection {
              WHERE branch_id = ?1 AND at >= ?2 AND at < ?3 AND review = 'returned' GROUP BY manager_id",
         )?;
         let rows = stmt.query_map(params![branch_id, from, to], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn complaints(
+        &self,
+        branch_id: &str,
+        from: i64,
+        to: i64,
+        limit_ms: i64,
+        now: i64,
+    ) -> StoreResult<Vec<ComplaintCount>> {
+        let mut stmt = self.prepare_cached(
+            "SELECT owner_id, count(*), total(resolved_at <= captured_at + ?4), total(coalesce(resolved_at, ?5) > captured_at + ?4)
+             FROM rm_complaints WHERE branch_id = ?1 AND captured_at >= ?2 AND captured_at < ?3 AND owner_id IS NOT NULL
+             GROUP BY owner_id",
+        )?;
+        let rows = stmt.query_map(params![branch_id, from, to, limit_ms, now], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, f64>(2)? as i64, r.get::<_, f64>(3)? as i64))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

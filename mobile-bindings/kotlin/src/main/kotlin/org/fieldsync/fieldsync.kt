@@ -874,6 +874,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_remove_contact(
     ): Int
+    external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_resolve_interaction(
+    ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_save_contact(
     ): Int
     external fun uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_self_test_fault(
@@ -1005,6 +1007,8 @@ internal object UniffiLib {
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_refused_changes(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_remove_contact(`ptr`: Long,`customerId`: RustBuffer.ByValue,`contactId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_resolve_interaction(`ptr`: Long,`customerId`: RustBuffer.ByValue,`interactionId`: RustBuffer.ByValue,`resolution`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_save_contact(`ptr`: Long,`customerId`: RustBuffer.ByValue,`contact`: RustBufferContact.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1271,6 +1275,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_remove_contact() and 0xFFFF) != 24201) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_resolve_interaction() and 0xFFFF) != 22071) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_save_contact() and 0xFFFF) != 33715) {
@@ -1963,6 +1970,12 @@ public interface FieldsyncDeviceInterface {
     fun `refusedChanges`(): List<RefusedChange>
     
     fun `removeContact`(`customerId`: kotlin.String, `contactId`: kotlin.String)
+    
+    /**
+     * Records a complaint (or any interaction) handled now, with how: the complaint leaves the
+     * "today" list and its service clock stops at this moment, offline too.
+     */
+    fun `resolveInteraction`(`customerId`: kotlin.String, `interactionId`: kotlin.String, `resolution`: kotlin.String)
     
     /**
      * Adds a contact (an empty `id` gets a new one) or replaces the one with its ID; returns the
@@ -2795,6 +2808,26 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
         
         FfiConverterString.lower(`customerId`),
         FfiConverterString.lower(`contactId`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Records a complaint (or any interaction) handled now, with how: the complaint leaves the
+     * "today" list and its service clock stops at this moment, offline too.
+     */
+    @Throws(FieldsyncException::class)override fun `resolveInteraction`(`customerId`: kotlin.String, `interactionId`: kotlin.String, `resolution`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FieldsyncException) { _status ->
+    UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_resolve_interaction(
+        it,
+        
+        FfiConverterString.lower(`customerId`),
+        FfiConverterString.lower(`interactionId`),
+        FfiConverterString.lower(`resolution`),_status)
 }
     }
     

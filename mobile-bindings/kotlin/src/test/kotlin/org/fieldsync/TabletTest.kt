@@ -30,6 +30,7 @@ import org.fieldsync.core.Relation
 import org.fieldsync.core.ReminderKind
 import org.fieldsync.core.ReviewDecision
 import org.fieldsync.core.Role
+import org.fieldsync.core.TodayKind
 import org.fieldsync.core.VisitDetails
 import org.fieldsync.core.VisitPurpose
 import org.fieldsync.core.VisitStatus
@@ -157,6 +158,33 @@ class TabletTest {
         for (file in dir.toFile().listFiles()!!) {
             val bytes = file.readBytes()
             assertTrue(!bytes.containsSlice(NAME.toByteArray()) && !bytes.containsSlice(PHONE.toByteArray()), file.name)
+        }
+    }
+
+    @Test
+    fun `the branchs rules reach the tablet and the day works offline`() {
+        manager(dir.resolve("rules.db")).use { device ->
+            assertNull(device.poolRules(), "no rules before the first sync")
+            device.sync(SyncSettings(), null, null)
+            assertTrue(device.poolRules()!!.warnDays >= 0u)
+            val deposit = device.catalog().single { it.id == "dep-3y" }
+            assertEquals("三年期整存整取", deposit.name)
+            assertTrue(device.brochure(deposit.brochure!!)!!.isNotEmpty())
+
+            val customer = device.createCustomer(profile(name = "邹运兰", phone = "13912345678"))
+            val typedAgain = profile(name = "邹运兰", phone = "+86 139-1234-5678")
+            assertTrue(device.possibleDuplicates(typedAgain).any { it.customerId == customer })
+
+            val now = System.currentTimeMillis()
+            val complaint = device.addInteraction(customer, InteractionKind.COMPLAINT, "柜台排队太久", now, null)
+            fun complaints(days: Long) = device.today(now - HOUR, now + days * 24 * HOUR)
+                .filter { it.kind == TodayKind.COMPLAINT && it.customerId == customer }.map { it.itemId }
+            assertEquals(listOf(complaint), complaints(16))
+            assertEquals(emptyList(), complaints(1))
+            device.resolveInteraction(customer, complaint, "已致歉并加开窗口")
+            assertEquals(emptyList(), complaints(16))
+            assertFailsWith<FieldsyncException> { device.resolveInteraction(customer, complaint, "again") }
+            assertEquals("已致歉并加开窗口", device.customer360(customer).interactions.single().resolution)
         }
     }
 

@@ -1462,7 +1462,8 @@ public object FfiConverterTypeCosts: FfiConverterRustBuffer<Costs> {
 
 
 /**
- * A branch's rules for tiers below high net worth and for dormancy.
+ * A branch's rules for tiers below high net worth, for dormancy, and for how long its managers
+ * have to handle a complaint.
  */
 data class CustomerRules (
     /**
@@ -1480,6 +1481,11 @@ data class CustomerRules (
      * dormant (休眠).
      */
     var `dormantAfterDays`: kotlin.UInt
+    , 
+    /**
+     * A complaint is handled in time within this many days of being recorded.
+     */
+    var `complaintDays`: kotlin.UInt
     
 ){
     
@@ -1499,19 +1505,22 @@ public object FfiConverterTypeCustomerRules: FfiConverterRustBuffer<CustomerRule
             FfiConverterLong.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterUInt.read(buf),
+            FfiConverterUInt.read(buf),
         )
     }
 
     override fun allocationSize(value: CustomerRules) = (
             FfiConverterLong.allocationSize(value.`highFen`) +
             FfiConverterLong.allocationSize(value.`mediumFen`) +
-            FfiConverterUInt.allocationSize(value.`dormantAfterDays`)
+            FfiConverterUInt.allocationSize(value.`dormantAfterDays`) +
+            FfiConverterUInt.allocationSize(value.`complaintDays`)
     )
 
     override fun write(value: CustomerRules, buf: ByteBuffer) {
             FfiConverterLong.write(value.`highFen`, buf)
             FfiConverterLong.write(value.`mediumFen`, buf)
             FfiConverterUInt.write(value.`dormantAfterDays`, buf)
+            FfiConverterUInt.write(value.`complaintDays`, buf)
     }
 }
 
@@ -1826,6 +1835,16 @@ data class Interaction (
     var `capturedAt`: kotlin.Long
     , 
     var `visitId`: kotlin.String?
+    , 
+    /**
+     * When the manager recorded it handled (a complaint's service clock stops here).
+     */
+    var `resolvedAt`: kotlin.Long?
+    , 
+    /**
+     * How it was handled, in the manager's words.
+     */
+    var `resolution`: kotlin.String?
     
 ){
     
@@ -1848,6 +1867,8 @@ public object FfiConverterTypeInteraction: FfiConverterRustBuffer<Interaction> {
             FfiConverterLong.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -1857,7 +1878,9 @@ public object FfiConverterTypeInteraction: FfiConverterRustBuffer<Interaction> {
             FfiConverterString.allocationSize(value.`summary`) +
             FfiConverterLong.allocationSize(value.`at`) +
             FfiConverterLong.allocationSize(value.`capturedAt`) +
-            FfiConverterOptionalString.allocationSize(value.`visitId`)
+            FfiConverterOptionalString.allocationSize(value.`visitId`) +
+            FfiConverterOptionalLong.allocationSize(value.`resolvedAt`) +
+            FfiConverterOptionalString.allocationSize(value.`resolution`)
     )
 
     override fun write(value: Interaction, buf: ByteBuffer) {
@@ -1867,6 +1890,8 @@ public object FfiConverterTypeInteraction: FfiConverterRustBuffer<Interaction> {
             FfiConverterLong.write(value.`at`, buf)
             FfiConverterLong.write(value.`capturedAt`, buf)
             FfiConverterOptionalString.write(value.`visitId`, buf)
+            FfiConverterOptionalLong.write(value.`resolvedAt`, buf)
+            FfiConverterOptionalString.write(value.`resolution`, buf)
     }
 }
 
@@ -3069,7 +3094,7 @@ data class TodayItem (
     var `overdue`: kotlin.Boolean
     , 
     /**
-     * The visit's or the reminder's ID (empty for a follow-up).
+     * The visit's, the reminder's or the complaint's ID (empty for a follow-up).
      */
     var `itemId`: kotlin.String
     , 
@@ -4333,7 +4358,12 @@ enum class TodayKind {
      * An open reminder due by the end of the day (or overdue): the server's (birthdays,
      * maturities, dividends, repayments) and the manager's own.
      */
-    REMINDER;
+    REMINDER,
+    /**
+     * A complaint not yet handled whose deadline (the branch's limit after it was recorded)
+     * falls by the end of the day, or has passed.
+     */
+    COMPLAINT;
 
     
 
