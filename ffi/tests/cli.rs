@@ -173,6 +173,23 @@ fn a_visit_and_a_lead_from_the_command_line() {
 
     assert_eq!(ok(&store, &["quarantine"])["quarantined"].as_array().unwrap().len(), 0);
     assert_eq!(ok(&store, &["pool"])["pool"].as_array().unwrap().len(), 0);
+
+    // A complaint is due in 15 days (no branch rules yet): not today, on the list 15 days ahead.
+    let complaint = ok(&store, &["complaint", "add", "--customer", &customer, "--summary", "柜台排队太久"]);
+    let complaint = complaint["complaint_id"].as_str().unwrap().to_string();
+    let due = |days: &str| -> Vec<Value> {
+        let today = ok(&store, &["today", "--days", days]);
+        today["today"].as_array().unwrap().iter().filter(|i| i["kind"] == "complaint").cloned().collect()
+    };
+    assert!(due("0").is_empty());
+    assert_eq!(due("15")[0]["item_id"], complaint.as_str());
+    let handled = ["complaint", "resolve", "--customer", &customer, "--complaint", &complaint, "--resolution", "已致歉"];
+    ok(&store, &handled);
+    assert!(due("15").is_empty());
+    let (code, _, json) = fails(&store, &handled);
+    assert_eq!((code, json["error"]["code"].as_str()), (2, Some("transition")));
+    let (code, ..) = fails(&store, &["today", "--days", "-1"]);
+    assert_eq!(code, 2);
 }
 
 #[test]

@@ -116,14 +116,20 @@ fn a_complaints_deadline_follows_the_branchs_limit_offline_and_the_scorecard_cou
     assert!(late.iter().any(|i| i.kind == TodayKind::Complaint && i.overdue));
 
     // Handled before any sync: it leaves the list at once; synced, the scorecard counts it in time.
-    let resolve = Action::ResolveInteraction { interaction_id: "c1".into(), resolution: "已致歉并加开窗口".into() };
+    let resolve =
+        Action::ResolveInteraction { interaction_id: "c1".into(), resolution: "已致歉并加开窗口".into() };
     m1.store().apply(&customer, &resolve, now_ms()).unwrap();
     assert_eq!(complaints(&mut m1, captured, 30), vec![]);
     sync(&mut m1).unwrap();
-    let first = jiff::Timestamp::from_millisecond(captured).unwrap().to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
+    let first = jiff::Timestamp::from_millisecond(captured)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
     let cards = db
-        .write_blocking(|s| fieldsync_server::targets::scorecards(s, &branch.id, first.date().first_of_month(), now_ms()))
+        .write_blocking(|s| {
+            fieldsync_server::targets::scorecards(s, &branch.id, first.date().first_of_month(), now_ms())
+        })
         .unwrap();
-    let mine: Vec<_> = cards.iter().filter(|c| c.complaints > 0).map(|c| (c.complaints, c.complaints_in_time)).collect();
+    let mine: Vec<_> =
+        cards.iter().filter(|c| c.complaints > 0).map(|c| (c.complaints, c.complaints_in_time)).collect();
     assert_eq!(mine, vec![(1, 1)]);
 }

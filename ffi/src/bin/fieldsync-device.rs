@@ -15,10 +15,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Parser, Subcommand};
 use fieldsync_core::domain::{
-    Action, Channel, CheckPoint, CustomerKind, GeoPoint, LeadSource, LocationProvider, NewLead, Product, Profile, Role,
-    Visit, VisitPurpose, record_kind_zh,
+    Action, Channel, CheckPoint, CustomerKind, GeoPoint, Interaction, InteractionKind, LeadSource, LocationProvider,
+    NewLead, Product, Profile, Role, Visit, VisitPurpose, record_kind_zh,
 };
-use fieldsync_core::store::{Customer360, CustomerFilter, Key, User};
+use fieldsync_core::store::{Customer360, CustomerFilter, Key, TodayKind, User};
 use fieldsync_core::sync::{SyncError, SyncOptions, SyncProgress};
 use fieldsync_ffi::{Device, DeviceError, HttpError};
 use serde_json::{Value, json};
@@ -101,6 +101,18 @@ enum Command {
     Lead {
         #[command(subcommand)]
         command: LeadCommand,
+    },
+    /// 投诉：登记与处理 / complaints: record one, record it handled
+    Complaint {
+        #[command(subcommand)]
+        command: ComplaintCommand,
+    },
+    /// 今日待办：计划走访、跟进、提醒、到期投诉（离线可用）/ today: planned visits, follow-ups,
+    /// reminders and complaints due (offline)
+    Today {
+        /// 往后多看几天 / look this many days further ahead
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..=366))]
+        days: i64,
     },
     /// 客户列表（手机号已脱敏）/ list customers (phones masked)
     List {
@@ -224,6 +236,28 @@ enum LeadCommand {
         visit: Option<String>,
         #[arg(long)]
         notes: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ComplaintCommand {
+    /// 登记客户投诉，处理时限从此刻起算 / record a customer's complaint; its time limit starts now
+    Add {
+        #[arg(long)]
+        customer: String,
+        /// 投诉内容 / what the customer complains about
+        #[arg(long)]
+        summary: String,
+    },
+    /// 记录投诉已处理 / record a complaint handled
+    Resolve {
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        complaint: String,
+        /// 处理结果 / how it was handled
+        #[arg(long)]
+        resolution: String,
     },
 }
 
@@ -538,6 +572,33 @@ fn run(cli: Cli) -> Result<Output, Failure> {
                 json: json!({ "customer_id": customer, "lead_id": lead_id }),
             })
         }
+        Command::Complaint { command: ComplaintCommand::Add { customer, summary } } => {
+            let interaction = Interaction {
+                id: fieldsync_core::ids::new_id(),
+                kind: InteractionKind::Complaint,
+                summary,
+                at: now,
+                captured_at: now,
+                visit_id: None,
+                resolved_at: None,
+                resolution: None,
+            };
+            let id = interaction.id.clone();
+            device.store().apply(&customer, &Action::AddInteraction { interaction }, now)?;
+            Ok(Output {
+                human: created("已登记投诉 / complaint recorded", &id),
+                json: json!({ "customer_id": customer, "complaint_id": id }),
+            })
+        }
+        Command::Complaint { command: ComplaintCommand::Resolve { customer, complaint, resolution } } => {
+            let action = Action::ResolveInteraction { interaction_id: complaint.clone(), resolution };
+            device.store().apply(&customer, &action, now)?;
+            Ok(Output {
+                human: format!("投诉已处理 / complaint handled: {complaint}"),
+                json: json!({ "customer_id": customer, "complaint_id": complaint }),
+            })
+        }
+        Command::Today { days } => today(&mut device, now, days),
         Command::List { village, search, limit } => list(&mut device, village, search, limit),
         Command::Show { customer } => {
             let view = device.store().customer_360(&customer)?;
@@ -725,6 +786,45 @@ fn pool(device: &mut Device, village: Option<&str>) -> Result<Output, Failure> {
         })
         .collect();
     Ok(Output { human, json: json!({ "pool": json_entries }) })
+}
+
+/// The day in China time that holds `now`, and `days` more, as the tablet's "today" screen lists it.
+fn today(device: &mut Device, now: i64, days: i64) -> Result<Output, Failure> {
+    let start = (now + CHINA_OFFSET_MS).div_euclid(DAY_MS) * DAY_MS - CHINA_OFFSET_MS;
+    let items = device.store().today(start, days_from(start, days + 1)?)?;
+    let mut human = String::new();
+    let kind = |k: TodayKind| match k {
+        TodayKind::Visit => ("visit", "走访", "visit"),
+        TodayKind::FollowUp => ("follow_up", "跟进", "follow-up"),
+        TodayKind::Reminder => ("reminder", "提醒", "reminder"),
+        TodayKind::Complaint => ("complaint", "投诉到期", "complaint due"),
+    };
+    for i in &items {
+        let (_, zh, en) = kind(i.kind);
+        let overdue = if i.overdue { "\t已逾期 / overdue" } else { "" };
+        human.push_str(&format!(
+            "{}\t{zh} / {en}\t{}\t{}{overdue}\n",
+            china_time(i.at),
+            i.customer_name,
+            i.customer_id
+        ));
+    }
+    human.push_str(&format!("共 {} 项 / {} items", items.len(), items.len()));
+    let json_items: Vec<Value> = items
+        .iter()
+        .map(|i| {
+            json!({
+                "kind": kind(i.kind).0,
+                "customer_id": i.customer_id,
+                "customer_name": i.customer_name,
+                "at": i.at,
+                "overdue": i.overdue,
+                "item_id": i.item_id,
+                "reminder_kind": i.reminder_kind.map(|k| k.code()),
+            })
+        })
+        .collect();
+    Ok(Output { human, json: json!({ "today": json_items }) })
 }
 
 fn quarantine(device: &mut Device) -> Result<Output, Failure> {
