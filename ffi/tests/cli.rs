@@ -183,7 +183,8 @@ fn a_visit_and_a_lead_from_the_command_line() {
     };
     assert!(due("0").is_empty());
     assert_eq!(due("15")[0]["item_id"], complaint.as_str());
-    let handled = ["complaint", "resolve", "--customer", &customer, "--complaint", &complaint, "--resolution", "已致歉"];
+    let handled =
+        ["complaint", "resolve", "--customer", &customer, "--complaint", &complaint, "--resolution", "已致歉"];
     ok(&store, &handled);
     assert!(due("15").is_empty());
     let (code, _, json) = fails(&store, &handled);
