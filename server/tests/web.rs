@@ -774,3 +774,117 @@ async fn a_campaign_chooses_its_members_gives_them_tasks_and_counts_progress() {
     assert!(doc.file().reminders.values().any(|r| r.kind == fieldsync_core::domain::ReminderKind::Campaign));
     assert_eq!(audit_count(&f.state, "campaign.create"), 1);
 }
+
+#[tokio::test]
+async fn the_branchs_rules_and_target_are_set_from_the_rules_page() {
+    let f = fixture();
+    let mut browser = Browser::new(&f.state);
+    assert_eq!(browser.sign_in("zhao", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/rules").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("name=\"recycle_after_days\" value=\"90\""), "the defaults are shown: {}", page.body);
+    assert!(page.body.contains("name=\"complaint_days\" value=\"15\""));
+    let csrf = page.hidden("csrf");
+    let send = |fields: &[(&'static str, &str)]| fields.iter().map(|(k, v)| (*k, v.to_string())).collect::<Vec<_>>();
+    let branch = f
+        .state
+        .db
+        .write_blocking(|s| {
+            Ok::<_, fieldsync_server::store::StoreError>(s.user_by_username("zhao")?.unwrap().branch_id)
+        })
+        .unwrap();
+    let rules = |state: &AppState| {
+        state
+            .db
+            .write_blocking(|s| {
+                Ok::<_, fieldsync_server::store::StoreError>((
+                    fieldsync_server::pool::rules(s, &branch)?.0,
+                    fieldsync_server::stages::rules(s, &branch)?,
+                ))
+            })
+            .unwrap()
+    };
+    let before = rules(&f.state);
+
+    // Forged, malformed and out-of-range input changes nothing.
+    let pool = |csrf: &str, warn: &str, stage: &str| {
+        send(&[
+            ("csrf", csrf),
+            ("recycle_after_days", "60"),
+            ("recycle_without_lead_progress_days", "0"),
+            ("warn_days", warn),
+            ("exempt_lead_stage", stage),
+            ("daily_claim_cap", "3"),
+            ("max_owned", ""),
+            ("claim_cooldown_days", "15"),
+        ])
+    };
+    let customers = |csrf: &str, medium: &str, complaint: &str| {
+        send(&[
+            ("csrf", csrf),
+            ("high_yuan", "200000"),
+            ("medium_yuan", medium),
+            ("dormant_after_days", "120"),
+            ("complaint_days", complaint),
+        ])
+    };
+    for (path, fields, want) in [
+        ("/rules/pool", pool("forged", "5", "proposal"), StatusCode::FORBIDDEN),
+        ("/rules/pool", pool(&csrf, "-1", "proposal"), StatusCode::BAD_REQUEST),
+        ("/rules/pool", pool(&csrf, "400", "proposal"), StatusCode::BAD_REQUEST),
+        ("/rules/pool", pool(&csrf, "5", "won"), StatusCode::BAD_REQUEST),
+        ("/rules/pool", pool(&csrf, "5", "<script>"), StatusCode::BAD_REQUEST),
+        ("/rules/customers", customers(&csrf, "300000", "15"), StatusCode::BAD_REQUEST),
+        ("/rules/customers", customers(&csrf, "50000", "31"), StatusCode::BAD_REQUEST),
+        ("/rules/customers", customers(&csrf, "99999999999999999999", "15"), StatusCode::BAD_REQUEST),
+    ] {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(browser.post(path, &fields).await.status, want, "{path} {fields:?}");
+    }
+    assert_eq!(rules(&f.state), before, "nothing changed");
+
+    for (path, fields) in
+        [("/rules/pool", pool(&csrf, "5", "proposal")), ("/rules/customers", customers(&csrf, "50000", "7"))]
+    {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let done = browser.post(path, &fields).await;
+        assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, "/rules?saved=1"), "{path}");
+    }
+    let (pool_rules, customer_rules) = rules(&f.state);
+    assert_eq!(
+        (pool_rules.recycle_after_days, pool_rules.recycle_without_lead_progress_days, pool_rules.max_owned),
+        (Some(60), None, None)
+    );
+    assert_eq!((pool_rules.warn_days, pool_rules.daily_claim_cap), (5, Some(3)));
+    assert_eq!((customer_rules.high_fen, customer_rules.complaint_days), (200_000 * 100, 7));
+    assert_eq!((audit_count(&f.state, "branch.pool_rules"), audit_count(&f.state, "branch.customer_rules")), (1, 1));
+
+    // The month's target, split among the branch's managers, shows on the overview.
+    let (month, _) = fieldsync_core::domain::targets::china_month(fieldsync_server::routes::now_ms());
+    let target = |csrf: &str, month: &str, visits: &str| {
+        send(&[
+            ("csrf", csrf),
+            ("month", month),
+            ("visits", visits),
+            ("new_customers", "4"),
+            ("leads_won", "2"),
+            ("amount_won_yuan", "100000"),
+        ])
+    };
+    for (fields, want) in [
+        (target(&csrf, "2026-13", "40"), StatusCode::BAD_REQUEST),
+        (target(&csrf, &month, "-40"), StatusCode::BAD_REQUEST),
+        (target(&csrf, &month, "forty"), StatusCode::BAD_REQUEST),
+    ] {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(browser.post("/rules/target", &fields).await.status, want, "{fields:?}");
+    }
+    let fields = target(&csrf, &month, "40");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(browser.post("/rules/target", &fields).await.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/rules?saved=1").await;
+    assert!(page.body.contains("id=\"saved\"") && page.body.contains("name=\"visits\" value=\"40\""), "{}", page.body);
+    let overview = browser.get("/overview").await;
+    assert!(overview.body.contains("/ 40"), "the branch's line: {}", overview.body);
+    assert_eq!(audit_count(&f.state, "branch.target"), 1);
+}

@@ -22,6 +22,7 @@ pub mod format;
 pub mod i18n;
 pub mod overview;
 pub mod plot;
+pub mod rules;
 pub mod scorecard;
 pub mod session;
 pub mod visits;
@@ -58,6 +59,10 @@ pub fn routes() -> Router<AppState> {
         .route("/overview", get(overview::page))
         .route("/scorecard", get(scorecard::page))
         .route("/campaigns", get(campaigns::page).post(campaigns::create))
+        .route("/rules", get(rules::page))
+        .route("/rules/pool", post(rules::set_pool))
+        .route("/rules/customers", post(rules::set_customers))
+        .route("/rules/target", post(rules::set_target))
         .route("/scorecard.csv", get(scorecard::csv))
         .route("/photos/{hash}", get(photo))
         .route("/static/{file}", get(static_file))
