@@ -222,6 +222,16 @@ async fn a_supervisor_reviews_the_demo_branch_in_a_real_browser() {
     assert!(csv.starts_with("走访编号,时间,客户"), "{csv}");
     assert!(csv.contains(&visit_id) && csv.contains("请补拍门牌照片"));
 
+    // The branch's rules: the complaint limit set from the form, saved and shown.
+    c.goto(&format!("{base}/rules")).await.unwrap();
+    let days = c.find(Locator::Css("#customer-rules input[name=complaint_days]")).await.unwrap();
+    days.clear().await.unwrap();
+    days.send_keys("10").await.unwrap();
+    c.find(Locator::Id("save-customer-rules")).await.unwrap().click().await.unwrap();
+    wait_text(&c, "#saved", "已保存").await;
+    let shown = c.find(Locator::Css("#customer-rules input[name=complaint_days]")).await.unwrap();
+    assert_eq!(shown.prop("value").await.unwrap().as_deref(), Some("10"));
+
     // The overview's charts are drawn (the vendored ECharts runs under the page's CSP).
     c.goto(&format!("{base}/overview")).await.unwrap();
     c.wait()

@@ -15,7 +15,9 @@ use super::form::WebForm;
 use super::i18n::Texts;
 use super::session::Viewer;
 use crate::accounts::{self, AccountError};
+use crate::customers::PushError;
 use crate::routes::{AppState, now_ms};
+use crate::store::Store;
 
 /// A village with its outlet and managers, as text.
 pub struct TerritoryLine {
@@ -142,6 +144,33 @@ fn number<T: std::str::FromStr + Default>(s: &str) -> Option<T> {
     if s.is_empty() { Some(T::default()) } else { s.parse().ok() }
 }
 
+/// Yuan of a form as fen; empty is 0.
+fn fen(s: &str) -> Option<i64> {
+    number::<i64>(s)?.checked_mul(100)
+}
+
+/// Makes one change of the branch's rules as the viewer's decision, audited, in one transaction;
+/// back to the page, which says it was saved.
+async fn save(
+    state: &AppState,
+    viewer: &Viewer,
+    action: &'static str,
+    change: impl FnOnce(&dyn Store, &str, i64) -> Result<(), PushError> + Send + 'static,
+) -> Result<Response, WebError> {
+    let (user, branch) = (viewer.user.id.clone(), viewer.branch_id.clone());
+    state
+        .db
+        .write(move |s| {
+            let now = now_ms();
+            change(s, &branch, now)?;
+            accounts::audit(s, now, &user, action, &branch)?;
+            Ok::<_, PushError>(())
+        })
+        .await
+        .map_err(|e| WebError::from_app(viewer.lang, e))?;
+    Ok(Redirect::to("/rules?saved=1").into_response())
+}
+
 #[derive(Deserialize)]
 pub struct PoolForm {
     #[serde(default)]
@@ -186,18 +215,8 @@ pub async fn set_pool(
         claim_cooldown_days: on(&form.claim_cooldown_days)?,
     };
     rules.validate().map_err(|_| bad())?;
-    let (user, branch) = (viewer.user.clone(), viewer.branch_id.clone());
-    state
-        .db
-        .write(move |s| {
-            let now = now_ms();
-            crate::pool::set_rules(s, &branch, &rules, now)?;
-            accounts::audit(s, now, &user.id, "branch.pool_rules", &branch)?;
-            Ok::<_, crate::customers::PushError>(())
-        })
+    save(&state, &viewer, "branch.pool_rules", move |s, branch, now| crate::pool::set_rules(s, branch, &rules, now))
         .await
-        .map_err(|e| WebError::from_app(lang, e))?;
-    Ok(Redirect::to("/rules?saved=1").into_response())
 }
 
 #[derive(Deserialize)]
@@ -223,26 +242,17 @@ pub async fn set_customers(
     viewer.check_csrf(&form.csrf)?;
     let lang = viewer.lang;
     let bad = || WebError::BadRequest(lang, viewer.t().bad_request);
-    let yuan = |s: &str| number::<i64>(s).and_then(|y| y.checked_mul(100)).ok_or_else(bad);
     let rules = CustomerRules {
-        high_fen: yuan(&form.high_yuan)?,
-        medium_fen: yuan(&form.medium_yuan)?,
+        high_fen: fen(&form.high_yuan).ok_or_else(bad)?,
+        medium_fen: fen(&form.medium_yuan).ok_or_else(bad)?,
         dormant_after_days: number(&form.dormant_after_days).ok_or_else(bad)?,
         complaint_days: number(&form.complaint_days).ok_or_else(bad)?,
     };
     rules.validate().map_err(|_| bad())?;
-    let (user, branch) = (viewer.user.clone(), viewer.branch_id.clone());
-    state
-        .db
-        .write(move |s| {
-            let now = now_ms();
-            crate::stages::set_rules(s, &branch, &rules, now)?;
-            accounts::audit(s, now, &user.id, "branch.customer_rules", &branch)?;
-            Ok::<_, crate::customers::PushError>(())
-        })
-        .await
-        .map_err(|e| WebError::from_app(lang, e))?;
-    Ok(Redirect::to("/rules?saved=1").into_response())
+    save(&state, &viewer, "branch.customer_rules", move |s, branch, now| {
+        crate::stages::set_rules(s, branch, &rules, now).map(drop)
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -275,18 +285,12 @@ pub async fn set_target(
         visits: number(&form.visits).ok_or_else(bad)?,
         new_customers: number(&form.new_customers).ok_or_else(bad)?,
         leads_won: number(&form.leads_won).ok_or_else(bad)?,
-        amount_won_fen: number::<i64>(&form.amount_won_yuan).and_then(|y| y.checked_mul(100)).ok_or_else(bad)?,
+        amount_won_fen: fen(&form.amount_won_yuan).ok_or_else(bad)?,
     };
     target.validate().map_err(|_| bad())?;
-    let (user, branch, month) = (viewer.user.clone(), viewer.branch_id.clone(), form.month.clone());
-    state
-        .db
-        .write(move |s| {
-            crate::targets::set_branch_target(s, &branch, &month, &target)?;
-            accounts::audit(s, now_ms(), &user.id, "branch.target", &branch)?;
-            Ok::<_, crate::customers::PushError>(())
-        })
-        .await
-        .map_err(|e| WebError::from_app(lang, e))?;
-    Ok(Redirect::to("/rules?saved=1").into_response())
+    let month = form.month.clone();
+    save(&state, &viewer, "branch.target", move |s, branch, _| {
+        crate::targets::set_branch_target(s, branch, &month, &target).map(drop)
+    })
+    .await
 }
