@@ -153,11 +153,20 @@ impl FieldsyncDevice {
         self.with(|d| Ok(d.device_id()?))
     }
 
-    /// Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
-    /// store stays usable by other threads while the server answers.
-    pub fn login(&self, server: String, username: String, password: String) -> Result<SignedIn> {
+    /// Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). Over
+    /// HTTPS the server's certificate must verify against the public roots built into the app, or
+    /// only against the CA in `ca_pem` (PEM) when the branch runs its own; the choice is kept for
+    /// every later sync. The store stays usable by other threads while the server answers.
+    #[uniffi::method(default(ca_pem = None))]
+    pub fn login(
+        &self,
+        server: String,
+        username: String,
+        password: String,
+        ca_pem: Option<String>,
+    ) -> Result<SignedIn> {
         contain(|| {
-            login_in_steps(&Open(&self.device), &server, &username, &password)?;
+            login_in_steps(&Open(&self.device), &server, ca_pem.as_deref(), &username, &password)?;
             self.with(|d| signed_in(d)?.ok_or(FieldsyncError::SignInAgain))
         })
     }
@@ -596,7 +605,7 @@ mod tests {
         let (url, accepted, release) = silent_server();
         let login = {
             let device = Arc::clone(&device);
-            std::thread::spawn(move || device.login(url, "manager1".into(), "pw".into()))
+            std::thread::spawn(move || device.login(url, "manager1".into(), "pw".into(), None))
         };
         accepted.recv().unwrap();
         assert!(lists_meanwhile(&device), "a list waited for the sign-in's network call");

@@ -9,7 +9,7 @@ use fieldsync_core::domain::Role;
 use fieldsync_core::store::{Key, Store, User};
 use fieldsync_core::sync::{StoreAccess, SyncError, SyncOptions, SyncProgress, SyncReport, run_in_steps};
 
-use crate::transport::{self, HttpError, HttpTransport};
+use crate::transport::{self, HttpError, HttpTransport, Trust};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -68,7 +68,19 @@ impl Device {
     /// here, their session is ended on the server first and the tablet wiped (their customers must
     /// not stay on it), then the new user signs in under the wiped store's new actor.
     pub fn login(&mut self, server: &str, username: &str, password: &str) -> Result<(), DeviceError> {
-        login_in_steps(&Exclusive(RefCell::new(self)), server, username, password)
+        self.login_trusting(server, None, username, password)
+    }
+
+    /// Signs in trusting only certificates issued under the CA in `ca_pem` (the branch's own),
+    /// or the public roots when `None`; the choice is kept for every later request.
+    pub fn login_trusting(
+        &mut self,
+        server: &str,
+        ca_pem: Option<&str>,
+        username: &str,
+        password: &str,
+    ) -> Result<(), DeviceError> {
+        login_in_steps(&Exclusive(RefCell::new(self)), server, ca_pem, username, password)
     }
 
     /// Signs out: the server ends this device's session (freeing it for a colleague), and the
@@ -89,7 +101,8 @@ impl Device {
     pub fn transport(&mut self) -> Result<HttpTransport, DeviceError> {
         let server = self.store.setting("server")?.ok_or(DeviceError::NotSignedIn)?;
         let token = self.store.setting("token")?.ok_or(DeviceError::NotSignedIn)?;
-        Ok(HttpTransport::new(&server, &token, &self.device_id()?))
+        let trust = Trust::of(self.store.setting("server_ca")?.as_deref())?;
+        Ok(HttpTransport::new(&server, &trust, &token, &self.device_id()?))
     }
 
     /// Syncs with the server until nothing is left, reporting progress after each round trip.
@@ -114,9 +127,11 @@ impl Device {
 pub fn login_in_steps(
     device: &impl DeviceAccess,
     server: &str,
+    ca_pem: Option<&str>,
     username: &str,
     password: &str,
 ) -> Result<(), DeviceError> {
+    let trust = Trust::of(ca_pem)?;
     let previous_session = {
         let mut device = device.borrow()?;
         let store = device.store();
@@ -136,7 +151,7 @@ pub fn login_in_steps(
         let mut device = device.borrow()?;
         (device.device_id()?, device.store().actor().to_hex_string())
     };
-    let session = transport::login(server, username, password, &device_id, &actor)?;
+    let session = transport::login(server, &trust, username, password, &device_id, &actor)?;
     let role = match session.user.role.as_str() {
         "manager" => Role::Manager,
         "supervisor" | "admin" => Role::Supervisor,
@@ -151,6 +166,7 @@ pub fn login_in_steps(
     let store = device.store();
     store.sign_in(User { id: session.user.id.clone(), name: session.user.display_name.clone(), role })?;
     store.set_setting("server", server)?;
+    store.set_setting("server_ca", ca_pem.unwrap_or_default())?;
     store.set_setting("token", &session.token)?;
     store.set_setting("username", username)?;
     Ok(())

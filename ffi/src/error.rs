@@ -54,6 +54,13 @@ pub enum FieldsyncError {
     #[error("network: {reason}")]
     Network { reason: String },
 
+    /// The server's certificate is not one this tablet trusts (a wrong or expired certificate, a
+    /// CA other than the one given at sign-in, or someone between the tablet and the server).
+    /// Nothing was sent. Trying again does not help: tell the branch's IT; the CA to trust is given
+    /// at sign-in (`ca_pem`), or the CA given is not a certificate.
+    #[error("the server's certificate is not trusted: {reason}")]
+    ServerCertificate { reason: String },
+
     /// The server refused the request; its message says why (Chinese first).
     #[error("the server refused ({code}): {message_en}")]
     Server { code: String, message_zh: String, message_en: String },
@@ -121,6 +128,8 @@ impl From<HttpError> for FieldsyncError {
     fn from(e: HttpError) -> Self {
         match e {
             HttpError::Network(reason) => FieldsyncError::Network { reason },
+            HttpError::Certificate(reason) => FieldsyncError::ServerCertificate { reason },
+            HttpError::BadCa => FieldsyncError::ServerCertificate { reason: e.to_string() },
             HttpError::Server { status: 401, .. } => FieldsyncError::SignInAgain,
             HttpError::Server { status: 426, .. } => FieldsyncError::UpgradeRequired,
             HttpError::Server { code, message_zh, message_en, .. } => {
@@ -145,6 +154,7 @@ impl From<SyncError> for FieldsyncError {
                 FieldsyncError::Server { code, message_zh, message_en }
             }
             SyncError::Transport(reason) => FieldsyncError::Network { reason },
+            SyncError::Certificate(reason) => FieldsyncError::ServerCertificate { reason },
             SyncError::Cancelled => FieldsyncError::Cancelled,
             SyncError::Protocol(_) | SyncError::NoProgress => FieldsyncError::Network { reason: message },
             SyncError::Store(e) => e.into(),

@@ -1,10 +1,17 @@
 //! The tablet's HTTP transport: a blocking client (ureq, rustls for HTTPS) that signs in and
 //! carries sync frames to `POST /api/v1/sync` for the core's sans-IO engine.
+//!
+//! HTTPS verifies the server against the public Web PKI roots built into the app (Mozilla's list,
+//! the same on every tablet: old Android versions carry outdated root stores), or against the
+//! branch's own CA when one is pinned at sign-in (a branch often runs a private CA). A certificate
+//! that does not verify is its own error, never retried as a network fault and never bypassed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use fieldsync_core::sync::{Rejection, RejectionKind, Reply, Transport, protocol};
+use fieldsync_core::sync::{Rejection, RejectionKind, Reply, Transport, TransportError, protocol};
 use serde::{Deserialize, Serialize};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 /// The largest body read from the server (a sync page is a few MB at most).
 const MAX_BODY: u64 = 96 * 1024 * 1024;
@@ -13,6 +20,12 @@ const MAX_BODY: u64 = 96 * 1024 * 1024;
 pub enum HttpError {
     #[error("network: {0}")]
     Network(String),
+    /// The server's certificate does not verify against what this tablet trusts.
+    #[error("the server's certificate is not trusted: {0}")]
+    Certificate(String),
+    /// The CA given at sign-in holds no usable certificate.
+    #[error("the CA certificate given is not a PEM certificate")]
+    BadCa,
     /// The server answered with an error: its code and message (Chinese first, English).
     #[error("{status} {code}: {message_en}")]
     Server { status: u16, code: String, message_zh: String, message_en: String },
@@ -44,6 +57,67 @@ struct LoginRequest<'a> {
     actor: &'a str,
 }
 
+/// Which certificates the tablet accepts for its server.
+#[derive(Debug, Clone, Default)]
+pub enum Trust {
+    /// The public Web PKI roots built into the app.
+    #[default]
+    PublicRoots,
+    /// Only certificates issued under these CAs (the branch's own, pinned at sign-in).
+    Pinned(Arc<Vec<Certificate<'static>>>),
+}
+
+impl Trust {
+    /// Trusts the CA certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks).
+    pub fn pinned(pem: &str) -> Result<Trust, HttpError> {
+        let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem.as_bytes())
+            .filter_map(|item| match item {
+                Ok(PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        if certs.is_empty() {
+            return Err(HttpError::BadCa);
+        }
+        Ok(Trust::Pinned(Arc::new(certs)))
+    }
+
+    /// The trust of a tablet that stored `ca_pem` at sign-in (none: the public roots).
+    pub fn of(ca_pem: Option<&str>) -> Result<Trust, HttpError> {
+        ca_pem.filter(|p| !p.trim().is_empty()).map_or(Ok(Trust::PublicRoots), Trust::pinned)
+    }
+
+    fn roots(&self) -> RootCerts {
+        match self {
+            Trust::PublicRoots => RootCerts::WebPki,
+            Trust::Pinned(certs) => RootCerts::Specific(certs.clone()),
+        }
+    }
+}
+
+/// A transport failure as an [`HttpError`]: a certificate that does not verify is told apart
+/// from the network's faults.
+fn failure(e: ureq::Error) -> HttpError {
+    fn certificate(e: &rustls::Error) -> Option<String> {
+        match e {
+            rustls::Error::InvalidCertificate(c) => Some(format!("{c:?}")),
+            rustls::Error::NoCertificatesPresented => Some("none presented".into()),
+            _ => None,
+        }
+    }
+    let found = match &e {
+        ureq::Error::Rustls(r) => certificate(r),
+        ureq::Error::Io(io) => {
+            io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()).and_then(certificate)
+        }
+        _ => None,
+    };
+    match found {
+        Some(why) => HttpError::Certificate(why),
+        None => HttpError::Network(e.to_string()),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     agent: ureq::Agent,
@@ -55,8 +129,9 @@ pub struct HttpTransport {
     clock_skew_ms: i64,
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
+fn agent(timeout: Duration, trust: &Trust) -> ureq::Agent {
     ureq::Agent::config_builder()
+        .tls_config(TlsConfig::builder().root_certs(trust.roots()).build())
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .user_agent("fieldsync")
@@ -79,6 +154,7 @@ fn server_error(status: u16, body: &[u8]) -> HttpError {
 /// Signs in a device; the token is bound to `device_id`, and `actor` (hex) is registered to it.
 pub fn login(
     base_url: &str,
+    trust: &Trust,
     username: &str,
     password: &str,
     device_id: &str,
@@ -86,11 +162,11 @@ pub fn login(
 ) -> Result<Session, HttpError> {
     let body =
         serde_json::to_vec(&LoginRequest { username, password, device_id, actor }).map_err(|_| HttpError::BadAnswer)?;
-    let mut response = agent(Duration::from_secs(60))
+    let mut response = agent(Duration::from_secs(60), trust)
         .post(format!("{}/api/v1/login", base_url.trim_end_matches('/')))
         .header("content-type", "application/json")
         .send(&body[..])
-        .map_err(|e| HttpError::Network(e.to_string()))?;
+        .map_err(failure)?;
     let status = response.status().as_u16();
     let bytes = response
         .body_mut()
@@ -105,9 +181,9 @@ pub fn login(
 }
 
 impl HttpTransport {
-    pub fn new(base_url: &str, token: &str, device_id: &str) -> Self {
+    pub fn new(base_url: &str, trust: &Trust, token: &str, device_id: &str) -> Self {
         HttpTransport {
-            agent: agent(Duration::from_secs(120)),
+            agent: agent(Duration::from_secs(120), trust),
             base_url: base_url.trim_end_matches('/').to_string(),
             token: token.to_string(),
             device_id: device_id.to_string(),
@@ -150,7 +226,7 @@ impl HttpTransport {
             .header("x-app-version", env!("CARGO_PKG_VERSION"))
             .header("content-type", content_type)
             .send(body)
-            .map_err(|e| HttpError::Network(e.to_string()))?;
+            .map_err(failure)?;
         Self::read(&mut response)
     }
 }
@@ -188,7 +264,7 @@ impl HttpTransport {
             .header("authorization", &format!("Bearer {}", self.token))
             .header("x-device-id", &self.device_id)
             .call()
-            .map_err(|e| HttpError::Network(e.to_string()))?;
+            .map_err(failure)?;
         Self::read(&mut response)
     }
 
@@ -237,11 +313,12 @@ impl HttpTransport {
 }
 
 impl Transport for HttpTransport {
-    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, String> {
+    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, TransportError> {
         let request = self.agent.post(format!("{}/api/v1/sync", self.base_url));
         let (status, body) = self.send(request, protocol::CONTENT_TYPE, &frame).map_err(|e| match e {
-            HttpError::Network(m) => m,
-            other => other.to_string(),
+            HttpError::Certificate(m) => TransportError::Certificate(m),
+            HttpError::Network(m) => TransportError::Network(m),
+            other => TransportError::Network(other.to_string()),
         })?;
         if status == 200 {
             return Ok(Reply::Frame(body));

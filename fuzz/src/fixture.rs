@@ -24,7 +24,7 @@ use fieldsync_core::domain::{
 };
 use fieldsync_core::store::{Store, User as DeviceUser};
 use fieldsync_core::sync::protocol::{self, FrameError, SyncMessage, SyncRequest, SyncResponse};
-use fieldsync_core::sync::{Reply, SyncOptions, Transport, run};
+use fieldsync_core::sync::{Reply, SyncOptions, Transport, TransportError, run};
 use fieldsync_core::workload::{self, Book, SplitMix64};
 use fieldsync_server::accounts::{self, Device, NewUser, Role, User};
 use fieldsync_server::customers;
@@ -103,17 +103,18 @@ struct InProcess<'a> {
 }
 
 impl Transport for InProcess<'_> {
-    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, String> {
+    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, TransportError> {
         // As the HTTP handler does: decode, one round trip, encode at the server's level.
         let request: SyncRequest = match protocol::decode(&frame) {
             Ok(request) => request,
             Err(FrameError::Version { .. }) => {
                 return Ok(Reply::Rejected(fieldsync_server::AppError::UpgradeRequired.rejection()));
             }
-            Err(e) => return Err(format!("the device sent a bad frame: {e}")),
+            Err(e) => return Err(TransportError::Network(format!("the device sent a bad frame: {e}"))),
         };
         let answer = self.db.sync_blocking(&self.user, &self.device, request, self.now);
-        let (response, _) = answer.map_err(|e| format!("the server failed a round trip: {e}"))?;
+        let (response, _) =
+            answer.map_err(|e| TransportError::Network(format!("the server failed a round trip: {e}")))?;
         let reply = protocol::encode_at(&response, protocol::SERVER_LEVEL);
         self.frames.push((self.label.clone(), frame, reply.clone()));
         Ok(Reply::Frame(reply))

@@ -5,7 +5,7 @@
 //! and the real server are tested together without sockets (and the fuzz fixture records its
 //! frames this way).
 
-use fieldsync_core::sync::{Rejection, RejectionKind, Reply, Transport, protocol};
+use fieldsync_core::sync::{Rejection, RejectionKind, Reply, Transport, TransportError, protocol};
 
 use crate::accounts;
 use crate::error::AppError;
@@ -47,7 +47,7 @@ impl<'a> InProcess<'a> {
 }
 
 impl Transport for InProcess<'_> {
-    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, String> {
+    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, TransportError> {
         Ok(match self.round_trip(&frame) {
             Ok(answer) => Reply::Frame(answer),
             Err(e) => Reply::Rejected(e.rejection()),

@@ -1,9 +1,11 @@
 //! fieldsync-server: the branch sync server and supervisor web app.
 //!
-//! - [`config`]: command-line and environment settings;
+//! - [`config`]: settings from a TOML file, the environment and the flags;
 //! - [`error`]: the error type every handler returns, mapped to HTTP answers;
 //! - [`routes`]: the router (`app`), built without a socket so tests drive it with `oneshot`;
-//! - [`serve`]: binding, structured logs and graceful shutdown.
+//! - [`serve`]: binding, HTTP or HTTPS connections, graceful shutdown;
+//! - [`tls`]: the certificate and key, reloaded on SIGHUP or change;
+//! - [`data_lock`]: one server per data folder.
 //!
 //! - [`accounts`]: branches, outlets, users, devices, login and revocation;
 //! - [`store`]: the store's interface (every SQL statement lives in its SQLite implementation);
@@ -21,6 +23,7 @@ pub mod campaigns;
 pub mod catalog;
 pub mod config;
 pub mod customers;
+pub mod data_lock;
 pub mod demo;
 pub mod doc_cache;
 pub mod duplicates;
@@ -40,6 +43,7 @@ pub mod sweeps;
 pub mod sync;
 pub mod targets;
 pub mod territories;
+pub mod tls;
 pub mod web;
 
 pub use config::Config;

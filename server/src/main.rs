@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use fieldsync_server::accounts::{self, NewUser, Role};
+use fieldsync_server::config::ServeArgs;
 use fieldsync_server::customers::PushError;
 use fieldsync_server::routes::now_ms;
+use fieldsync_server::serve;
 use fieldsync_server::stages::ImportReport;
 use fieldsync_server::store::Db;
 use fieldsync_server::store::Store;
-use fieldsync_server::{Config, serve};
 
 /// mimalloc: a sync burst allocates and frees from many threads at once (documents, frames,
 /// rows), where glibc's allocator spends ~12 % of the instructions and keeps returning memory to
@@ -29,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (first start creates the data folder and its store).
-    Serve(Config),
+    Serve(ServeArgs),
     /// Administrative commands on the store (run on the server machine).
     Admin {
         #[arg(long, env = "FIELDSYNC_DATA", default_value = "./fieldsync-data")]
@@ -262,12 +263,18 @@ enum Admin {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    // Logs on standard error: lines for a person at a terminal, JSON lines for journald and log
+    // collectors otherwise.
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        logs.init();
+    } else {
+        logs.json().flatten_event(true).init();
+    }
     match Cli::parse().command {
-        Command::Serve(config) => run_server(config),
+        Command::Serve(args) => run_server(args),
         Command::Admin { data, action } => match admin(&data, action) {
             Ok(out) => {
                 println!("{out}");
@@ -281,7 +288,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_server(config: Config) -> ExitCode {
+fn run_server(args: ServeArgs) -> ExitCode {
+    let config = match args.resolve() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("fieldsync-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        if let Some(files) = &config.tls
+            && let Err(e) = fieldsync_server::tls::Tls::load(files)
+        {
+            eprintln!("fieldsync-server: {e}");
+            return ExitCode::from(2);
+        }
+        println!("configuration OK: {}://{} serving {}", config.scheme(), config.listen, config.data.display());
+        return ExitCode::SUCCESS;
+    }
+    let scheme = config.scheme();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -291,7 +316,7 @@ fn run_server(config: Config) -> ExitCode {
     };
     let result = runtime.block_on(serve::run(config, serve::shutdown_signal(), |addr| {
         // A machine-readable line on stdout, so scripts and tests learn a port-0 address.
-        println!("fieldsync-server listening on http://{addr}");
+        println!("fieldsync-server listening on {scheme}://{addr}");
     }));
     match result {
         Ok(()) => ExitCode::SUCCESS,

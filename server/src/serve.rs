@@ -1,5 +1,5 @@
-//! Running the server: bind, log, and shut down gracefully on Ctrl-C or SIGTERM (requests in
-//! flight finish before the process exits).
+//! Running the server: take the data folder, bind, serve HTTP or HTTPS, and shut down gracefully
+//! on Ctrl-C or SIGTERM (requests in flight finish before the process exits).
 //!
 //! The accept loop is hyper's own rather than `axum::serve`, for what a branch on a bad network
 //! needs and `axum::serve` does not set: a client that sends its headers too slowly is dropped
@@ -7,18 +7,25 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::Config;
 use crate::routes::{AppState, app};
+use crate::tls::Tls;
 
-/// Creates the data folder, binds, and serves until `shutdown` completes. `on_bound` learns the
-/// real address (useful with port 0).
+/// Creates the data folder, takes it (a second server on it refuses to start), binds, and serves
+/// until `shutdown` completes. `on_bound` learns the real address (useful with port 0).
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
+    config.check().map_err(std::io::Error::other)?;
+    let tls = config.tls.as_ref().map(Tls::load).transpose().map_err(std::io::Error::other)?.map(Arc::new);
     std::fs::create_dir_all(&config.data)?;
+    let _lock = crate::data_lock::DataLock::take(&config.data)?;
     let db = crate::store::Db::open(&config.data).map_err(std::io::Error::other)?;
     if config.demo {
         let seeded =
@@ -31,37 +38,46 @@ pub async fn run(
     }
     let listener = listen(config.listen)?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data = %config.data.display(), "listening");
+    let scheme = config.scheme();
+    match &config.tls {
+        Some(files) => {
+            tracing::info!(%addr, data = %config.data.display(), cert = %files.cert.display(), "listening over HTTPS")
+        }
+        None if addr.ip().is_loopback() => {
+            tracing::info!(%addr, data = %config.data.display(), "listening over plain HTTP, on loopback only")
+        }
+        None => tracing::warn!(
+            %addr,
+            data = %config.data.display(),
+            "listening over PLAIN HTTP beyond loopback (--allow-plain-http): only behind a proxy that does TLS"
+        ),
+    }
     if config.demo {
-        println!("supervisor pages / 主管页面: http://{addr}/  (supervisor / demo-supervisor)");
+        println!("supervisor pages / 主管页面: {scheme}://{addr}/  (supervisor / demo-supervisor)");
     }
     on_bound(addr);
     if config.pool_sweep_s > 0 {
         tokio::spawn(crate::sweeps::every(db.clone(), std::time::Duration::from_secs(config.pool_sweep_s)));
     }
+    if let Some(tls) = &tls {
+        tokio::spawn(crate::tls::watch(tls.clone(), config.tls_watch));
+    }
     let state = AppState::new(config.data, db);
-    serve(listener, app(state), shutdown).await;
+    serve_with(listener, tls, app(state), shutdown, crate::limits::HEADER_TIMEOUT).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Serves connections until `shutdown` completes, then lets the requests in flight finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    serve_with(listener, router, shutdown, crate::limits::HEADER_TIMEOUT).await;
-}
-
-/// [`serve`], dropping connections whose request headers take longer than `header_timeout`.
+/// Serves connections (over TLS when `tls` is given) until `shutdown` completes, then lets the
+/// requests in flight finish; drops connections whose TLS handshake or request headers take
+/// longer than `header_timeout`.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<Tls>>,
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     header_timeout: std::time::Duration,
 ) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
     let router = router.layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -88,21 +104,54 @@ pub async fn serve_with(
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             router.clone().oneshot(request.map(axum::body::Body::new))
         });
-        // HTTP/1 only (tablets and browsers speak it here), so the header deadline runs from the
-        // connection's first moment: a connection that sends nothing is dropped too.
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let Some(tls) = &tls else {
+            tokio::spawn(connection(graceful.watcher(), stream, service, header_timeout));
+            continue;
+        };
+        // The handshake runs in the connection's own task (a slow client holds up no other),
+        // under the same deadline as the headers.
+        let acceptor = tls.acceptor();
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended");
+            match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => connection(watcher, stream, service, header_timeout).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// One HTTP/1 connection (tablets and browsers speak it here), watched for a graceful shutdown.
+/// The header deadline runs from the connection's first moment: one that sends nothing is dropped
+/// too.
+fn connection<S, F>(
+    watcher: hyper_util::server::graceful::Watcher,
+    stream: S,
+    service: F,
+    header_timeout: std::time::Duration,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = axum::response::Response>
+        + Send
+        + 'static,
+    F::Future: Send + 'static,
+    F::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    let connection = watcher.watch(connection);
+    async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "connection ended");
+        }
+    }
 }
 
 /// Binds with a deep accept queue: when signal returns to a village, many tablets connect at once.

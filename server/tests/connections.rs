@@ -18,6 +18,7 @@ async fn server(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(fieldsync_server::serve::serve_with(
         listener,
+        None,
         router,
         async move {
             let _ = stopped.await;

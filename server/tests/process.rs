@@ -87,6 +87,90 @@ fn serves_health_and_stops_on_sigterm() {
     assert!(logs.contains("shutting down") && logs.contains("stopped"), "{logs}");
 }
 
+/// Logs are JSON lines when standard error is not a terminal (journald, log collectors).
+#[test]
+fn logs_are_json_lines_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, _, _, stderr) = start(&[], &dir.path().join("data"), Stdio::piped());
+    let killed = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let mut logs = String::new();
+    stderr.unwrap().read_to_string(&mut logs).unwrap();
+    drop(child);
+    let lines: Vec<serde_json::Value> = logs.lines().map(|l| serde_json::from_str(l).expect(l)).collect();
+    assert!(lines.iter().any(|l| l["message"] == "listening over plain HTTP, on loopback only"), "{logs}");
+    assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()), "{logs}");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_folder_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (first, addr, _, _) = start(&[], &data, Stdio::null());
+    let second = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("already serving") && err.contains(&first.0.id().to_string()), "{err}");
+    // The first is untouched and serves on.
+    assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+    // Once it stops (even killed), the folder can be served again.
+    drop(first);
+    drop(start(&[], &data, Stdio::null()));
+}
+
+#[test]
+fn the_configuration_file_is_checked_and_the_flags_win_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+            .args(["serve", "--check-config"])
+            .args(args)
+            .env_remove("FIELDSYNC_DATA")
+            .env_remove("FIELDSYNC_LISTEN")
+            .output()
+            .unwrap()
+    };
+    let file = dir.path().join("fieldsync.toml");
+    let data = dir.path().join("data");
+    std::fs::write(
+        &file,
+        format!("data = {:?}\nlisten = \"127.0.0.1:9443\"\npool-sweep-s = 60\n", data.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = check(&["--config", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("http://127.0.0.1:9443") && said.contains(data.to_str().unwrap()), "{said}");
+    assert!(!data.exists(), "checking creates nothing");
+    // A flag wins over the file.
+    let out = check(&["--config", file.to_str().unwrap(), "--listen", "127.0.0.1:9444"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:9444"));
+
+    // An unknown key: named, with its line; the exit status says the settings are wrong.
+    std::fs::write(&file, "data = \"/srv/fieldsync\"\n\nlisten-adress = \"0.0.0.0:443\"\n").unwrap();
+    let out = check(&["--config", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("listen-adress") && err.contains("line 3"), "{err}");
+
+    // Plain HTTP beyond loopback only when allowed; TLS files that are not PEM are named.
+    let out = check(&["--listen", "0.0.0.0:8080"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("refusing plain HTTP on 0.0.0.0:8080"), "{err}");
+    assert!(check(&["--listen", "0.0.0.0:8080", "--allow-plain-http"]).status.success());
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let out = check(&["--tls-cert", junk.to_str().unwrap(), "--tls-key", junk.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("junk.pem holds no certificate"), "{err}");
+    let out = check(&["--tls-cert", junk.to_str().unwrap()]);
+    assert!(!out.status.success(), "the key goes with the certificate");
+}
+
 #[test]
 fn a_bad_listen_address_is_a_clear_error() {
     let output = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use fieldsync_core::sync::{SyncOptions, SyncProgress};
 use fieldsync_ffi::{Device, DeviceError};
 use fieldsync_server::accounts::{self, NewUser, Role};
-use fieldsync_server::config::Config;
+use fieldsync_server::config::{Config, TlsFiles};
 use fieldsync_server::store::Db;
 
 pub const PASSWORD: &str = "e2e-password-1";
@@ -20,6 +20,8 @@ pub const PASSWORD: &str = "e2e-password-1";
 pub struct TestServer {
     pub addr: SocketAddr,
     pub data: tempfile::TempDir,
+    /// The certificate and key it serves HTTPS with, if it does.
+    pub tls: Option<TlsFiles>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -40,6 +42,15 @@ impl TestServer {
     /// Starts a server with a branch `b1` (managers `m1`, `m2`, supervisor `sup`) and another
     /// branch (supervisor `sup2`); every password is [`PASSWORD`].
     pub fn start() -> (TestServer, Branch) {
+        TestServer::start_with(None)
+    }
+
+    /// [`TestServer::start`] serving HTTPS with `tls`.
+    pub fn start_tls(tls: TlsFiles) -> (TestServer, Branch) {
+        TestServer::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<TlsFiles>) -> (TestServer, Branch) {
         let data = tempfile::tempdir().unwrap();
         let db = Db::open(data.path()).unwrap();
         let branch = db.with(|conn| {
@@ -66,12 +77,12 @@ impl TestServer {
             }
         });
         drop(db);
-        (TestServer::on(data, false), branch)
+        (TestServer::on_addr(data, false, "127.0.0.1:0".parse().unwrap(), tls), branch)
     }
 
     /// Starts a server on an existing data folder.
     pub fn on(data: tempfile::TempDir, demo: bool) -> TestServer {
-        TestServer::on_addr(data, demo, "127.0.0.1:0".parse().unwrap())
+        TestServer::on_addr(data, demo, "127.0.0.1:0".parse().unwrap(), None)
     }
 
     /// Stops the server and starts a new process's worth of it (nothing kept in memory) on the
@@ -79,14 +90,23 @@ impl TestServer {
     pub fn restart(mut self) -> TestServer {
         let data = tempfile::tempdir().unwrap();
         let data = std::mem::replace(&mut self.data, data);
-        let addr = self.addr;
+        let (addr, tls) = (self.addr, self.tls.take());
         drop(self);
-        TestServer::on_addr(data, false, addr)
+        TestServer::on_addr(data, false, addr, tls)
     }
 
-    fn on_addr(data: tempfile::TempDir, demo: bool, listen: SocketAddr) -> TestServer {
+    fn on_addr(data: tempfile::TempDir, demo: bool, listen: SocketAddr, tls: Option<TlsFiles>) -> TestServer {
         // No background sweeps: tests and benchmarks sweep when they choose (a sweep at start would race them).
-        let config = Config { data: data.path().to_path_buf(), listen, demo, demo_customers: 20, pool_sweep_s: 0 };
+        let config = Config {
+            data: data.path().to_path_buf(),
+            listen,
+            demo,
+            demo_customers: 20,
+            pool_sweep_s: 0,
+            tls: tls.clone(),
+            tls_watch: std::time::Duration::from_millis(100),
+            ..Config::default()
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -102,11 +122,15 @@ impl TestServer {
                 .unwrap();
         });
         let addr = bound_rx.recv().expect("the server binds");
-        TestServer { addr, data, stop: Some(stop), thread: Some(thread) }
+        TestServer { addr, data, tls, stop: Some(stop), thread: Some(thread) }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            // The name its certificate is for (see [`TestCa`]).
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     /// A second connection to the server's store, for checking what it holds.
@@ -204,4 +228,38 @@ pub fn record_visit_in(
         .apply(customer, &Action::CheckOut { visit_id: id.clone(), check_out: checkpoint(now), details }, now)
         .unwrap();
     id
+}
+
+/// A throwaway certificate authority, as a branch's IT runs one: it issues the server's
+/// certificates for `localhost` and 127.0.0.1.
+pub struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let key = rcgen::KeyPair::generate().unwrap();
+        TestCa { issuer: rcgen::CertifiedIssuer::self_signed(params, key).unwrap() }
+    }
+
+    /// The CA's certificate (PEM), as a tablet pins it.
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A new server certificate and key under this CA, written as `name.crt` (the chain: the
+    /// server's certificate, then the CA's) and `name.key` in `dir`.
+    pub fn server_files(&self, dir: &Path, name: &str) -> TlsFiles {
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let files = TlsFiles { cert: dir.join(format!("{name}.crt")), key: dir.join(format!("{name}.key")) };
+        std::fs::write(&files.cert, format!("{}{}", cert.pem(), self.pem())).unwrap();
+        std::fs::write(&files.key, key.serialize_pem()).unwrap();
+        files
+    }
 }

@@ -20,8 +20,15 @@ impl Client {
     /// Signs in a made-up device whose changes are made under `actor` (a tampered app's store).
     fn login(url: &str, username: &str, actor: &automerge::ActorId) -> Client {
         let device_id = fieldsync_core::ids::new_id();
-        let session =
-            fieldsync_ffi::transport::login(url, username, PASSWORD, &device_id, &actor.to_hex_string()).unwrap();
+        let session = fieldsync_ffi::transport::login(
+            url,
+            &Default::default(),
+            username,
+            PASSWORD,
+            &device_id,
+            &actor.to_hex_string(),
+        )
+        .unwrap();
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))

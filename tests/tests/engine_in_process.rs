@@ -122,7 +122,7 @@ fn bad_frames() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn rejection(reply: Result<Reply, String>) -> Rejection {
+fn rejection(reply: Result<Reply, fieldsync_core::sync::TransportError>) -> Rejection {
     match reply {
         Ok(Reply::Rejected(r)) => r,
         other => panic!("expected a rejection, got {other:?}"),
@@ -152,7 +152,8 @@ fn refusals_are_the_same_rejections_in_process_and_over_http() {
 
     let good = protocol::encode(&protocol::SyncRequest { cursor: 1, ..Default::default() });
     let stranger = rejection(InProcess::new(&db, "not-a-token", "in-process").exchange(good.clone()));
-    let http_stranger = rejection(HttpTransport::new(&server.url(), "not-a-token", "http").exchange(good));
+    let http_stranger =
+        rejection(HttpTransport::new(&server.url(), &Default::default(), "not-a-token", "http").exchange(good));
     assert_eq!(stranger, http_stranger);
     assert_eq!(stranger.kind, RejectionKind::Unauthenticated);
 }

@@ -133,6 +133,10 @@ pub enum SyncError {
     Rejected { kind: RejectionKind, code: String, message_zh: String, message_en: String },
     #[error("network: {0}")]
     Transport(String),
+    /// The server's TLS certificate is not one this tablet trusts (not a network fault: trying
+    /// again does not help; the branch's IT checks the certificate or the CA given at sign-in).
+    #[error("the server's certificate is not trusted: {0}")]
+    Certificate(String),
     #[error("cancelled")]
     Cancelled,
     #[error("the server's reply is not readable: {0}")]
@@ -143,10 +147,27 @@ pub enum SyncError {
     Store(#[from] crate::Error),
 }
 
-/// Sends one request frame and returns the reply; `Err` when no reply arrived (connection
-/// failed, cut, timed out).
+/// Sends one request frame and returns the reply; `Err` when no reply arrived.
 pub trait Transport {
-    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, String>;
+    fn exchange(&mut self, frame: Vec<u8>) -> Result<Reply, TransportError>;
+}
+
+/// Why no reply arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The connection failed, was cut or timed out: the next sync resumes.
+    Network(String),
+    /// The server's certificate is not trusted (see [`SyncError::Certificate`]).
+    Certificate(String),
+}
+
+impl From<TransportError> for SyncError {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::Network(m) => SyncError::Transport(m),
+            TransportError::Certificate(m) => SyncError::Certificate(m),
+        }
+    }
 }
 
 pub struct SyncSession {
@@ -323,7 +344,7 @@ pub fn run_in_steps<A: StoreAccess>(
             Ok(reply) => session.handle_reply(&mut *access.store()?, reply)?,
             Err(e) => {
                 session.abandon_request();
-                return Err(SyncError::Transport(e).into());
+                return Err(SyncError::from(e).into());
             }
         }
         on_progress(session.progress());

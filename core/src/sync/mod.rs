@@ -6,5 +6,5 @@ pub mod protocol;
 
 pub use engine::{
     Rejection, RejectionKind, Reply, StoreAccess, SyncError, SyncOptions, SyncProgress, SyncReport, SyncSession,
-    Transport, run, run_in_steps,
+    Transport, TransportError, run, run_in_steps,
 };

@@ -33,6 +33,7 @@ const EXIT_REVOKED: u8 = 3;
 const EXIT_NETWORK: u8 = 4;
 const EXIT_UNAUTHENTICATED: u8 = 5;
 const EXIT_UPGRADE: u8 = 6;
+const EXIT_CERTIFICATE: u8 = 7;
 
 #[derive(Parser)]
 #[command(
@@ -60,11 +61,15 @@ struct Cli {
 enum Command {
     /// 登录服务器（密码取自 FIELDSYNC_PASSWORD 或 stdin 的一行）/ sign in (password from FIELDSYNC_PASSWORD or one stdin line)
     Login {
-        /// 服务器地址 / server URL, e.g. http://127.0.0.1:8080
+        /// 服务器地址 / server URL, e.g. https://branch.example:8443
         #[arg(long)]
         server: String,
         #[arg(long)]
         username: String,
+        /// 只信任此 CA 签发的服务器证书（PEM 文件，网点自建 CA 时使用）/ trust only server
+        /// certificates issued under this CA (a PEM file: a branch's own CA)
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
     /// 仅在本机记录使用者，不连接服务器（测试与演示用；同步仍需 login）/ record the user locally
     /// without a server (tests and demos; sync still needs login)
@@ -386,6 +391,9 @@ impl From<HttpError> for Failure {
     fn from(e: HttpError) -> Self {
         match e {
             HttpError::Network(m) => Failure::new(EXIT_NETWORK, "network", "无法连接服务器", format!("network: {m}")),
+            e @ (HttpError::Certificate(_) | HttpError::BadCa) => {
+                Failure::new(EXIT_CERTIFICATE, "certificate", "服务器证书不受信任，请联系网点信息科", e.to_string())
+            }
             HttpError::Server { status, code, message_zh, message_en } => {
                 let exit = match status {
                     410 => return Failure::revoked(),
@@ -418,6 +426,9 @@ impl From<SyncError> for Failure {
                 Failure::new(EXIT_UPGRADE, "upgrade_required", "应用版本过旧，请升级后再同步", en)
             }
             SyncError::Transport(_) => Failure::new(EXIT_NETWORK, "network", "网络中断，下次同步会从中断处继续", en),
+            SyncError::Certificate(_) => {
+                Failure::new(EXIT_CERTIFICATE, "certificate", "服务器证书不受信任，请联系网点信息科", en)
+            }
             SyncError::Cancelled => Failure::new(EXIT_OTHER, "cancelled", "同步已取消，下次同步会从中断处继续", en),
             SyncError::Rejected { .. } => Failure::new(EXIT_OTHER, "server", "服务器拒绝了同步请求", en),
             SyncError::Store(e) => e.into(),
@@ -527,7 +538,7 @@ fn run(cli: Cli) -> Result<Output, Failure> {
     let mut device = Device::open(&cli.store, key.as_ref())?;
     let now = now_ms();
     match cli.command {
-        Command::Login { server, username } => login(&mut device, &server, &username),
+        Command::Login { server, username, ca } => login(&mut device, &server, &username, ca.as_deref()),
         Command::SignInOffline { user_id, name, role } => sign_in_offline(&mut device, user_id, name, role),
         Command::AddCustomer { name, village, kind, phone, id_number } => {
             let mut profile = Profile::new(kind, name, village);
@@ -659,9 +670,15 @@ fn role_label(role: Role) -> (&'static str, &'static str) {
     }
 }
 
-fn login(device: &mut Device, server: &str, username: &str) -> Result<Output, Failure> {
+fn login(device: &mut Device, server: &str, username: &str, ca: Option<&std::path::Path>) -> Result<Output, Failure> {
+    let ca_pem = match ca {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            Failure::usage("无法读取 CA 证书文件", format!("cannot read the CA file {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
     let password = read_password()?;
-    match device.login(server, username, &password) {
+    match device.login_trusting(server, ca_pem.as_deref(), username, &password) {
         Ok(()) => {}
         Err(DeviceError::Http(e)) if matches!(*e, HttpError::Server { status: 410, .. }) => {
             // The server revoked this device: its data must not stay here.

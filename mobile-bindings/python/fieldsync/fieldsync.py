@@ -563,7 +563,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_funnel() != 3741:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() != 51015:
+    if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() != 14811:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() != 11438:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -955,6 +955,7 @@ _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_funnel.argtypes = (
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_funnel.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_login.argtypes = (
     ctypes.c_uint64,
+    _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -2602,6 +2603,23 @@ class FieldsyncError:  # type: ignore
         def __repr__(self):
             return "FieldsyncError.Network({})".format(str(self))
     _UniffiTempFieldsyncError.Network = Network # type: ignore
+    class ServerCertificate(_UniffiTempFieldsyncError):
+        """
+        The server's certificate is not one this tablet trusts (a wrong or expired certificate, a
+        CA other than the one given at sign-in, or someone between the tablet and the server).
+        Nothing was sent. Trying again does not help: tell the branch's IT; the CA to trust is given
+        at sign-in (`ca_pem`), or the CA given is not a certificate.
+"""
+        
+        def __init__(self, reason):
+            super().__init__(", ".join([
+                "reason={!r}".format(reason),
+            ]))
+            self.reason = reason
+
+        def __repr__(self):
+            return "FieldsyncError.ServerCertificate({})".format(str(self))
+    _UniffiTempFieldsyncError.ServerCertificate = ServerCertificate # type: ignore
     class Server(_UniffiTempFieldsyncError):
         """
         The server refused the request; its message says why (Chinese first).
@@ -2707,18 +2725,22 @@ class _UniffiFfiConverterTypeFieldsyncError(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 11:
+            return FieldsyncError.ServerCertificate(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 12:
             return FieldsyncError.Server(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 12:
+        if variant == 13:
             return FieldsyncError.Cancelled(
             )
-        if variant == 13:
+        if variant == 14:
             return FieldsyncError.Closed(
             )
-        if variant == 14:
+        if variant == 15:
             return FieldsyncError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -2755,6 +2777,9 @@ class _UniffiFfiConverterTypeFieldsyncError(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.check_lower(value.reason)
             return
         if isinstance(value, FieldsyncError.Network):
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, FieldsyncError.ServerCertificate):
             _UniffiFfiConverterString.check_lower(value.reason)
             return
         if isinstance(value, FieldsyncError.Server):
@@ -2803,17 +2828,20 @@ class _UniffiFfiConverterTypeFieldsyncError(_UniffiConverterRustBuffer):
         if isinstance(value, FieldsyncError.Network):
             buf.write_i32(10)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, FieldsyncError.Server):
+        if isinstance(value, FieldsyncError.ServerCertificate):
             buf.write_i32(11)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, FieldsyncError.Server):
+            buf.write_i32(12)
             _UniffiFfiConverterString.write(value.code, buf)
             _UniffiFfiConverterString.write(value.message_zh, buf)
             _UniffiFfiConverterString.write(value.message_en, buf)
         if isinstance(value, FieldsyncError.Cancelled):
-            buf.write_i32(12)
-        if isinstance(value, FieldsyncError.Closed):
             buf.write_i32(13)
-        if isinstance(value, FieldsyncError.Internal):
+        if isinstance(value, FieldsyncError.Closed):
             buf.write_i32(14)
+        if isinstance(value, FieldsyncError.Internal):
+            buf.write_i32(15)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
@@ -3592,10 +3620,12 @@ class FieldsyncDeviceProtocol(typing.Protocol):
         raise NotImplementedError
     def funnel(self, ) -> typing.List[fieldsync_core.FunnelStage]:
         raise NotImplementedError
-    def login(self, server: str,username: str,password: str) -> SignedIn:
+    def login(self, server: str,username: str,password: str,ca_pem: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> SignedIn:
         """
-        Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
-        store stays usable by other threads while the server answers.
+        Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). Over
+        HTTPS the server's certificate must verify against the public roots built into the app, or
+        only against the CA in `ca_pem` (PEM) when the branch runs its own; the choice is kept for
+        every later sync. The store stays usable by other threads while the server answers.
 """
         raise NotImplementedError
     def logout(self, ) -> None:
@@ -4198,10 +4228,12 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def login(self, server: str,username: str,password: str) -> SignedIn:
+    def login(self, server: str,username: str,password: str,ca_pem: typing.Union[object, typing.Optional[str]] = _DEFAULT) -> SignedIn:
         """
-        Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
-        store stays usable by other threads while the server answers.
+        Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). Over
+        HTTPS the server's certificate must verify against the public roots built into the app, or
+        only against the CA in `ca_pem` (PEM) when the branch runs its own; the choice is kept for
+        every later sync. The store stays usable by other threads while the server answers.
 """
         
         _UniffiFfiConverterString.check_lower(server)
@@ -4209,11 +4241,16 @@ class FieldsyncDevice(FieldsyncDeviceProtocol):
         _UniffiFfiConverterString.check_lower(username)
 
         _UniffiFfiConverterString.check_lower(password)
+
+        if ca_pem is _DEFAULT:
+            ca_pem = None
+        _UniffiFfiConverterOptionalString.check_lower(ca_pem)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
             _UniffiFfiConverterString.lower(server),
             _UniffiFfiConverterString.lower(username),
             _UniffiFfiConverterString.lower(password),
+            _UniffiFfiConverterOptionalString.lower(ca_pem),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypeSignedIn.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeFieldsyncError

@@ -371,7 +371,7 @@ RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_funnel(uint64_t ptr, R
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_LOGIN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_LOGIN
-RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_login(uint64_t ptr, RustBuffer server, RustBuffer username, RustBuffer password, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_login(uint64_t ptr, RustBuffer server, RustBuffer username, RustBuffer password, RustBuffer ca_pem, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDSYNC_FFI_FN_METHOD_FIELDSYNCDEVICE_LOGOUT

@@ -332,7 +332,7 @@ fn main() {
         let token = accounts::register_device(&conn, &user, &device_id, &actor, now_ms()).unwrap();
         let (frame, changes) = new_customer_frame(manager, cursor as u64, i, &actor);
         pushed_changes += changes;
-        clients.push(HttpTransport::new(&url, &token, &device_id));
+        clients.push(HttpTransport::new(&url, &Default::default(), &token, &device_id));
         tablets.push(Tablet { token, device_id });
         frames.push(frame);
     }
@@ -577,7 +577,7 @@ fn fairness(
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let heavy_thread = {
         let stop = stop.clone();
-        let mut transport = HttpTransport::new(&url, &token, "bench-heavy-device");
+        let mut transport = HttpTransport::new(&url, &Default::default(), &token, "bench-heavy-device");
         std::thread::spawn(move || {
             let (mut sent, mut slowest) = (0usize, Duration::ZERO);
             for frame in heavy.iter().cycle() {

@@ -706,10 +706,12 @@ public protocol FieldsyncDeviceProtocol: AnyObject, Sendable {
     func funnel() throws  -> [FunnelStage]
     
     /**
-     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
-     * store stays usable by other threads while the server answers.
+     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). Over
+     * HTTPS the server's certificate must verify against the public roots built into the app, or
+     * only against the CA in `ca_pem` (PEM) when the branch runs its own; the choice is kept for
+     * every later sync. The store stays usable by other threads while the server answers.
      */
-    func login(server: String, username: String, password: String) throws  -> SignedIn
+    func login(server: String, username: String, password: String, caPem: String?) throws  -> SignedIn
     
     /**
      * Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
@@ -1191,17 +1193,20 @@ open func funnel()throws  -> [FunnelStage]  {
 }
     
     /**
-     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
-     * store stays usable by other threads while the server answers.
+     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). Over
+     * HTTPS the server's certificate must verify against the public roots built into the app, or
+     * only against the CA in `ca_pem` (PEM) when the branch runs its own; the choice is kept for
+     * every later sync. The store stays usable by other threads while the server answers.
      */
-open func login(server: String, username: String, password: String)throws  -> SignedIn  {
+open func login(server: String, username: String, password: String, caPem: String? = nil)throws  -> SignedIn  {
     return try  FfiConverterTypeSignedIn_lift(try rustCallWithError(FfiConverterTypeFieldsyncError_lift) {
         uniffiCallStatus in
     uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_login(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(server),
         FfiConverterString.lower(username),
-        FfiConverterString.lower(password),uniffiCallStatus
+        FfiConverterString.lower(password),
+        FfiConverterOptionString.lower(caPem),uniffiCallStatus
     )
 })
 }
@@ -2801,6 +2806,14 @@ enum FieldsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case Network(reason: String
     )
     /**
+     * The server's certificate is not one this tablet trusts (a wrong or expired certificate, a
+     * CA other than the one given at sign-in, or someone between the tablet and the server).
+     * Nothing was sent. Trying again does not help: tell the branch's IT; the CA to trust is given
+     * at sign-in (`ca_pem`), or the CA given is not a certificate.
+     */
+    case ServerCertificate(reason: String
+    )
+    /**
      * The server refused the request; its message says why (Chinese first).
      */
     case Server(code: String, messageZh: String, messageEn: String
@@ -2875,14 +2888,17 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
         case 10: return .Network(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Server(
+        case 11: return .ServerCertificate(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 12: return .Server(
             code: try FfiConverterString.read(from: &buf), 
             messageZh: try FfiConverterString.read(from: &buf), 
             messageEn: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .Cancelled
-        case 13: return .Closed
-        case 14: return .Internal(
+        case 13: return .Cancelled
+        case 14: return .Closed
+        case 15: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -2948,23 +2964,28 @@ public struct FfiConverterTypeFieldsyncError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Server(code,messageZh,messageEn):
+        case let .ServerCertificate(reason):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Server(code,messageZh,messageEn):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(code, into: &buf)
             FfiConverterString.write(messageZh, into: &buf)
             FfiConverterString.write(messageEn, into: &buf)
             
         
         case .Cancelled:
-            writeInt(&buf, Int32(12))
-        
-        
-        case .Closed:
             writeInt(&buf, Int32(13))
         
         
-        case let .Internal(reason):
+        case .Closed:
             writeInt(&buf, Int32(14))
+        
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -3933,7 +3954,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_funnel() != 3741) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() != 51015) {
+    if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() != 14811) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() != 11438) {

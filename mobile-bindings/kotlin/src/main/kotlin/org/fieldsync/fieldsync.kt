@@ -974,7 +974,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_funnel(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_login(`ptr`: Long,`server`: RustBuffer.ByValue,`username`: RustBuffer.ByValue,`password`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_login(`ptr`: Long,`server`: RustBuffer.ByValue,`username`: RustBuffer.ByValue,`password`: RustBuffer.ByValue,`caPem`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldsync_ffi_fn_method_fieldsyncdevice_logout(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1226,7 +1226,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_funnel() and 0xFFFF) != 3741) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() and 0xFFFF) != 51015) {
+    if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_login() and 0xFFFF) != 14811) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldsync_ffi_checksum_method_fieldsyncdevice_logout() and 0xFFFF) != 11438) {
@@ -1883,10 +1883,12 @@ public interface FieldsyncDeviceInterface {
     fun `funnel`(): List<FunnelStage>
     
     /**
-     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
-     * store stays usable by other threads while the server answers.
+     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). Over
+     * HTTPS the server's certificate must verify against the public roots built into the app, or
+     * only against the CA in `ca_pem` (PEM) when the branch runs its own; the choice is kept for
+     * every later sync. The store stays usable by other threads while the server answers.
      */
-    fun `login`(`server`: kotlin.String, `username`: kotlin.String, `password`: kotlin.String): SignedIn
+    fun `login`(`server`: kotlin.String, `username`: kotlin.String, `password`: kotlin.String, `caPem`: kotlin.String? = null): SignedIn
     
     /**
      * Signs out on the server and wipes the tablet (sync first: unsynced work is lost). The store
@@ -2498,10 +2500,12 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
 
     
     /**
-     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). The
-     * store stays usable by other threads while the server answers.
+     * Signs in against the branch server at `server` (e.g. `https://branch.example:8443`). Over
+     * HTTPS the server's certificate must verify against the public roots built into the app, or
+     * only against the CA in `ca_pem` (PEM) when the branch runs its own; the choice is kept for
+     * every later sync. The store stays usable by other threads while the server answers.
      */
-    @Throws(FieldsyncException::class)override fun `login`(`server`: kotlin.String, `username`: kotlin.String, `password`: kotlin.String): SignedIn {
+    @Throws(FieldsyncException::class)override fun `login`(`server`: kotlin.String, `username`: kotlin.String, `password`: kotlin.String, `caPem`: kotlin.String?): SignedIn {
             return FfiConverterTypeSignedIn.lift(
     callWithHandle {
     uniffiRustCallWithError(FieldsyncException) { _status ->
@@ -2510,7 +2514,8 @@ open class FieldsyncDevice: Disposable, AutoCloseable, FieldsyncDeviceInterface
         
         FfiConverterString.lower(`server`),
         FfiConverterString.lower(`username`),
-        FfiConverterString.lower(`password`),_status)
+        FfiConverterString.lower(`password`),
+        FfiConverterOptionalString.lower(`caPem`),_status)
 }
     }
     )
@@ -4406,6 +4411,20 @@ sealed class FieldsyncException: kotlin.Exception() {
     }
     
     /**
+     * The server's certificate is not one this tablet trusts (a wrong or expired certificate, a
+     * CA other than the one given at sign-in, or someone between the tablet and the server).
+     * Nothing was sent. Trying again does not help: tell the branch's IT; the CA to trust is given
+     * at sign-in (`ca_pem`), or the CA given is not a certificate.
+     */
+    class ServerCertificate(
+        
+        val `reason`: kotlin.String
+        ) : FieldsyncException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
      * The server refused the request; its message says why (Chinese first).
      */
     class Server(
@@ -4496,14 +4515,17 @@ public object FfiConverterTypeFieldsyncError : FfiConverterRustBuffer<FieldsyncE
             10 -> FieldsyncException.Network(
                 FfiConverterString.read(buf),
                 )
-            11 -> FieldsyncException.Server(
+            11 -> FieldsyncException.ServerCertificate(
+                FfiConverterString.read(buf),
+                )
+            12 -> FieldsyncException.Server(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            12 -> FieldsyncException.Cancelled()
-            13 -> FieldsyncException.Closed()
-            14 -> FieldsyncException.Internal(
+            13 -> FieldsyncException.Cancelled()
+            14 -> FieldsyncException.Closed()
+            15 -> FieldsyncException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4559,6 +4581,11 @@ public object FfiConverterTypeFieldsyncError : FfiConverterRustBuffer<FieldsyncE
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is FieldsyncException.Network -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is FieldsyncException.ServerCertificate -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -4639,23 +4666,28 @@ public object FfiConverterTypeFieldsyncError : FfiConverterRustBuffer<FieldsyncE
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is FieldsyncException.Server -> {
+            is FieldsyncException.ServerCertificate -> {
                 buf.putInt(11)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is FieldsyncException.Server -> {
+                buf.putInt(12)
                 FfiConverterString.write(value.`code`, buf)
                 FfiConverterString.write(value.`messageZh`, buf)
                 FfiConverterString.write(value.`messageEn`, buf)
                 Unit
             }
             is FieldsyncException.Cancelled -> {
-                buf.putInt(12)
-                Unit
-            }
-            is FieldsyncException.Closed -> {
                 buf.putInt(13)
                 Unit
             }
-            is FieldsyncException.Internal -> {
+            is FieldsyncException.Closed -> {
                 buf.putInt(14)
+                Unit
+            }
+            is FieldsyncException.Internal -> {
+                buf.putInt(15)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
