@@ -56,6 +56,10 @@ pub async fn run(
         println!("supervisor pages / 主管页面: {scheme}://{addr}/  (supervisor / demo-supervisor)");
     }
     on_bound(addr);
+    // Under systemd (Type=notify): ready now that the listener is up. Elsewhere nothing is sent.
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "could not tell systemd the server is ready");
+    }
     if config.pool_sweep_s > 0 {
         tokio::spawn(crate::sweeps::every(db.clone(), std::time::Duration::from_secs(config.pool_sweep_s)));
     }
@@ -64,6 +68,7 @@ pub async fn run(
     }
     let state = AppState::new(config.data, db);
     serve_with(listener, tls, app(state), shutdown, crate::limits::HEADER_TIMEOUT).await;
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("stopped");
     Ok(())
 }

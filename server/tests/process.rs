@@ -171,6 +171,53 @@ fn the_configuration_file_is_checked_and_the_flags_win_over_it() {
     assert!(!out.status.success(), "the key goes with the certificate");
 }
 
+/// Under systemd (`Type=notify`), the server says it is ready once it listens.
+#[test]
+fn it_tells_systemd_when_it_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
+    let running = Running(child);
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("a notification");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
+    let addr = first_line.trim().strip_prefix("fieldsync-server listening on http://").unwrap().to_string();
+    assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"), "listening when ready");
+    drop(running);
+}
+
+/// The systemd unit in `deploy/` passes `systemd-analyze verify` (with no warning) where systemd
+/// is installed.
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/fieldsync-server.service")).unwrap();
+    assert!(unit.contains("Type=notify") && unit.contains("User=fieldsync") && unit.contains("Restart=on-failure"));
+    let Ok(status) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("systemd-analyze is not installed: the unit is not verified here");
+        return;
+    };
+    assert!(status.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fieldsync-server.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/fieldsync-server", env!("CARGO_BIN_EXE_fieldsync-server")))
+        .unwrap();
+    let out = Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
+
 #[test]
 fn a_bad_listen_address_is_a_clear_error() {
     let output = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
