@@ -245,7 +245,7 @@ pub fn sync_in_steps(
                 progress.photos_uploaded += 1;
             }
             // A network failure ends this sync; the upload resumes next time.
-            Err(e @ HttpError::Network(_)) => return Err(e.into()),
+            Err(e @ (HttpError::Network(_) | HttpError::Certificate(_))) => return Err(e.into()),
             // The server refused this photo: it stays queued, the others still go up.
             Err(_) => progress.photos_failed += 1,
         }
@@ -264,7 +264,7 @@ pub fn sync_in_steps(
                 // Bytes that do not match their hash are not kept.
                 let _ = device.borrow()?.store().keep_brochure(&hash, &bytes);
             }
-            Err(e @ HttpError::Network(_)) => return Err(e.into()),
+            Err(e @ (HttpError::Network(_) | HttpError::Certificate(_))) => return Err(e.into()),
             Err(_) => {}
         }
     }

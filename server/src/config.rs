@@ -23,6 +23,8 @@ pub struct Config {
     pub allow_plain_http: bool,
     /// How often the TLS files are looked at for a change (SIGHUP reloads at once).
     pub tls_watch: std::time::Duration,
+    /// The key file of an encrypted store (SQLCipher); none: a plain store.
+    pub key_file: Option<PathBuf>,
     /// Seed a demo branch on first start and print its logins.
     pub demo: bool,
     pub demo_customers: usize,
@@ -44,6 +46,7 @@ impl Default for Config {
             tls: None,
             allow_plain_http: false,
             tls_watch: std::time::Duration::from_secs(5),
+            key_file: None,
             demo: false,
             demo_customers: 200,
             pool_sweep_s: 600,
@@ -84,6 +87,12 @@ pub struct ServeArgs {
     #[arg(long, env = "FIELDSYNC_ALLOW_PLAIN_HTTP", num_args = 0..=1, default_missing_value = "true")]
     pub allow_plain_http: Option<bool>,
 
+    /// Encrypt the store (SQLCipher) with the key in this file: 64 hex characters, e.g. from
+    /// `openssl rand -hex 32`, readable by the service only. Without it the store is plain
+    /// SQLite: keep the data folder on an encrypted disk.
+    #[arg(long, env = "FIELDSYNC_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+
     /// Seed a demo branch (managers, a supervisor, customers with visits and leads) on first
     /// start and print its logins.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
@@ -108,6 +117,7 @@ struct FileSettings {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     allow_plain_http: Option<bool>,
+    key_file: Option<PathBuf>,
     demo: Option<bool>,
     demo_customers: Option<usize>,
     pool_sweep_s: Option<u64>,
@@ -151,6 +161,7 @@ impl ServeArgs {
             tls,
             allow_plain_http: self.allow_plain_http.or(file.allow_plain_http).unwrap_or(d.allow_plain_http),
             tls_watch: d.tls_watch,
+            key_file: self.key_file.clone().or(file.key_file),
             demo: self.demo.or(file.demo).unwrap_or(d.demo),
             demo_customers: self.demo_customers.or(file.demo_customers).unwrap_or(d.demo_customers),
             pool_sweep_s: self.pool_sweep_s.or(file.pool_sweep_s).unwrap_or(d.pool_sweep_s),

@@ -5,7 +5,8 @@
 //! - [`routes`]: the router (`app`), built without a socket so tests drive it with `oneshot`;
 //! - [`serve`]: binding, HTTP or HTTPS connections, graceful shutdown;
 //! - [`tls`]: the certificate and key, reloaded on SIGHUP or change;
-//! - [`data_lock`]: one server per data folder.
+//! - [`data_lock`]: one server per data folder;
+//! - [`backup`]: online backups of the store and its photos, and restoring them.
 //!
 //! - [`accounts`]: branches, outlets, users, devices, login and revocation;
 //! - [`store`]: the store's interface (every SQL statement lives in its SQLite implementation);
@@ -19,6 +20,7 @@
 //! - [`policy`]: who sees what (scopes) and who may write what (one table), with refusal reasons.
 
 pub mod accounts;
+pub mod backup;
 pub mod campaigns;
 pub mod catalog;
 pub mod config;

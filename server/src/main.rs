@@ -35,8 +35,30 @@ enum Command {
     Admin {
         #[arg(long, env = "FIELDSYNC_DATA", default_value = "./fieldsync-data")]
         data: PathBuf,
+        /// The key file of an encrypted store (as `serve --key-file`).
+        #[arg(long, env = "FIELDSYNC_KEY_FILE")]
+        key_file: Option<PathBuf>,
         #[command(subcommand)]
         action: Admin,
+    },
+    /// Take a consistent copy of the store and its photos into one file, while the server serves.
+    Backup {
+        #[arg(long, env = "FIELDSYNC_DATA", default_value = "./fieldsync-data")]
+        data: PathBuf,
+        #[arg(long, env = "FIELDSYNC_KEY_FILE")]
+        key_file: Option<PathBuf>,
+        /// The backup file to write (written whole or not at all).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into a new (or empty) data folder; then start the server on it.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, env = "FIELDSYNC_KEY_FILE")]
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -275,16 +297,9 @@ fn main() -> ExitCode {
     }
     match Cli::parse().command {
         Command::Serve(args) => run_server(args),
-        Command::Admin { data, action } => match admin(&data, action) {
-            Ok(out) => {
-                println!("{out}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("fieldsync-server admin: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Admin { data, key_file, action } => report("admin", admin(&data, key_file.as_deref(), action)),
+        Command::Backup { data, key_file, to } => report("backup", backup(&data, key_file.as_deref(), &to)),
+        Command::Restore { from, data, key_file } => report("restore", restore(&from, &data, key_file.as_deref())),
     }
 }
 
@@ -388,9 +403,69 @@ fn parse_at(at: Option<String>, now: i64) -> Result<i64, &'static str> {
     }
 }
 
-fn admin(data: &std::path::Path, action: Admin) -> Result<String, Box<dyn std::error::Error>> {
+/// Prints what a command did, or why it failed (then exits 1).
+fn report(command: &str, result: Result<String, Box<dyn std::error::Error>>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("fieldsync-server {command}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn key(
+    file: Option<&std::path::Path>,
+) -> Result<Option<fieldsync_server::store::StoreKey>, Box<dyn std::error::Error>> {
+    Ok(file.map(fieldsync_server::store::StoreKey::from_file).transpose()?)
+}
+
+fn backup(
+    data: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+    to: &std::path::Path,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let key = key(key_file)?;
+    let now = now_ms();
+    let done = fieldsync_server::backup::backup(data, to, now, key.as_ref())?;
+    // The time of the last good backup, for the metrics.
+    let db = Db::open_keyed(data, key.as_ref())?;
+    db.write_blocking(|s| s.set_last_backup_at(now))?;
+    Ok(format!(
+        "backup written to {}: store {} bytes, {} photos, {} bytes in all",
+        to.display(),
+        done.db_bytes,
+        done.photos,
+        done.file_bytes
+    ))
+}
+
+fn restore(
+    from: &std::path::Path,
+    data: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let key = key(key_file)?;
+    let done = fieldsync_server::backup::restore(from, data, key.as_ref())?;
+    Ok(format!(
+        "restored into {} (schema {}, {} photos); start the server on it",
+        data.display(),
+        done.schema,
+        done.photos
+    ))
+}
+
+fn admin(
+    data: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+    action: Admin,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let key = key(key_file)?;
     std::fs::create_dir_all(data)?;
-    let db = Db::open(data)?;
+    let db = Db::open_keyed(data, key.as_ref())?;
     let now = now_ms();
     let out = match action {
         Admin::CreateBranch { name } => db.write_blocking(|s| accounts::create_branch(s, &name, now, "admin-cli"))?,

@@ -24,9 +24,11 @@ pub async fn run(
 ) -> std::io::Result<()> {
     config.check().map_err(std::io::Error::other)?;
     let tls = config.tls.as_ref().map(Tls::load).transpose().map_err(std::io::Error::other)?.map(Arc::new);
+    let key =
+        config.key_file.as_deref().map(crate::store::StoreKey::from_file).transpose().map_err(std::io::Error::other)?;
     std::fs::create_dir_all(&config.data)?;
     let _lock = crate::data_lock::DataLock::take(&config.data)?;
-    let db = crate::store::Db::open(&config.data).map_err(std::io::Error::other)?;
+    let db = crate::store::Db::open_keyed(&config.data, key.as_ref()).map_err(std::io::Error::other)?;
     if config.demo {
         let seeded =
             crate::demo::seed(&db, config.demo_customers, crate::routes::now_ms()).map_err(std::io::Error::other)?;

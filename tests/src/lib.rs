@@ -20,8 +20,8 @@ pub const PASSWORD: &str = "e2e-password-1";
 pub struct TestServer {
     pub addr: SocketAddr,
     pub data: tempfile::TempDir,
-    /// The certificate and key it serves HTTPS with, if it does.
-    pub tls: Option<TlsFiles>,
+    /// How it runs beyond the defaults: HTTPS, an encrypted store.
+    pub setup: Setup,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -38,21 +38,37 @@ pub struct Branch {
     pub other_supervisor: String,
 }
 
+/// A test server's settings beyond the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// The certificate and key it serves HTTPS with.
+    pub tls: Option<TlsFiles>,
+    /// The key file of its encrypted store.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Setup {
+    fn key(&self) -> Option<fieldsync_server::store::StoreKey> {
+        self.key_file.as_deref().map(|f| fieldsync_server::store::StoreKey::from_file(f).unwrap())
+    }
+}
+
 impl TestServer {
     /// Starts a server with a branch `b1` (managers `m1`, `m2`, supervisor `sup`) and another
     /// branch (supervisor `sup2`); every password is [`PASSWORD`].
     pub fn start() -> (TestServer, Branch) {
-        TestServer::start_with(None)
+        TestServer::start_with(Setup::default())
     }
 
     /// [`TestServer::start`] serving HTTPS with `tls`.
     pub fn start_tls(tls: TlsFiles) -> (TestServer, Branch) {
-        TestServer::start_with(Some(tls))
+        TestServer::start_with(Setup { tls: Some(tls), ..Setup::default() })
     }
 
-    fn start_with(tls: Option<TlsFiles>) -> (TestServer, Branch) {
+    /// [`TestServer::start`] with `setup`.
+    pub fn start_with(setup: Setup) -> (TestServer, Branch) {
         let data = tempfile::tempdir().unwrap();
-        let db = Db::open(data.path()).unwrap();
+        let db = Db::open_keyed(data.path(), setup.key().as_ref()).unwrap();
         let branch = db.with(|conn| {
             let b1 = accounts::create_branch(conn, "城关支行", 0, "test").unwrap();
             let b2 = accounts::create_branch(conn, "河口支行", 0, "test").unwrap();
@@ -77,12 +93,12 @@ impl TestServer {
             }
         });
         drop(db);
-        (TestServer::on_addr(data, false, "127.0.0.1:0".parse().unwrap(), tls), branch)
+        (TestServer::on_addr(data, false, "127.0.0.1:0".parse().unwrap(), setup), branch)
     }
 
     /// Starts a server on an existing data folder.
     pub fn on(data: tempfile::TempDir, demo: bool) -> TestServer {
-        TestServer::on_addr(data, demo, "127.0.0.1:0".parse().unwrap(), None)
+        TestServer::on_addr(data, demo, "127.0.0.1:0".parse().unwrap(), Setup::default())
     }
 
     /// Stops the server and starts a new process's worth of it (nothing kept in memory) on the
@@ -90,12 +106,20 @@ impl TestServer {
     pub fn restart(mut self) -> TestServer {
         let data = tempfile::tempdir().unwrap();
         let data = std::mem::replace(&mut self.data, data);
-        let (addr, tls) = (self.addr, self.tls.take());
+        let (addr, setup) = (self.addr, std::mem::take(&mut self.setup));
         drop(self);
-        TestServer::on_addr(data, false, addr, tls)
+        TestServer::on_addr(data, false, addr, setup)
     }
 
-    fn on_addr(data: tempfile::TempDir, demo: bool, listen: SocketAddr, tls: Option<TlsFiles>) -> TestServer {
+    /// Stops the server and starts it on another data folder (a restored backup) at the same
+    /// address, so the tablets find it where they left it; the old folder is removed.
+    pub fn replace_data(mut self, data: tempfile::TempDir) -> TestServer {
+        let (addr, setup) = (self.addr, std::mem::take(&mut self.setup));
+        drop(self);
+        TestServer::on_addr(data, false, addr, setup)
+    }
+
+    fn on_addr(data: tempfile::TempDir, demo: bool, listen: SocketAddr, setup: Setup) -> TestServer {
         // No background sweeps: tests and benchmarks sweep when they choose (a sweep at start would race them).
         let config = Config {
             data: data.path().to_path_buf(),
@@ -103,7 +127,8 @@ impl TestServer {
             demo,
             demo_customers: 20,
             pool_sweep_s: 0,
-            tls: tls.clone(),
+            tls: setup.tls.clone(),
+            key_file: setup.key_file.clone(),
             tls_watch: std::time::Duration::from_millis(100),
             ..Config::default()
         };
@@ -122,11 +147,11 @@ impl TestServer {
                 .unwrap();
         });
         let addr = bound_rx.recv().expect("the server binds");
-        TestServer { addr, data, tls, stop: Some(stop), thread: Some(thread) }
+        TestServer { addr, data, setup, stop: Some(stop), thread: Some(thread) }
     }
 
     pub fn url(&self) -> String {
-        match self.tls {
+        match self.setup.tls {
             // The name its certificate is for (see [`TestCa`]).
             Some(_) => format!("https://localhost:{}", self.addr.port()),
             None => format!("http://{}", self.addr),
@@ -136,6 +161,9 @@ impl TestServer {
     /// A second connection to the server's store, for checking what it holds.
     pub fn db(&self) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open(self.data.path().join("server.db")).unwrap();
+        if let Some(key) = self.setup.key() {
+            key.apply(&conn).unwrap();
+        }
         conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
         conn
     }

@@ -23,8 +23,10 @@ impl Store {
             return Err(Error::Invalid(ValidationError::new("photo", Problem::OutOfRange)));
         }
         let hash = sha256_hex(bytes);
-        self.conn
-            .execute("INSERT OR IGNORE INTO photos (hash, bytes, uploaded) VALUES (?1, ?2, 0)", params![hash, bytes])?;
+        self.conn.execute(
+            "INSERT OR IGNORE INTO photos (hash, bytes, uploaded, own) VALUES (?1, ?2, 0, 1)",
+            params![hash, bytes],
+        )?;
         Ok(hash)
     }
 

@@ -360,6 +360,10 @@ impl Store {
                         "INSERT OR IGNORE INTO reconcile (customer_id, state) VALUES (?1, x'')",
                         [&sent.customer_id],
                     )?;
+                    // The server lost history (restored from a backup): it may have lost this
+                    // tablet's photos too. Each is asked about again after the sync; only what
+                    // the server lacks is sent.
+                    tx.execute("UPDATE photos SET uploaded = 0 WHERE own = 1 AND uploaded = 1", [])?;
                     states.insert(sent.customer_id.clone(), State::new());
                 }
                 PushOutcome::Refused(refusal) => {

@@ -154,6 +154,11 @@ pub trait DocumentStore {
     /// Marks the one-time upgrade `name` done (in the transaction that did it).
     fn upgrade_done(&self, name: &str) -> StoreResult<()>;
 
+    /// When the last backup of this store finished (`None`: never).
+    fn last_backup_at(&self) -> StoreResult<Option<i64>>;
+
+    fn set_last_backup_at(&self, at: i64) -> StoreResult<()>;
+
     /// A customer's scope moves after `since`: (from, to), in order.
     fn moves_since(&self, customer_id: &str, since: i64) -> StoreResult<Vec<(Scope, Scope)>>;
 }

@@ -27,6 +27,7 @@ use crate::store::{Store, StoreError};
 use crate::sync::Stats;
 
 use super::readers::Lane;
+use crate::store::StoreKey;
 
 /// Prepared statements kept per connection. A sync's write runs some 60 distinct statements (the
 /// log, documents, photos, accounts, the read models) and a page's reads as many: with rusqlite's
@@ -49,6 +50,8 @@ const READS_PER_CORE: usize = 2;
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
     path: Arc<std::path::PathBuf>,
+    /// The key of an encrypted store (every connection is keyed with it).
+    key: Option<Arc<StoreKey>>,
     /// The reader threads for requests starting and for answers (see [`READS_PER_CORE`]).
     reads: Arc<Lane>,
     answers: Arc<Lane>,
@@ -107,8 +110,13 @@ impl Db {
     /// Opens (creating on first start) `server.db` in `data_dir`: WAL, synchronous=FULL, so an
     /// acknowledged write survives a crash; then migrates it to the current schema.
     pub fn open(data_dir: &Path) -> Result<Db, OpenError> {
+        Db::open_keyed(data_dir, None)
+    }
+
+    /// [`Db::open`] for a store encrypted with `key` (a new store is created encrypted).
+    pub fn open_keyed(data_dir: &Path, key: Option<&StoreKey>) -> Result<Db, OpenError> {
         let path = data_dir.join("server.db");
-        let mut conn = Connection::open(&path)?;
+        let mut conn = open_connection(&path, key, false)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000; PRAGMA mmap_size = 1073741824;",
@@ -118,6 +126,7 @@ impl Db {
         let db = Db {
             conn: Arc::new(Mutex::new(conn)),
             path: Arc::new(path),
+            key: key.cloned().map(Arc::new),
             reads: Arc::new(Lane::start(max_reads(), "fieldsync-read")?),
             answers: Arc::new(Lane::start(max_reads(), "fieldsync-answer")?),
             syncs: Arc::new(Mutex::new(None)),
@@ -151,8 +160,8 @@ impl Db {
         lane: &Lane,
         f: impl FnOnce(&dyn Store) -> Result<T, E> + Send + 'static,
     ) -> Result<T, AppError> {
-        let path = self.path.clone();
-        let open = move || open_reader(&path);
+        let (path, key) = (self.path.clone(), self.key.clone());
+        let open = move || open_reader(&path, key.as_deref());
         lane.run(open, move |conn| {
             let tx = conn.transaction().map_err(StoreError::from)?;
             let out = f(&*tx)?;
@@ -309,18 +318,32 @@ impl Db {
     }
 }
 
+/// A connection to the store at `path`, keyed when `key` is given; its first read checks the
+/// key (a wrong key, or a key for a plain store, fails here as "file is not a database").
+pub fn open_connection(path: &Path, key: Option<&StoreKey>, read_only: bool) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    if let Some(key) = key {
+        key.apply(&conn)?;
+    }
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+    Ok(conn)
+}
+
 /// A read-only connection for a reader thread (read-only, so nothing a read does can write).
-fn open_reader(path: &Path) -> Result<Connection, AppError> {
-    Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .and_then(|c| {
-        c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON; PRAGMA mmap_size = 1073741824;")
-            .map(|()| c)
-    })
-    .map_err(|e| AppError::Internal(format!("cannot open a reader: {e}")))
+fn open_reader(path: &Path, key: Option<&StoreKey>) -> Result<Connection, AppError> {
+    open_connection(path, key, true)
+        .and_then(|c| {
+            c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            c.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON; PRAGMA mmap_size = 1073741824;")
+                .map(|()| c)
+        })
+        .map_err(|e| AppError::Internal(format!("cannot open a reader: {e}")))
 }
 
 /// Reads that may run at once: [`READS_PER_CORE`] per core the process may use (asked once: the

@@ -253,6 +253,20 @@ impl DocumentStore for Connection {
         Ok(())
     }
 
+    fn last_backup_at(&self) -> StoreResult<Option<i64>> {
+        let value: Option<Vec<u8>> = self
+            .prepare_cached("SELECT value FROM server_meta WHERE key = 'last_backup_at'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        Ok(value.and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok()))
+    }
+
+    fn set_last_backup_at(&self, at: i64) -> StoreResult<()> {
+        self.prepare_cached("INSERT OR REPLACE INTO server_meta (key, value) VALUES ('last_backup_at', ?1)")?
+            .execute([at.to_string().into_bytes()])?;
+        Ok(())
+    }
+
     fn moves_since(&self, customer_id: &str, since: i64) -> StoreResult<Vec<(Scope, Scope)>> {
         let mut stmt = self.prepare_cached(
             "SELECT from_scope, to_scope FROM log WHERE customer_id = ?1 AND seq > ?2 AND hash IS NULL ORDER BY seq",

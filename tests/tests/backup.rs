@@ -1,0 +1,169 @@
+//! Backups under load: 20 tablets sync while the store is copied; the copy restores into a new
+//! folder with every document whole and every photo matching its hash; the server started on it
+//! serves the tablets, and a tablet that changes a customer gets back to the server the history
+//! and photos it lost since the backup (the sync's reconciliation).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use fieldsync_core::domain::{CustomerKind, Profile, VisitDetails};
+use fieldsync_server::store::Db;
+use fieldsync_tests::{TestServer, device, now_ms, record_visit, sync};
+
+const TABLETS: usize = 20;
+
+/// A small JPEG-like photo, different for each `(tablet, n)`.
+fn photo(tablet: usize, n: usize) -> Vec<u8> {
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend((0..2048).map(|i| ((i * 31 + tablet * 7 + n * 13) % 251) as u8));
+    bytes
+}
+
+/// Every live document of the store in `data`: (customer, heads, photos its visits name).
+fn documents(data: &std::path::Path) -> Vec<(String, Vec<automerge::ChangeHash>, Vec<String>)> {
+    let db = Db::open(data).unwrap();
+    let ids: Vec<String> = db.with(|c| {
+        let mut stmt = c.prepare("SELECT customer_id FROM documents WHERE scope <> 'deleted' ORDER BY 1").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    });
+    let actor = automerge::ActorId::random();
+    ids.into_iter()
+        .map(|id| {
+            let mut doc = db.with(|c| fieldsync_server::customers::load(c, &id, &actor)).unwrap().unwrap();
+            let photos = doc.file().visits.values().flat_map(|v| v.photos.clone()).collect();
+            (id, doc.heads(), photos)
+        })
+        .collect()
+}
+
+#[test]
+fn a_backup_taken_under_load_restores_whole_and_the_tablets_bring_back_the_rest() {
+    let (server, _branch) = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let stop = Arc::new(AtomicBool::new(false));
+    let backed_up = Arc::new(AtomicBool::new(false));
+    let signed_in = Arc::new(AtomicUsize::new(0));
+    let tablets: Vec<_> = (0..TABLETS)
+        .map(|t| {
+            let (dir, url, stop, backed_up, signed_in) =
+                (dir.path().to_path_buf(), url.clone(), stop.clone(), backed_up.clone(), signed_in.clone());
+            std::thread::spawn(move || {
+                let user = if t % 2 == 0 { "m1" } else { "m2" };
+                let mut tablet = device(&dir, &format!("t{t}"), &url, user);
+                signed_in.fetch_add(1, Ordering::SeqCst);
+                let mut customers = Vec::new();
+                let mut after = 0;
+                let mut n = 0;
+                loop {
+                    // Up to ten rounds before the backup, waiting for it after them; two after.
+                    if stop.load(Ordering::SeqCst) || after >= 2 {
+                        break;
+                    }
+                    if backed_up.load(Ordering::SeqCst) {
+                        after += 1;
+                    } else if n >= 10 {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        continue;
+                    }
+                    n += 1;
+                    let profile = Profile::new(CustomerKind::Individual, format!("客户{t}-{n}"), "韩桥村");
+                    let customer = tablet.store().create_customer(profile, now_ms()).unwrap();
+                    let hash = tablet.store().add_photo(&photo(t, n)).unwrap();
+                    let details =
+                        VisitDetails { notes: format!("第{n}次"), photos: vec![hash], ..Default::default() };
+                    record_visit(&mut tablet, &customer, details);
+                    customers.push(customer);
+                    sync(&mut tablet).unwrap();
+                }
+                (tablet, customers)
+            })
+        })
+        .collect();
+
+    // The backup, while the tablets sync (all signed in before it: a tablet signed in after a
+    // backup must sign in again on the restored server, as its token is not in it).
+    while signed_in.load(Ordering::SeqCst) < TABLETS {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let file = dir.path().join("branch.fsbackup");
+    let report = fieldsync_server::backup::backup(server.data.path(), &file, now_ms(), None).unwrap();
+    backed_up.store(true, Ordering::SeqCst);
+    assert!(report.photos > 0, "{report:?}");
+    let mut tablets: Vec<_> = tablets.into_iter().map(|t| t.join().unwrap()).collect();
+    stop.store(true, Ordering::SeqCst);
+    let live = documents(server.data.path());
+
+    // Restored into a new folder: every document loads, each one's heads are history the live
+    // server has (nothing torn, nothing invented), every photo it names is there with its hash.
+    let restored = tempfile::tempdir().unwrap();
+    let data = restored.path().join("data");
+    let done = fieldsync_server::backup::restore(&file, &data, None).unwrap();
+    assert_eq!(done.photos, report.photos);
+    let copy = documents(&data);
+    assert!(!copy.is_empty() && copy.len() < live.len(), "the backup is older than the load's end");
+    for (id, heads, photos) in &copy {
+        let (_, live_heads, _) = live.iter().find(|(l, ..)| l == id).expect("a document the server had");
+        let db = Db::open(server.data.path()).unwrap();
+        let mut doc =
+            db.with(|c| fieldsync_server::customers::load(c, id, &automerge::ActorId::random())).unwrap().unwrap();
+        let history: Vec<automerge::ChangeHash> = doc.changes().iter().map(|c| c.hash()).collect();
+        for h in heads {
+            assert!(history.contains(h), "{id}: a head the live server has");
+        }
+        assert!(!live_heads.is_empty());
+        for hash in photos {
+            let bytes = std::fs::read(data.join("photos").join(&hash[..2]).join(hash)).expect("the photo is restored");
+            assert_eq!(&fieldsync_server::photos::hash_of(&bytes), hash);
+        }
+    }
+    // A second restore into the same, now full, folder is refused and changes nothing.
+    let err = fieldsync_server::backup::restore(&file, &data, None).unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+
+    // The restored server: every tablet syncs and loses nothing it holds. Each tablet then edits
+    // the customers the backup has: the server lacks their later history, and the sync's
+    // reconciliation brings it back, photos included.
+    let moved = tempfile::tempdir().unwrap();
+    std::fs::remove_dir(moved.path()).unwrap();
+    std::fs::rename(&data, moved.path()).unwrap();
+    let server = server.replace_data(moved);
+    let in_backup: Vec<&String> = copy.iter().map(|(id, ..)| id).collect();
+    let mut edited = Vec::new();
+    for (t, (tablet, customers)) in tablets.iter_mut().enumerate() {
+        sync(tablet).unwrap();
+        for (n, customer) in customers.iter().enumerate() {
+            assert!(tablet.store().customer_file(customer).is_ok(), "{customer}: still on the tablet");
+            // Two of each tablet's customers the backup has, and the last one it has.
+            let last = customers.iter().rposition(|c| in_backup.contains(&c));
+            if !in_backup.contains(&customer) || (n >= 2 && Some(n) != last) {
+                continue;
+            }
+            let hash = tablet.store().add_photo(&photo(t, 10_000 + n)).unwrap();
+            let details = VisitDetails { notes: "恢复后".into(), photos: vec![hash], ..Default::default() };
+            record_visit(tablet, customer, details);
+            edited.push((t, customer.clone()));
+        }
+        sync(tablet).unwrap();
+        assert!(tablet.store().reconciling().unwrap().is_empty(), "reconciliation finished");
+    }
+    assert!(!edited.is_empty());
+    let after = documents(server.data.path());
+    for (t, customer) in &edited {
+        let tablet = &mut tablets[*t].0;
+        {
+            let (_, heads, photos) = after.iter().find(|(id, ..)| id == customer).expect("the customer is served");
+            let mut mine = tablet.store().heads(customer).unwrap();
+            let mut theirs = heads.clone();
+            mine.sort();
+            theirs.sort();
+            assert_eq!(mine, theirs, "{customer}: the tablet and the server agree");
+            for hash in photos {
+                let path = server.data.path().join("photos").join(&hash[..2]).join(hash);
+                let bytes = std::fs::read(&path).expect("every photo of the document is on the server");
+                assert_eq!(&fieldsync_server::photos::hash_of(&bytes), hash);
+            }
+        }
+    }
+}
