@@ -514,3 +514,38 @@ fn an_import_killed_midway_loses_nothing_and_runs_again() {
     });
     assert_eq!(due, 0);
 }
+
+#[test]
+fn backup_and_restore_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let (running, addr, _, _) = start(&["--demo", "--demo-customers", "5"], &data, Stdio::null());
+    let file = dir.path().join("demo.fsbackup");
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_fieldsync-server")).args(args).output().unwrap();
+    // While it serves.
+    let out = run(&["backup", "--data", data.to_str().unwrap(), "--to", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("backup written to"));
+    assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+    drop(running);
+    // Into a folder that holds something: refused, nothing touched.
+    let out = run(&["restore", "--from", file.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    // A file that is not a backup: refused, nothing left.
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, b"not a backup").unwrap();
+    let out = run(&["restore", "--from", junk.to_str().unwrap(), "--data", dir.path().join("x").to_str().unwrap()]);
+    assert!(!out.status.success() && !dir.path().join("x").exists());
+    // Into a new folder: the server starts on it and its demo logins work.
+    let restored = dir.path().join("restored");
+    let out = run(&["restore", "--from", file.to_str().unwrap(), "--data", restored.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let (_running, addr, _, _) = start(&[], &restored, Stdio::null());
+    let login = post_json(
+        &addr,
+        "/api/v1/login",
+        r#"{"username":"manager1","password":"demo-manager-1","device_id":"d1","actor":"0a0b0c0d"}"#,
+    );
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+}
