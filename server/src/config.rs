@@ -25,11 +25,46 @@ pub struct Config {
     pub tls_watch: std::time::Duration,
     /// The key file of an encrypted store (SQLCipher); none: a plain store.
     pub key_file: Option<PathBuf>,
+    /// Who may read `/metrics`: a bearer of this token (none: nobody) from these networks.
+    pub metrics: MetricsAccess,
     /// Seed a demo branch on first start and print its logins.
     pub demo: bool,
     pub demo_customers: usize,
     /// Seconds between the rules' sweeps (0: never).
     pub pool_sweep_s: u64,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsAccess {
+    pub token: Option<String>,
+    pub networks: Vec<ipnet::IpNet>,
+}
+
+impl Default for MetricsAccess {
+    /// Nobody (no token); loopback once a token is set.
+    fn default() -> Self {
+        MetricsAccess {
+            token: None,
+            networks: vec!["127.0.0.0/8".parse().expect("a network"), "::1/128".parse().expect("a network")],
+        }
+    }
+}
+
+impl MetricsAccess {
+    /// Whether a request from `peer` bearing `bearer` may read the metrics.
+    pub fn allows(&self, peer: std::net::IpAddr, bearer: Option<&str>) -> bool {
+        let Some(token) = &self.token else { return false };
+        let peer = match peer {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+            v4 => v4,
+        };
+        let token_ok = bearer.is_some_and(|b| {
+            use subtle::ConstantTimeEq;
+            b.len() == token.len() && bool::from(b.as_bytes().ct_eq(token.as_bytes()))
+        });
+        token_ok && self.networks.iter().any(|n| n.contains(&peer))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +82,7 @@ impl Default for Config {
             allow_plain_http: false,
             tls_watch: std::time::Duration::from_secs(5),
             key_file: None,
+            metrics: MetricsAccess::default(),
             demo: false,
             demo_customers: 200,
             pool_sweep_s: 600,
@@ -93,6 +129,15 @@ pub struct ServeArgs {
     #[arg(long, env = "FIELDSYNC_KEY_FILE")]
     pub key_file: Option<PathBuf>,
 
+    /// Serve `/metrics` (Prometheus) to requests bearing this token (`Authorization: Bearer`);
+    /// without it `/metrics` answers to nobody.
+    #[arg(long, env = "FIELDSYNC_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// The networks `/metrics` answers to, comma-separated CIDR [default: 127.0.0.0/8,::1/128].
+    #[arg(long, env = "FIELDSYNC_METRICS_NETWORKS", value_delimiter = ',')]
+    pub metrics_networks: Option<Vec<ipnet::IpNet>>,
+
     /// Seed a demo branch (managers, a supervisor, customers with visits and leads) on first
     /// start and print its logins.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
@@ -118,6 +163,8 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     allow_plain_http: Option<bool>,
     key_file: Option<PathBuf>,
+    metrics_token: Option<String>,
+    metrics_networks: Option<Vec<ipnet::IpNet>>,
     demo: Option<bool>,
     demo_customers: Option<usize>,
     pool_sweep_s: Option<u64>,
@@ -140,6 +187,8 @@ pub enum ConfigError {
     PlainHttp(SocketAddr),
     #[error("demo-customers must be between 1 and 5000")]
     DemoCustomers,
+    #[error("metrics-token must be at least 16 characters")]
+    WeakMetricsToken,
 }
 
 impl ServeArgs {
@@ -162,6 +211,10 @@ impl ServeArgs {
             allow_plain_http: self.allow_plain_http.or(file.allow_plain_http).unwrap_or(d.allow_plain_http),
             tls_watch: d.tls_watch,
             key_file: self.key_file.clone().or(file.key_file),
+            metrics: MetricsAccess {
+                token: self.metrics_token.clone().or(file.metrics_token).filter(|t| !t.is_empty()),
+                networks: self.metrics_networks.clone().or(file.metrics_networks).unwrap_or(d.metrics.networks),
+            },
             demo: self.demo.or(file.demo).unwrap_or(d.demo),
             demo_customers: self.demo_customers.or(file.demo_customers).unwrap_or(d.demo_customers),
             pool_sweep_s: self.pool_sweep_s.or(file.pool_sweep_s).unwrap_or(d.pool_sweep_s),
@@ -179,6 +232,9 @@ impl Config {
         }
         if !(1..=5000).contains(&self.demo_customers) {
             return Err(ConfigError::DemoCustomers);
+        }
+        if self.metrics.token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::WeakMetricsToken);
         }
         Ok(())
     }

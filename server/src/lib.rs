@@ -6,7 +6,8 @@
 //! - [`serve`]: binding, HTTP or HTTPS connections, graceful shutdown;
 //! - [`tls`]: the certificate and key, reloaded on SIGHUP or change;
 //! - [`data_lock`]: one server per data folder;
-//! - [`backup`]: online backups of the store and its photos, and restoring them.
+//! - [`backup`]: online backups of the store and its photos, and restoring them;
+//! - [`metrics`]: what `/metrics` tells an operator.
 //!
 //! - [`accounts`]: branches, outlets, users, devices, login and revocation;
 //! - [`store`]: the store's interface (every SQL statement lives in its SQLite implementation);
@@ -32,6 +33,7 @@ pub mod duplicates;
 pub mod error;
 pub mod in_process;
 pub mod limits;
+pub mod metrics;
 pub mod photos;
 pub mod policy;
 pub mod pool;

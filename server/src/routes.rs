@@ -26,6 +26,8 @@ pub struct AppState {
     /// Whether the pages' cookies are marked Secure (served over TLS).
     pub secure_cookies: bool,
     pub sync_noted: Arc<SyncNotes>,
+    /// Who may read `/metrics`.
+    pub metrics: Arc<crate::config::MetricsAccess>,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
             hashing: Arc::new(tokio::sync::Semaphore::new(2)),
             secure_cookies: false,
             sync_noted: Arc::new(SyncNotes::default()),
+            metrics: Arc::new(crate::config::MetricsAccess::default()),
         }
     }
 }
@@ -43,6 +46,8 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/login", post(login))
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/logout", post(logout))
@@ -68,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::web::routes())
         .fallback(not_found)
         .layer(axum::middleware::map_response(crate::web::secure_headers))
+        .layer(axum::middleware::from_fn(count))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
@@ -82,7 +88,14 @@ struct Health {
     version: &'static str,
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
+/// Alive: the process answers (a supervisor such as systemd restarts it when it does not).
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+}
+
+/// Ready: the store answers a read and the sync commit path takes work (a load balancer sends
+/// devices here only then).
+async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
     if !state.data_dir.is_dir() {
         return Err(AppError::Internal("data folder is missing".into()));
     }
@@ -95,6 +108,44 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, AppError
 
 async fn not_found() -> AppError {
     AppError::NotFound
+}
+
+/// Counts every request for `/metrics`: its kind, status and bytes.
+async fn count(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::body::HttpBody;
+    let path = request.uri().path().to_string();
+    let bytes_in = request.body().size_hint().exact().unwrap_or(0);
+    let response = next.run(request).await;
+    let bytes_out = response.body().size_hint().exact().unwrap_or(0);
+    crate::metrics::request(&path, response.status().as_u16(), bytes_in, bytes_out);
+    response
+}
+
+/// `/metrics`, for a bearer of the metrics token from an allowed network; 404 to anyone else
+/// (nothing says it exists).
+async fn metrics(
+    State(state): State<AppState>,
+    request: axum::http::request::Parts,
+) -> Result<impl axum::response::IntoResponse, AppError> {
+    let bearer = request
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // A request that came through no socket (a test's `oneshot`) has no peer: refused too.
+    let peer = request.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    if !peer.is_some_and(|peer| state.metrics.allows(peer, bearer)) {
+        return Err(AppError::NotFound);
+    }
+    let data = state.data_dir.clone();
+    let store_bytes = ["server.db", "server.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(data.join(f)).ok())
+        .map(|m| m.len())
+        .sum::<u64>();
+    let last_backup = state.db.read(|s| s.last_backup_at()).await?;
+    let text = crate::metrics::render(store_bytes, last_backup);
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
 }
 
 #[derive(Deserialize)]
@@ -247,6 +298,7 @@ async fn sync(
     device.app_version = app_version(&headers);
     let (user_id, device_id, version) = (user.id.clone(), device.id.clone(), device.app_version.clone());
     let (frame, stats) = state.db.sync(user, device, body, now).await?;
+    metrics::counter!(crate::metrics::CHANGES, "outcome" => "accepted").increment(stats.accepted_changes as u64);
     if !stats.taken && state.sync_noted.due(&device_id, now) {
         // A pull alone writes nothing else: its sync is noted at most once a minute per device.
         let (id, version) = (device_id.clone(), version.unwrap_or_default());

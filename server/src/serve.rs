@@ -68,7 +68,11 @@ pub async fn run(
     if let Some(tls) = &tls {
         tokio::spawn(crate::tls::watch(tls.clone(), config.tls_watch));
     }
-    let state = AppState::new(config.data, db);
+    crate::metrics::handle();
+    let mut state = AppState::new(config.data, db);
+    // Over HTTPS the pages' cookies never travel in clear text.
+    state.secure_cookies = config.tls.is_some();
+    state.metrics = Arc::new(config.metrics.clone());
     serve_with(listener, tls, app(state), shutdown, crate::limits::HEADER_TIMEOUT).await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("stopped");
@@ -155,9 +159,12 @@ where
         .serve_connection(TokioIo::new(stream), service);
     let connection = watcher.watch(connection);
     async move {
+        let open = metrics::gauge!(crate::metrics::OPEN_CONNECTIONS);
+        open.increment(1.0);
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "connection ended");
         }
+        open.decrement(1.0);
     }
 }
 

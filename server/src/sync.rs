@@ -255,6 +255,14 @@ pub fn take(
             }
             Err(outcome) => {
                 stats.refused += 1;
+                let reason = match &outcome {
+                    PushOutcome::Refused(r) => r.code.clone(),
+                    PushOutcome::MissingHistory => "missing_history".into(),
+                    PushOutcome::NotFound => "not_found".into(),
+                    PushOutcome::Corrupt => "corrupt".into(),
+                    PushOutcome::Accepted { .. } => "accepted".into(),
+                };
+                metrics::counter!(crate::metrics::REFUSED, "reason" => reason).increment(1);
                 outcome
             }
         };

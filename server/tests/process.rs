@@ -549,3 +549,56 @@ fn backup_and_restore_from_the_command_line() {
     );
     assert!(login.starts_with("HTTP/1.1 200"), "{login}");
 }
+
+fn get_with(addr: &str, path: &str, token: Option<&str>) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn metrics_answer_a_token_bearer_from_an_allowed_network_only() {
+    const TOKEN: &str = "0123456789abcdef-metrics";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (running, addr, _, _) = start(&["--metrics-token", TOKEN], &data, Stdio::null());
+    assert!(http_get(&addr, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200"));
+    let refused =
+        post_json(&addr, "/api/v1/login", r#"{"username":"nobody","password":"x","device_id":"d1","actor":"0a"}"#);
+    assert!(!refused.starts_with("HTTP/1.1 200"));
+    // Without the token, or with another: as if there were no such page.
+    assert!(get_with(&addr, "/metrics", None).starts_with("HTTP/1.1 404"));
+    assert!(get_with(&addr, "/metrics", Some("0123456789abcdef-wrong!!")).starts_with("HTTP/1.1 404"));
+    let page = get_with(&addr, "/metrics", Some(TOKEN));
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    for name in [
+        "fieldsync_http_requests_total{kind=\"ops\",status=\"200\"}",
+        "fieldsync_http_requests_total{kind=\"api\"",
+        "fieldsync_store_bytes",
+        "fieldsync_last_backup_timestamp_seconds 0",
+        "fieldsync_open_connections",
+    ] {
+        assert!(page.contains(name), "{name} in {page}");
+    }
+    // A backup shows on the next scrape.
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+        .args(["backup", "--data", data.to_str().unwrap(), "--to", dir.path().join("b").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let page = get_with(&addr, "/metrics", Some(TOKEN));
+    assert!(!page.contains("fieldsync_last_backup_timestamp_seconds 0\n"), "{page}");
+    drop(running);
+
+    // From outside the configured networks, even with the token: nothing.
+    let (_running, addr, _, _) = start(
+        &["--metrics-token", TOKEN, "--metrics-networks", "10.0.0.0/8"],
+        &dir.path().join("other"),
+        Stdio::null(),
+    );
+    assert!(get_with(&addr, "/metrics", Some(TOKEN)).starts_with("HTTP/1.1 404"));
+}

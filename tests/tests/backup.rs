@@ -91,6 +91,17 @@ fn a_backup_taken_under_load_restores_whole_and_the_tablets_bring_back_the_rest(
     let report = fieldsync_server::backup::backup(server.data.path(), &file, now_ms(), None).unwrap();
     backed_up.store(true, Ordering::SeqCst);
     assert!(report.photos > 0, "{report:?}");
+    // The load shows in the metrics: round trips, changes, the apply and writer-wait times.
+    let metrics = fieldsync_server::metrics::render(0, Some(now_ms()));
+    for name in [
+        "fieldsync_sync_round_trips_total{outcome=\"ok\"}",
+        "fieldsync_changes_total{outcome=\"accepted\"}",
+        "fieldsync_apply_seconds_bucket",
+        "fieldsync_lock_wait_seconds_count",
+        "fieldsync_http_bytes_in_total{kind=\"sync\"}",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
     let mut tablets: Vec<_> = tablets.into_iter().map(|t| t.join().unwrap()).collect();
     stop.store(true, Ordering::SeqCst);
     let live = documents(server.data.path());

@@ -86,6 +86,8 @@ struct SyncJob {
     prepared: crate::sync::PreparedRequest,
     now: i64,
     reply: tokio::sync::oneshot::Sender<Result<Taken, PushError>>,
+    /// When it was handed to the commit thread (the wait for the writer is measured from here).
+    submitted: std::time::Instant,
 }
 
 impl std::fmt::Debug for Db {
@@ -279,6 +281,7 @@ impl Db {
                     prepared,
                     now,
                     reply,
+                    submitted: std::time::Instant::now(),
                 };
                 self.submit(Work::Sync(Box::new(job)))?;
                 match answer.await.map_err(|_| AppError::Internal("the sync commit thread stopped".into()))?? {
@@ -380,9 +383,13 @@ fn group_commit(conn: &Mutex<Connection>, docs: &DocCache, queue: &mpsc::Receive
         if jobs.is_empty() {
             continue;
         }
+        for job in &jobs {
+            metrics::histogram!(crate::metrics::LOCK_WAIT_SECONDS).record(job.submitted.elapsed().as_secs_f64());
+        }
         let answers = answer_small_ones(conn, &jobs, run_batch(conn, &jobs));
         for (job, answer) in jobs.into_iter().zip(answers) {
-            let SyncJob { prepared, reply, .. } = job;
+            let SyncJob { prepared, reply, submitted, .. } = job;
+            metrics::histogram!(crate::metrics::APPLY_SECONDS).record(submitted.elapsed().as_secs_f64());
             if let Ok(Taken::ToAnswer(_, stats) | Taken::Answered(_, stats)) = &answer {
                 for (id, version, doc) in prepared.into_documents(&stats.committed) {
                     docs.put(id, version, doc);
