@@ -602,3 +602,88 @@ fn metrics_answer_a_token_bearer_from_an_allowed_network_only() {
     );
     assert!(get_with(&addr, "/metrics", Some(TOKEN)).starts_with("HTTP/1.1 404"));
 }
+
+/// A store the previous release wrote (schema 10, the demo branch, kept as a fixture) upgrades at
+/// start, with a copy of it kept first; its logins and documents serve on; a tablet speaking an
+/// older sync protocol is told to update (426). A store newer than the binary refuses to start.
+#[test]
+fn a_store_of_the_previous_release_upgrades_and_an_old_tablet_is_told_to_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v10/server.db"), data.join("server.db"))
+        .unwrap();
+    let (running, addr, _, _) = start(&[], &data, Stdio::null());
+    let copies: Vec<_> = std::fs::read_dir(data.join("upgrade-backups")).unwrap().flatten().collect();
+    assert_eq!(copies.len(), 1, "one copy before the upgrade");
+    assert!(copies[0].file_name().to_string_lossy().starts_with("server-v10-"));
+    let login = post_json(
+        &addr,
+        "/api/v1/login",
+        r#"{"username":"manager1","password":"demo-manager-1","device_id":"old-tablet","actor":"0a0b0c0d"}"#,
+    );
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    let start = login.find("\"token\":\"").expect("a token") + 9;
+    let token = &login[start..start + login[start..].find('"').unwrap()];
+    // A frame of protocol version 1 (the version byte is the frame's fourth).
+    let mut frame = fieldsync_core::sync::protocol::encode(&fieldsync_core::sync::protocol::SyncRequest::default());
+    frame[3] = fieldsync_core::sync::protocol::VERSION - 1;
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/sync HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nX-Device-Id: old-tablet\r\nContent-Type: application/x-fieldsync\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        frame.len()
+    )
+    .unwrap();
+    stream.write_all(&frame).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");
+    assert!(answer.contains("upgrade_required"), "{answer}");
+    drop(running);
+
+    // The upgraded store is schema 11; a binary that knows less refuses it with a clear message
+    // (here: the store marked newer than this binary).
+    let conn = rusqlite::Connection::open(data.join("server.db")).unwrap();
+    let latest: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(latest, fieldsync_server::store::schema::LATEST);
+    conn.pragma_update(None, "user_version", latest + 1).unwrap();
+    drop(conn);
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("written by a newer server"), "{err}");
+}
+
+/// The README's install section: its configuration file, with its paths pointed at a folder of
+/// this test, passes `--check-config` (a throwaway certificate from `openssl`).
+#[test]
+fn the_readmes_configuration_checks() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    const MARK: &str = "cat > /etc/fieldsync/fieldsync.toml <<'TOML'\n";
+    let start = readme.find(MARK).expect("the README's settings") + MARK.len();
+    let toml = &readme[start..start + readme[start..].find("\nTOML\n").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().to_str().unwrap();
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost", "-keyout", &format!("{etc}/branch.key"), "-out", &format!("{etc}/branch.crt")])
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("openssl is not installed: the README's settings are not checked here");
+        return;
+    }
+    std::fs::write(format!("{etc}/store.key"), "ab".repeat(32)).unwrap();
+    let file = dir.path().join("fieldsync.toml");
+    std::fs::write(&file, toml.replace("/etc/fieldsync", etc)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+        .args(["serve", "--check-config", "--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("https://0.0.0.0:443"));
+}

@@ -119,6 +119,7 @@ impl Db {
     pub fn open_keyed(data_dir: &Path, key: Option<&StoreKey>) -> Result<Db, OpenError> {
         let path = data_dir.join("server.db");
         let mut conn = open_connection(&path, key, false)?;
+        copy_before_upgrade(&conn, data_dir)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000; PRAGMA mmap_size = 1073741824;",
@@ -336,6 +337,28 @@ pub fn open_connection(path: &Path, key: Option<&StoreKey>, read_only: bool) -> 
     }
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
     Ok(conn)
+}
+
+/// Before a store written by an older server is migrated, a copy of it is kept in
+/// `upgrade-backups/server-v{schema}-{ms}.db` (keyed like the store): an upgrade that goes wrong
+/// can be undone by putting it back and starting the older server. Photos are not copied: no
+/// migration touches them.
+fn copy_before_upgrade(conn: &Connection, data_dir: &Path) -> Result<(), OpenError> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current == 0 || current >= crate::store::schema::LATEST {
+        return Ok(());
+    }
+    let dir = data_dir.join("upgrade-backups");
+    std::fs::create_dir_all(&dir)?;
+    let copy = dir.join(format!("server-v{current}-{}.db", crate::routes::now_ms()));
+    conn.execute("VACUUM INTO ?1", [copy.to_string_lossy()])?;
+    tracing::info!(
+        from = current,
+        to = crate::store::schema::LATEST,
+        copy = %copy.display(),
+        "the store was copied before its upgrade"
+    );
+    Ok(())
 }
 
 /// A read-only connection for a reader thread (read-only, so nothing a read does can write).
