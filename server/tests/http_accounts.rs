@@ -200,13 +200,18 @@ fn accounts_refuse_bad_input() {
 }
 
 #[tokio::test]
-async fn health_reports_a_missing_data_folder() {
+async fn readiness_reports_a_missing_data_folder_and_liveness_does_not() {
     let b = setup();
-    let (status, body) = call(app(b.state.clone()), Request::get("/healthz").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    for path in ["/healthz", "/readyz"] {
+        let (status, body) = call(app(b.state.clone()), Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ok")), "{path}");
+    }
     let gone = AppState::new(b.state.data_dir.join("removed"), b.state.db.clone());
-    let (status, body) = call(app(gone), Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    let (status, body) = call(app(gone.clone()), Request::get("/readyz").body(Body::empty()).unwrap()).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("internal")));
+    // Alive all the same: a restart would not bring the folder back.
+    let (status, _) = call(app(gone), Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, body) = call(app(b.state.clone()), Request::get("/../etc/passwd").body(Body::empty()).unwrap()).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 }

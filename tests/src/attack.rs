@@ -53,9 +53,10 @@ pub fn raw_login(url: &str, body: &[u8]) -> (u16, Vec<u8>) {
     read(agent().post(format!("{url}/api/v1/login")).header("content-type", "application/json").send(body))
 }
 
-/// `GET /healthz`'s status.
+/// `GET /readyz`'s status: the store and the sync commit path answer (`/healthz` says only that
+/// the process does).
 pub fn healthz(url: &str) -> u16 {
-    read(agent().get(format!("{url}/healthz")).call()).0
+    read(agent().get(format!("{url}/readyz")).call()).0
 }
 
 /// The code of an error answer, checking it carries both messages.

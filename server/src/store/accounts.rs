@@ -63,7 +63,7 @@ pub struct LoginFailures {
 /// Branches, outlets, users, devices and their actors, tokens, login failures and audit rows.
 /// Writes take `&self` too: the caller's transaction makes a request's writes atomic.
 pub trait AccountStore {
-    /// A cheap round trip, for `/healthz`.
+    /// A cheap round trip, for `/readyz`.
     fn ping(&self) -> StoreResult<()>;
 
     /// Records a device's sync: when, its app version, and the pushes refused in it.

@@ -9,7 +9,7 @@
 //!
 //! The commit path never dies silently: a panic in a dependency fails only the request that
 //! caused it (the batch is retried one request at a time), a thread that stops anyway is started
-//! again by the next request, and `/healthz` asks the thread itself.
+//! again by the next request, and `/readyz` asks the thread itself.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
