@@ -336,7 +336,13 @@ fn answer_reaching(
     mut stats: Stats,
     reach: Reach,
 ) -> Result<Option<(SyncResponse, Stats)>, PushError> {
-    if reach == Reach::Small && (request.cursor == 0 || !request.fetch.is_empty()) {
+    // A device whose cursor is past the log's head saw history this store does not hold: the
+    // store was restored from a backup. It is listed everything again, like a new device (what it
+    // holds is merged, nothing of it deleted), and its cursor comes back to the head: otherwise
+    // the changes written from now on under the numbers it already passed would never reach it.
+    let head = store.log_head()?;
+    let relist = request.cursor == 0 || i64::try_from(request.cursor).map_or(true, |c| c > head);
+    if reach == Reach::Small && (relist || !request.fetch.is_empty()) {
         return Ok(None);
     }
     // The branch's settings, when the device's are older: two rows read when they are not.
@@ -347,8 +353,11 @@ fn answer_reaching(
     let budget = (request.max_bytes as usize).clamp(MIN_BUDGET, MAX_BUDGET);
     let mut used = protocol::encoded_len(&response);
     let mut fetch: Vec<String> = request.fetch.iter().filter(|id| customers::valid_id(id)).cloned().collect();
-    if request.cursor == 0 {
-        let cursor = store.log_head()?;
+    if relist {
+        if request.cursor != 0 {
+            tracing::warn!(device = %device_id, cursor = request.cursor, "a device is past the log's head (a restored store): listed again");
+        }
+        let cursor = head;
         let visible = store.listing(user, request.today.unwrap_or((0, 0)))?;
         let listing = Listing { documents: visible.documents, pool: visible.pool };
         used += listing.documents.iter().chain(&listing.pool).map(|id| id.len() + 1).sum::<usize>();
@@ -363,7 +372,7 @@ fn answer_reaching(
         used += serve(store, user, id, &actor, &mut response)?;
     }
     stats.snapshots = response.snapshots.len();
-    if request.cursor != 0
+    if !relist
         && !pull(store, user, device_id, request.cursor, budget.saturating_sub(used), &actor, reach, &mut response)?
     {
         return Ok(None);

@@ -112,3 +112,49 @@ fn a_cancelled_sync_stops_between_round_trips_and_resumes() {
     assert_eq!(reports.last().unwrap().documents_received as usize, 40 - held);
     assert_eq!(tablet.store().customer_ids().unwrap().len(), 40);
 }
+
+/// After a restore the log's head is behind the cursors of the tablets that synced since the
+/// backup; what is written from then on gets numbers they already passed. Such a tablet is listed
+/// again (as a new one is), so nothing written after the restore escapes it.
+#[test]
+fn a_tablet_ahead_of_a_restored_log_is_listed_again_and_misses_nothing() {
+    let (server, _branch) = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
+    let mut other = device(dir.path(), "m1b", &server.url(), "m1");
+    let first = m1.store().create_customer(Profile::new(CustomerKind::Individual, "陈一", "韩桥村"), now_ms()).unwrap();
+    sync(&mut m1).unwrap();
+    for i in 0..3 {
+        let c =
+            m1.store().create_customer(Profile::new(CustomerKind::Individual, format!("陈{i}"), "韩桥村"), now_ms());
+        record_visit(&mut m1, &c.unwrap(), VisitDetails::default());
+    }
+    sync(&mut m1).unwrap();
+    // The server is put back to before the last sync: its log ends where the first sync left it.
+    let conn = server.db();
+    let first_seq: i64 =
+        conn.query_row("SELECT max(seq) FROM log WHERE customer_id = ?1", [&first], |r| r.get(0)).unwrap();
+    conn.execute(
+        "DELETE FROM documents WHERE customer_id IN (SELECT customer_id FROM log WHERE seq > ?1)",
+        [first_seq],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM log WHERE seq > ?1", [first_seq]).unwrap();
+    // A restored store's numbering is the backup's too.
+    let _ = conn.execute("UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'log'", [first_seq]);
+    drop(conn);
+    let server = server.restart();
+
+    // Another tablet writes after the restore: its changes take numbers m1 has passed.
+    let late =
+        other.store().create_customer(Profile::new(CustomerKind::Individual, "晚到", "韩桥村"), now_ms()).unwrap();
+    sync(&mut other).unwrap();
+    let late_seq: i64 =
+        server.db().query_row("SELECT max(seq) FROM log WHERE customer_id = ?1", [&late], |r| r.get(0)).unwrap();
+    assert!(late_seq <= first_seq + 4, "numbered below m1's cursor: {late_seq} after {first_seq}");
+
+    sync(&mut m1).unwrap();
+    assert!(m1.store().customer_file(&late).is_ok(), "the customer written after the restore reached m1");
+    // And m1 kept what it holds that the server lost.
+    assert_eq!(m1.store().customers(&Default::default(), 50, None).unwrap().items.len(), 5);
+}
