@@ -291,7 +291,9 @@ fn unpack(from: &Path, staging: &Path, key: Option<&crate::store::StoreKey>) -> 
     }
     // Opened as the server opens it: a store newer than this server, or not a fieldsync store,
     // is refused here, before it takes the data folder's place.
-    crate::store::Db::open_keyed(staging, key).map_err(|e| BackupError::Open(e.to_string()))?;
+    let db = crate::store::Db::open_keyed(staging, key).map_err(|e| BackupError::Open(e.to_string()))?;
+    // A new epoch: the tablets that synced with the store after this backup are listed again.
+    db.write_blocking(|s| s.renew_store_epoch()).map_err(|e| BackupError::Open(e.to_string()))?;
     Ok(RestoreReport { schema: manifest.schema, photos: photos.len(), created_at: manifest.created_at })
 }
 

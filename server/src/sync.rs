@@ -336,12 +336,17 @@ fn answer_reaching(
     mut stats: Stats,
     reach: Reach,
 ) -> Result<Option<(SyncResponse, Stats)>, PushError> {
-    // A device whose cursor is past the log's head saw history this store does not hold: the
-    // store was restored from a backup. It is listed everything again, like a new device (what it
-    // holds is merged, nothing of it deleted), and its cursor comes back to the head: otherwise
-    // the changes written from now on under the numbers it already passed would never reach it.
+    // A device that last synced with another epoch of this store (restored from a backup since),
+    // or whose cursor is past the log's head, saw history this store does not hold. It is listed
+    // everything again, like a new device (what it holds is merged, nothing of it deleted), and
+    // its cursor comes back to the head: otherwise the changes written from now on under the
+    // numbers it already passed would never reach it.
     let head = store.log_head()?;
-    let relist = request.cursor == 0 || i64::try_from(request.cursor).map_or(true, |c| c > head);
+    let epoch = store.store_epoch()?;
+    response.epoch = epoch;
+    let relist = request.cursor == 0
+        || (request.epoch != 0 && request.epoch != epoch)
+        || i64::try_from(request.cursor).map_or(true, |c| c > head);
     if reach == Reach::Small && (relist || !request.fetch.is_empty()) {
         return Ok(None);
     }

@@ -160,7 +160,23 @@ fn a_backup_taken_under_load_restores_whole_and_the_tablets_bring_back_the_rest(
         assert!(tablet.store().reconciling().unwrap().is_empty(), "reconciliation finished");
     }
     assert!(!edited.is_empty());
+    // Every tablet syncs again: what the others changed since the restore reaches it, though the
+    // restored log numbers those changes below the cursor it had (the restore's new epoch has it
+    // listed again).
+    for (tablet, _) in &mut tablets {
+        sync(tablet).unwrap();
+    }
     let after = documents(server.data.path());
+    for (t, customer) in &edited {
+        let (_, heads, _) = after.iter().find(|(id, ..)| id == customer).unwrap();
+        let mut heads = heads.clone();
+        heads.sort();
+        for (other, (tablet, _)) in tablets.iter_mut().enumerate().filter(|(other, _)| other % 2 == t % 2) {
+            let mut theirs = tablet.store().heads(customer).unwrap();
+            theirs.sort();
+            assert_eq!(theirs, heads, "tablet {other} has {customer} as the server does");
+        }
+    }
     for (t, customer) in &edited {
         let tablet = &mut tablets[*t].0;
         {

@@ -18,6 +18,9 @@ use super::{Store, in_savepoint, load_doc, merge_one, meta_get, meta_set};
 use crate::document::CustomerDoc;
 use crate::domain::{Problem, ValidationError};
 use crate::error::{Error, Result};
+
+/// Where the server store's epoch of the last answer is kept (see `SyncRequest::epoch`).
+const EPOCH_KEY: &str = "server_epoch";
 use crate::sync::protocol::{
     BranchSettings, Claim, DocChanges, PoolEntry, PushOutcome, Refusal, Snapshot, SyncMessage, SyncRequest,
     SyncResponse,
@@ -272,6 +275,9 @@ impl Store {
                 today,
                 max_bytes,
                 settings_version: self.branch_settings()?.map_or(0, |s| s.version),
+                epoch: meta_get(&self.conn, EPOCH_KEY)?
+                    .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                    .map_or(0, u64::from_le_bytes),
                 ..Default::default()
             },
             pushed: Vec::new(),
@@ -388,6 +394,9 @@ impl Store {
             }
         }
 
+        if response.epoch != 0 {
+            meta_set(&tx, EPOCH_KEY, response.epoch.to_le_bytes().to_vec())?;
+        }
         // The branch's rules, kept for offline use; a server's rules this build finds out of
         // bounds are not taken (the previous ones stay).
         if let Some(settings) = &response.settings

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 /// The protocol version this build speaks. The server answers any other version with
 /// `426 upgrade_required`, never with a body the device cannot read.
 /// 2: the branch's settings (pool rules, product catalog, territories) travel with a sync.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 
 /// Media type of sync frames.
 pub const CONTENT_TYPE: &str = "application/x-fieldsync";
@@ -53,6 +53,9 @@ pub struct SyncRequest {
     /// The version of the branch's settings the device holds (0: none); the server sends newer
     /// ones in [`SyncResponse::settings`].
     pub settings_version: i64,
+    /// The store epoch of the last answer (0: none yet). A server whose store was restored from a
+    /// backup has a new one, and lists such a device again (its cursor means nothing there).
+    pub epoch: u64,
 }
 
 /// A document's changes: automerge change chunks (or one whole-document chunk), concatenated.
@@ -83,6 +86,8 @@ pub struct SyncMessage {
 pub struct SyncResponse {
     /// The cursor to send next time; everything up to it is in this response or was before.
     pub cursor: u64,
+    /// The server store's epoch, to send back (see [`SyncRequest::epoch`]).
+    pub epoch: u64,
     /// More changes are waiting after `cursor`: ask again.
     pub more: bool,
     /// Only in answer to `cursor == 0`: the device's scope, to fetch in this order.

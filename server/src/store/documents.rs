@@ -154,6 +154,13 @@ pub trait DocumentStore {
     /// Marks the one-time upgrade `name` done (in the transaction that did it).
     fn upgrade_done(&self, name: &str) -> StoreResult<()>;
 
+    /// The store's epoch: minted with the store, and again when it is restored from a backup
+    /// (a device that saw another epoch is listed again).
+    fn store_epoch(&self) -> StoreResult<u64>;
+
+    /// Mints a new epoch (a restored store); returns it.
+    fn renew_store_epoch(&self) -> StoreResult<u64>;
+
     /// When the last backup of this store finished (`None`: never).
     fn last_backup_at(&self) -> StoreResult<Option<i64>>;
 

@@ -50,6 +50,11 @@ pub use catalog::CatalogStore;
 pub use documents::DocumentStore;
 pub use duplicates::DuplicateStore;
 pub use key::{KeyError, StoreKey};
+
+/// A new store epoch: random, never 0 (0 is a device that has seen none).
+pub fn new_epoch() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0.max(1)
+}
 pub use pages::PageQueries;
 pub use photos::PhotoStore;
 pub use pool::PoolStore;

@@ -18,6 +18,10 @@ pub(super) fn ensure_server_actor(conn: &Connection) -> rusqlite::Result<()> {
         "INSERT OR IGNORE INTO server_meta (key, value) VALUES ('actor', ?1)",
         [fieldsync_core::ids::new_actor().to_bytes()],
     )?;
+    conn.execute(
+        "INSERT OR IGNORE INTO server_meta (key, value) VALUES ('epoch', ?1)",
+        [super::super::new_epoch().to_string().into_bytes()],
+    )?;
     Ok(())
 }
 
@@ -251,6 +255,21 @@ impl DocumentStore for Connection {
     fn upgrade_done(&self, name: &str) -> StoreResult<()> {
         self.prepare_cached("DELETE FROM server_meta WHERE key = 'upgrade:' || ?1")?.execute([name])?;
         Ok(())
+    }
+
+    fn store_epoch(&self) -> StoreResult<u64> {
+        let value: Option<Vec<u8>> = self
+            .prepare_cached("SELECT value FROM server_meta WHERE key = 'epoch'")?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        Ok(value.and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok()).unwrap_or(0))
+    }
+
+    fn renew_store_epoch(&self) -> StoreResult<u64> {
+        let epoch = super::super::new_epoch();
+        self.prepare_cached("INSERT OR REPLACE INTO server_meta (key, value) VALUES ('epoch', ?1)")?
+            .execute([epoch.to_string().into_bytes()])?;
+        Ok(epoch)
     }
 
     fn last_backup_at(&self) -> StoreResult<Option<i64>> {
