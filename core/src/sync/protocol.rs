@@ -376,14 +376,14 @@ mod tests {
             assert!(decode::<SyncRequest>(&good[..cut]).is_err());
         }
         // A small frame that would inflate past the limit is refused before inflating it.
-        let mut bomb = b"FSY\x02\x01".to_vec();
+        let mut bomb = [b"FSY".as_slice(), &[VERSION, 1]].concat();
         bomb.extend(zstd::bulk::compress(&vec![0u8; MAX_FRAME + 1], 1).unwrap());
         assert!(bomb.len() < 64 * 1024);
         assert_eq!(decode::<SyncRequest>(&bomb).unwrap_err(), FrameError::TooLarge);
         // Random bytes behind a valid header never panic.
         let mut seed = 7u64;
         for _ in 0..500 {
-            let mut frame = b"FSY\x02".to_vec();
+            let mut frame = [b"FSY".as_slice(), &[VERSION]].concat();
             let len = (seed % 64) as usize;
             for _ in 0..=len {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
