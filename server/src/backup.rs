@@ -67,25 +67,24 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
     move |source| BackupError::Io { path: path.to_path_buf(), source }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Which side of a copy failed.
+enum CopyError {
+    Read(std::io::Error),
+    Write(std::io::Error),
 }
 
-fn photo_path(root: &Path, hash: &str) -> PathBuf {
-    root.join("photos").join(&hash[..2]).join(hash)
-}
-
-fn sha256_file(path: &Path) -> Result<(String, u64), BackupError> {
-    let mut file = std::fs::File::open(path).map_err(io(path))?;
+/// Copies `from` into `to`; returns the SHA-256 (hex) and length of what was copied.
+fn copy_hashed(from: &mut impl Read, to: &mut impl Write) -> Result<(String, u64), CopyError> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut total = 0u64;
     loop {
-        let n = file.read(&mut buf).map_err(io(path))?;
+        let n = from.read(&mut buf).map_err(CopyError::Read)?;
         if n == 0 {
-            return Ok((hex(&hasher.finalize()), total));
+            return Ok((crate::photos::hex(&hasher.finalize()), total));
         }
         hasher.update(&buf[..n]);
+        to.write_all(&buf[..n]).map_err(CopyError::Write)?;
         total += n as u64;
     }
 }
@@ -143,9 +142,15 @@ fn write_backup(
         rows.collect::<Result<_, _>>()?
     };
     drop(copied);
-    let photos: Vec<String> = photos.into_iter().filter(|h| crate::photos::PhotoHash::parse(h).is_some()).collect();
-    let (db_sha256, db_bytes) = sha256_file(copy)?;
-    let manifest = Manifest { format: FORMAT.into(), created_at: now, schema, db_sha256, db_bytes, photos };
+    let photos: Vec<crate::photos::PhotoHash> =
+        photos.iter().filter_map(|h| crate::photos::PhotoHash::parse(h)).collect();
+    let mut db = std::fs::File::open(copy).map_err(io(copy))?;
+    let (db_sha256, db_bytes) = match copy_hashed(&mut db, &mut std::io::sink()) {
+        Ok(hashed) => hashed,
+        Err(CopyError::Read(e) | CopyError::Write(e)) => return Err(io(copy)(e)),
+    };
+    let names = photos.iter().map(|h| h.as_str().to_string()).collect();
+    let manifest = Manifest { format: FORMAT.into(), created_at: now, schema, db_sha256, db_bytes, photos: names };
 
     let file = std::fs::File::create(partial).map_err(io(partial))?;
     let encoder = zstd::Encoder::new(file, 3).map_err(io(partial))?;
@@ -154,11 +159,12 @@ fn write_backup(
     append(&mut tar, "MANIFEST.json", &mut &manifest_json[..], manifest_json.len() as u64, partial)?;
     let mut db = std::fs::File::open(copy).map_err(io(copy))?;
     append(&mut tar, "server.db", &mut db, db_bytes, partial)?;
-    for hash in &manifest.photos {
-        let path = photo_path(data, hash);
+    for hash in &photos {
+        let path = crate::photos::blob_path(data, hash);
         let bytes = std::fs::read(&path).map_err(io(&path))?;
-        if hex(&Sha256::digest(&bytes)) != *hash {
-            return Err(BackupError::PhotoDamaged(hash.clone()));
+        let hash = hash.as_str();
+        if crate::photos::hash_of(&bytes) != hash {
+            return Err(BackupError::PhotoDamaged(hash.to_string()));
         }
         let name = format!("photos/{}/{hash}", &hash[..2]);
         append(&mut tar, &name, &mut &bytes[..], bytes.len() as u64, partial)?;
@@ -188,7 +194,7 @@ fn append<W: Write>(
 enum Entry {
     Manifest,
     Store,
-    Photo(String),
+    Photo(crate::photos::PhotoHash),
 }
 
 fn entry_kind(name: &str) -> Option<Entry> {
@@ -199,7 +205,7 @@ fn entry_kind(name: &str) -> Option<Entry> {
             let rest = name.strip_prefix("photos/")?;
             let (dir, hash) = rest.split_once('/')?;
             let hash = crate::photos::PhotoHash::parse(hash)?;
-            (dir == &hash.as_str()[..2]).then(|| Entry::Photo(hash.as_str().to_string()))
+            (dir == &hash.as_str()[..2]).then_some(Entry::Photo(hash))
         }
     }
 }
@@ -268,13 +274,13 @@ fn unpack(from: &Path, staging: &Path, key: Option<&crate::store::StoreKey>) -> 
                 store = Some(write_hashed(&mut entry, &path)?);
             }
             Entry::Photo(hash) => {
-                let path = photo_path(staging, &hash);
+                let path = crate::photos::blob_path(staging, &hash);
                 std::fs::create_dir_all(path.parent().unwrap_or(staging)).map_err(io(&path))?;
                 let (got, _) = write_hashed(&mut entry, &path)?;
-                if got != hash {
-                    return Err(BackupError::Damaged(format!("photo {hash} does not match its name")));
+                if got != hash.as_str() {
+                    return Err(BackupError::Damaged(format!("photo {} does not match its name", hash.as_str())));
                 }
-                photos.insert(hash);
+                photos.insert(hash.as_str().to_string());
             }
         }
     }
@@ -300,20 +306,12 @@ fn unpack(from: &Path, staging: &Path, key: Option<&crate::store::StoreKey>) -> 
 /// Writes `body` to `path`, synced; returns its SHA-256 and length.
 fn write_hashed(body: &mut impl Read, path: &Path) -> Result<(String, u64), BackupError> {
     let mut file = std::fs::File::create(path).map_err(io(path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = body.read(&mut buf).map_err(|e| BackupError::Damaged(e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).map_err(io(path))?;
-        total += n as u64;
-    }
+    let written = copy_hashed(body, &mut file).map_err(|e| match e {
+        CopyError::Read(e) => BackupError::Damaged(e.to_string()),
+        CopyError::Write(e) => io(path)(e),
+    })?;
     file.sync_all().map_err(io(path))?;
-    Ok((hex(&hasher.finalize()), total))
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ impl PhotoHash {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 0xf)] as char]).collect()
 }
@@ -107,7 +107,7 @@ fn partial_dir(data_dir: &FsPath) -> PathBuf {
     photos_dir(data_dir).join("partial")
 }
 
-fn blob_path(data_dir: &FsPath, hash: &PhotoHash) -> PathBuf {
+pub(crate) fn blob_path(data_dir: &FsPath, hash: &PhotoHash) -> PathBuf {
     photos_dir(data_dir).join(&hash.0[..2]).join(&hash.0)
 }
 

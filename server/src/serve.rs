@@ -45,7 +45,7 @@ pub async fn run(
         Some(files) => {
             tracing::info!(%addr, data = %config.data.display(), cert = %files.cert.display(), "listening over HTTPS")
         }
-        None if addr.ip().is_loopback() => {
+        None if crate::config::is_loopback(addr.ip()) => {
             tracing::info!(%addr, data = %config.data.display(), "listening over plain HTTP, on loopback only")
         }
         None => tracing::warn!(

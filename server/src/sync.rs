@@ -378,7 +378,16 @@ fn answer_reaching(
     }
     stats.snapshots = response.snapshots.len();
     if !relist
-        && !pull(store, user, device_id, request.cursor, budget.saturating_sub(used), &actor, reach, &mut response)?
+        && !pull(
+            store,
+            user,
+            device_id,
+            (request.cursor, head),
+            budget.saturating_sub(used),
+            &actor,
+            reach,
+            &mut response,
+        )?
     {
         return Ok(None);
     }
@@ -571,21 +580,21 @@ enum Decision {
     Purged,
 }
 
-/// The log after `since`, as this user may see it, up to `budget` bytes. `false` when `reach` is
-/// [`Reach::Small`] and the pull is not small (the response is then to be thrown away).
+/// The log after `since`, as this user may see it, up to `budget` bytes; `head` is the log's head
+/// as the caller read it in the same transaction. `false` when `reach` is [`Reach::Small`] and
+/// the pull is not small (the response is then to be thrown away).
 #[allow(clippy::too_many_arguments)]
 fn pull(
     store: &dyn Store,
     user: &User,
     device_id: &str,
-    since: u64,
+    (since, head): (u64, i64),
     budget: usize,
     actor: &ActorId,
     reach: Reach,
     response: &mut SyncResponse,
 ) -> Result<bool, PushError> {
     let since = i64::try_from(since).unwrap_or(i64::MAX);
-    let head = store.log_head()?;
     response.cursor = head.max(since) as u64;
     let mut used = 0usize;
     let (mut rows, mut small) = (0usize, true);
