@@ -25,6 +25,11 @@ pub struct Config {
     pub tls_watch: std::time::Duration,
     /// The key file of an encrypted store (SQLCipher); none: a plain store.
     pub key_file: Option<PathBuf>,
+    /// A PostgreSQL database shared by several instances; none: the embedded SQLite store in
+    /// `data`.
+    pub database: Option<DatabaseUrl>,
+    /// A CA (PEM) to trust, beside the public roots, for TLS to PostgreSQL (`sslmode`).
+    pub database_ca: Option<PathBuf>,
     /// Who may read `/metrics`: a bearer of this token (none: nobody) from these networks.
     pub metrics: MetricsAccess,
     /// Seed a demo branch on first start and print its logins.
@@ -67,6 +72,37 @@ impl MetricsAccess {
     }
 }
 
+/// A PostgreSQL connection URL (`postgres://user:password@host:port/database?sslmode=…`). Its
+/// password is never shown: not in `Debug`, not in errors, not in logs.
+#[derive(Clone, PartialEq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Checks the URL's form (not the database: that is the server's start).
+    pub fn parse(url: &str) -> Result<DatabaseUrl, ConfigError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::Database("it must start with postgres:// or postgresql://".into()));
+        }
+        // tokio-postgres' messages name the option at fault, never a value.
+        url.parse::<tokio_postgres::Config>().map_err(|e| ConfigError::Database(e.to_string()))?;
+        Ok(DatabaseUrl(url.to_string()))
+    }
+
+    /// The URL itself, to connect with (never to print).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.parse::<tokio_postgres::Config>() {
+            Ok(config) => write!(f, "postgres://{}", crate::store::postgres::describe(&config)),
+            Err(_) => f.write_str("postgres://(invalid)"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsFiles {
     pub cert: PathBuf,
@@ -82,6 +118,8 @@ impl Default for Config {
             allow_plain_http: false,
             tls_watch: std::time::Duration::from_secs(5),
             key_file: None,
+            database: None,
+            database_ca: None,
             metrics: MetricsAccess::default(),
             demo: false,
             demo_customers: 200,
@@ -129,6 +167,17 @@ pub struct ServeArgs {
     #[arg(long, env = "FIELDSYNC_KEY_FILE")]
     pub key_file: Option<PathBuf>,
 
+    /// Keep the store in this PostgreSQL database (postgres://user:password@host:port/db; add
+    /// `?sslmode=require` for TLS) instead of the embedded SQLite store: several instances may
+    /// share it. `--data` then holds the photos, on a folder every instance shares.
+    #[arg(long, env = "FIELDSYNC_DATABASE_URL", hide_env_values = true)]
+    pub database: Option<String>,
+
+    /// A CA certificate (PEM) to trust for TLS to PostgreSQL, beside the public roots (a bank's
+    /// own CA); TLS itself is the URL's `sslmode` (`require`: never in clear text).
+    #[arg(long, env = "FIELDSYNC_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
+
     /// Serve `/metrics` (Prometheus) to requests bearing this token (`Authorization: Bearer`);
     /// without it `/metrics` answers to nobody.
     #[arg(long, env = "FIELDSYNC_METRICS_TOKEN", hide_env_values = true)]
@@ -163,6 +212,8 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     allow_plain_http: Option<bool>,
     key_file: Option<PathBuf>,
+    database: Option<String>,
+    database_ca: Option<PathBuf>,
     metrics_token: Option<String>,
     metrics_networks: Option<Vec<ipnet::IpNet>>,
     demo: Option<bool>,
@@ -189,6 +240,10 @@ pub enum ConfigError {
     DemoCustomers,
     #[error("metrics-token must be at least 16 characters")]
     WeakMetricsToken,
+    #[error("the database URL is not valid: {0}")]
+    Database(String),
+    #[error("key-file encrypts the embedded SQLite store; with a PostgreSQL database, encrypt its disk instead")]
+    KeyWithDatabase,
 }
 
 impl ServeArgs {
@@ -211,6 +266,8 @@ impl ServeArgs {
             allow_plain_http: self.allow_plain_http.or(file.allow_plain_http).unwrap_or(d.allow_plain_http),
             tls_watch: d.tls_watch,
             key_file: self.key_file.clone().or(file.key_file),
+            database: self.database.clone().or(file.database).map(|u| DatabaseUrl::parse(&u)).transpose()?,
+            database_ca: self.database_ca.clone().or(file.database_ca),
             metrics: MetricsAccess {
                 token: self.metrics_token.clone().or(file.metrics_token).filter(|t| !t.is_empty()),
                 networks: self.metrics_networks.clone().or(file.metrics_networks).unwrap_or(d.metrics.networks),
@@ -235,6 +292,9 @@ impl Config {
         }
         if self.metrics.token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::WeakMetricsToken);
+        }
+        if self.database.is_some() && self.key_file.is_some() {
+            return Err(ConfigError::KeyWithDatabase);
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use fieldsync_core::workload::{self, Book};
 
 use crate::accounts::{self, NewUser, Role, User};
 use crate::read_model::{self, Arrival};
-use crate::store::{Db, Store};
+use crate::store::{Store, WriteBlocking};
 
 pub const BRANCH_NAME: &str = "示范支行（演示）";
 
@@ -53,7 +53,7 @@ const DAY_STARTS: i64 = 8 * 60 * MINUTE;
 
 /// Seeds the demo branch unless it exists, in one transaction (one fsync, and a crash leaves no
 /// half-seeded branch); returns how many customers were written.
-pub fn seed(db: &Db, customers_per_manager: usize, now: i64) -> Result<usize, SeedError> {
+pub fn seed(db: &impl WriteBlocking, customers_per_manager: usize, now: i64) -> Result<usize, SeedError> {
     db.write_blocking(|store| seed_in(store, customers_per_manager, now))
 }
 

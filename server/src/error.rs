@@ -39,6 +39,9 @@ pub enum AppError {
     BadJson,
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database cannot be reached just now (PostgreSQL restarting, connections lost): retry.
+    #[error("the store is unavailable")]
+    Unavailable,
 }
 
 #[derive(Serialize)]
@@ -59,6 +62,10 @@ fn body(code: &'static str, message_zh: &'static str, message_en: &str) -> Body 
 
 impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "the store is unavailable");
+            return AppError::Unavailable;
+        }
         AppError::Internal(e.to_string())
     }
 }
@@ -79,7 +86,7 @@ impl From<crate::customers::PushError> for AppError {
                 message_en: e.to_string(),
             },
             P::Corrupt | P::MissingHistory => AppError::BadFrame(e.to_string()),
-            P::Store(e) => AppError::Internal(e.to_string()),
+            P::Store(e) => e.into(),
             P::Internal => AppError::Internal("internal".into()),
         }
     }
@@ -197,12 +204,26 @@ impl AppError {
                 body("upload_busy", "该照片正在上传，请稍后重试", "this photo is being uploaded; try again shortly"),
             ),
             AppError::Forbidden => (StatusCode::FORBIDDEN, body("forbidden", "没有权限执行此操作", "not allowed")),
+            AppError::Account(A::Store(e)) if e.is_unavailable() => unavailable(),
+            AppError::Unavailable => unavailable(),
             AppError::Account(A::Hashing | A::Store(_)) | AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 body("internal", "服务器内部错误，请稍后重试", "internal error; try again later"),
             ),
         }
     }
+}
+
+/// 503: the device's sync treats it as "busy" and tries again later; nothing was committed.
+fn unavailable() -> (StatusCode, Body) {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        body(
+            "store_unavailable",
+            "服务器暂时无法访问数据库，请稍后重试",
+            "the database is unavailable just now; try again shortly",
+        ),
+    )
 }
 
 impl AppError {

@@ -9,11 +9,11 @@ use fieldsync_core::sync::{Rejection, RejectionKind, Reply, Transport, Transport
 
 use crate::accounts;
 use crate::error::AppError;
-use crate::store::Db;
+use crate::store::Database;
 
 /// One device's connection to a server in this process.
 pub struct InProcess<'a> {
-    db: &'a Db,
+    db: Database,
     token: String,
     device_id: String,
     /// The server's clock, UTC ms.
@@ -22,13 +22,13 @@ pub struct InProcess<'a> {
 
 impl<'a> InProcess<'a> {
     /// A device signed in with `token` on `device_id` (as from `POST /api/v1/login`).
-    pub fn new(db: &'a Db, token: &str, device_id: &str) -> Self {
+    pub fn new(db: impl Into<Database>, token: &str, device_id: &str) -> Self {
         InProcess::at(db, token, device_id, crate::routes::now_ms)
     }
 
     /// The same with the server's clock given (tests that move time).
-    pub fn at(db: &'a Db, token: &str, device_id: &str, now: impl Fn() -> i64 + 'a) -> Self {
-        InProcess { db, token: token.to_string(), device_id: device_id.to_string(), now: Box::new(now) }
+    pub fn at(db: impl Into<Database>, token: &str, device_id: &str, now: impl Fn() -> i64 + 'a) -> Self {
+        InProcess { db: db.into(), token: token.to_string(), device_id: device_id.to_string(), now: Box::new(now) }
     }
 
     fn round_trip(&self, frame: &[u8]) -> Result<Vec<u8>, AppError> {

@@ -34,6 +34,7 @@ pub mod error;
 pub mod in_process;
 pub mod limits;
 pub mod metrics;
+pub mod migrate_store;
 pub mod photos;
 pub mod policy;
 pub mod pool;

@@ -11,8 +11,8 @@ use fieldsync_server::customers::PushError;
 use fieldsync_server::routes::now_ms;
 use fieldsync_server::serve;
 use fieldsync_server::stages::ImportReport;
-use fieldsync_server::store::Db;
 use fieldsync_server::store::Store;
+use fieldsync_server::store::{Database, Db};
 
 /// mimalloc: a sync burst allocates and frees from many threads at once (documents, frames,
 /// rows), where glibc's allocator spends ~12 % of the instructions and keeps returning memory to
@@ -38,8 +38,29 @@ enum Command {
         /// The key file of an encrypted store (as `serve --key-file`).
         #[arg(long, env = "FIELDSYNC_KEY_FILE")]
         key_file: Option<PathBuf>,
+        /// The PostgreSQL database the instances share (as `serve --database`).
+        #[arg(long, env = "FIELDSYNC_DATABASE_URL", hide_env_values = true)]
+        database: Option<String>,
+        /// A CA (PEM) for TLS to PostgreSQL (as `serve --database-ca`).
+        #[arg(long, env = "FIELDSYNC_DATABASE_CA")]
+        database_ca: Option<PathBuf>,
         #[command(subcommand)]
         action: Admin,
+    },
+    /// Move a branch's embedded SQLite store into a new, empty PostgreSQL database (stop the
+    /// server first); every document is compared afterwards. Photos stay in the data folder.
+    MigrateStore {
+        /// The data folder holding the SQLite store.
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long, env = "FIELDSYNC_KEY_FILE")]
+        key_file: Option<PathBuf>,
+        /// The PostgreSQL database to move it into (empty).
+        #[arg(long, env = "FIELDSYNC_DATABASE_URL", hide_env_values = true)]
+        to: String,
+        /// A CA (PEM) for TLS to PostgreSQL (as `serve --database-ca`).
+        #[arg(long, env = "FIELDSYNC_DATABASE_CA")]
+        database_ca: Option<PathBuf>,
     },
     /// Take a consistent copy of the store and its photos into one file, while the server serves.
     Backup {
@@ -288,7 +309,13 @@ fn main() -> ExitCode {
     // Logs on standard error: lines for a person at a terminal, JSON lines for journald and log
     // collectors otherwise.
     let logs = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into())
+                // tokio-postgres logs statements' parameters (phone and ID numbers among them) at
+                // debug level: never, whatever RUST_LOG asks.
+                .add_directive("tokio_postgres=warn".parse().expect("a directive")),
+        )
         .with_writer(std::io::stderr);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         logs.init();
@@ -297,7 +324,12 @@ fn main() -> ExitCode {
     }
     match Cli::parse().command {
         Command::Serve(args) => run_server(args),
-        Command::Admin { data, key_file, action } => report("admin", admin(&data, key_file.as_deref(), action)),
+        Command::Admin { data, key_file, database, database_ca, action } => {
+            report("admin", admin(&data, key_file.as_deref(), database.as_deref(), database_ca.as_deref(), action))
+        }
+        Command::MigrateStore { from, key_file, to, database_ca } => {
+            report("migrate-store", migrate_store(&from, key_file.as_deref(), &to, database_ca.as_deref()))
+        }
         Command::Backup { data, key_file, to } => report("backup", backup(&data, key_file.as_deref(), &to)),
         Command::Restore { from, data, key_file } => report("restore", restore(&from, &data, key_file.as_deref())),
     }
@@ -346,7 +378,7 @@ fn run_server(args: ServeArgs) -> ExitCode {
 /// in its own transaction with its audit row (the writer is never held for the whole file), then
 /// writes the report: counts, then each refused line (number and reason, never its values).
 fn import(
-    db: &Db,
+    db: &Database,
     branch: &str,
     file: &std::path::Path,
     action: &str,
@@ -458,14 +490,44 @@ fn restore(
     ))
 }
 
+fn migrate_store(
+    from: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+    to: &str,
+    ca: Option<&std::path::Path>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let key = key(key_file)?;
+    if !from.join("server.db").is_file() {
+        return Err(format!("{} holds no fieldsync store (server.db)", from.display()).into());
+    }
+    fieldsync_server::config::DatabaseUrl::parse(to)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let done = runtime.block_on(fieldsync_server::migrate_store::migrate_store(from, key.as_ref(), to, ca))?;
+    Ok(format!(
+        "moved {} rows: {} documents and {} changes, each compared with its source; start the servers with --database and --data {}",
+        done.rows,
+        done.documents,
+        done.changes,
+        from.display()
+    ))
+}
+
 fn admin(
     data: &std::path::Path,
     key_file: Option<&std::path::Path>,
+    database: Option<&str>,
+    database_ca: Option<&std::path::Path>,
     action: Admin,
 ) -> Result<String, Box<dyn std::error::Error>> {
     let key = key(key_file)?;
-    std::fs::create_dir_all(data)?;
-    let db = Db::open_keyed(data, key.as_ref())?;
+    if let Some(url) = database {
+        fieldsync_server::config::DatabaseUrl::parse(url)?;
+    } else {
+        std::fs::create_dir_all(data)?;
+    }
+    // The runtime PostgreSQL's connections live on, for as long as the command runs.
+    let runtime = tokio::runtime::Runtime::new()?;
+    let db = runtime.block_on(Database::open(data, key.as_ref(), database, database_ca))?;
     let now = now_ms();
     let out = match action {
         Admin::CreateBranch { name } => db.write_blocking(|s| accounts::create_branch(s, &name, now, "admin-cli"))?,

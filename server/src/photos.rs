@@ -192,8 +192,11 @@ pub struct UploadStatus {
 }
 
 /// One upload of a given partial file at a time (per data folder): a second concurrent one is
-/// refused rather than interleaved, and the sweep never deletes a partial in use.
-struct UploadGuard(PathBuf);
+/// refused rather than interleaved, and the sweep never deletes a partial in use. Several
+/// instances on PostgreSQL share the data folder, so the guard is also an OS lock (`flock`) on the
+/// partial's `.lock` file in `photos/locks/`: another process's upload of it is refused too.
+/// The key, and the lock file whose OS lock is held while the guard lives (closed with it).
+struct UploadGuard(PathBuf, #[allow(dead_code)] Option<std::fs::File>);
 
 static UPLOADS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
@@ -201,12 +204,64 @@ impl UploadGuard {
     fn try_acquire(key: PathBuf) -> Option<UploadGuard> {
         let mut uploads = UPLOADS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Build the guard only once the key is ours: dropping a guard releases its key.
-        if uploads.insert(key.clone()) { Some(UploadGuard(key)) } else { None }
+        if !uploads.insert(key.clone()) {
+            return None;
+        }
+        // A partial's folder that does not exist yet holds nothing another process writes.
+        let file = match os_lock(&key) {
+            Ok(file) => file,
+            Err(()) => {
+                uploads.remove(&key);
+                return None;
+            }
+        };
+        Some(UploadGuard(key, file))
     }
+}
+
+/// Where the OS lock of a partial upload lives: `photos/locks/<partial's name>.lock` (beside the
+/// partials' folder, so that folder holds partials only).
+fn lock_path(partial: &FsPath) -> Option<PathBuf> {
+    let photos = partial.parent()?.parent()?;
+    let mut name = partial.file_name()?.to_owned();
+    name.push(".lock");
+    Some(photos.join("locks").join(name))
+}
+
+/// An exclusive, non-blocking OS lock on `partial`'s lock file (none when the photos folder does
+/// not exist); `Err` when another process holds it.
+fn os_lock(partial: &FsPath) -> Result<Option<std::fs::File>, ()> {
+    use std::os::fd::AsRawFd;
+    let Some(path) = lock_path(partial) else { return Ok(None) };
+    if !path.parent().and_then(FsPath::parent).is_some_and(FsPath::is_dir) {
+        return Ok(None);
+    }
+    if let Some(dir) = path.parent()
+        && fs::create_dir_all(dir).is_err()
+    {
+        return Ok(None);
+    }
+    let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path) {
+        Ok(file) => file,
+        Err(_) => return Ok(None),
+    };
+    // SAFETY: flock on a descriptor this function owns; it changes nothing else.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if locked { Ok(Some(file)) } else { Err(()) }
 }
 
 impl Drop for UploadGuard {
     fn drop(&mut self) {
+        // An upload that ended (its partial became the photo, or was dropped) takes its lock file
+        // with it, while it still holds the lock: nothing but partials and photos stays behind.
+        // (Another process that opened the file just before finds it locked and is told "busy".)
+        if self.1.is_some()
+            && !self.0.exists()
+            && let Some(lock) = lock_path(&self.0)
+        {
+            let _ = fs::remove_file(lock);
+        }
+        // The OS lock goes with the file, closed with the guard.
         UPLOADS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.0);
     }
 }
@@ -321,6 +376,16 @@ pub fn sweep_partials(data_dir: &FsPath, now_ms: i64) -> io::Result<usize> {
     }
     if removed > 0 {
         sync_dir(&dir)?;
+    }
+    // A lock file outlives its partial (see `UploadGuard`): an old one whose partial is gone goes.
+    if let Ok(locks) = fs::read_dir(photos_dir(data_dir).join("locks")) {
+        for entry in locks {
+            let path = entry?.path();
+            let partial = path.file_name().map(|n| dir.join(FsPath::new(n).with_extension("")));
+            if expired(&path)? && partial.is_some_and(|p| !p.exists()) {
+                remove_if_present(&path)?;
+            }
+        }
     }
     Ok(removed)
 }
@@ -663,6 +728,29 @@ mod tests {
         assert!(other.is_some());
         drop(first);
         assert!(UploadGuard::try_acquire(key).is_some());
+    }
+
+    /// Another process (another instance on the same photo folder) holding the partial's OS lock
+    /// makes the upload busy here too; an old lock file without its partial is swept.
+    #[test]
+    fn an_upload_another_process_holds_is_busy_and_old_lock_files_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let hash = PhotoHash::parse(&hash_of(b"q")).unwrap();
+        let partial = partial_path(dir.path(), &hash, "u1");
+        ensure_dir(partial.parent().unwrap()).unwrap();
+        // A second open file description stands for the other process (flock conflicts across
+        // descriptions, as across processes).
+        let other = os_lock(&partial).unwrap().expect("the folder exists");
+        assert!(UploadGuard::try_acquire(partial.clone()).is_none(), "held elsewhere");
+        drop(other);
+        let guard = UploadGuard::try_acquire(partial.clone()).expect("free again");
+        assert!(os_lock(&partial).is_err(), "and now held here, for the other process");
+        drop(guard);
+        let later = now_ms() + PARTIAL_TTL_MS + 60_000;
+        assert_eq!(sweep_partials(dir.path(), later).unwrap(), 0, "no partial to remove");
+        let lock = lock_path(&partial).unwrap();
+        assert!(lock.starts_with(dir.path().join("photos").join("locks")), "{lock:?}");
+        assert!(!lock.exists(), "the lock file without its partial went");
     }
 
     #[test]

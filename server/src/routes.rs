@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::{self, Device, LoginAttempt, Role, User};
 use crate::error::{AppError, AppJson};
 use crate::limits;
-use crate::store::Db;
+use crate::store::Database;
 
 /// Shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub data_dir: Arc<PathBuf>,
-    pub db: Db,
+    pub db: Database,
     /// Caps the password hashes computed at once (each costs ~19 MiB and ~25 ms of a core).
     pub hashing: Arc<tokio::sync::Semaphore>,
     /// Whether the pages' cookies are marked Secure (served over TLS).
@@ -31,10 +31,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(data_dir: PathBuf, db: Db) -> AppState {
+    pub fn new(data_dir: PathBuf, db: impl Into<Database>) -> AppState {
         AppState {
             data_dir: Arc::new(data_dir),
-            db,
+            db: db.into(),
             hashing: Arc::new(tokio::sync::Semaphore::new(2)),
             secure_cookies: false,
             sync_noted: Arc::new(SyncNotes::default()),
@@ -86,11 +86,26 @@ pub fn now_ms() -> i64 {
 struct Health {
     status: &'static str,
     version: &'static str,
+    /// PostgreSQL: the pool and the replicas (none on SQLite).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<DatabaseHealth>,
+}
+
+#[derive(Serialize)]
+struct DatabaseHealth {
+    connections: usize,
+    idle: usize,
+    /// Streaming replicas of the database, and the largest lag among them (seconds, when the
+    /// server's role may read it). Informative: a lagging replica does not make this instance,
+    /// which writes to the primary, unready.
+    replicas: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica_lag_seconds: Option<f64>,
 }
 
 /// Alive: the process answers (a supervisor such as systemd restarts it when it does not).
 async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION"), database: None })
 }
 
 /// Ready: the store answers a read and the sync commit path takes work (a load balancer sends
@@ -103,7 +118,13 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, AppError>
     if !state.db.sync_path_alive(std::time::Duration::from_secs(10)).await {
         return Err(AppError::Internal("the sync commit path does not answer".into()));
     }
-    Ok(Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") }))
+    let database = state.db.status().await.map(|db| DatabaseHealth {
+        connections: db.connections,
+        idle: db.idle,
+        replicas: db.replicas.len(),
+        replica_lag_seconds: db.replicas.iter().filter_map(|r| r.lag_seconds).reduce(f64::max),
+    });
+    Ok(Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION"), database }))
 }
 
 async fn not_found() -> AppError {
@@ -137,14 +158,10 @@ async fn metrics(
     if !peer.is_some_and(|peer| state.metrics.allows(peer, bearer)) {
         return Err(AppError::NotFound);
     }
-    let data = state.data_dir.clone();
-    let store_bytes = ["server.db", "server.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(data.join(f)).ok())
-        .map(|m| m.len())
-        .sum::<u64>();
+    let store_bytes = state.db.size(&state.data_dir).await;
     let last_backup = state.db.read(|s| s.last_backup_at()).await?;
-    let text = crate::metrics::render(store_bytes, last_backup);
+    let database = state.db.status().await;
+    let text = crate::metrics::render(store_bytes, last_backup, database.as_ref());
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text))
 }
 

@@ -27,8 +27,18 @@ pub async fn run(
     let key =
         config.key_file.as_deref().map(crate::store::StoreKey::from_file).transpose().map_err(std::io::Error::other)?;
     std::fs::create_dir_all(&config.data)?;
-    let _lock = crate::data_lock::DataLock::take(&config.data)?;
-    let db = crate::store::Db::open_keyed(&config.data, key.as_ref()).map_err(std::io::Error::other)?;
+    // One server per embedded store; PostgreSQL instances share their database and photos.
+    let _lock = match &config.database {
+        None => Some(crate::data_lock::DataLock::take(&config.data)?),
+        Some(_) => None,
+    };
+    let url = config.database.as_ref().map(|u| u.expose());
+    let db = crate::store::Database::open(&config.data, key.as_ref(), url, config.database_ca.as_deref())
+        .await
+        .map_err(std::io::Error::other)?;
+    if let Some(url) = &config.database {
+        tracing::info!(database = ?url, "the store is PostgreSQL");
+    }
     if config.demo {
         let seeded =
             crate::demo::seed(&db, config.demo_customers, crate::routes::now_ms()).map_err(std::io::Error::other)?;

@@ -4,7 +4,7 @@
 
 use crate::customers::PushError;
 use crate::error::AppError;
-use crate::store::{Db, Store, StoreResult};
+use crate::store::{Database, Store, StoreResult, WriteBlocking};
 
 /// A sweep: which branches have work due at a time, and the work for one branch.
 pub struct Sweep {
@@ -22,7 +22,7 @@ pub const ALL: [Sweep; 3] = [
 
 impl Sweep {
     /// Runs this sweep as of `now` in every branch with work due; how many customers changed.
-    pub async fn run_all(&self, db: &Db, now: i64) -> Result<usize, AppError> {
+    pub async fn run_all(&self, db: &Database, now: i64) -> Result<usize, AppError> {
         let due = self.due;
         let run = self.run;
         let mut total = 0;
@@ -33,7 +33,7 @@ impl Sweep {
     }
 
     /// The same, blocking (the admin commands).
-    pub fn run_all_blocking(&self, db: &Db, now: i64) -> Result<usize, PushError> {
+    pub fn run_all_blocking(&self, db: &impl WriteBlocking, now: i64) -> Result<usize, PushError> {
         let mut total = 0;
         for branch in db.write_blocking(|s| (self.due)(s, now))? {
             total += db.write_blocking(|s| (self.run)(s, &branch, now))?;
@@ -44,7 +44,7 @@ impl Sweep {
 
 /// Runs every sweep every `every`, for as long as the process runs. A failed sweep is logged;
 /// the next round tries again.
-pub async fn every(db: Db, every: std::time::Duration) {
+pub async fn every(db: Database, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

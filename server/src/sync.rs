@@ -4,7 +4,7 @@
 //! with what the device's scope gained since its cursor, within the device's byte budget. The
 //! runtime ([`crate::store::Db::sync`]) says which transaction each step runs in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::ActorId;
 use fieldsync_core::domain::{Action, IntentOutcome, Owner};
@@ -202,6 +202,35 @@ pub fn prepare(
         }
     }
     Ok(PreparedRequest { pushes })
+}
+
+/// A round trip's first step, on a reader of either store: the body decoded, and its pushes
+/// prepared when it writes (`None`: it only reads).
+pub fn decode_and_prepare(
+    store: &dyn Store,
+    docs: &crate::doc_cache::DocCache,
+    user: &User,
+    device: &Device,
+    body: &[u8],
+    now: i64,
+) -> Result<(std::sync::Arc<SyncRequest>, Option<PreparedRequest>), crate::error::AppError> {
+    let Decoded { request, changes } = decode_request(body)?;
+    let prepared =
+        if writes(&request) { Some(prepare(store, Some(docs), user, device, &request, changes, now)?) } else { None };
+    Ok((std::sync::Arc::new(request), prepared))
+}
+
+/// A round trip's last step, on a reader of either store: the answer read and encoded.
+pub fn answer_frame(
+    store: &dyn Store,
+    user: &User,
+    device_id: &str,
+    request: &SyncRequest,
+    taken: SyncResponse,
+    stats: Stats,
+) -> Result<(Vec<u8>, Stats), crate::error::AppError> {
+    let (response, stats) = answer(store, user, device_id, request, taken, stats)?;
+    Ok((protocol::encode_at(&response, protocol::SERVER_LEVEL), stats))
 }
 
 /// What the device sent: pushes (prepared already, or `None`: prepared here), claims and
@@ -519,9 +548,7 @@ fn reconcile(
         return Ok(());
     };
     if !incoming.is_empty()
-        && let Err(outcome) =
-            settle(customers::push(store, &user.branch_id, writer, id, &incoming, actor, budget, now))?
-        && outcome != PushOutcome::MissingHistory
+        && let Some(outcome) = take_offered(store, user, writer, id, &incoming, actor, budget, now)?
     {
         response.pushed.push(PushResult { customer_id: id.clone(), outcome });
         return Ok(());
@@ -535,6 +562,74 @@ fn reconcile(
         Err(_) => response.pushed.push(PushResult { customer_id: id.clone(), outcome: PushOutcome::Corrupt }),
     }
     Ok(())
+}
+
+/// Takes the changes a device offered through reconciliation, validated like a push; `Some` is
+/// the document's answer when they are not all taken. Offered changes the store lacks that were
+/// made elsewhere (the store was restored from a backup and lost them) cannot be taken from this
+/// device: its own changes that do not depend on them are, and the rest is refused as
+/// [`crate::policy::Refusal::LostHistory`], so the device sets them aside instead of offering them forever.
+#[allow(clippy::too_many_arguments)]
+fn take_offered(
+    store: &dyn Store,
+    user: &User,
+    writer: Writer,
+    id: &str,
+    incoming: &[u8],
+    actor: &ActorId,
+    budget: &mut Budget,
+    now: i64,
+) -> Result<Option<PushOutcome>, PushError> {
+    let Ok(changes) = fieldsync_core::document::parse_changes(incoming) else { return Ok(Some(PushOutcome::Corrupt)) };
+    let mut unknown = Vec::with_capacity(changes.len());
+    for change in changes {
+        if !store.has_change(id, &change.hash())? {
+            unknown.push(change);
+        }
+    }
+    let foreign = unknown.iter().any(|c| !writer.actors.contains(c.actor_id()));
+    if !foreign {
+        return match settle(customers::push(store, &user.branch_id, writer, id, incoming, actor, budget, now))? {
+            Err(outcome) if outcome != PushOutcome::MissingHistory => Ok(Some(outcome)),
+            _ => Ok(None),
+        };
+    }
+    // The device's own changes whose dependencies the store holds or that come with them.
+    let mut taken: Vec<automerge::Change> = Vec::new();
+    let mut held: HashSet<automerge::ChangeHash> = HashSet::new();
+    let mut own: Vec<automerge::Change> =
+        unknown.into_iter().filter(|c| writer.actors.contains(c.actor_id())).collect();
+    loop {
+        let mut progressed = false;
+        let mut rest = Vec::with_capacity(own.len());
+        for change in own {
+            let mut ready = true;
+            for dep in change.deps() {
+                if !held.contains(dep) && !store.has_change(id, dep)? {
+                    ready = false;
+                    break;
+                }
+            }
+            if ready {
+                held.insert(change.hash());
+                taken.push(change);
+                progressed = true;
+            } else {
+                rest.push(change);
+            }
+        }
+        own = rest;
+        if !progressed || own.is_empty() {
+            break;
+        }
+    }
+    if !taken.is_empty() {
+        let bytes: Vec<u8> = taken.iter_mut().flat_map(|c| c.raw_bytes().to_vec()).collect();
+        if let Err(outcome) = settle(customers::push(store, &user.branch_id, writer, id, &bytes, actor, budget, now))? {
+            return Ok(Some(outcome));
+        }
+    }
+    Ok(Some(wire_outcome(PushError::Refused(crate::policy::Refusal::LostHistory))))
 }
 
 /// Adds one customer, as the user may see it, to the response; returns the bytes added.

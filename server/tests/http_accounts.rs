@@ -132,10 +132,10 @@ async fn a_revoked_device_gets_a_distinct_answer() {
     assert_eq!((status, body["code"].as_str()), (StatusCode::GONE, Some("device_revoked")));
     // The manager signs in on a new tablet.
     assert_eq!(login(&b, "wang", PASSWORD, "new-tablet").await.0, StatusCode::OK);
-    let audited: i64 = b
-        .state
-        .db
-        .with(|c| c.query_row("SELECT count(*) FROM audit WHERE action = 'device.revoke'", [], |r| r.get(0)).unwrap());
+    let audited: i64 =
+        b.state.db.sqlite().expect("the SQLite store").with(|c| {
+            c.query_row("SELECT count(*) FROM audit WHERE action = 'device.revoke'", [], |r| r.get(0)).unwrap()
+        });
     assert_eq!(audited, 1);
 }
 
@@ -155,7 +155,12 @@ async fn bad_login_requests_get_clear_errors_and_change_nothing() {
         let (status, _) = call(app(b.state.clone()), req).await;
         assert!(status.is_client_error(), "{raw}: {status}");
     }
-    let devices: i64 = b.state.db.with(|c| c.query_row("SELECT count(*) FROM devices", [], |r| r.get(0)).unwrap());
+    let devices: i64 = b
+        .state
+        .db
+        .sqlite()
+        .expect("the SQLite store")
+        .with(|c| c.query_row("SELECT count(*) FROM devices", [], |r| r.get(0)).unwrap());
     assert_eq!(devices, 0);
 }
 

@@ -147,7 +147,7 @@ fn partial_files(fx: &Fixture) -> Vec<PathBuf> {
 /// (docs.rs) has more columns; any required one without a default gets a neutral value, so this
 /// test depends only on `customer_id`, `branch_id` and `scope`.
 fn put_document(fx: &Fixture, customer_id: &str, branch_id: &str, scope: &str) {
-    fx.state.db.with(|conn| {
+    fx.state.db.sqlite().expect("the SQLite store").with(|conn| {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS documents (customer_id TEXT PRIMARY KEY, branch_id TEXT NOT NULL, scope TEXT NOT NULL)",
         )
@@ -182,7 +182,12 @@ fn put_document(fx: &Fixture, customer_id: &str, branch_id: &str, scope: &str) {
 
 /// Records what a customer's document references: (photo hash, manager of the visit) pairs.
 fn record_refs(fx: &Fixture, customer_id: &str, refs: &[(&str, &str)]) {
-    fx.state.db.with(|conn| photos::record_refs(conn, customer_id, refs.iter().copied())).unwrap();
+    fx.state
+        .db
+        .sqlite()
+        .expect("the SQLite store")
+        .with(|conn| photos::record_refs(conn, customer_id, refs.iter().copied()))
+        .unwrap();
 }
 
 #[tokio::test]
@@ -499,12 +504,12 @@ fn record_refs_replaces_and_skips_malformed_hashes() {
 
 /// The store's own record of a photo's owner: (uploader, branch).
 fn owner_of(fx: &Fixture, hash: &str) -> Option<(String, String)> {
-    fx.state.db.with(|conn| photos::owner(conn, hash)).unwrap()
+    fx.state.db.sqlite().expect("the SQLite store").with(|conn| photos::owner(conn, hash)).unwrap()
 }
 
 /// Rows of uploads in flight: (hash, received).
 fn uploads_in_flight(fx: &Fixture, user_id: &str) -> Vec<(String, i64)> {
-    fx.state.db.with(|conn| {
+    fx.state.db.sqlite().expect("the SQLite store").with(|conn| {
         let mut stmt =
             conn.prepare("SELECT hash, received FROM photo_uploads WHERE user_id = ?1 ORDER BY hash").unwrap();
         stmt.query_map([user_id], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
@@ -533,7 +538,7 @@ fn age_upload(fx: &Fixture, hash: &str, by_ms: i64) {
         let modified = file.metadata().unwrap().modified().unwrap();
         file.set_modified(modified - std::time::Duration::from_millis(by_ms as u64)).unwrap();
     }
-    fx.state.db.with(|conn| {
+    fx.state.db.sqlite().expect("the SQLite store").with(|conn| {
         conn.execute(
             "UPDATE photo_uploads SET started_at = started_at - ?2, updated_at = updated_at - ?2 WHERE hash = ?1",
             rusqlite::params![hash, by_ms],
@@ -676,7 +681,8 @@ async fn abandoned_partial_uploads_expire() {
     assert!(partial_files(&fx).is_empty());
     assert_eq!(photos::sweep_partials(fx.dir.path(), later).unwrap(), 0, "nothing left to sweep");
     // Rows of the same age stop counting at the same time.
-    let expired = fx.state.db.with(|conn| photos::expire_uploads(conn, later)).unwrap();
+    let expired =
+        fx.state.db.sqlite().expect("the SQLite store").with(|conn| photos::expire_uploads(conn, later)).unwrap();
     assert_eq!(expired, 2);
     assert!(uploads_in_flight(&fx, &wang.user_id).is_empty() && uploads_in_flight(&fx, &li.user_id).is_empty());
 
@@ -776,7 +782,7 @@ async fn the_daily_quota_refuses_with_507_and_writes_nothing() {
     let (wang, li) = (login(&fx, "wang").await, login(&fx, "li").await);
     let daily = photos::MAX_DAILY_BYTES_PER_USER as i64;
     let now = now_ms();
-    fx.state.db.with(|conn| {
+    fx.state.db.sqlite().expect("the SQLite store").with(|conn| {
         let mut insert = conn
             .prepare(
                 "INSERT INTO photos (hash, uploader_id, branch_id, bytes, completed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -796,7 +802,13 @@ async fn the_daily_quota_refuses_with_507_and_writes_nothing() {
                 .unwrap();
         }
     });
-    let used = fx.state.db.with(|conn| photos::completed_recently(conn, &wang.user_id, "", now)).unwrap();
+    let used = fx
+        .state
+        .db
+        .sqlite()
+        .expect("the SQLite store")
+        .with(|conn| photos::completed_recently(conn, &wang.user_id, "", now))
+        .unwrap();
     assert_eq!(used as i64, daily - 1_000);
 
     let too_big = photo_bytes(1_001, 19);
@@ -809,7 +821,13 @@ async fn the_daily_quota_refuses_with_507_and_writes_nothing() {
     let fits = photo_bytes(1_000, 20);
     let fits_hash = upload(&fx, &wang, &fits, 400).await;
     assert_eq!(owner_of(&fx, &fits_hash), Some((wang.user_id.clone(), fx.branches[0].clone())));
-    let used = fx.state.db.with(|conn| photos::completed_recently(conn, &wang.user_id, "", now_ms())).unwrap();
+    let used = fx
+        .state
+        .db
+        .sqlite()
+        .expect("the SQLite store")
+        .with(|conn| photos::completed_recently(conn, &wang.user_id, "", now_ms()))
+        .unwrap();
     assert_eq!(used as i64, daily, "the completed photo is charged");
     let (status, _) = put(&fx, &wang, &photos::hash_of(b"1"), 0, 1, b"1").await;
     assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "not one byte more today");
@@ -819,7 +837,12 @@ async fn the_daily_quota_refuses_with_507_and_writes_nothing() {
     // li is not affected by wang's quota (li's 5x row is li's own problem: li is over).
     let (status, _) = put(&fx, &li, &hash, 0, too_big.len(), &too_big).await;
     assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
-    fx.state.db.with(|conn| conn.execute("DELETE FROM photos WHERE uploader_id = ?1", [&li.user_id])).unwrap();
+    fx.state
+        .db
+        .sqlite()
+        .expect("the SQLite store")
+        .with(|conn| conn.execute("DELETE FROM photos WHERE uploader_id = ?1", [&li.user_id]))
+        .unwrap();
     upload(&fx, &li, &too_big, MIB).await;
     assert_eq!(owner_of(&fx, &hash).map(|(u, _)| u), Some(li.user_id.clone()));
 }
@@ -841,7 +864,7 @@ async fn a_crash_between_the_owner_and_the_rename_is_finished_by_the_next_attemp
     // The state a crash leaves after the last chunk was written and the owner committed.
     let partial = partials_of(&fx, &hash).pop().unwrap();
     std::fs::OpenOptions::new().append(true).open(&partial).unwrap().write_all(&content[200_000..]).unwrap();
-    fx.state.db.with(|conn| {
+    fx.state.db.sqlite().expect("the SQLite store").with(|conn| {
         conn.execute(
             "INSERT INTO photos (hash, uploader_id, branch_id, bytes, completed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             rusqlite::params![hash, wang.user_id, fx.branches[0], content.len() as i64, now_ms()],
@@ -912,7 +935,7 @@ async fn photos_stored_before_owners_were_recorded_are_adopted_at_the_next_start
 
     // As an upgraded store from before schema 3 had it: no owners, no references, and the
     // migration's request for the one-time pass.
-    fx.state.db.with(|conn| {
+    fx.state.db.sqlite().expect("the SQLite store").with(|conn| {
         conn.execute_batch(
             "DELETE FROM photos; DELETE FROM photo_refs;
              INSERT INTO server_meta (key, value) VALUES ('upgrade:adopt_photos', x'01');",
@@ -931,6 +954,8 @@ async fn photos_stored_before_owners_were_recorded_are_adopted_at_the_next_start
     let pending: bool = fx
         .state
         .db
+        .sqlite()
+        .expect("the SQLite store")
         .with(|c| c.query_row("SELECT EXISTS (SELECT 1 FROM server_meta WHERE key LIKE 'upgrade:%')", [], |r| r.get(0)))
         .unwrap();
     assert!(!pending);

@@ -1,9 +1,12 @@
 //! The real binary: it starts on a free loopback port, creates its data folder, answers
 //! `/healthz` over HTTP, and exits cleanly on SIGTERM.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Kills the server if the test fails before stopping it.
 struct Running(std::process::Child);
@@ -177,7 +180,7 @@ fn it_tells_systemd_when_it_is_ready() {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("notify.sock");
     let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
-    socket.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(dir.path().join("data"))
@@ -227,6 +230,44 @@ fn a_bad_listen_address_is_a_clear_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--listen"), "{stderr}");
+}
+
+/// A database URL that is malformed, or names a server that is not there, or refuses the login,
+/// stops the server at start with a message naming what failed (host, port, user, database),
+/// never the password; the process exits without serving.
+#[test]
+fn a_bad_database_url_stops_the_server_and_never_shows_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = common::pg::admin_url();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let port = base.rsplit_once(':').unwrap().1;
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cases = [
+        ("postgres://fieldsync:S3cretPw@127.0.0.1:notaport/x".to_string(), "not valid"),
+        ("mysql://fieldsync:S3cretPw@127.0.0.1/x".to_string(), "postgres://"),
+        (
+            format!("postgres://fieldsync:S3cretPw@127.0.0.1:{closed}/x"),
+            "cannot connect to PostgreSQL at fieldsync@127.0.0.1",
+        ),
+        (
+            format!("postgres://nobody:S3cretPw@127.0.0.1:{port}/nosuchdb"),
+            "cannot connect to PostgreSQL at nobody@127.0.0.1",
+        ),
+    ];
+    for (url, expected) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path().join("d"))
+            .env("FIELDSYNC_DATABASE_URL", &url)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{url}");
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(all.contains(expected), "{url}: {all}");
+        assert!(!all.contains("S3cretPw"), "the password shown: {all}");
+        assert!(!all.contains("listening on"), "{all}");
+    }
 }
 
 fn admin(data: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
@@ -459,12 +500,12 @@ fn an_import_killed_midway_loses_nothing_and_runs_again() {
             .unwrap();
         if first_part {
             let watch = fieldsync_server::store::Db::open(&data).unwrap();
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
             while snapshots(&watch).is_empty() && std::time::Instant::now() < deadline {
-                std::thread::sleep(std::time::Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(2));
             }
         } else {
-            std::thread::sleep(std::time::Duration::from_millis(30));
+            std::thread::sleep(Duration::from_millis(30));
         }
         let _ = child.kill();
         child.wait().unwrap();
@@ -500,7 +541,7 @@ fn an_import_killed_midway_loses_nothing_and_runs_again() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(100));
     let _ = child.kill();
     child.wait().unwrap();
     let out = admin(&data, &["sweep-stages", "--at", "2027-06-01T09:00:00+08:00"], "");
@@ -548,6 +589,81 @@ fn backup_and_restore_from_the_command_line() {
         r#"{"username":"manager1","password":"demo-manager-1","device_id":"d1","actor":"0a0b0c0d"}"#,
     );
     assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+}
+
+/// A backup or a restore killed at any moment leaves nothing that looks whole: the backup file
+/// either does not exist or restores, the data folder either does not exist or opens as a whole
+/// store; and running the command again succeeds.
+#[test]
+fn a_backup_or_restore_killed_midway_leaves_nothing_half_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let (running, _addr, _, _) = start(&["--demo", "--demo-customers", "60"], &data, Stdio::null());
+    let bin = env!("CARGO_BIN_EXE_fieldsync-server");
+    let file = dir.path().join("b.fsbackup");
+    let backup = || Command::new(bin).args(["backup", "--data"]).arg(&data).arg("--to").arg(&file).spawn().unwrap();
+    let restore = |from: &std::path::Path, to: &std::path::Path| {
+        Command::new(bin)
+            .args(["restore", "--from"])
+            .arg(from)
+            .arg("--data")
+            .arg(to)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // How long a whole one takes, to kill the others across that span.
+    let started = std::time::Instant::now();
+    assert!(backup().wait().unwrap().success());
+    let whole = started.elapsed();
+    let good = dir.path().join("good.fsbackup");
+    std::fs::rename(&file, &good).unwrap();
+    let opens = |folder: &std::path::Path| {
+        let db = fieldsync_server::store::Db::open(folder).expect("a restored folder opens");
+        drop(db);
+        let conn = rusqlite::Connection::open(folder.join("server.db")).unwrap();
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+    };
+    for step in 0..8u32 {
+        let after = whole * step / 8;
+        let mut child = backup();
+        std::thread::sleep(after);
+        let _ = child.kill();
+        let _ = child.wait();
+        if file.exists() {
+            let target = dir.path().join(format!("check{step}"));
+            let out =
+                Command::new(bin).args(["restore", "--from"]).arg(&file).arg("--data").arg(&target).output().unwrap();
+            assert!(out.status.success(), "a backup file killed at {after:?} exists but does not restore: {out:?}");
+            opens(&target);
+            std::fs::remove_file(&file).unwrap();
+        }
+
+        let target = dir.path().join(format!("restored{step}"));
+        let mut child = restore(&good, &target);
+        std::thread::sleep(after);
+        let _ = child.kill();
+        let _ = child.wait();
+        if target.exists() {
+            opens(&target);
+        } else {
+            // Killed before it finished: running it again does.
+            assert!(restore(&good, &target).wait().unwrap().success());
+            opens(&target);
+        }
+    }
+    // And a backup run to its end after all that is whole.
+    assert!(backup().wait().unwrap().success());
+    let out = Command::new(bin)
+        .args(["restore", "--from"])
+        .arg(&file)
+        .arg("--data")
+        .arg(dir.path().join("last"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    drop(running);
 }
 
 fn get_with(addr: &str, path: &str, token: Option<&str>) -> String {
@@ -686,4 +802,57 @@ fn the_readmes_configuration_checks() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("https://0.0.0.0:443"));
+}
+
+/// On PostgreSQL, `/metrics` and `/readyz` report the pool and each streaming replica's lag; a
+/// server pointed at a replica (which takes no writes) stops at start and says so.
+#[test]
+fn postgres_metrics_and_readiness_report_the_replicas_and_a_replica_is_refused_as_the_store() {
+    use fieldsync_server::store::postgres::cluster::Cluster;
+    const TOKEN: &str = "0123456789abcdef-metrics";
+    let primary = Cluster::start().unwrap();
+    let url = primary.create_database("branch").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (running, addr, _, _) =
+        start(&["--metrics-token", TOKEN, "--database", &url, "--pool-sweep-s", "0"], &data, Stdio::null());
+    let page = get_with(&addr, "/metrics", Some(TOKEN));
+    assert!(page.contains("fieldsync_db_replicas 0"), "{page}");
+    assert!(page.contains("fieldsync_db_pool_connections"), "{page}");
+    assert!(http_get(&addr, "/readyz").contains(r#""replicas":0"#));
+
+    let replica = primary.replica("branch-dr").unwrap();
+    // The replica shows once it streams, with its lag (the server's role may read it here).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let page = loop {
+        let page = get_with(&addr, "/metrics", Some(TOKEN));
+        if page.contains("fieldsync_db_replicas 1")
+            && page.contains(r#"fieldsync_db_replica_lag_bytes{replica="branch-dr"}"#)
+        {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "the replica never showed: {page}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lag_bytes = page
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"fieldsync_db_replica_lag_bytes{replica="branch-dr"} "#))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(lag_bytes.is_some_and(|b| b >= 0.0), "{page}");
+    let ready = http_get(&addr, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200") && ready.contains(r#""replicas":1"#), "{ready}");
+
+    // The replica holds the store (replayed), but a server cannot write to it.
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldsync-server"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("other"))
+        .env("FIELDSYNC_DATABASE_URL", replica.url("branch"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("read-only replica"), "{all}");
+    assert!(!all.contains("listening on"), "{all}");
+    drop(replica);
+    drop(running);
 }

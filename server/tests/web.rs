@@ -164,7 +164,7 @@ fn urlencode(s: &str) -> String {
 
 /// The customer whose document holds the visit (the tests' visit IDs are unique).
 fn customer_of(state: &AppState, visit_id: &str) -> String {
-    state.db.with(|c| {
+    state.db.sqlite().expect("the SQLite store").with(|c| {
         c.query_row("SELECT customer_id FROM rm_visits WHERE visit_id = ?1", [visit_id], |r| r.get(0)).unwrap()
     })
 }
@@ -451,7 +451,11 @@ fn batches_after_a_visit_walk_the_log_once_in_order() {
 }
 
 fn audit_count(state: &AppState, action: &str) -> i64 {
-    state.db.with(|c| c.query_row("SELECT count(*) FROM audit WHERE action = ?1", [action], |r| r.get(0)).unwrap())
+    state
+        .db
+        .sqlite()
+        .expect("the SQLite store")
+        .with(|c| c.query_row("SELECT count(*) FROM audit WHERE action = ?1", [action], |r| r.get(0)).unwrap())
 }
 
 #[tokio::test]

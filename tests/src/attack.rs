@@ -182,21 +182,19 @@ pub fn refusal(outcome: &PushOutcome) -> String {
 
 /// Adds a user to a running server's store (one password hash).
 pub fn add_user(server: &TestServer, branch_id: &str, username: &str, name: &str, role: accounts::Role) -> String {
-    let conn = server.db();
     let new = NewUser { branch_id, outlet_id: None, username, display_name: name, role, password: PASSWORD };
-    accounts::create_user(&conn, &new, 0, "test").unwrap()
+    server.write(|s| accounts::create_user(s, &new, 0, "test")).unwrap()
 }
 
 /// The server's automerge actor.
 pub fn server_actor(server: &TestServer) -> ActorId {
-    fieldsync_server::store::DocumentStore::server_actor(&server.db()).unwrap()
+    server.write(|s| s.server_actor()).unwrap()
 }
 
 /// The server's stored document of a customer: its whole history, as bytes.
 pub fn server_bytes(server: &TestServer, customer_id: &str) -> Vec<u8> {
-    let conn = server.db();
     let actor = ActorId::random();
-    let mut doc = fieldsync_server::customers::load(&conn, customer_id, &actor).unwrap().expect("stored");
+    let mut doc = server.write(|s| fieldsync_server::customers::load(s, customer_id, &actor)).unwrap().expect("stored");
     doc.save()
 }
 

@@ -1,6 +1,10 @@
-//! The end-to-end harness: the real server (its own code, its own SQLite store, real HTTP on a
-//! loopback port), devices with real stores on disk signed in over HTTP, and a userspace TCP proxy
-//! that counts bytes and round trips and can cut connections.
+//! The end-to-end harness: the real server (its own code, its own store, real HTTP on a loopback
+//! port), devices with real stores on disk signed in over HTTP, and a userspace TCP proxy that
+//! counts bytes and round trips and can cut connections.
+//!
+//! The store is the embedded SQLite one unless `FIELDSYNC_TEST_STORE=postgres`: then every test
+//! server gets a new database of its own on a throwaway PostgreSQL cluster (one per test binary,
+//! or the one `FIELDSYNC_TEST_PG` names), so the same end-to-end tests run against both stores.
 
 pub mod attack;
 pub mod proxy;
@@ -12,7 +16,41 @@ use fieldsync_core::sync::{SyncOptions, SyncProgress};
 use fieldsync_ffi::{Device, DeviceError};
 use fieldsync_server::accounts::{self, NewUser, Role};
 use fieldsync_server::config::{Config, TlsFiles};
-use fieldsync_server::store::Db;
+use fieldsync_server::store::{Database, Db, Store};
+
+/// A test server's store opened beside it (see [`TestServer::store`]); PostgreSQL's connections
+/// live on the runtime it holds.
+pub struct StoreHandle {
+    /// Declared first: dropped before the runtime its connections run on.
+    db: Database,
+    _rt: Option<tokio::runtime::Runtime>,
+}
+
+impl std::ops::Deref for StoreHandle {
+    type Target = Database;
+    fn deref(&self) -> &Database {
+        &self.db
+    }
+}
+
+/// Runs `f` on the store a test server with `setup` keeps under `data`, in one write transaction.
+fn with_store<T>(data: &Path, setup: &Setup, f: impl FnOnce(&dyn Store) -> T) -> T {
+    match &setup.database {
+        Some(url) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            let db = rt
+                .block_on(fieldsync_server::store::postgres::db::PgDb::open_with(url, setup.database_ca.as_deref()))
+                .unwrap();
+            let out = db.write_blocking(|store| Ok::<_, fieldsync_server::store::StoreError>(f(store))).unwrap();
+            drop(db);
+            out
+        }
+        None => {
+            let db = Db::open_keyed(data, setup.key().as_ref()).unwrap();
+            db.write_blocking(|store| Ok::<_, fieldsync_server::store::StoreError>(f(store))).unwrap()
+        }
+    }
+}
 
 pub const PASSWORD: &str = "e2e-password-1";
 
@@ -45,6 +83,47 @@ pub struct Setup {
     pub tls: Option<TlsFiles>,
     /// The key file of its encrypted store.
     pub key_file: Option<PathBuf>,
+    /// The PostgreSQL database it keeps its store in (none: SQLite in its data folder).
+    pub database: Option<String>,
+    /// SQLite, even when the tests run on PostgreSQL (`FIELDSYNC_TEST_STORE`).
+    pub sqlite: bool,
+    /// The CA (PEM file) its PostgreSQL's certificate is checked against.
+    pub database_ca: Option<PathBuf>,
+}
+
+/// Whether the tests run against PostgreSQL (`FIELDSYNC_TEST_STORE=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("FIELDSYNC_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// A new, empty database on the tests' PostgreSQL cluster; returns its URL.
+pub fn new_pg_database() -> String {
+    let admin = match std::env::var("FIELDSYNC_TEST_PG") {
+        Ok(url) => url,
+        Err(_) => fieldsync_server::store::postgres::cluster::shared()
+            .unwrap_or_else(|e| panic!("PostgreSQL for the tests: {e}")),
+    };
+    let name = format!("e2e{}", uuid::Uuid::new_v4().simple());
+    let create = format!("CREATE DATABASE {name}");
+    pg_run(&admin, |client| async move {
+        client.batch_execute(&create).await.unwrap();
+    });
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
+/// Runs `f` with a client of the database at `url`, on a runtime of its own.
+pub fn pg_run<T, F: std::future::Future<Output = T>>(
+    url: &str,
+    f: impl FnOnce(std::sync::Arc<tokio_postgres::Client>) -> F,
+) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+        let driver = tokio::spawn(connection);
+        let out = f(std::sync::Arc::new(client)).await;
+        driver.abort();
+        out
+    })
 }
 
 impl Setup {
@@ -66,10 +145,12 @@ impl TestServer {
     }
 
     /// [`TestServer::start`] with `setup`.
-    pub fn start_with(setup: Setup) -> (TestServer, Branch) {
+    pub fn start_with(mut setup: Setup) -> (TestServer, Branch) {
         let data = tempfile::tempdir().unwrap();
-        let db = Db::open_keyed(data.path(), setup.key().as_ref()).unwrap();
-        let branch = db.with(|conn| {
+        if setup.database.is_none() && setup.key_file.is_none() && !setup.sqlite && on_postgres() {
+            setup.database = Some(new_pg_database());
+        }
+        let branch = with_store(data.path(), &setup, |conn| {
             let b1 = accounts::create_branch(conn, "城关支行", 0, "test").unwrap();
             let b2 = accounts::create_branch(conn, "河口支行", 0, "test").unwrap();
             let user = |branch: &str, username: &str, name: &str, role: Role| {
@@ -92,7 +173,6 @@ impl TestServer {
                 other_branch: b2,
             }
         });
-        drop(db);
         (TestServer::on_addr(data, false, "127.0.0.1:0".parse().unwrap(), setup), branch)
     }
 
@@ -119,16 +199,50 @@ impl TestServer {
         TestServer::on_addr(data, false, addr, setup)
     }
 
+    /// Stops the server and hands back its data folder (a store to move, photos to keep).
+    pub fn stop(mut self) -> (tempfile::TempDir, SocketAddr) {
+        let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
+        let addr = self.addr;
+        drop(self);
+        (data, addr)
+    }
+
+    /// Starts a server with `setup` on `data`, at `listen` (where its tablets find it).
+    pub fn start_on(data: tempfile::TempDir, listen: SocketAddr, setup: Setup) -> TestServer {
+        TestServer::on_addr(data, false, listen, setup)
+    }
+
+    /// Another instance of this server: the same PostgreSQL database and the same data folder
+    /// (its photos), its own port, its own process memory. Only for a server on PostgreSQL.
+    pub fn instance(&self) -> TestServer {
+        assert!(self.setup.database.is_some(), "instances share a PostgreSQL database");
+        let own = tempfile::tempdir().unwrap();
+        TestServer::on_addr_at(
+            own,
+            self.data.path().to_path_buf(),
+            false,
+            "127.0.0.1:0".parse().unwrap(),
+            self.setup.clone(),
+        )
+    }
+
     fn on_addr(data: tempfile::TempDir, demo: bool, listen: SocketAddr, setup: Setup) -> TestServer {
+        let path = data.path().to_path_buf();
+        TestServer::on_addr_at(data, path, demo, listen, setup)
+    }
+
+    fn on_addr_at(data: tempfile::TempDir, path: PathBuf, demo: bool, listen: SocketAddr, setup: Setup) -> TestServer {
         // No background sweeps: tests and benchmarks sweep when they choose (a sweep at start would race them).
         let config = Config {
-            data: data.path().to_path_buf(),
+            data: path,
             listen,
             demo,
             demo_customers: 20,
             pool_sweep_s: 0,
             tls: setup.tls.clone(),
             key_file: setup.key_file.clone(),
+            database: setup.database.as_deref().map(|u| fieldsync_server::config::DatabaseUrl::parse(u).unwrap()),
+            database_ca: setup.database_ca.clone(),
             tls_watch: std::time::Duration::from_millis(100),
             ..Config::default()
         };
@@ -158,8 +272,73 @@ impl TestServer {
         }
     }
 
-    /// A second connection to the server's store, for checking what it holds.
+    /// Runs `f` on the server's store (SQLite or PostgreSQL) in one write transaction, beside the
+    /// running server.
+    pub fn write<T>(&self, f: impl FnOnce(&dyn Store) -> T) -> T {
+        with_store(self.data.path(), &self.setup, f)
+    }
+
+    /// The server's store (SQLite or PostgreSQL), opened beside the running server, for tests that
+    /// act as an administrator or look at what it holds through the store's interface.
+    pub fn store(&self) -> StoreHandle {
+        match &self.setup.database {
+            Some(url) => {
+                let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+                let db = rt
+                    .block_on(fieldsync_server::store::postgres::db::PgDb::open_with(
+                        url,
+                        self.setup.database_ca.as_deref(),
+                    ))
+                    .unwrap();
+                StoreHandle { db: Database::Postgres(db), _rt: Some(rt) }
+            }
+            None => StoreHandle {
+                db: Database::Sqlite(Db::open_keyed(self.data.path(), self.setup.key().as_ref()).unwrap()),
+                _rt: None,
+            },
+        }
+    }
+
+    /// Runs SQL (no parameters) on the server's store behind its back, for tests that set up a
+    /// state no request can (SQL both databases take: literals, standard syntax).
+    pub fn exec(&self, sql: &str) {
+        match &self.setup.database {
+            Some(url) => {
+                let sql = sql.to_string();
+                pg_run(url, |c| async move { c.batch_execute(&sql).await.unwrap() })
+            }
+            None => self.db().execute_batch(sql).unwrap(),
+        }
+    }
+
+    /// (changes in the log, distinct changes in the log): equal when no change is stored twice.
+    pub fn change_counts(&self) -> (i64, i64) {
+        match &self.setup.database {
+            Some(url) => pg_run(url, |c| async move {
+                let row = c
+                    .query_one(
+                        "SELECT count(*), count(DISTINCT customer_id || encode(hash, 'hex')) FROM log WHERE hash IS NOT NULL",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                (row.get(0), row.get(1))
+            }),
+            None => self
+                .db()
+                .query_row(
+                    "SELECT count(*), count(DISTINCT customer_id || hex(hash)) FROM log WHERE hash IS NOT NULL",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap(),
+        }
+    }
+
+    /// A second connection to the server's SQLite store, for checking what it holds (the tests
+    /// that look behind the store this way run on SQLite only).
     pub fn db(&self) -> rusqlite::Connection {
+        assert!(self.setup.database.is_none(), "db() is the SQLite store's; this test runs on PostgreSQL");
         let conn = rusqlite::Connection::open(self.data.path().join("server.db")).unwrap();
         if let Some(key) = self.setup.key() {
             key.apply(&conn).unwrap();
@@ -170,6 +349,18 @@ impl TestServer {
 
     /// Everything the server stores about documents, for "nothing changed" checks.
     pub fn documents_fingerprint(&self) -> Vec<String> {
+        if let Some(url) = &self.setup.database {
+            return pg_run(url, |c| async move {
+                let mut out = Vec::new();
+                for sql in [
+                    "SELECT seq || ':' || customer_id || ':' || coalesce(upper(encode(hash, 'hex')), '') || ':' || coalesce(from_scope, '') || '>' || coalesce(to_scope, '') FROM log ORDER BY seq",
+                    "SELECT customer_id || ':' || branch_id || ':' || scope || ':' || updated_seq FROM documents ORDER BY customer_id",
+                ] {
+                    out.extend(c.query(sql, &[]).await.unwrap().iter().map(|r| r.get::<_, String>(0)));
+                }
+                out
+            });
+        }
         let conn = self.db();
         let mut out = Vec::new();
         for sql in [

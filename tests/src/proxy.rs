@@ -33,6 +33,22 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(upstream: SocketAddr) -> Proxy {
+        Proxy::balance(vec![upstream])
+    }
+
+    /// A load balancer in front of several server instances: each new connection goes to the
+    /// next instance in turn; one that refuses the connection (stopped, killed) is skipped.
+    pub fn balance(upstreams: Vec<SocketAddr>) -> Proxy {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let connect = move || {
+            for _ in 0..upstreams.len() {
+                let i = next.fetch_add(1, Ordering::SeqCst) % upstreams.len();
+                if let Ok(stream) = TcpStream::connect(upstreams[i]) {
+                    return Some(stream);
+                }
+            }
+            None
+        };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
@@ -44,7 +60,7 @@ impl Proxy {
                     break;
                 }
                 let Ok(client) = client else { continue };
-                let Ok(server) = TcpStream::connect(upstream) else { continue };
+                let Some(server) = connect() else { continue };
                 s.lock().unwrap().counts.connections += 1;
                 let _ = client.set_nodelay(true);
                 let _ = server.set_nodelay(true);

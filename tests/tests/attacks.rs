@@ -482,7 +482,7 @@ fn revocation_stays_in_its_branch_and_is_told_only_to_the_last_token() {
     assert_eq!(whoami(&a1), 200, "the admin is still signed in");
     assert_eq!(whoami(&m1), 200);
     // A head-office admin can.
-    accounts::set_head_office(&server.db(), &admin2, true, now_ms(), &admin1).unwrap();
+    server.write(|s| accounts::set_head_office(s, &admin2, true, now_ms(), &admin1)).unwrap();
     assert_eq!(revoke(&a2, &d), 204);
 
     // Only the device's own last token hears that it is revoked.

@@ -92,7 +92,7 @@ fn a_backup_taken_under_load_restores_whole_and_the_tablets_bring_back_the_rest(
     backed_up.store(true, Ordering::SeqCst);
     assert!(report.photos > 0, "{report:?}");
     // The load shows in the metrics: round trips, changes, the apply and writer-wait times.
-    let metrics = fieldsync_server::metrics::render(0, Some(now_ms()));
+    let metrics = fieldsync_server::metrics::render(0, Some(now_ms()), None);
     for name in [
         "fieldsync_sync_round_trips_total{outcome=\"ok\"}",
         "fieldsync_changes_total{outcome=\"accepted\"}",
@@ -205,5 +205,107 @@ fn a_backup_taken_under_load_restores_whole_and_the_tablets_bring_back_the_rest(
                 assert_eq!(&fieldsync_server::photos::hash_of(&bytes), hash);
             }
         }
+    }
+}
+
+/// Heads of one customer in the server's store, sorted (empty: the store lacks it).
+fn server_heads(server: &TestServer, customer: &str) -> Vec<automerge::ChangeHash> {
+    let mut heads = documents(server.data.path())
+        .into_iter()
+        .find(|(id, ..)| id == customer)
+        .map(|(_, heads, _)| heads)
+        .unwrap_or_default();
+    heads.sort();
+    heads
+}
+
+fn tablet_heads(tablet: &mut fieldsync_ffi::Device, customer: &str) -> Vec<automerge::ChangeHash> {
+    let mut heads = tablet.store().heads(customer).unwrap();
+    heads.sort();
+    heads
+}
+
+/// A tablet that synced after the backup and changes nothing more still gives the restored server
+/// what it lost: its own changes to customers the backup has, and customers created since. What it
+/// wrote on top of history made elsewhere and lost with the server (a supervisor's review) cannot
+/// be taken from it: that is set aside in its quarantine, and the document is the server's again.
+/// A second tablet of the same manager holding the first one's work does not offer it as its own.
+#[test]
+fn a_restored_server_gets_back_what_tablets_gave_it_since_the_backup_without_new_edits() {
+    let (server, _branch) = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
+    let mut m1b = device(dir.path(), "m1b", &server.url(), "m1");
+    let mut sup = device(dir.path(), "sup", &server.url(), "sup");
+    let new = |name: &str| Profile::new(CustomerKind::Individual, name, "韩桥村");
+    let kept = m1.store().create_customer(new("陈一"), now_ms()).unwrap();
+    let reviewed = m1.store().create_customer(new("陈二"), now_ms()).unwrap();
+    let visit = record_visit(&mut m1, &reviewed, VisitDetails::default());
+    sync(&mut m1).unwrap();
+    sync(&mut m1b).unwrap();
+    sync(&mut sup).unwrap();
+
+    let file = dir.path().join("branch.fsbackup");
+    fieldsync_server::backup::backup(server.data.path(), &file, now_ms(), None).unwrap();
+
+    // After the backup: m1 records a visit on a kept customer and creates one; a supervisor
+    // returns a visit, and m1 records another on top of that review; m1b pulls all of it.
+    record_visit(&mut m1, &kept, VisitDetails { notes: "备份之后".into(), ..Default::default() });
+    let created = m1.store().create_customer(new("陈三"), now_ms()).unwrap();
+    sync(&mut m1).unwrap();
+    let status = fieldsync_tests::post_json(
+        &mut sup,
+        &format!("/api/v1/customers/{reviewed}/reviews/{visit}"),
+        serde_json::json!({"decision": "returned", "comment": "请补充"}),
+    );
+    assert_eq!(status, 204);
+    sync(&mut m1).unwrap();
+    record_visit(&mut m1, &reviewed, VisitDetails { notes: "审核之后".into(), ..Default::default() });
+    sync(&mut m1).unwrap();
+    sync(&mut m1b).unwrap();
+    let before_restore = (tablet_heads(&mut m1, &kept), tablet_heads(&mut m1, &created));
+    assert_eq!(server_heads(&server, &kept), before_restore.0);
+
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::remove_dir(restored.path()).unwrap();
+    fieldsync_server::backup::restore(&file, restored.path(), None).unwrap();
+    let server = server.replace_data(restored);
+    assert!(server_heads(&server, &created).is_empty(), "the backup is older than the new customer");
+
+    // m1b syncs first: it holds m1's work but offers none of it as its own, and sets nothing aside.
+    sync(&mut m1b).unwrap();
+    assert!(m1b.store().quarantined().unwrap().is_empty(), "{:?}", m1b.store().quarantined().unwrap());
+    assert!(m1b.store().reconciling().unwrap().is_empty());
+    assert!(server_heads(&server, &created).is_empty());
+
+    // m1, with nothing new to push, gives back what the server lost.
+    assert!(m1.store().unpushed().unwrap().is_empty());
+    sync(&mut m1).unwrap();
+    assert!(m1.store().reconciling().unwrap().is_empty(), "reconciliation finished");
+    assert!(m1.store().unpushed().unwrap().is_empty());
+    assert_eq!(server_heads(&server, &kept), before_restore.0, "the visit after the backup is back");
+    assert_eq!(server_heads(&server, &created), before_restore.1, "the customer created since is back");
+    assert_eq!(tablet_heads(&mut m1, &created), before_restore.1);
+    // The visit built on the lost review is set aside, the document is the server's again.
+    let quarantined = m1.store().quarantined().unwrap();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert_eq!(
+        (quarantined[0].customer_id.as_str(), quarantined[0].code.as_str()),
+        (reviewed.as_str(), "lost_history")
+    );
+    assert!(!quarantined[0].changes.is_empty(), "the visit's changes are kept on the tablet");
+    assert_eq!(tablet_heads(&mut m1, &reviewed), server_heads(&server, &reviewed));
+    assert_eq!(m1.store().customer_file(&reviewed).unwrap().visits.len(), 1);
+    // Back on the fast path.
+    assert_eq!(sync(&mut m1).unwrap().round_trips, 1);
+
+    // Everyone ends with the server's documents.
+    for tablet in [&mut m1b, &mut sup] {
+        sync(tablet).unwrap();
+        sync(tablet).unwrap();
+        for customer in [&kept, &created, &reviewed] {
+            assert_eq!(tablet_heads(tablet, customer), server_heads(&server, customer), "{customer}");
+        }
+        assert!(tablet.store().quarantined().unwrap().is_empty());
     }
 }

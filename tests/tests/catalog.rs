@@ -4,7 +4,6 @@
 //! branch never sees the brochure; bad products are refused and change nothing.
 
 use fieldsync_core::domain::{CatalogProduct, LeadSource, Product};
-use fieldsync_server::store::Db;
 use fieldsync_tests::attack::Client;
 use fieldsync_tests::{TestServer, device, now_ms, sync};
 
@@ -27,7 +26,7 @@ fn the_catalog_reaches_every_tablet_of_the_branch_and_works_offline() {
     let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
     let mut sup2 = device(dir.path(), "sup2", &server.url(), "sup2");
     let brochure = b"%PDF-1.4 brochure of the three-year deposit".to_vec();
-    let admin = Db::open(server.data.path()).unwrap();
+    let admin = server.store();
     admin
         .write_blocking(|s| fieldsync_server::catalog::put(s, &branch.id, product("dep-3y"), Some(&brochure), now_ms()))
         .unwrap();

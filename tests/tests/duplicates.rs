@@ -6,7 +6,6 @@
 use fieldsync_core::domain::{CustomerKind, Profile, VisitDetails};
 use fieldsync_core::store::DuplicateField;
 use fieldsync_ffi::Device;
-use fieldsync_server::store::Db;
 use fieldsync_tests::{TestServer, device, now_ms, post_json, record_visit, sync};
 use serde_json::json;
 
@@ -41,10 +40,7 @@ fn a_duplicate_is_flagged_and_merged_without_losing_either_history() {
     record_visit(&mut m2, &b, VisitDetails { notes: "第二位客户经理的走访".into(), ..VisitDetails::default() });
     sync(&mut m1).unwrap();
     sync(&mut m2).unwrap();
-    let pairs = Db::open(server.data.path())
-        .unwrap()
-        .write_blocking(|s| fieldsync_server::duplicates::pairs(s, &branch.id))
-        .unwrap();
+    let pairs = server.store().write_blocking(|s| fieldsync_server::duplicates::pairs(s, &branch.id)).unwrap();
     assert_eq!(pairs.len(), 1);
     assert!(pairs[0].by_id, "paired by the ID number, however it was typed");
 

@@ -17,14 +17,7 @@ fn try_sync(device: &mut Device) -> bool {
 }
 
 fn change_rows(server: &TestServer) -> (i64, i64) {
-    server
-        .db()
-        .query_row(
-            "SELECT count(*), count(DISTINCT customer_id || hex(hash)) FROM log WHERE hash IS NOT NULL",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap()
+    server.change_counts()
 }
 
 #[test]

@@ -181,9 +181,10 @@ fn a_deleted_customer_leaves_every_device() {
     sync(&mut m1).unwrap();
     sync(&mut sup).unwrap();
     // Deleting needs the customer's own branch: another branch's admin finds nothing.
-    let conn = server.db();
-    assert!(fieldsync_server::customers::delete_customer(&conn, &branch.other_branch, &customer, "t", 0).is_err());
-    fieldsync_server::customers::delete_customer(&conn, &branch.id, &customer, "t", 0).unwrap();
+    let refused =
+        server.write(|s| fieldsync_server::customers::delete_customer(s, &branch.other_branch, &customer, "t", 0));
+    assert!(refused.is_err());
+    server.write(|s| fieldsync_server::customers::delete_customer(s, &branch.id, &customer, "t", 0)).unwrap();
     for d in [&mut m1, &mut sup] {
         assert_eq!(sync(d).unwrap().purged, 1);
         assert_eq!(d.store().customer_ids().unwrap(), vec![kept.clone()]);

@@ -300,12 +300,12 @@ fn other_branch_manager(server: &TestServer, branch: &Branch, username: &str) ->
         role: Role::Manager,
         password: PASSWORD,
     };
-    accounts::create_user(&server.db(), &new, now_ms(), "test").unwrap()
+    server.write(|s| accounts::create_user(s, &new, now_ms(), "test")).unwrap()
 }
 
 /// The photo's owner as the server recorded it: (uploader, branch).
 fn owner_on_server(server: &TestServer, hash: &str) -> Option<(String, String)> {
-    fieldsync_server::photos::owner(&server.db(), hash).unwrap()
+    server.write(|s| fieldsync_server::photos::owner(s, hash)).unwrap()
 }
 
 /// The hash-reference attack with real tablets: m1 photographs a visit; m2 (same branch) and a
@@ -408,13 +408,14 @@ fn a_photo_over_the_daily_quota_waits_on_the_tablet() {
     let dir = tempfile::tempdir().unwrap();
     let daily = fieldsync_server::photos::MAX_DAILY_BYTES_PER_USER as i64;
     // m1 completed all but 100 KB of the quota an hour ago.
-    server
-        .db()
-        .execute(
-            "INSERT INTO photos (hash, uploader_id, branch_id, bytes, completed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![hash_of(b"earlier"), branch.m1, branch.id, daily - 100_000, now_ms() - 3_600_000],
-        )
-        .unwrap();
+    server.exec(&format!(
+        "INSERT INTO photos (hash, uploader_id, branch_id, bytes, completed_at) VALUES ('{}', '{}', '{}', {}, {})",
+        hash_of(b"earlier"),
+        branch.m1,
+        branch.id,
+        daily - 100_000,
+        now_ms() - 3_600_000
+    ));
     let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
     let bytes = photo_bytes(300_000, 8);
     let hash = m1.store().add_photo(&bytes).unwrap();
@@ -433,9 +434,7 @@ fn a_photo_over_the_daily_quota_waits_on_the_tablet() {
 
     // A day later the earlier uploads no longer count.
     server
-        .db()
-        .execute("UPDATE photos SET completed_at = completed_at - 86400000 WHERE uploader_id = ?1", [&branch.m1])
-        .unwrap();
+        .exec(&format!("UPDATE photos SET completed_at = completed_at - 86400000 WHERE uploader_id = '{}'", branch.m1));
     let report = sync(&mut m1).unwrap();
     assert_eq!((report.photos_uploaded, report.photos_failed), (1, 0));
     assert_eq!(std::fs::read(blob_path(&server, &hash)).unwrap(), bytes);

@@ -6,7 +6,6 @@
 
 use fieldsync_core::domain::{CustomerKind, OwnerChangeReason, PoolRules, Profile, RecycleCause, VisitDetails};
 use fieldsync_ffi::Device;
-use fieldsync_server::store::Db;
 use fieldsync_tests::{Branch, TestServer, device, now_ms, record_visit, sync};
 use serde_json::json;
 
@@ -19,8 +18,8 @@ fn new_customer(device: &mut Device, name: &str, created_at: i64) -> String {
 }
 
 /// A second handle on the running server's store, as the admin commands open it.
-fn admin_db(server: &TestServer) -> Db {
-    Db::open(server.data.path()).unwrap()
+fn admin_db(server: &TestServer) -> fieldsync_tests::StoreHandle {
+    server.store()
 }
 
 fn set_rules(server: &TestServer, branch: &Branch, rules: PoolRules) {

@@ -4,7 +4,6 @@
 
 use fieldsync_core::domain::{Birthday, CustomerKind, Profile, ReminderKind};
 use fieldsync_core::store::TodayKind;
-use fieldsync_server::store::Db;
 use fieldsync_tests::attack::Client;
 use fieldsync_tests::{TestServer, device, now_ms, sync};
 
@@ -40,7 +39,7 @@ fn reminders_reach_the_tablet_ahead_of_time_and_show_offline_on_their_day() {
     )
     .unwrap();
     let ahead = midnight(mid_autumn) - 29 * 86_400_000;
-    let db = Db::open(server.data.path()).unwrap();
+    let db = server.store();
     assert_eq!(db.write_blocking(|s| fieldsync_server::reminders::sweep(s, &branch.id, ahead)).unwrap(), 1);
     drop(db);
     sync(&mut m1).unwrap();

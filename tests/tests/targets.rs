@@ -3,7 +3,6 @@
 //! supervisor's campaign gives their customers.
 
 use fieldsync_core::domain::{CustomerKind, Measures, Profile, VisitDetails};
-use fieldsync_server::store::Db;
 use fieldsync_tests::{TestServer, device, now_ms, record_visit, sync};
 
 #[test]
@@ -13,8 +12,8 @@ fn the_months_progress_reaches_the_tablet_and_counts_offline_visits() {
     let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
     let (month, start) = fieldsync_core::domain::targets::china_month(now_ms());
     let target = Measures { visits: 40, new_customers: 4, leads_won: 2, amount_won_fen: 10_000_000 };
-    Db::open(server.data.path())
-        .unwrap()
+    server
+        .store()
         .write_blocking(|s| fieldsync_server::targets::set_branch_target(s, &branch.id, &month, &target))
         .unwrap();
     let customer =
@@ -43,7 +42,7 @@ fn a_campaigns_task_reaches_the_members_manager_and_shows_offline() {
         m1.store().create_customer(Profile::new(CustomerKind::Individual, "张三", "韩桥村"), now_ms()).unwrap();
     let other = m1.store().create_customer(Profile::new(CustomerKind::Individual, "李四", "张坪村"), now_ms()).unwrap();
     sync(&mut m1).unwrap();
-    let db = Db::open(server.data.path()).unwrap();
+    let db = server.store();
     let sup = db.write_blocking(|s| fieldsync_server::accounts::user_by_id(s, &branch.supervisor)).unwrap().unwrap();
     let new = fieldsync_server::campaigns::NewCampaign {
         name: "春季存款".into(),
@@ -106,7 +105,7 @@ fn a_complaints_deadline_follows_the_branchs_limit_offline_and_the_scorecard_cou
     assert_eq!(complaints(&mut m1, captured, 14), vec![]);
 
     // The branch gives 3 days; the tablet learns it with its next sync.
-    let db = Db::open(server.data.path()).unwrap();
+    let db = server.store();
     let rules = CustomerRules { complaint_days: 3, ..CustomerRules::default() };
     db.write_blocking(|s| fieldsync_server::stages::set_rules(s, &branch.id, &rules, now_ms())).unwrap();
     sync(&mut m1).unwrap();

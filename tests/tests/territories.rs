@@ -5,7 +5,6 @@
 
 use fieldsync_core::domain::{CustomerKind, Profile, Territory};
 use fieldsync_core::store::CustomerFilter;
-use fieldsync_server::store::Db;
 use fieldsync_tests::{TestServer, device, now_ms, post_json, sync};
 use serde_json::json;
 
@@ -15,7 +14,7 @@ fn a_managers_list_and_pool_follow_their_villages() {
     let dir = tempfile::tempdir().unwrap();
     let mut m1 = device(dir.path(), "m1", &server.url(), "m1");
     let mut sup = device(dir.path(), "sup", &server.url(), "sup");
-    let admin = Db::open(server.data.path()).unwrap();
+    let admin = server.store();
     let set = |village: &str, outlet: Option<&str>, managers: &[&str]| {
         let t = Territory {
             village: village.into(),

@@ -5,7 +5,6 @@
 
 use fieldsync_core::domain::{CustomerKind, Lifecycle, Profile, ValueTier};
 use fieldsync_core::store::CustomerFilter;
-use fieldsync_server::store::Db;
 use fieldsync_tests::attack::Client;
 use fieldsync_tests::{TestServer, device, now_ms, sync};
 
@@ -43,10 +42,7 @@ fn tiers_follow_an_imported_asset_file_onto_the_tablet() {
     assert_eq!(found, vec![rich.clone()]);
 
     // The stages: computed by the server's sweep, then on the tablet, filterable.
-    let changed = Db::open(server.data.path())
-        .unwrap()
-        .write_blocking(|s| fieldsync_server::stages::sweep(s, &branch.id, now_ms()))
-        .unwrap();
+    let changed = server.store().write_blocking(|s| fieldsync_server::stages::sweep(s, &branch.id, now_ms())).unwrap();
     assert_eq!(changed, 1, "the import computed the imported customer's stage already");
     sync(&mut m1).unwrap();
     assert_eq!(
@@ -72,7 +68,7 @@ fn tiers_follow_an_imported_asset_file_onto_the_tablet() {
     assert_eq!(by_tag("40后"), vec![rich.clone()]);
     assert_eq!(by_tag("非客户"), vec![plain.clone()]);
     assert!(by_tag("90后").is_empty());
-    let db = Db::open(server.data.path()).unwrap();
+    let db = server.store();
     let sup_user =
         db.write_blocking(|s| fieldsync_server::accounts::user_by_id(s, &branch.supervisor)).unwrap().unwrap();
     let new = fieldsync_server::campaigns::NewCampaign {

@@ -156,6 +156,11 @@ impl CustomerDoc {
         self.doc.get_changes(&[])
     }
 
+    /// Whether the document holds the change with this hash.
+    pub fn has_change(&self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_by_hash(hash).is_some()
+    }
+
     /// The changes since `heads`, concatenated.
     pub fn changes_since(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
         self.doc.save_after(heads)

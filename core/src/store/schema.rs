@@ -26,9 +26,10 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, sql: include_str!("schema/v4.sql"), rebuild_projections: true },
     Migration { version: 5, sql: include_str!("schema/v5.sql"), rebuild_projections: true },
     Migration { version: 6, sql: include_str!("schema/v6.sql"), rebuild_projections: true },
+    Migration { version: 7, sql: include_str!("schema/v7.sql"), rebuild_projections: false },
 ];
 
-pub const LATEST: u32 = 6;
+pub const LATEST: u32 = 7;
 
 /// Brings the database to [`LATEST`] in one transaction. Returns whether projections must be
 /// rebuilt.

@@ -30,6 +30,9 @@ use crate::sync::protocol::{
 const MAX_PUSH_BYTES: usize = 2 * 1024 * 1024;
 /// Documents asked for whole per request (the server also stops at the response budget).
 const MAX_FETCH: usize = 500;
+/// Reconciliation messages per request (after a restored server every document is reconciled:
+/// a hundred a round trip keeps each request's cost on the server bounded).
+const MAX_RECONCILE: usize = 100;
 
 /// One request and what it carried, to settle the answer against.
 #[derive(Debug, Clone, Default)]
@@ -314,6 +317,9 @@ impl Store {
         batch.request.fetch = stmt.query_map([MAX_FETCH as i64], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         drop(stmt);
         for customer_id in reconciling {
+            if batch.request.reconcile.len() >= MAX_RECONCILE {
+                break;
+            }
             let state = states.entry(customer_id.clone()).or_default();
             let message = match self.read_doc(&customer_id, |doc| doc.sync_message(state))? {
                 Ok(message) => message,
@@ -355,7 +361,27 @@ impl Store {
         let mut loaded: Vec<(String, CustomerDoc)> = Vec::new();
 
         for result in &response.pushed {
-            let Some(sent) = batch.pushed.iter().find(|p| p.customer_id == result.customer_id) else { continue };
+            let Some(sent) = batch.pushed.iter().find(|p| p.customer_id == result.customer_id) else {
+                // An answer to a reconciliation message: what the device offered that way was
+                // refused, so its document is restored from the server like a refused push.
+                let reconciled = batch.request.reconcile.iter().any(|m| m.customer_id == result.customer_id);
+                if reconciled && !matches!(result.outcome, PushOutcome::Accepted { .. } | PushOutcome::MissingHistory) {
+                    let id = &result.customer_id;
+                    let ours = own_unacknowledged(&tx, &mut self.cache, &self.actor, id, states)?;
+                    states.remove(id);
+                    if ours.is_empty() {
+                        // Nothing of this tablet's was refused (another's work, which only its
+                        // author can give back): the server's copy replaces it, nothing is kept.
+                        self.cache.pop(id);
+                        purge(&tx, id)?;
+                        fetch_first(&tx, id)?;
+                    } else {
+                        quarantine(&tx, &mut self.cache, id, &refusal_of(&result.outcome), &ours, now)?;
+                        applied.quarantined += 1;
+                    }
+                }
+                continue;
+            };
             match &result.outcome {
                 PushOutcome::Accepted { .. } => {
                     documents::set_acked(&tx, &sent.customer_id, &sent.heads, Some(sent.local_seq))?;
@@ -372,29 +398,32 @@ impl Store {
                     tx.execute("UPDATE photos SET uploaded = 0 WHERE own = 1 AND uploaded = 1", [])?;
                     states.insert(sent.customer_id.clone(), State::new());
                 }
-                PushOutcome::Refused(refusal) => {
-                    quarantine(&tx, &mut self.cache, batch, &sent.customer_id, refusal, now)?;
-                    applied.quarantined += 1;
-                }
-                PushOutcome::NotFound | PushOutcome::Corrupt => {
-                    let (code, message_zh, message_en) = if result.outcome == PushOutcome::NotFound {
-                        (
-                            "not_found",
-                            "服务器上没有这个客户，或您无权查看",
-                            "the server has no such customer visible to you",
-                        )
-                    } else {
-                        ("corrupt", "变更数据已损坏", "the changes were corrupt")
-                    };
-                    let refusal =
-                        Refusal { code: code.into(), message_zh: message_zh.into(), message_en: message_en.into() };
-                    quarantine(&tx, &mut self.cache, batch, &sent.customer_id, &refusal, now)?;
+                PushOutcome::Refused(_) | PushOutcome::NotFound | PushOutcome::Corrupt => {
+                    let pushed = batch.request.push.iter().find(|p| p.customer_id == sent.customer_id);
+                    let changes = pushed.map_or(&[][..], |p| &p.changes);
+                    quarantine(&tx, &mut self.cache, &sent.customer_id, &refusal_of(&result.outcome), changes, now)?;
                     applied.quarantined += 1;
                 }
             }
         }
 
         if response.epoch != 0 {
+            let held = meta_get(&tx, EPOCH_KEY)?
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map_or(0, u64::from_le_bytes);
+            if held != 0 && held != response.epoch {
+                // The server's store was restored from a backup: it may have lost what this
+                // tablet gave it since. Every document held here is reconciled, which offers
+                // the server what it lacks, and every photo taken here is offered again.
+                tracing::info!("the server's store was restored; every document is offered to it again");
+                tx.execute(
+                    "INSERT INTO reconcile (customer_id, state, lost) SELECT customer_id, x'', 1 FROM documents WHERE 1
+                     ON CONFLICT (customer_id) DO UPDATE SET lost = 1",
+                    [],
+                )?;
+                tx.execute("UPDATE photos SET uploaded = 0 WHERE own = 1 AND uploaded = 1", [])?;
+                states.clear();
+            }
             meta_set(&tx, EPOCH_KEY, response.epoch.to_le_bytes().to_vec())?;
         }
         // The branch's rules, kept for offline use; a server's rules this build finds out of
@@ -448,8 +477,42 @@ impl Store {
                     insert.execute(params![id, base + rank as i64, true])?;
                 }
             }
+            drop(insert);
+            // A document reconciled after a restore gets what the server has that way.
+            tx.execute(
+                "DELETE FROM sync_pending WHERE customer_id IN (SELECT customer_id FROM reconcile WHERE lost = 1)",
+                [],
+            )?;
         }
-        for customer_id in response.purge.iter().chain(&response.gone) {
+        for customer_id in &response.gone {
+            if !valid_id(customer_id) {
+                continue;
+            }
+            if is_lost(&tx, customer_id)? {
+                // A restored server lacks the whole customer (created since its backup): offered
+                // whole if this tablet wrote any of it; the server decides as for any push.
+                let ours = match self.cache.pop(customer_id).map_or_else(|| load_doc(&tx, &self.actor, customer_id), Ok)
+                {
+                    Ok(mut doc) => doc.changes().iter().any(|c| c.actor_id() == &self.actor),
+                    Err(e @ (Error::Sqlite(_) | Error::Io(_))) => return Err(e),
+                    // A document that does not load has nothing to offer.
+                    Err(_) => false,
+                };
+                tx.execute("DELETE FROM reconcile WHERE customer_id = ?1", [customer_id])?;
+                states.remove(customer_id);
+                if ours {
+                    tx.execute(
+                        "UPDATE documents SET acked_heads = x'', pushed_seq = local_seq - 1 WHERE customer_id = ?1",
+                        [customer_id],
+                    )?;
+                    continue;
+                }
+            }
+            self.cache.pop(customer_id);
+            purge(&tx, customer_id)?;
+            applied.purged += 1;
+        }
+        for customer_id in &response.purge {
             if !valid_id(customer_id) {
                 continue;
             }
@@ -655,6 +718,56 @@ fn one_document(conn: &Connection, customer_id: &str, bytes: &[u8], work: impl F
     }
 }
 
+/// The refusal a push outcome other than `Accepted` and `MissingHistory` stands for.
+fn refusal_of(outcome: &PushOutcome) -> Refusal {
+    let (code, zh, en) = match outcome {
+        PushOutcome::Refused(refusal) => return refusal.clone(),
+        PushOutcome::NotFound => {
+            ("not_found", "服务器上没有这个客户，或您无权查看", "the server has no such customer visible to you")
+        }
+        _ => ("corrupt", "变更数据已损坏", "the changes were corrupt"),
+    };
+    Refusal { code: code.into(), message_zh: zh.into(), message_en: en.into() }
+}
+
+/// This tablet's changes of a reconciled document beyond the heads the server last said it has
+/// (or, before it said, the heads it acknowledged), concatenated: what a refused reconciliation
+/// leaves aside.
+fn own_unacknowledged(
+    conn: &Connection,
+    cache: &mut lru::LruCache<String, CustomerDoc>,
+    actor: &automerge::ActorId,
+    customer_id: &str,
+    states: &HashMap<String, State>,
+) -> Result<Vec<u8>> {
+    if !documents::exists(conn, customer_id)? {
+        return Ok(Vec::new());
+    }
+    let mut doc = match cache.pop(customer_id).map_or_else(|| load_doc(conn, actor, customer_id), Ok) {
+        Ok(doc) => doc,
+        Err(e @ (Error::Sqlite(_) | Error::Io(_))) => return Err(e),
+        // A document that does not load is kept whole.
+        Err(_) => return Ok(documents::load(conn, customer_id)?.unwrap_or_default()),
+    };
+    let heads = match states.get(customer_id).and_then(|s| s.their_heads.clone()) {
+        Some(heads) => heads,
+        None => documents::sync_row(conn, customer_id)?.map(|r| r.acked_heads).unwrap_or_default(),
+    };
+    let known: Vec<ChangeHash> = heads.into_iter().filter(|h| doc.has_change(h)).collect();
+    let changes = crate::document::parse_changes(&doc.changes_since(&known)).unwrap_or_default();
+    cache.put(customer_id.to_string(), doc);
+    Ok(changes.into_iter().filter(|c| c.actor_id() == actor).flat_map(|c| c.raw_bytes().to_vec()).collect())
+}
+
+/// Whether a document is being reconciled because the server lost it (see schema v7).
+fn is_lost(conn: &Connection, customer_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM reconcile WHERE customer_id = ?1 AND lost = 1")?
+        .query_row([customer_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 fn is_pending(conn: &Connection, customer_id: &str) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM sync_pending WHERE customer_id = ?1")?
@@ -703,12 +816,11 @@ fn record_quarantine(
 fn quarantine(
     conn: &Connection,
     cache: &mut lru::LruCache<String, CustomerDoc>,
-    batch: &SyncBatch,
     customer_id: &str,
     refusal: &Refusal,
+    changes: &[u8],
     now: i64,
 ) -> Result<()> {
-    let changes = batch.request.push.iter().find(|p| p.customer_id == customer_id).map_or(&[][..], |p| &p.changes);
     record_quarantine(conn, customer_id, &refusal.code, &refusal.message_zh, &refusal.message_en, changes, now)?;
     cache.pop(customer_id);
     purge(conn, customer_id)?;

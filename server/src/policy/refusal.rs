@@ -21,6 +21,9 @@ pub enum Refusal {
     UnknownOwner,
     /// Changes made under an automerge actor that is not the pushing device's.
     ForeignActor,
+    /// A tablet offered back, after the store was restored from a backup, history made elsewhere
+    /// (the server or another tablet) that the store lost: only its author can give it back.
+    LostHistory,
     /// Anything else the table does not allow this writer.
     NotAllowed { entity: Entity, op: Op },
     /// A value that fails validation (the field, never the value).
@@ -38,6 +41,7 @@ impl Refusal {
             Refusal::ForgedAuthor => "forged_author",
             Refusal::UnknownOwner => "unknown_owner",
             Refusal::ForeignActor => "foreign_actor",
+            Refusal::LostHistory => "lost_history",
             Refusal::NotAllowed { .. } => "not_allowed",
             Refusal::Invalid(_) => "invalid",
         }
@@ -53,6 +57,7 @@ impl Refusal {
             Refusal::ForgedAuthor => "记录的创建人或签名与登录用户不符".into(),
             Refusal::UnknownOwner => "负责人必须是本支行在职的客户经理".into(),
             Refusal::ForeignActor => "变更不是由本设备产生的".into(),
+            Refusal::LostHistory => "服务器从备份恢复后缺少该客户在别处产生的记录，本机的相关修改已另存".into(),
             Refusal::NotAllowed { entity, op } => format!("您无权{}{}", op.zh(), entity.zh()),
             Refusal::Invalid(field) => format!("{field} 不符合要求"),
         }
@@ -68,6 +73,9 @@ impl Refusal {
             Refusal::ForgedAuthor => "the record's author or signature is not the signed-in user".into(),
             Refusal::UnknownOwner => "the owner must be an active manager of this branch".into(),
             Refusal::ForeignActor => "the changes were not made on this device".into(),
+            Refusal::LostHistory => {
+                "the server, restored from a backup, lacks this customer's history made elsewhere; this tablet's changes that depend on it were set aside".into()
+            }
             Refusal::NotAllowed { entity, op } => format!("you may not {} {}", op.en(), entity.en()),
             Refusal::Invalid(field) => format!("{field} is invalid"),
         }

@@ -30,12 +30,14 @@
 pub mod accounts;
 pub mod campaigns;
 pub mod catalog;
+pub mod database;
 pub mod documents;
 pub mod duplicates;
 pub mod key;
 pub mod pages;
 pub mod photos;
 pub mod pool;
+pub mod postgres;
 pub mod read_models;
 pub mod reminders;
 pub mod sessions;
@@ -47,6 +49,7 @@ pub mod territories;
 pub use accounts::AccountStore;
 pub use campaigns::CampaignStore;
 pub use catalog::CatalogStore;
+pub use database::{Database, WriteBlocking};
 pub use documents::DocumentStore;
 pub use duplicates::DuplicateStore;
 pub use key::{KeyError, StoreKey};
@@ -76,6 +79,37 @@ pub enum StoreError {
     /// A stored value that does not decode as this build expects.
     #[error("a stored {0} does not decode")]
     Corrupt(&'static str),
+    /// PostgreSQL: the database's errors name tables, columns and constraints, never values
+    /// (statements carry values as parameters, which errors do not echo).
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// PostgreSQL: a value that does not encode in its column's type.
+    #[error("postgres: a value does not encode: {0}")]
+    Encode(Box<dyn std::error::Error + Sync + Send>),
+    /// No connection to the database could be had: the request may be retried.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the request failed because the database could not be reached or went away (a
+    /// restart, a lost connection): retrying it later may succeed, and nothing was committed.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Postgres(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| {
+                        // Class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect
+                        // now), 40001/40P01 (serialization failure, deadlock: retry).
+                        let c = c.code();
+                        c.starts_with("08") || c.starts_with("57P") || c == "40001" || c == "40P01"
+                    })
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<rusqlite::types::FromSqlError> for StoreError {

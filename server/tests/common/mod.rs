@@ -10,6 +10,8 @@ use fieldsync_core::sync::protocol::{DocChanges, PushOutcome, SyncRequest};
 use fieldsync_server::accounts::{Device, Role, User};
 use fieldsync_server::store::Db;
 
+pub mod pg;
+
 /// Every test customer's phone and ID number (valid; never to be seen whole in a list).
 pub const PHONE: &str = "13812345678";
 pub const ID_NUMBER: &str = "11010519491231002X";

@@ -20,9 +20,9 @@ use fieldsync_core::sync::{Reply, SyncOptions, SyncSession, Transport};
 use fieldsync_core::workload::{self, Book};
 use fieldsync_ffi::{Device, HttpTransport};
 use fieldsync_server::accounts::{self, NewUser};
-use fieldsync_server::store::Db;
+use fieldsync_server::store::{Database, Db};
 use fieldsync_tests::proxy::Proxy;
-use fieldsync_tests::{PASSWORD, TestServer, now_ms};
+use fieldsync_tests::{PASSWORD, Setup, TestServer, now_ms};
 use http_body_util::{BodyExt, Full};
 
 /// The allocator of the `fieldsync-server` binary, whose server runs in this process.
@@ -45,6 +45,10 @@ struct Args {
     /// `--mark-apply`: say on stderr when the many-device push starts and ends, with a pause
     /// before and after, for a profiler to measure that phase alone (`scripts/profile-apply.sh`).
     mark_apply: bool,
+    /// `--database URL` (or `local`: a throwaway cluster): the server on PostgreSQL.
+    database: Option<String>,
+    /// `--instances N`: server instances on that database, behind a load balancer.
+    instances: usize,
 }
 
 fn args() -> Args {
@@ -55,6 +59,8 @@ fn args() -> Args {
         heavy_customers: usize::MAX,
         fairness: true,
         mark_apply: false,
+        database: None,
+        instances: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -69,9 +75,12 @@ fn args() -> Args {
             "--devices" => a.devices = it.next().and_then(|v| v.parse().ok()).expect("--devices N"),
             "--no-fairness" => a.fairness = false,
             "--mark-apply" => a.mark_apply = true,
+            "--database" => a.database = Some(it.next().expect("--database postgres://… or local")),
+            "--instances" => a.instances = it.next().and_then(|v| v.parse().ok()).expect("--instances N"),
             other => {
                 eprintln!(
-                    "unknown argument {other}; use --quick, --customers N, --devices N, --no-fairness, --mark-apply"
+                    "unknown argument {other}; use --quick, --customers N, --devices N, --no-fairness, --mark-apply, \
+                     --database postgres://…|local, --instances N"
                 );
                 std::process::exit(2);
             }
@@ -125,20 +134,33 @@ fn main() {
 
     // The server: one branch and the reference manager (the many-device runs add their own).
     let data = tempfile::tempdir().unwrap();
-    let db = Db::open(data.path()).unwrap();
-    let (branch_id, manager) = db.with(|conn| {
-        let b = accounts::create_branch(conn, "基准支行", 0, "bench").unwrap();
-        let new = NewUser {
-            branch_id: &b,
-            outlet_id: None,
-            username: "bench-m1",
-            display_name: "客户经理01",
-            role: accounts::Role::Manager,
-            password: PASSWORD,
-        };
-        let m = accounts::create_user(conn, &new, 0, "bench").unwrap();
-        (b, m)
-    });
+    // A throwaway cluster lives as long as the run.
+    let (_cluster, url) = match args.database.as_deref() {
+        Some("local") => {
+            let cluster = fieldsync_server::store::postgres::cluster::Cluster::start().expect("a local PostgreSQL");
+            let url = cluster.create_database("bench").unwrap();
+            (Some(cluster), Some(url))
+        }
+        Some(url) => (None, Some(url.to_string())),
+        None => (None, None),
+    };
+    let setup = Setup { database: url.clone(), sqlite: url.is_none(), ..Setup::default() };
+    let (db, _runtime) = open_store(data.path(), url.as_deref());
+    let (branch_id, manager) = db
+        .write_blocking(|conn| {
+            let b = accounts::create_branch(conn, "基准支行", 0, "bench").unwrap();
+            let new = NewUser {
+                branch_id: &b,
+                outlet_id: None,
+                username: "bench-m1",
+                display_name: "客户经理01",
+                role: accounts::Role::Manager,
+                password: PASSWORD,
+            };
+            let m = accounts::create_user(conn, &new, 0, "bench").unwrap();
+            Ok::<_, fieldsync_server::store::StoreError>((b, m))
+        })
+        .unwrap();
     let book = Book { manager_id: manager.clone(), manager_name: "客户经理01".into(), namespace: 0 };
     let started = Instant::now();
     let prepared = workload::build_all(&branch, &book).expect("documents");
@@ -160,8 +182,17 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     drop(db);
-    let server = TestServer::on(data, false);
-    let proxy = Proxy::start(server.addr);
+    drop(_runtime);
+    let server = TestServer::start_on(data, "127.0.0.1:0".parse().unwrap(), setup);
+    let instances: Vec<TestServer> = (1..args.instances.max(1)).map(|_| server.instance()).collect();
+    let addrs: Vec<std::net::SocketAddr> =
+        std::iter::once(server.addr).chain(instances.iter().map(|i| i.addr)).collect();
+    let store_name = match &url {
+        Some(_) => format!("PostgreSQL, {} instance(s)", addrs.len()),
+        None => "SQLite".to_string(),
+    };
+    eprintln!("store: {store_name}");
+    let proxy = Proxy::balance(addrs.clone());
     let work = tempfile::tempdir().unwrap();
 
     println!("| figure | measured | target |");
@@ -306,37 +337,42 @@ fn main() {
 
     // Many devices at once, as DESIGN.md's reference: branches of 20 managers, one tablet each.
     // Each tablet pushes a new customer with 4 visits; then all sync with nothing new.
-    let url = server.url();
-    let conn = server.db();
+    // The balancer spreads the tablets' connections over the instances (one: straight through).
+    let url = proxy_url(&proxy, &server, addrs.len());
+    let mut sql = String::new();
     let managers: Vec<String> = (0..args.devices)
         .map(|k| {
             let branch = format!("load-branch-{:03}", k / 20);
-            conn.execute("INSERT OR IGNORE INTO branches (id, name) VALUES (?1, ?1)", [&branch]).unwrap();
             let id = fieldsync_core::ids::new_id();
-            conn.execute(
-                "INSERT INTO users (id, branch_id, outlet_id, username, display_name, role, password_hash)
-                 VALUES (?1, ?2, NULL, ?3, ?4, 'manager', 'x')",
-                rusqlite::params![id, branch, format!("load-{k}"), load_manager_name(k)],
-            )
-            .unwrap();
+            sql.push_str(&format!(
+                "INSERT INTO branches (id, name) VALUES ('{branch}', '{branch}') ON CONFLICT DO NOTHING;
+                 INSERT INTO users (id, branch_id, outlet_id, username, display_name, role, password_hash)
+                 VALUES ('{id}', '{branch}', NULL, 'load-{k}', '{}', 'manager', 'x');",
+                load_manager_name(k)
+            ));
             id
         })
         .collect();
-    let cursor: i64 = conn.query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
+    server.exec(&sql);
+    let store = server.store();
+    let cursor: i64 = store.write_blocking(|s| s.log_head()).unwrap();
     let (mut clients, mut tablets, mut frames) = (Vec::new(), Vec::new(), Vec::new());
     let mut pushed_changes = 0;
     for (i, manager) in managers.iter().enumerate() {
         let device_id = format!("bench-device-{i:05}");
         let actor = fieldsync_core::ids::new_actor();
-        let user = accounts::user_by_id(&conn, manager).unwrap().unwrap();
-        let token = accounts::register_device(&conn, &user, &device_id, &actor, now_ms()).unwrap();
+        let token = store
+            .write_blocking(|s| {
+                let user = accounts::user_by_id(s, manager)?.expect("the manager");
+                accounts::register_device(s, &user, &device_id, &actor, now_ms())
+            })
+            .unwrap();
         let (frame, changes) = new_customer_frame(manager, cursor as u64, i, &actor);
         pushed_changes += changes;
         clients.push(HttpTransport::new(&url, &Default::default(), &token, &device_id));
         tablets.push(Tablet { token, device_id });
         frames.push(frame);
     }
-    drop(conn);
     // The tablets are other machines: their side of the load runs on one thread (async HTTP),
     // so the server has the cores.
     let load = Load::new(&url);
@@ -348,7 +384,13 @@ fn main() {
     };
     load.connect(tablets.len());
     mark("start");
+    let database_before = database_cpu();
+    let held_before = lock_held();
+    let trips_before = fieldsync_server::store::postgres::writer_round_trips();
     let (wall, cpu, latencies) = load.run(tablets.iter().cloned().zip(frames).collect());
+    let held = lock_held() - held_before;
+    let trips = fieldsync_server::store::postgres::writer_round_trips() - trips_before;
+    let database = database_cpu().saturating_sub(database_before);
     mark("end");
     line(
         &format!(
@@ -372,7 +414,42 @@ fn main() {
         ),
         "≥ 10,000 changes/s on 2 cores",
     );
-    let head: i64 = server.db().query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
+    // The scaling model's inputs, per change: the server's CPU (shared out over instances and
+    // cores), the database's CPU (over the database machine's cores) and the time under the
+    // store's write lock (shared by nobody: the store's ceiling however many instances and cores).
+    let per_change = |seconds: f64| seconds * 1000.0 / pushed_changes as f64;
+    let on_postgres = url_is_postgres(&setup_database(&server));
+    if let Some(url) = setup_database(&server) {
+        // The lock's time is mostly round trips: how many, and what one costs on an idle
+        // connection here, to carry the figure over to a database across a network.
+        line(
+            &format!("  of which under the write lock ({store_name})"),
+            format!(
+                "{:.1} round trips a change ({:.1} a request), idle round trip here {:.0} µs",
+                trips as f64 / pushed_changes as f64,
+                trips as f64 / args.devices as f64,
+                idle_round_trip(&url).as_secs_f64() * 1e6
+            ),
+            "(for the scaling model)",
+        );
+    }
+    line(
+        &format!("  scaling model inputs ({store_name})"),
+        format!(
+            "per change: server CPU {:.3} ms, database CPU {}, under the write lock {:.3} ms (its ceiling: {:.0} \
+             changes/s at any number of instances and cores)",
+            per_change(cpu.server().as_secs_f64()),
+            if on_postgres {
+                format!("{:.3} ms", per_change(database.as_secs_f64()))
+            } else {
+                "(in the server's)".into()
+            },
+            per_change(held),
+            pushed_changes as f64 / held.max(f64::EPSILON)
+        ),
+        "(for the scaling model)",
+    );
+    let head: i64 = store.write_blocking(|s| s.log_head()).unwrap();
     let noop = protocol::encode(&SyncRequest { cursor: head as u64, ..Default::default() });
     load.connect(tablets.len());
     let (wall, cpu, latencies) = load.run(tablets.iter().map(|t| (t.clone(), noop.clone())).collect());
@@ -388,9 +465,75 @@ fn main() {
         "1,000 devices, p99 ≤ 1 s",
     );
 
+    drop(store);
     if args.fairness {
-        fairness(&server, &managers, &clients, args.fairness_devices, args.heavy_customers);
+        fairness(&server, &url, &managers, &clients, args.fairness_devices, args.heavy_customers);
     }
+    drop(instances);
+}
+
+/// The median time of a `SELECT 1` on an idle connection to `url`.
+fn idle_round_trip(url: &str) -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+        let driver = tokio::spawn(connection);
+        let statement = client.prepare("SELECT 1").await.unwrap();
+        let mut times: Vec<Duration> = Vec::new();
+        for _ in 0..500 {
+            let t = Instant::now();
+            client.query_one(&statement, &[]).await.unwrap();
+            times.push(t.elapsed());
+        }
+        drop(client);
+        let _ = driver.await;
+        times.sort();
+        times[times.len() / 2]
+    })
+}
+
+/// Seconds the store's write lock has been held in this process so far (every instance here).
+fn lock_held() -> f64 {
+    fieldsync_server::metrics::histogram_sum(fieldsync_server::metrics::LOCK_HELD_SECONDS).unwrap_or(0.0)
+}
+
+/// The URL the many-device runs use: the balancer in front of several instances, else the
+/// server itself (no proxy in the way of a single one, as before).
+fn proxy_url(proxy: &Proxy, server: &TestServer, instances: usize) -> String {
+    if instances > 1 { proxy.url() } else { server.url() }
+}
+
+fn setup_database(server: &TestServer) -> Option<String> {
+    server.setup.database.clone()
+}
+
+fn url_is_postgres(url: &Option<String>) -> bool {
+    url.is_some()
+}
+
+/// The store the benchmark seeds: SQLite in `data`, or the PostgreSQL database at `url` (with the
+/// runtime its connections live on).
+fn open_store(data: &std::path::Path, url: Option<&str>) -> (Database, Option<tokio::runtime::Runtime>) {
+    match url {
+        None => (Database::Sqlite(Db::open(data).unwrap()), None),
+        Some(url) => {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            let db = rt.block_on(fieldsync_server::store::postgres::db::PgDb::open(url)).expect("the database");
+            (Database::Postgres(db), Some(rt))
+        }
+    }
+}
+
+/// The CPU time used so far by PostgreSQL's processes on this machine (their `comm` is
+/// `postgres`): the database's side of a run.
+fn database_cpu() -> Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Duration::ZERO };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .map(|e| cpu_of(&e.path().join("stat").to_string_lossy()))
+        .sum()
 }
 
 /// A tablet of the load: what its requests are signed with.
@@ -543,19 +686,23 @@ fn cpu_of(stat_file: &str) -> Duration {
 /// appended), `others` devices keep syncing with nothing new; their latencies are the figure.
 fn fairness(
     server: &TestServer,
+    url: &str,
     managers: &[String],
     clients: &[HttpTransport],
     others: usize,
     heavy_customers: usize,
 ) {
     let others = others.min(clients.len());
-    let url = server.url();
-    let conn = server.db();
-    let attacker = accounts::user_by_id(&conn, &managers[0]).unwrap().unwrap();
+    let store = server.store();
     let actor = fieldsync_core::ids::new_actor();
-    let token = accounts::register_device(&conn, &attacker, "bench-heavy-device", &actor, now_ms()).unwrap();
-    let head: i64 = conn.query_row("SELECT max(seq) FROM log", [], |r| r.get(0)).unwrap();
-    drop(conn);
+    let (attacker, token, head) = store
+        .write_blocking(|s| {
+            let attacker = accounts::user_by_id(s, &managers[0])?.expect("the manager");
+            let token = accounts::register_device(s, &attacker, "bench-heavy-device", &actor, now_ms())?;
+            Ok::<_, fieldsync_server::accounts::AccountError>((attacker, token, s.log_head()?))
+        })
+        .unwrap();
+    drop(store);
     // Fresh customers every time, so no request is a cheap repeat of a known one.
     let per_request =
         fieldsync_server::limits::MAX_ITEMS.min(fieldsync_server::limits::MAX_CHANGES / 2).min(heavy_customers);
@@ -577,7 +724,7 @@ fn fairness(
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let heavy_thread = {
         let stop = stop.clone();
-        let mut transport = HttpTransport::new(&url, &Default::default(), &token, "bench-heavy-device");
+        let mut transport = HttpTransport::new(url, &Default::default(), &token, "bench-heavy-device");
         std::thread::spawn(move || {
             let (mut sent, mut slowest) = (0usize, Duration::ZERO);
             for frame in heavy.iter().cycle() {

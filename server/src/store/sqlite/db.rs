@@ -261,17 +261,8 @@ impl Db {
         now: i64,
     ) -> Result<(Vec<u8>, Stats), AppError> {
         let (u, d, docs) = (user.clone(), device.clone(), self.docs.clone());
-        let (request, prepared) = self
-            .read(move |store| {
-                let crate::sync::Decoded { request, changes } = crate::sync::decode_request(&body)?;
-                let prepared = if crate::sync::writes(&request) {
-                    Some(crate::sync::prepare(store, Some(&docs), &u, &d, &request, changes, now)?)
-                } else {
-                    None
-                };
-                Ok::<_, AppError>((Arc::new(request), prepared))
-            })
-            .await?;
+        let (request, prepared) =
+            self.read(move |store| crate::sync::decode_and_prepare(store, &docs, &u, &d, &body, now)).await?;
         let (taken, stats) = match prepared {
             Some(prepared) => {
                 let (reply, answer) = tokio::sync::oneshot::channel();
@@ -293,8 +284,7 @@ impl Db {
             None => (SyncResponse::default(), Stats::default()),
         };
         self.read_in(&self.answers, move |store| {
-            let (response, stats) = crate::sync::answer(store, &user, &device.id, &request, taken, stats)?;
-            Ok::<_, AppError>((protocol::encode_at(&response, protocol::SERVER_LEVEL), stats))
+            crate::sync::answer_frame(store, &user, &device.id, &request, taken, stats)
         })
         .await
     }
@@ -409,7 +399,9 @@ fn group_commit(conn: &Mutex<Connection>, docs: &DocCache, queue: &mpsc::Receive
         for job in &jobs {
             metrics::histogram!(crate::metrics::LOCK_WAIT_SECONDS).record(job.submitted.elapsed().as_secs_f64());
         }
+        let held = std::time::Instant::now();
         let answers = answer_small_ones(conn, &jobs, run_batch(conn, &jobs));
+        metrics::histogram!(crate::metrics::LOCK_HELD_SECONDS).record(held.elapsed().as_secs_f64());
         for (job, answer) in jobs.into_iter().zip(answers) {
             let SyncJob { prepared, reply, submitted, .. } = job;
             metrics::histogram!(crate::metrics::APPLY_SECONDS).record(submitted.elapsed().as_secs_f64());
